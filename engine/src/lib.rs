@@ -1,0 +1,1 @@
+//! The async core of nomos-script. It never imports rhai.
