@@ -1,0 +1,326 @@
+//! The script host: owns the tokio runtime, builds the rhai `Engine` (limits, interruption,
+//! imports, bindings), runs a script on a dedicated plain thread, tears down whatever the script
+//! left running, and turns the outcome into an exit code and a printed diagnostic.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Scope};
+use tokio::runtime::Runtime;
+
+use crate::api;
+use crate::bridge::{Bridge, mark_script_thread};
+use crate::cli::DeployerChoice;
+use crate::diagnostics::Diagnostic;
+use crate::exit;
+use crate::params::{ParamValue, to_map};
+use crate::resolver::ScriptResolver;
+
+/// Runaway scripts are stopped after this many operations (a busy loop hits it in seconds; a
+/// scenario that waits through the bindings does a few thousand).
+pub const MAX_OPERATIONS: u64 = 200_000_000;
+/// Maximum nesting of script function calls.
+pub const MAX_CALL_LEVELS: usize = 64;
+/// Maximum number of modules one script run may load.
+pub const MAX_MODULES: usize = 256;
+/// How long a script thread may take to notice Ctrl-C before the host gives up on it.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(30);
+
+/// Whether plans really deploy (`run`) or are only built and validated (`check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deploy, drive, judge, tear down.
+    Run,
+    /// Build and validate; deploy/run return dry results.
+    Check,
+}
+
+/// Validated settings of one script execution.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// Run or check.
+    pub mode: Mode,
+    /// Backend used by `plan.run()`.
+    pub deployer: DeployerChoice,
+    /// Seed of the run's randomness (random when absent).
+    pub seed: Option<u64>,
+    /// Keep run directories.
+    pub keep: bool,
+    /// `--set` parameters.
+    pub params: Vec<(String, ParamValue)>,
+}
+
+/// State shared by every binding of one script execution.
+pub struct HostState {
+    /// Runtime access, Ctrl-C.
+    pub bridge: Bridge,
+    /// The settings.
+    pub settings: HostSettings,
+    /// The seed every plan uses unless the script sets its own.
+    pub seed: u64,
+    /// The main script, for messages.
+    pub script: PathBuf,
+    /// Testnets deployed imperatively (`LocalDeployer().deploy(..)`), torn down when the script
+    /// ends however it ends.
+    pub live: Mutex<Vec<api::deploy::NetHandle>>,
+    /// The engine, for script-defined workloads and expectations that run on their own threads.
+    pub engine: OnceLock<Weak<Engine>>,
+}
+
+impl HostState {
+    /// The engine, while the script runs.
+    pub fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine.get().and_then(Weak::upgrade)
+    }
+}
+
+/// What became of a script: the exit code, and what to print on stderr.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Process exit code (see [`crate::exit`]).
+    pub code: i32,
+    /// Error text (already rendered with position), if any.
+    pub error: Option<String>,
+}
+
+/// Owns the runtime; runs scripts.
+pub struct ScriptHost {
+    runtime: Runtime,
+    bridge: Bridge,
+}
+
+impl ScriptHost {
+    /// A host with its own multi-threaded runtime and Ctrl-C handling.
+    pub fn new() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("nomos-script-rt")
+            .build()?;
+        let bridge = Bridge::new(runtime.handle().clone());
+        install_signal_handlers(&runtime, &bridge)?;
+        Ok(Self { runtime, bridge })
+    }
+
+    /// Runs (or checks) one script file.
+    pub fn execute(&self, script: &Path, settings: HostSettings) -> Outcome {
+        let source = match std::fs::read_to_string(script) {
+            Ok(s) => s,
+            Err(e) => {
+                return Outcome {
+                    code: exit::SCRIPT_ERROR,
+                    error: Some(format!(
+                        "error: cannot read script {}: {e}\n",
+                        script.display()
+                    )),
+                };
+            }
+        };
+        let seed = settings.seed.unwrap_or_else(rand_seed);
+        let state = Arc::new(HostState {
+            bridge: self.bridge.clone(),
+            seed,
+            script: script.to_path_buf(),
+            live: Mutex::new(Vec::new()),
+            engine: OnceLock::new(),
+            settings,
+        });
+        let engine = Arc::new(build_engine(script, &state));
+        let _ = state.engine.set(Arc::downgrade(&engine));
+
+        let mut ast = match engine.compile(&source) {
+            Ok(ast) => ast,
+            Err(e) => {
+                return Outcome {
+                    code: exit::SCRIPT_ERROR,
+                    error: Some(Diagnostic::from_parse(&e, script).render()),
+                };
+            }
+        };
+        ast.set_source(script.display().to_string());
+
+        let mut scope = Scope::new();
+        scope.push_constant("params", to_map(&state.settings.params));
+
+        let thread_engine = engine.clone();
+        let joined = std::thread::Builder::new()
+            .name("script".into())
+            .spawn(move || {
+                mark_script_thread();
+                thread_engine
+                    .run_ast_with_scope(&mut scope, &ast)
+                    .map_err(|e| *e)
+            });
+        let result = match joined {
+            Ok(handle) => self.join_script(handle),
+            Err(e) => Err(EvalAltResult::ErrorRuntime(
+                format!("cannot start the script thread: {e}").into(),
+                rhai::Position::NONE,
+            )),
+        };
+
+        // Whatever the script left running goes down now (pass, error or Ctrl-C).
+        let live: Vec<_> = std::mem::take(&mut *state.live.lock().expect("live testnets"));
+        for net in live {
+            net.teardown_blocking(&self.runtime, state.settings.keep);
+        }
+
+        classify(result, &state, script)
+    }
+
+    /// Waits for the script thread; after Ctrl-C waits at most [`INTERRUPT_GRACE`].
+    fn join_script(
+        &self,
+        handle: std::thread::JoinHandle<Result<(), EvalAltResult>>,
+    ) -> Result<(), EvalAltResult> {
+        let mut interrupted_since = None;
+        loop {
+            if handle.is_finished() {
+                return handle.join().unwrap_or_else(|_| {
+                    Err(EvalAltResult::ErrorRuntime(
+                        "the script thread panicked (a bug of the host)".into(),
+                        rhai::Position::NONE,
+                    ))
+                });
+            }
+            if self.bridge.is_interrupted() {
+                let since = *interrupted_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > INTERRUPT_GRACE {
+                    return Err(EvalAltResult::ErrorTerminated(
+                        "interrupted".into(),
+                        rhai::Position::NONE,
+                    ));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The runtime (for `devnode`-less uses such as tests).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+}
+
+fn install_signal_handlers(runtime: &Runtime, bridge: &Bridge) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _guard = runtime.enter();
+    // Created here (not inside the task) so the handlers are installed before any script runs.
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let bridge = bridge.clone();
+    runtime.spawn(async move {
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                Some(()) = int.recv() => {},
+                Some(()) = term.recv() => {},
+                else => return,
+            }
+            count += 1;
+            if count == 1 {
+                eprintln!(
+                    "interrupted: stopping the script and tearing down (Ctrl-C again to quit now)"
+                );
+                bridge.interrupt();
+            } else {
+                eprintln!("interrupted twice: quitting without waiting for teardown");
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(MAX_OPERATIONS);
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_modules(MAX_MODULES);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(16 * 1024 * 1024);
+    engine.set_max_array_size(1_000_000);
+    engine.set_max_map_size(1_000_000);
+    engine.set_module_resolver(ScriptResolver::new(script));
+    let flag = state.bridge.interrupted_flag();
+    engine.on_progress(move |_| {
+        if flag.load(Ordering::Relaxed) {
+            Some(Dynamic::from("interrupted"))
+        } else {
+            None
+        }
+    });
+    engine.on_print(|s| println!("{s}"));
+    engine.on_debug(|s, src, pos| match (src, pos.line()) {
+        (Some(src), Some(line)) => eprintln!("[debug {src}:{line}] {s}"),
+        _ => eprintln!("[debug] {s}"),
+    });
+    api::register(&mut engine, state);
+    engine
+}
+
+/// Maps a script result to an exit code: an uncaught scenario failure carries its report (exit 1,
+/// or 3 for an infrastructure error), Ctrl-C is 130, anything else a script error (2).
+fn classify(result: Result<(), EvalAltResult>, state: &HostState, script: &Path) -> Outcome {
+    let interrupted = state.bridge.is_interrupted();
+    match result {
+        Ok(()) if interrupted => Outcome {
+            code: exit::INTERRUPTED,
+            error: Some("error: interrupted\n".into()),
+        },
+        Ok(()) => Outcome {
+            code: exit::PASSED,
+            error: None,
+        },
+        Err(err) => {
+            let leaf = innermost(&err);
+            let code = match leaf {
+                _ if interrupted => exit::INTERRUPTED,
+                EvalAltResult::ErrorTerminated(..) => exit::INTERRUPTED,
+                EvalAltResult::ErrorRuntime(value, _) => {
+                    api::failure_exit_code(value).unwrap_or(exit::SCRIPT_ERROR)
+                }
+                _ => exit::SCRIPT_ERROR,
+            };
+            let diag = Diagnostic::from_eval(&err, script);
+            let error = if code == exit::INTERRUPTED {
+                format!("error: interrupted\n{}", location_line(&diag))
+            } else {
+                diag.render()
+            };
+            Outcome {
+                code,
+                error: Some(error),
+            }
+        }
+    }
+}
+
+fn location_line(diag: &Diagnostic) -> String {
+    diag.location
+        .as_ref()
+        .map(|l| format!(" --> {}:{}:{}\n", l.file.display(), l.line, l.col))
+        .unwrap_or_default()
+}
+
+fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish() % 1_000_000_000
+}
