@@ -609,3 +609,30 @@ async fn unreachable_target_closes_the_client() {
         Recv::Closed
     );
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_every_connection() {
+    let (layer, _srv, proxy) = pair(14).await;
+    let mut client = Client::connect(proxy).await;
+    client.ping(b"alive").await;
+    let clone = layer.clone();
+    drop(layer);
+    client.ping(b"a clone keeps it alive").await;
+    drop(clone);
+    assert_eq!(client.recv(PROMPT).await, Recv::Closed);
+    let refused = tokio::time::timeout(PROMPT, TcpStream::connect(proxy))
+        .await
+        .expect("dial within deadline");
+    if let Ok(sock) = refused {
+        // The listener may still be closing; then the connection must end at once.
+        let (r, _w) = sock.into_split();
+        let mut rx = FramedRead::new(r, LengthDelimitedCodec::new());
+        let next = tokio::time::timeout(PROMPT, rx.next())
+            .await
+            .expect("closed within deadline");
+        assert!(
+            !matches!(next, Some(Ok(_))),
+            "a dropped layer still forwarded"
+        );
+    }
+}
