@@ -268,7 +268,7 @@ async fn latency_delays_each_direction_and_keeps_order() {
     let mut client = Client::connect(proxy).await;
     let base = client.ping(b"base").await;
 
-    let one_way = layer
+    layer
         .set_latency(
             LinkSel::Link(0, 1),
             Duration::from_millis(100),
@@ -324,7 +324,6 @@ async fn latency_delays_each_direction_and_keeps_order() {
             "frame {i} in order"
         );
     }
-    let _ = one_way;
 }
 
 /// Sends `n` numbered frames through a layer with loss `p` on 0->1 and returns which arrived.
@@ -435,7 +434,7 @@ async fn bandwidth_limits_throughput() {
         "limited transfer took {limited:?}"
     );
     assert!(
-        unlimited < Duration::from_millis(250),
+        unlimited < Duration::from_millis(400),
         "unlimited transfer took {unlimited:?}"
     );
 }
