@@ -218,3 +218,50 @@ impl NodeConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+node: { index: 0, key: "0101010101010101010101010101010101010101010101010101010101010101" }
+network: { listen: "127.0.0.1:3000", peers: ["127.0.0.1:3001"] }
+api: { listen: "127.0.0.1:8080" }
+genesis:
+  time_ms: 0
+  epoch_nonce: "0000000000000000000000000000000000000000000000000000000000000000"
+  leaders: [{ public_key: "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c", stake: 1 }]
+consensus: { slot_duration_ms: 200, active_slot_coeff: 0.5, security_param: 5 }
+storage: { data_dir: "/tmp/x" }
+"#;
+
+    fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::from_yaml_value(serde_yaml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn valid_config_parses_with_default_limits_and_no_faults() {
+        let config = parse(VALID).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.testing, TestingFaults::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let top = parse(&format!("{VALID}bogus_section: 1\n")).unwrap_err();
+        assert!(top.to_string().contains("bogus_section"), "{top}");
+        let nested = parse(&VALID.replace("security_param: 5", "security_param: 5, slot_len: 3"))
+            .unwrap_err();
+        assert!(nested.to_string().contains("slot_len"), "{nested}");
+        let fault = parse(&format!("{VALID}testing: {{ halt_at: 3 }}\n")).unwrap_err();
+        assert!(fault.to_string().contains("halt_at"), "{fault}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let slot = parse(&VALID.replace("slot_duration_ms: 200", "slot_duration_ms: 5")).unwrap_err();
+        assert!(slot.to_string().contains("consensus.slot_duration_ms = 5"), "{slot}");
+        let f = parse(&VALID.replace("active_slot_coeff: 0.5", "active_slot_coeff: 1.5")).unwrap_err();
+        assert!(f.to_string().contains("consensus.active_slot_coeff"), "{f}");
+    }
+}

@@ -3,6 +3,19 @@
 //! LIB k below the tip), TCP gossip and sync, a signed-transfer ledger,
 //! redb storage and the real node's HTTP API shapes.
 
+pub mod api;
 pub mod api_types;
 pub mod config;
+pub mod consensus;
 pub mod crypto;
+mod error;
+pub mod ledger;
+pub mod logging;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod p2p;
+pub mod storage;
+
+pub use error::NodeError;
+pub use node::{run, run_from_file};

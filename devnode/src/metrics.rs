@@ -1,0 +1,87 @@
+//! Prometheus text metrics. Counters live here; gauges are read from the
+//! node's state when scraped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The node's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub blocks_produced: AtomicU64,
+    pub blocks_received: AtomicU64,
+    pub reorgs: AtomicU64,
+    pub transactions_included: AtomicU64,
+    api_requests: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Values read at scrape time.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    pub height: u64,
+    pub slot: u64,
+    pub lib_height: u64,
+    pub peers: usize,
+    pub mempool_size: usize,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one API request by its route pattern (bounded cardinality).
+    pub fn count_request(&self, path: &str) {
+        let mut map = self.api_requests.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(path.to_owned()).or_default() += 1;
+    }
+
+    /// The Prometheus exposition text.
+    pub fn render(&self, g: Gauges) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP logos_blockchain_{name} {help}");
+            let _ = writeln!(out, "# TYPE logos_blockchain_{name} {kind}");
+            let _ = writeln!(out, "logos_blockchain_{name} {value}");
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        metric("height", "gauge", "Height of the canonical tip.", g.height);
+        metric("slot", "gauge", "Current wall-clock slot.", g.slot);
+        metric("lib_height", "gauge", "Height of the last irreversible block.", g.lib_height);
+        metric(
+            "blocks_produced_total",
+            "counter",
+            "Blocks this node produced.",
+            get(&self.blocks_produced),
+        );
+        metric(
+            "blocks_received_total",
+            "counter",
+            "Valid blocks received from peers.",
+            get(&self.blocks_received),
+        );
+        metric("reorgs_total", "counter", "Canonical chain switches.", get(&self.reorgs));
+        metric("peers", "gauge", "Handshaken peers.", g.peers as u64);
+        metric("mempool_size", "gauge", "Transactions waiting.", g.mempool_size as u64);
+        metric(
+            "transactions_included_total",
+            "counter",
+            "Transactions in blocks that became canonical.",
+            get(&self.transactions_included),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP logos_blockchain_api_requests_total HTTP API requests by route."
+        );
+        let _ = writeln!(out, "# TYPE logos_blockchain_api_requests_total counter");
+        let map = self.api_requests.lock().unwrap_or_else(|e| e.into_inner());
+        for (path, n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "logos_blockchain_api_requests_total{{path=\"{path}\"}} {n}"
+            );
+        }
+        out
+    }
+}
