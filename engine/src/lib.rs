@@ -1,1 +1,25 @@
-//! The async core of nomos-script. It never imports rhai.
+//! The async core of nomos-script: topology, scenarios, deployers, runner,
+//! workloads, expectations, node clients and the block feed.
+//!
+//! **Invariant:** the engine never imports rhai; the bindings crate wraps it.
+//!
+//! Flow: [`topology::TopologyBuilder`] -> [`scenario::ScenarioBuilder`] ->
+//! [`deploy::Deployer`] (a [`deploy::Testnet`]) -> [`runner::run_scenario`]
+//! -> [`workload::Workload`]s and [`expectation::Expectation`]s ->
+//! [`report::RunReport`].
+
+pub mod blockfeed;
+pub mod client;
+pub mod context;
+pub mod deploy;
+pub mod exit;
+pub mod expectation;
+pub mod links;
+pub mod nodekind;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod topology;
+pub mod workload;
+
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,191 @@
+//! What workloads and expectations see of a run: node clients, the block
+//! feed, funded wallets, the clock, seeded randomness and the event sink.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::blockfeed::BlockFeed;
+use crate::client::NodeClients;
+use crate::deploy::Testnet;
+use crate::report::{EventSink, RunEvent};
+
+/// A funded genesis account.
+#[derive(Debug, Clone)]
+pub struct Wallet {
+    pub index: usize,
+    pub key: SigningKey,
+    /// Public key, 64 hex.
+    pub public: String,
+}
+
+/// One submitted transaction.
+#[derive(Debug, Clone)]
+pub struct TxRecord {
+    pub id: String,
+    /// Since the run started.
+    pub submitted_at: Duration,
+    /// Node that accepted it.
+    pub node: usize,
+}
+
+/// Every transaction the workloads submitted, for TxInclusion.
+#[derive(Debug, Default)]
+pub struct TxLog {
+    records: Mutex<Vec<TxRecord>>,
+    rejected: AtomicU64,
+}
+
+impl TxLog {
+    /// Records an accepted submission.
+    pub fn record(&self, rec: TxRecord) {
+        self.records.lock().expect("tx log lock").push(rec);
+    }
+
+    /// Counts a submission that no node accepted.
+    pub fn record_rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Accepted submissions so far.
+    pub fn submitted(&self) -> u64 {
+        self.records.lock().expect("tx log lock").len() as u64
+    }
+
+    /// Submissions no node accepted.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// A copy of every record.
+    pub fn records(&self) -> Vec<TxRecord> {
+        self.records.lock().expect("tx log lock").clone()
+    }
+}
+
+struct Inner {
+    testnet: Arc<dyn Testnet>,
+    feed: BlockFeed,
+    wallets: Vec<Wallet>,
+    start: Mutex<Instant>,
+    seed: u64,
+    tx_log: Arc<TxLog>,
+    events: EventSink,
+    run_duration: Duration,
+}
+
+/// Handle to a running scenario. Cheap to clone.
+#[derive(Clone)]
+pub struct RunContext {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("run_id", &self.inner.testnet.run_id())
+            .field("seed", &self.inner.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunContext {
+    /// A context over a deployed testnet.
+    pub fn new(
+        testnet: Arc<dyn Testnet>,
+        feed: BlockFeed,
+        seed: u64,
+        run_duration: Duration,
+        events: EventSink,
+    ) -> Self {
+        let topo = testnet.topology();
+        let wallets = (0..topo.wallets)
+            .map(|w| {
+                let key = crate::nodekind::wallet_key(topo.seed, w);
+                Wallet {
+                    index: w,
+                    public: devnode::crypto::public_hex(&key),
+                    key,
+                }
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                testnet,
+                feed,
+                wallets,
+                start: Mutex::new(Instant::now()),
+                seed,
+                tx_log: Arc::new(TxLog::default()),
+                events,
+                run_duration,
+            }),
+        }
+    }
+
+    /// Restarts the run clock (the runner calls it when workloads start).
+    pub fn mark_start(&self) {
+        *self.inner.start.lock().expect("start lock") = Instant::now();
+    }
+
+    /// Clients of every node (current snapshot).
+    pub fn clients(&self) -> NodeClients {
+        self.inner.testnet.clients()
+    }
+
+    /// The shared block feed.
+    pub fn block_feed(&self) -> &BlockFeed {
+        &self.inner.feed
+    }
+
+    /// The funded wallets of the topology.
+    pub fn wallets(&self) -> &[Wallet] {
+        &self.inner.wallets
+    }
+
+    /// Time since the workloads started.
+    pub fn elapsed(&self) -> Duration {
+        self.inner.start.lock().expect("start lock").elapsed()
+    }
+
+    /// The planned run duration.
+    pub fn run_duration(&self) -> Duration {
+        self.inner.run_duration
+    }
+
+    /// The run seed.
+    pub fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    /// A random generator from the run seed and a label: the same seed and
+    /// label replay the same choices, different labels are independent.
+    pub fn rng(&self, label: &str) -> ChaCha8Rng {
+        let h = devnode::crypto::hash(&[&self.inner.seed.to_le_bytes(), label.as_bytes()]);
+        ChaCha8Rng::from_seed(h)
+    }
+
+    /// The testnet (node control, faults).
+    pub fn testnet(&self) -> Arc<dyn Testnet> {
+        self.inner.testnet.clone()
+    }
+
+    /// Submitted transactions.
+    pub fn tx_log(&self) -> &Arc<TxLog> {
+        &self.inner.tx_log
+    }
+
+    /// Sends an event to the run's reporters.
+    pub fn emit(&self, event: RunEvent) {
+        self.inner.events.emit(event);
+    }
+
+    /// The event sink (for components that emit on their own).
+    pub fn events(&self) -> &EventSink {
+        &self.inner.events
+    }
+}

@@ -1,0 +1,200 @@
+//! Teardown (graceful, then forced), the last-resort kill on drop, the
+//! `run.json` label, and `gc` for runs that were killed before cleaning up.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+
+use super::LocalTestnet;
+use super::control::signal;
+use crate::deploy::{DeployError, NodeState, TeardownSummary};
+
+/// Contents of `<run dir>/run.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunLabel {
+    pub run_id: String,
+    pub deployer: String,
+    /// Pid of the process that owns the run (the runner).
+    pub owner_pid: u32,
+    pub run_dir: PathBuf,
+    /// Pids of the node processes (each leads its own process group).
+    pub node_pids: Vec<u32>,
+}
+
+pub(super) fn write_run_json(net: &LocalTestnet) {
+    let label = RunLabel {
+        run_id: net.run_id.clone(),
+        deployer: "local".to_owned(),
+        owner_pid: std::process::id(),
+        run_dir: net.run_dir.clone(),
+        node_pids: net.lock_nodes().iter().filter_map(|n| n.pid).collect(),
+    };
+    if let Ok(text) = serde_json::to_string_pretty(&label) {
+        let _ = std::fs::write(net.run_dir.join("run.json"), text);
+    }
+}
+
+pub(super) async fn teardown(
+    net: &LocalTestnet,
+    keep: bool,
+) -> Result<TeardownSummary, DeployError> {
+    let started = Instant::now();
+    if net.torn_down.swap(true, Ordering::SeqCst) {
+        return Ok(TeardownSummary {
+            killed: 0,
+            run_dir: Some(net.run_dir.clone()),
+            kept: net.run_dir.exists(),
+            took: started.elapsed(),
+        });
+    }
+    if let Some(l) = &net.links {
+        l.shutdown();
+    }
+    let live: Vec<(usize, u32, NodeState)> = net
+        .lock_nodes()
+        .iter()
+        .filter_map(|n| n.pid.map(|p| (n.index, p, n.state)))
+        .collect();
+    for &(_, pid, state) in &live {
+        signal(pid, Signal::SIGTERM);
+        if state == NodeState::Paused {
+            signal(pid, Signal::SIGCONT);
+        }
+    }
+    let mut killed = 0;
+    let waits = live
+        .iter()
+        .map(|&(i, _, _)| super::control::wait_exit(net, i, Duration::from_secs(2)));
+    let exited = futures::future::join_all(waits).await;
+    for (&(i, pid, _), ok) in live.iter().zip(exited) {
+        if !ok {
+            killed += 1;
+            signal(pid, Signal::SIGKILL);
+            signal(pid, Signal::SIGCONT);
+            super::control::wait_exit(net, i, Duration::from_secs(5)).await;
+        }
+    }
+    for n in net.lock_nodes().iter_mut() {
+        n.state = NodeState::Stopped;
+        n.pid = None;
+    }
+    let mut result = Ok(());
+    if !keep {
+        if let Err(e) = std::fs::remove_dir_all(&net.run_dir)
+            && net.run_dir.exists()
+        {
+            result = Err(DeployError::Teardown(format!(
+                "failed to remove {}: {e}",
+                net.run_dir.display()
+            )));
+        }
+    } else {
+        write_run_json(net);
+    }
+    result.map(|()| TeardownSummary {
+        killed,
+        run_dir: Some(net.run_dir.clone()),
+        kept: keep,
+        took: started.elapsed(),
+    })
+}
+
+/// Last resort (drop without teardown): SIGKILL every node now and remove
+/// the run dir.
+pub(super) fn kill_all_now(net: &mut LocalTestnet) {
+    if net.torn_down.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    if let Some(l) = &net.links {
+        l.shutdown();
+    }
+    let nodes = net.nodes.get_mut().unwrap_or_else(|e| e.into_inner());
+    for n in nodes.iter_mut() {
+        if let Some(pid) = n.pid.take() {
+            signal(pid, Signal::SIGKILL);
+            signal(pid, Signal::SIGCONT);
+        }
+        if let Some(mut c) = n.child.take() {
+            // reap if it is already gone; otherwise tokio's orphan reaper will
+            let _ = c.try_wait();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&net.run_dir);
+}
+
+/// What `gc` cleaned.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcSummary {
+    /// Run dirs removed.
+    pub removed: Vec<PathBuf>,
+    /// Node processes killed.
+    pub killed: usize,
+    /// Run dirs left alone because their owner is still running.
+    pub skipped_live: Vec<PathBuf>,
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn cmdline_mentions(pid: u32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).contains(needle))
+        .unwrap_or(false)
+}
+
+/// Cleans what killed local runs left under `base` (default: the system
+/// temp dir): for every `nomos-script-*` dir whose owner process is gone,
+/// SIGKILLs its node processes (only those whose command line names the run
+/// dir) and removes the dir.
+pub fn gc(base: Option<&Path>) -> std::io::Result<GcSummary> {
+    let base = base
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let mut summary = GcSummary::default();
+    for entry in std::fs::read_dir(&base)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("nomos-script-") || !entry.path().is_dir() {
+            continue;
+        }
+        let dir = entry.path();
+        let label: Option<RunLabel> = std::fs::read_to_string(dir.join("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if label.is_none() {
+            // a run that is still starting has no label yet: leave young dirs alone
+            let young = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age < Duration::from_secs(60));
+            if young {
+                summary.skipped_live.push(dir);
+                continue;
+            }
+        }
+        if let Some(label) = &label {
+            if label.owner_pid != std::process::id() && alive(label.owner_pid) {
+                summary.skipped_live.push(dir);
+                continue;
+            }
+            let needle = dir.display().to_string();
+            for &pid in &label.node_pids {
+                if alive(pid) && cmdline_mentions(pid, &needle) {
+                    signal(pid, Signal::SIGKILL);
+                    signal(pid, Signal::SIGCONT);
+                    summary.killed += 1;
+                }
+            }
+        }
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            summary.removed.push(dir);
+        }
+    }
+    Ok(summary)
+}

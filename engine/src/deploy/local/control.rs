@@ -1,0 +1,288 @@
+//! Node control for local processes: signals to each node's process group,
+//! respawns with the same config (same ports, same data), and nodes added at
+//! run time.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use super::LocalTestnet;
+use super::provision::{free_listeners, prepare_node, spawn_node};
+use super::readiness::{Want, wait_one};
+use crate::deploy::{AddNodeSpec, ControlError, NodeState};
+use crate::nodekind::{self, NodePlan};
+
+const GRACE: Duration = Duration::from_secs(5);
+
+pub(super) fn signal(pid: u32, sig: Signal) {
+    // The node leads its own process group; signal the group so helpers it
+    // may have spawned go too. ESRCH (already gone) is fine.
+    let _ = killpg(Pid::from_raw(pid as i32), sig);
+}
+
+fn check(net: &LocalTestnet, i: usize) -> Result<(Option<u32>, NodeState), ControlError> {
+    if net.torn_down.load(Ordering::SeqCst) {
+        return Err(ControlError::TornDown);
+    }
+    let count = net.lock_nodes().len();
+    let state = crate::deploy::Testnet::node_state(net, i)
+        .ok_or(ControlError::NoSuchNode { index: i, count })?;
+    Ok((net.pid(i), state))
+}
+
+/// Polls until node `i`'s process has exited (reaping it) or `within` passes.
+pub(super) async fn wait_exit(net: &LocalTestnet, i: usize, within: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        {
+            let mut nodes = net.lock_nodes();
+            let Some(n) = nodes.get_mut(i) else {
+                return true;
+            };
+            match n.child.as_mut() {
+                None => return true,
+                Some(c) => {
+                    if let Ok(Some(_)) = c.try_wait() {
+                        n.child = None;
+                        n.pid = None;
+                        return true;
+                    }
+                }
+            }
+        }
+        if start.elapsed() >= within {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stop_inner(net: &LocalTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
+    let (pid, state) = check(net, i)?;
+    let action = if kill { "kill" } else { "stop" };
+    let pid = match (state, pid) {
+        (NodeState::Running | NodeState::Paused, Some(pid)) => pid,
+        _ => {
+            return Err(ControlError::BadState {
+                index: i,
+                state,
+                action: action.to_owned(),
+            });
+        }
+    };
+    signal(
+        pid,
+        if kill {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        },
+    );
+    if state == NodeState::Paused {
+        signal(pid, Signal::SIGCONT);
+    }
+    if !wait_exit(net, i, GRACE).await {
+        signal(pid, Signal::SIGKILL);
+        if !wait_exit(net, i, GRACE).await {
+            return Err(ControlError::Failed(format!(
+                "node-{i} (pid {pid}) did not exit within {}s of SIGKILL",
+                GRACE.as_secs()
+            )));
+        }
+    }
+    if let Some(n) = net.lock_nodes().get_mut(i) {
+        n.state = NodeState::Stopped;
+    }
+    Ok(())
+}
+
+async fn start_inner(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
+    let (_, state) = check(net, i)?;
+    if !matches!(state, NodeState::Stopped | NodeState::Exited) {
+        return Err(ControlError::BadState {
+            index: i,
+            state,
+            action: "start".to_owned(),
+        });
+    }
+    spawn_node(net, i).map_err(|e| ControlError::Failed(e.to_string()))?;
+    let client = net.lock_nodes()[i].client.clone();
+    wait_one(
+        net,
+        i,
+        client,
+        Want {
+            peers: 0,
+            min_height: 0,
+        },
+        Instant::now(),
+        Duration::from_secs(15),
+    )
+    .await
+    .map_err(|e| ControlError::Failed(format!("started, but not answering: {e}")))
+}
+
+pub(super) async fn stop(net: &LocalTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    stop_inner(net, i, kill).await?;
+    net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    Ok(())
+}
+
+pub(super) async fn start(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    start_inner(net, i).await?;
+    net.emit_control(format!("start node-{i}"));
+    Ok(())
+}
+
+pub(super) async fn restart(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    let (_, state) = check(net, i)?;
+    if matches!(state, NodeState::Running | NodeState::Paused) {
+        stop_inner(net, i, false).await?;
+    }
+    start_inner(net, i).await?;
+    net.emit_control(format!("restart node-{i}"));
+    Ok(())
+}
+
+pub(super) async fn pause(net: &LocalTestnet, i: usize, pause: bool) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    let (pid, state) = check(net, i)?;
+    let (want, action, sig, next) = if pause {
+        (
+            NodeState::Running,
+            "pause",
+            Signal::SIGSTOP,
+            NodeState::Paused,
+        )
+    } else {
+        (
+            NodeState::Paused,
+            "resume",
+            Signal::SIGCONT,
+            NodeState::Running,
+        )
+    };
+    match (state == want, pid) {
+        (true, Some(pid)) => {
+            signal(pid, sig);
+            if let Some(n) = net.lock_nodes().get_mut(i) {
+                n.state = next;
+            }
+            net.emit_control(format!("{action} node-{i}"));
+            Ok(())
+        }
+        _ => Err(ControlError::BadState {
+            index: i,
+            state,
+            action: action.to_owned(),
+        }),
+    }
+}
+
+pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<usize, ControlError> {
+    let _g = net.control.lock().await;
+    if net.torn_down.load(Ordering::SeqCst) {
+        return Err(ControlError::TornDown);
+    }
+    let (i, peer_addrs) = {
+        let nodes = net.lock_nodes();
+        let count = nodes.len();
+        if spec.peers.is_empty() {
+            return Err(ControlError::Failed(
+                "add_node peers = []: a new node needs at least one peer to join through"
+                    .to_owned(),
+            ));
+        }
+        let mut addrs = Vec::new();
+        for &p in &spec.peers {
+            let n = nodes
+                .get(p)
+                .ok_or(ControlError::NoSuchNode { index: p, count })?;
+            addrs.push((p, n.p2p_addr));
+        }
+        (count, addrs)
+    };
+    let seed = net.topology.seed;
+    let key_hex = if spec.stake > 0 {
+        let j = net.joiners_used.fetch_add(1, Ordering::SeqCst);
+        let reserved = &net.topology.reserved_joiners;
+        if j >= reserved.len() {
+            net.joiners_used.fetch_sub(1, Ordering::SeqCst);
+            return Err(ControlError::Failed(format!(
+                "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
+                spec.stake,
+                reserved.len()
+            )));
+        }
+        nodekind::joiner_secret(seed, j)
+    } else {
+        nodekind::follower_secret(seed, i)
+    };
+    let listeners = free_listeners(2)
+        .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
+    let api = listeners[0]
+        .local_addr()
+        .map_err(|e| ControlError::Failed(e.to_string()))?;
+    let p2p = listeners[1]
+        .local_addr()
+        .map_err(|e| ControlError::Failed(e.to_string()))?;
+    let mut peers = Vec::new();
+    for (p, addr) in &peer_addrs {
+        let target = match &net.links {
+            Some(l) => l
+                .add_link(i, *p, *addr)
+                .await
+                .map_err(|e| {
+                    ControlError::Failed(format!("failed to start the link proxy {i}->{p}: {e}"))
+                })?
+                .to_string(),
+            None => addr.to_string(),
+        };
+        peers.push(target);
+    }
+    drop(listeners);
+    let plan = NodePlan {
+        index: i,
+        key_hex,
+        api_addr: api,
+        p2p_addr: p2p,
+        peers,
+        data_dir: net.run_dir.join(format!("node-{i}")).join("data"),
+        log_dir: net.run_dir.join(format!("node-{i}")).join("logs"),
+        genesis: net.genesis.clone(),
+    };
+    let node = prepare_node(
+        &*net.kind,
+        &net.topology,
+        &net.run_dir,
+        plan,
+        peer_addrs.len(),
+    )
+    .map_err(|e| ControlError::Failed(e.to_string()))?;
+    let client = node.client.clone();
+    net.lock_nodes().push(node);
+    spawn_node(net, i).map_err(|e| ControlError::Failed(e.to_string()))?;
+    wait_one(
+        net,
+        i,
+        client,
+        Want {
+            peers: peer_addrs.len(),
+            min_height: 0,
+        },
+        Instant::now(),
+        Duration::from_secs(20),
+    )
+    .await
+    .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))?;
+    net.emit_control(format!(
+        "add node-{i} (peers {:?}, stake {})",
+        spec.peers, spec.stake
+    ));
+    Ok(i)
+}

@@ -1,0 +1,341 @@
+//! The local deployer: every node is a child process of the node kind's
+//! command, on free loopback ports, with its config, data and logs under one
+//! run dir (`<tmp>/nomos-script-<run_id>`, with a `run.json` naming the pids
+//! so `gc` can clean up after a killed run). Peer connections go through the
+//! framework-owned link layer, so network faults need no root.
+
+mod cleanup;
+mod control;
+mod provision;
+mod readiness;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use devnode::config::Genesis;
+use futures::future::BoxFuture;
+
+pub use cleanup::{GcSummary, gc};
+
+use super::{
+    AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
+    TeardownSummary, Testnet,
+};
+use crate::client::{NodeClient, NodeClients};
+use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkLayer, LinkSel};
+use crate::nodekind::NodeKind;
+use crate::report::EventSink;
+use crate::topology::Topology;
+
+/// Deploys testnets as local processes.
+#[derive(Debug, Clone)]
+pub struct LocalDeployer {
+    /// The node implementation (None: chosen from the environment at deploy time).
+    pub node_kind: Option<Arc<dyn NodeKind>>,
+    /// Parent of run dirs (None: the system temp dir).
+    pub base_dir: Option<PathBuf>,
+    /// Route peer connections through the link layer (needed for network faults).
+    pub use_links: bool,
+}
+
+impl Default for LocalDeployer {
+    fn default() -> Self {
+        Self {
+            node_kind: None,
+            base_dir: None,
+            use_links: true,
+        }
+    }
+}
+
+impl LocalDeployer {
+    /// Reference node (or `LOGOS_BLOCKCHAIN_NODE_BIN`), system temp dir, link layer on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses this node kind.
+    pub fn with_node_kind(mut self, kind: Arc<dyn NodeKind>) -> Self {
+        self.node_kind = Some(kind);
+        self
+    }
+
+    /// Puts run dirs under `dir`.
+    pub fn with_base_dir(mut self, dir: PathBuf) -> Self {
+        self.base_dir = Some(dir);
+        self
+    }
+
+    /// Dials peers directly instead of through link proxies (no network faults).
+    pub fn without_links(mut self) -> Self {
+        self.use_links = false;
+        self
+    }
+}
+
+impl Deployer for LocalDeployer {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        if self.use_links {
+            vec![Capability::NodeControl, Capability::NetworkFaults]
+        } else {
+            vec![Capability::NodeControl]
+        }
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        topology: &'a Topology,
+        opts: &'a DeployOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Testnet>, DeployError>> {
+        Box::pin(async move {
+            super::check_capabilities(self, &opts.required)?;
+            let net = provision::provision(self, topology, opts).await?;
+            if opts.wait_ready
+                && let Err(e) = net.wait_ready(opts.ready_timeout).await
+            {
+                let _ = net.teardown(opts.keep_on_deploy_failure).await;
+                return Err(e);
+            }
+            Ok(net as Arc<dyn Testnet>)
+        })
+    }
+}
+
+/// One node process.
+#[derive(Debug)]
+pub(crate) struct LocalNode {
+    pub index: usize,
+    pub api_addr: std::net::SocketAddr,
+    pub p2p_addr: std::net::SocketAddr,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub log_dir: PathBuf,
+    pub client: NodeClient,
+    pub child: Option<tokio::process::Child>,
+    pub pid: Option<u32>,
+    pub state: NodeState,
+    /// Peers it must have connected for readiness.
+    pub expected_peers: usize,
+}
+
+/// A testnet of local processes.
+pub struct LocalTestnet {
+    pub(crate) run_id: String,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) topology: Topology,
+    pub(crate) kind: Arc<dyn NodeKind>,
+    pub(crate) genesis: Genesis,
+    pub(crate) nodes: Mutex<Vec<LocalNode>>,
+    pub(crate) links: Option<LinkLayer>,
+    pub(crate) torn_down: AtomicBool,
+    pub(crate) joiners_used: AtomicUsize,
+    pub(crate) events: Option<EventSink>,
+    /// Serialises node-control actions (a restart is stop + start).
+    pub(crate) control: tokio::sync::Mutex<()>,
+    pub(crate) created: std::time::Instant,
+}
+
+impl std::fmt::Debug for LocalTestnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTestnet")
+            .field("run_id", &self.run_id)
+            .field("run_dir", &self.run_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalTestnet {
+    pub(crate) fn lock_nodes(&self) -> std::sync::MutexGuard<'_, Vec<LocalNode>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn links(&self) -> Result<&LinkLayer, ControlError> {
+        if self.torn_down.load(Ordering::SeqCst) {
+            return Err(ControlError::TornDown);
+        }
+        self.links
+            .as_ref()
+            .ok_or_else(|| ControlError::Unsupported {
+                capability: Capability::NetworkFaults,
+                deployer: "local (without links)".to_owned(),
+            })
+    }
+
+    /// Pid of node `i`'s process while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.lock_nodes().get(i).and_then(|n| n.pid)
+    }
+}
+
+fn link_err(e: crate::links::LinkError) -> ControlError {
+    ControlError::Failed(e.to_string())
+}
+
+impl Testnet for LocalTestnet {
+    fn deployer_name(&self) -> &str {
+        "local"
+    }
+
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn node_count(&self) -> usize {
+        self.lock_nodes().len()
+    }
+
+    fn clients(&self) -> NodeClients {
+        NodeClients(self.lock_nodes().iter().map(|n| n.client.clone()).collect())
+    }
+
+    fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    fn run_dir(&self) -> Option<PathBuf> {
+        Some(self.run_dir.clone())
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lock_nodes()
+            .iter()
+            .map(|n| {
+                format!(
+                    "node-{} api http://{} p2p {} logs {}",
+                    n.index,
+                    n.api_addr,
+                    n.p2p_addr,
+                    n.log_dir.display()
+                )
+            })
+            .collect();
+        for var in [
+            "LOGOS_BLOCKCHAIN_GRAFANA_URL",
+            "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
+            "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
+        ] {
+            if let Ok(url) = std::env::var(var)
+                && !url.is_empty()
+            {
+                v.push(format!("{var}={url}"));
+            }
+        }
+        v
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        if self.links.is_some() {
+            vec![Capability::NodeControl, Capability::NetworkFaults]
+        } else {
+            vec![Capability::NodeControl]
+        }
+    }
+
+    fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
+        Box::pin(readiness::wait_all(self, deadline))
+    }
+
+    fn node_state(&self, i: usize) -> Option<NodeState> {
+        let mut nodes = self.lock_nodes();
+        let n = nodes.get_mut(i)?;
+        if let Some(c) = n.child.as_mut()
+            && let Ok(Some(_)) = c.try_wait()
+        {
+            n.child = None;
+            n.pid = None;
+            n.state = NodeState::Exited;
+        }
+        Some(n.state)
+    }
+
+    fn start(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(control::start(self, i))
+    }
+
+    fn stop(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(control::stop(self, i, false))
+    }
+
+    fn restart(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(control::restart(self, i))
+    }
+
+    fn kill(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(control::stop(self, i, true))
+    }
+
+    fn pause(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(control::pause(self, i, true))
+    }
+
+    fn resume(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(control::pause(self, i, false))
+    }
+
+    fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
+        Box::pin(control::add_node(self, spec))
+    }
+
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
+        let id = self.links()?.apply(fault.clone(), note).map_err(link_err)?;
+        self.emit_control(format!("fault {fault}"));
+        Ok(id)
+    }
+
+    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
+        self.links()?.revert(id).map_err(link_err)?;
+        self.emit_control(format!("revert {id}"));
+        Ok(())
+    }
+
+    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
+        let n = self.links()?.clear(links.clone()).map_err(link_err)?;
+        self.emit_control(format!("clear {links}"));
+        Ok(n)
+    }
+
+    fn heal(&self) -> Result<usize, ControlError> {
+        let n = self.links()?.heal();
+        self.emit_control(format!("heal ({n} faults reverted)"));
+        Ok(n)
+    }
+
+    fn active_faults(&self) -> Vec<ActiveFault> {
+        self.links
+            .as_ref()
+            .map(|l| l.active_faults())
+            .unwrap_or_default()
+    }
+
+    fn fault_log(&self) -> Vec<FaultRecord> {
+        self.links.as_ref().map(|l| l.log()).unwrap_or_default()
+    }
+
+    fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
+        Box::pin(cleanup::teardown(self, keep))
+    }
+}
+
+impl LocalTestnet {
+    pub(crate) fn emit_control(&self, action: String) {
+        if let Some(ev) = &self.events {
+            ev.emit(crate::report::RunEvent::Control {
+                action,
+                elapsed: self.created.elapsed(),
+            });
+        }
+    }
+}
+
+impl Drop for LocalTestnet {
+    fn drop(&mut self) {
+        cleanup::kill_all_now(self);
+    }
+}

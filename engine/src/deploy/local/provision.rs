@@ -1,0 +1,212 @@
+//! Provisioning: run dir, free ports, link proxies, configs, processes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{LocalDeployer, LocalNode, LocalTestnet};
+use crate::client::NodeClient;
+use crate::deploy::{DeployError, DeployOptions, NodeState};
+use crate::links::LinkLayer;
+use crate::nodekind::{self, NodePlan};
+use crate::report::RunEvent;
+use crate::topology::Topology;
+
+/// Binds `n` loopback listeners on free ports, held open until dropped so
+/// that no two of them (nor a link proxy bound meanwhile) share a port.
+pub(super) fn free_listeners(n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect()
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> DeployError {
+    DeployError::Io(format!("failed to {what} {}: {e}", path.display()))
+}
+
+pub(super) async fn provision(
+    dep: &LocalDeployer,
+    topo: &Topology,
+    opts: &DeployOptions,
+) -> Result<Arc<LocalTestnet>, DeployError> {
+    let kind = match &dep.node_kind {
+        Some(k) => k.clone(),
+        None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string()))?,
+    };
+    // Fail before creating anything if the binary cannot be found.
+    kind.command(Path::new("config.yaml"))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+    let run_id = opts
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::deploy::new_run_id);
+    let base = dep.base_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let run_dir = base.join(format!("nomos-script-{run_id}"));
+    std::fs::create_dir_all(&run_dir).map_err(|e| io("create run dir", &run_dir, e))?;
+    if let Some(ev) = &opts.events {
+        ev.emit(RunEvent::DeployStarted {
+            run_id: run_id.clone(),
+            deployer: "local".to_owned(),
+            nodes: topo.node_count(),
+            seed: topo.seed,
+        });
+    }
+
+    let n = topo.node_count();
+    let listeners = free_listeners(2 * n).map_err(|e| io("bind free ports in", &run_dir, e))?;
+    let addr = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
+    let api: Vec<SocketAddr> = listeners[..n].iter().map(addr).collect();
+    let p2p: Vec<SocketAddr> = listeners[n..].iter().map(addr).collect();
+    let links = dep.use_links.then(|| LinkLayer::new(topo.seed));
+    let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
+    for &(a, b) in &topo.edges {
+        let target = match &links {
+            Some(l) => l
+                .add_link(a, b, p2p[b])
+                .await
+                .map_err(|e| {
+                    DeployError::Io(format!("failed to start the link proxy {a}->{b}: {e}"))
+                })?
+                .to_string(),
+            None => p2p[b].to_string(),
+        };
+        peers[a].push(target);
+    }
+    drop(listeners);
+
+    let genesis = nodekind::genesis_for(topo, now_ms());
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        let node = prepare_node(
+            &*kind,
+            topo,
+            &run_dir,
+            NodePlan {
+                index: i,
+                key_hex: nodekind::leader_secret(topo.seed, i),
+                api_addr: api[i],
+                p2p_addr: p2p[i],
+                peers: peers[i].clone(),
+                data_dir: run_dir.join(format!("node-{i}")).join("data"),
+                log_dir: run_dir.join(format!("node-{i}")).join("logs"),
+                genesis: genesis.clone(),
+            },
+            topo.degree(i),
+        )?;
+        nodes.push(node);
+    }
+    let net = Arc::new(LocalTestnet {
+        run_id,
+        run_dir,
+        topology: topo.clone(),
+        kind,
+        genesis,
+        nodes: Mutex::new(nodes),
+        links,
+        torn_down: AtomicBool::new(false),
+        joiners_used: AtomicUsize::new(0),
+        events: opts.events.clone(),
+        control: tokio::sync::Mutex::new(()),
+        created: std::time::Instant::now(),
+    });
+    for i in 0..n {
+        if let Err(e) = spawn_node(&net, i) {
+            let _ = crate::deploy::Testnet::teardown(&*net, opts.keep_on_deploy_failure).await;
+            return Err(e);
+        }
+    }
+    super::cleanup::write_run_json(&net);
+    if let Some(ev) = &opts.events {
+        ev.emit(RunEvent::NodesStarted {
+            run_dir: Some(net.run_dir.clone()),
+            endpoints: crate::deploy::Testnet::endpoints(&*net),
+        });
+    }
+    Ok(net)
+}
+
+/// Creates a node's dirs and config file.
+pub(super) fn prepare_node(
+    kind: &dyn nodekind::NodeKind,
+    topo: &Topology,
+    run_dir: &Path,
+    plan: NodePlan,
+    expected_peers: usize,
+) -> Result<LocalNode, DeployError> {
+    let i = plan.index;
+    let dir = run_dir.join(format!("node-{i}"));
+    for d in [&dir, &plan.data_dir, &plan.log_dir] {
+        std::fs::create_dir_all(d).map_err(|e| io("create", d, e))?;
+    }
+    let text = kind
+        .render_config(topo, &plan)
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+    let config_path = dir.join("config.yaml");
+    std::fs::write(&config_path, text).map_err(|e| io("write", &config_path, e))?;
+    Ok(LocalNode {
+        index: i,
+        api_addr: plan.api_addr,
+        p2p_addr: plan.p2p_addr,
+        client: NodeClient::new(i, &format!("http://{}", plan.api_addr)),
+        dir,
+        config_path,
+        log_dir: plan.log_dir,
+        child: None,
+        pid: None,
+        state: NodeState::Stopped,
+        expected_peers,
+    })
+}
+
+/// Starts node `i`'s process (in its own process group, output appended to
+/// `node-<i>/output.log`).
+pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError> {
+    let mut nodes = net.lock_nodes();
+    let node = nodes.get_mut(i).ok_or_else(|| DeployError::Spawn {
+        node: format!("node-{i}"),
+        message: "no such node".to_owned(),
+    })?;
+    let (program, args) = net
+        .kind
+        .command(&node.config_path)
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+    let out_path = node.dir.join("output.log");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out_path)
+        .map_err(|e| io("open", &out_path, e))?;
+    let err = out.try_clone().map_err(|e| io("open", &out_path, e))?;
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&args)
+        .current_dir(&node.dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .env("NOMOS_SCRIPT_RUN_ID", &net.run_id)
+        .kill_on_drop(false);
+    if std::env::var_os("LOGOS_BLOCKCHAIN_LOG_DIR").is_none() {
+        cmd.env("LOGOS_BLOCKCHAIN_LOG_DIR", &node.log_dir);
+    }
+    let child = cmd.spawn().map_err(|e| DeployError::Spawn {
+        node: format!("node-{i}"),
+        message: format!("{}: {e}", program.display()),
+    })?;
+    node.pid = child.id();
+    node.child = Some(child);
+    node.state = NodeState::Running;
+    drop(nodes);
+    super::cleanup::write_run_json(net);
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! Deployers provision a testnet on a backend and hand back a [`Testnet`]
+//! handle: node clients, readiness, node control, network faults, teardown.
+//! Each deployer declares its [`Capability`]s; asking a backend for one it
+//! lacks is a clear error before anything starts.
+
+pub mod local;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::client::NodeClients;
+use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
+use crate::report::EventSink;
+use crate::topology::Topology;
+
+/// Something a scenario may need from its deployer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Capability {
+    /// start / stop / restart / kill / pause / resume / add_node.
+    NodeControl,
+    /// partition / isolate / heal / latency / loss / bandwidth.
+    NetworkFaults,
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Capability::NodeControl => "node control",
+            Capability::NetworkFaults => "network faults",
+        })
+    }
+}
+
+/// Lifecycle state of one node process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NodeState {
+    Running,
+    Paused,
+    Stopped,
+    /// Exited on its own (crash, bad config).
+    Exited,
+}
+
+/// When the run directory (configs, data, logs) is kept after teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum KeepRunDir {
+    /// Always removed.
+    Never,
+    /// Kept when the run did not pass (the default): the logs explain the failure.
+    #[default]
+    OnFailure,
+    /// Always kept (`--keep`).
+    Always,
+}
+
+impl KeepRunDir {
+    /// Whether to keep the directory given how the run went.
+    pub fn keep(self, passed: bool) -> bool {
+        match self {
+            KeepRunDir::Never => false,
+            KeepRunDir::OnFailure => !passed,
+            KeepRunDir::Always => true,
+        }
+    }
+}
+
+/// Settings of one deployment.
+#[derive(Clone)]
+pub struct DeployOptions {
+    /// How long readiness may take (API up, peers connected, height >= 1 on every node).
+    pub ready_timeout: Duration,
+    /// Wait for readiness inside `deploy` (true by default).
+    pub wait_ready: bool,
+    /// Capabilities the caller will use; `deploy` refuses to start if one is missing.
+    pub required: Vec<Capability>,
+    /// Where deploy events (node ready, ...) go.
+    pub events: Option<EventSink>,
+    /// Keep the run dir if deploy itself fails (readiness timeout): its logs explain why.
+    pub keep_on_deploy_failure: bool,
+    /// Identifier labelling every resource (None: the deployer makes one).
+    pub run_id: Option<String>,
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        Self {
+            ready_timeout: Duration::from_secs(30),
+            wait_ready: true,
+            required: Vec::new(),
+            events: None,
+            keep_on_deploy_failure: true,
+            run_id: None,
+        }
+    }
+}
+
+impl fmt::Debug for DeployOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeployOptions")
+            .field("ready_timeout", &self.ready_timeout)
+            .field("wait_ready", &self.wait_ready)
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a deployment (or its teardown) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeployError {
+    /// The scenario needs what this backend does not offer.
+    #[error(
+        "the {deployer} deployer lacks {capability}: the scenario needs it (enable_node_control / network faults)"
+    )]
+    MissingCapability {
+        capability: Capability,
+        deployer: String,
+    },
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    NodeKind(String),
+    #[error("failed to start {node}: {message}")]
+    Spawn { node: String, message: String },
+    /// Readiness deadline passed; names each node that was not ready and why.
+    #[error("nodes not ready after {}: {}", humantime::format_duration(*.waited), .nodes.join("; "))]
+    NotReady {
+        waited: Duration,
+        nodes: Vec<String>,
+    },
+    #[error("deploy interrupted")]
+    Interrupted,
+    #[error("teardown: {0}")]
+    Teardown(String),
+}
+
+/// Why a node-control or network-fault call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ControlError {
+    #[error("the {deployer} deployer does not support {capability}")]
+    Unsupported {
+        capability: Capability,
+        deployer: String,
+    },
+    #[error("node {index} does not exist: the testnet has {count} nodes")]
+    NoSuchNode { index: usize, count: usize },
+    #[error("node-{index} is {state:?}: cannot {action}")]
+    BadState {
+        index: usize,
+        state: NodeState,
+        action: String,
+    },
+    #[error("{0}")]
+    Failed(String),
+    #[error("the testnet is torn down")]
+    TornDown,
+}
+
+/// A node added at run time.
+#[derive(Debug, Clone, Default)]
+pub struct AddNodeSpec {
+    /// Existing nodes the new node dials.
+    pub peers: Vec<usize>,
+    /// 0: a non-producing follower. More: claims the next joiner slot the
+    /// topology reserved with `reserve_joiner` (its stake was fixed at genesis).
+    pub stake: u64,
+}
+
+/// What teardown did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TeardownSummary {
+    /// Processes that had to be killed after the grace period.
+    pub killed: usize,
+    pub run_dir: Option<PathBuf>,
+    pub kept: bool,
+    pub took: Duration,
+}
+
+/// A backend that can bring up a testnet.
+pub trait Deployer: Send + Sync {
+    /// `local`, `compose`, `k8s`.
+    fn name(&self) -> &str;
+    /// What the testnets it deploys can do.
+    fn capabilities(&self) -> Vec<Capability>;
+    /// Provisions every node and, unless told otherwise, waits until ready.
+    fn deploy<'a>(
+        &'a self,
+        topology: &'a Topology,
+        opts: &'a DeployOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Testnet>, DeployError>>;
+}
+
+/// Checks that `deployer` offers everything in `required`.
+pub fn check_capabilities(
+    deployer: &dyn Deployer,
+    required: &[Capability],
+) -> Result<(), DeployError> {
+    let have = deployer.capabilities();
+    for c in required {
+        if !have.contains(c) {
+            return Err(DeployError::MissingCapability {
+                capability: *c,
+                deployer: deployer.name().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn unsupported<T>(
+    net: &(impl Testnet + ?Sized),
+    capability: Capability,
+) -> Result<T, ControlError> {
+    Err(ControlError::Unsupported {
+        capability,
+        deployer: net.deployer_name().to_owned(),
+    })
+}
+
+type ControlFuture<'a, T> = BoxFuture<'a, Result<T, ControlError>>;
+
+/// A running testnet. Node control and network faults default to
+/// `ControlError::Unsupported`; backends override what they offer.
+pub trait Testnet: Send + Sync {
+    /// Name of the deployer that made it.
+    fn deployer_name(&self) -> &str;
+    /// Identifier labelling every resource of this run.
+    fn run_id(&self) -> &str;
+    /// Current number of nodes (grows with `add_node`).
+    fn node_count(&self) -> usize;
+    /// Clients of every node, by index (a snapshot: call again after `add_node`).
+    fn clients(&self) -> NodeClients;
+    /// The topology it was deployed from.
+    fn topology(&self) -> &Topology;
+    /// Where configs, data and logs live (local backends).
+    fn run_dir(&self) -> Option<PathBuf>;
+    /// `TESTNET_ENDPOINTS` lines: one per node API, plus observability URLs when set.
+    fn endpoints(&self) -> Vec<String>;
+    /// What this testnet can do.
+    fn capabilities(&self) -> Vec<Capability>;
+    /// Waits until every running node is ready, or names those that are not.
+    fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>>;
+    /// State of node `i`.
+    fn node_state(&self, i: usize) -> Option<NodeState> {
+        (i < self.node_count()).then_some(NodeState::Running)
+    }
+
+    /// Starts a stopped node again (same ports, same data).
+    fn start(&self, i: usize) -> ControlFuture<'_, ()> {
+        let _ = i;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+    /// Stops a node gracefully (SIGTERM, then SIGKILL after a grace period).
+    fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
+        let _ = i;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+    /// Stop then start.
+    fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
+        let _ = i;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+    /// SIGKILL: the node gets no chance to flush.
+    fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
+        let _ = i;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+    /// Freezes a node (SIGSTOP): it keeps its sockets but does nothing.
+    fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
+        let _ = i;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+    /// Thaws a paused node (SIGCONT).
+    fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
+        let _ = i;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+    /// Adds a node that joins through the given peers; returns its index.
+    fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
+        let _ = spec;
+        Box::pin(async move { unsupported(self, Capability::NodeControl) })
+    }
+
+    /// Applies a network fault on top of those in force.
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
+        let _ = (fault, note);
+        unsupported(self, Capability::NetworkFaults)
+    }
+    /// Reverts one fault.
+    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
+        let _ = id;
+        unsupported(self, Capability::NetworkFaults)
+    }
+    /// Reverts every fault on the selected links; returns how many were touched.
+    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
+        let _ = links;
+        unsupported(self, Capability::NetworkFaults)
+    }
+    /// Reverts every fault; returns how many.
+    fn heal(&self) -> Result<usize, ControlError> {
+        unsupported(self, Capability::NetworkFaults)
+    }
+    /// Faults in force.
+    fn active_faults(&self) -> Vec<ActiveFault> {
+        Vec::new()
+    }
+    /// Every fault applied and reverted, in order.
+    fn fault_log(&self) -> Vec<FaultRecord> {
+        Vec::new()
+    }
+    /// Splits the network into groups (nodes named nowhere form one more group).
+    fn partition(&self, groups: Vec<Vec<usize>>) -> Result<FaultId, ControlError> {
+        self.apply_fault(Fault::Partition(groups), None)
+    }
+    /// Cuts one node off from all others.
+    fn isolate(&self, i: usize) -> Result<FaultId, ControlError> {
+        self.apply_fault(Fault::Isolate(i), None)
+    }
+    /// Drops every frame from `from` to `to` (one direction only).
+    fn cut(&self, from: usize, to: usize) -> Result<FaultId, ControlError> {
+        self.apply_fault(Fault::Cut { from, to }, None)
+    }
+    /// Delays frames on the selected links.
+    fn set_latency(
+        &self,
+        links: LinkSel,
+        delay: Duration,
+        jitter: Duration,
+    ) -> Result<FaultId, ControlError> {
+        self.apply_fault(
+            Fault::Latency {
+                links,
+                delay,
+                jitter,
+            },
+            None,
+        )
+    }
+    /// Drops frames on the selected links with a probability.
+    fn set_loss(&self, links: LinkSel, probability: f64) -> Result<FaultId, ControlError> {
+        self.apply_fault(Fault::Loss { links, probability }, None)
+    }
+    /// Limits the selected links' throughput.
+    fn set_bandwidth(&self, links: LinkSel, bytes_per_sec: u64) -> Result<FaultId, ControlError> {
+        self.apply_fault(
+            Fault::Bandwidth {
+                links,
+                bytes_per_sec,
+            },
+            None,
+        )
+    }
+
+    /// Stops every process and removes the run dir unless `keep`. Idempotent.
+    fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>>;
+}
+
+/// A fresh run id: unix seconds and random hex, e.g. `1763923456-3fa9c2`.
+pub fn new_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}

@@ -1,0 +1,424 @@
+//! What is specific to one node implementation: its command line and how its
+//! config is rendered for node `i` of a topology. The reference node
+//! (`nomos-devnode`) is the built-in kind; another binary plugs in with
+//! `LOGOS_BLOCKCHAIN_NODE_BIN` and a config template.
+//!
+//! ## Selecting the node binary
+//! - `LOGOS_BLOCKCHAIN_NODE_BIN=/path/to/node` and
+//!   `LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE=/path/to/template.yaml`: another node.
+//!   It is started as `<bin> --config <file>` (`LOGOS_BLOCKCHAIN_NODE_ARGS`, split
+//!   on spaces, replaces `--config`; `{config}` in it stands for the file).
+//!   The template is rendered by plain `{{var}}` substitution with: `index`,
+//!   `name`, `key` (hex secret), `public_key`, `api_addr`, `api_port`,
+//!   `p2p_addr`, `p2p_port`, `peers` (YAML flow list of `host:port`),
+//!   `data_dir`, `log_dir`, `genesis_time_ms`, `epoch_nonce`, `slot_duration_ms`,
+//!   `active_slot_coeff`, `security_param`, `leaders` and `accounts` (YAML flow
+//!   lists of `{public_key, stake|balance}`). If the result parses as YAML,
+//!   the topology's overrides are applied to it by dotted path.
+//! - `NOMOS_DEVNODE_BIN=/path/to/nomos-devnode`: the reference node from that binary.
+//! - otherwise the reference node from the running executable: `<exe> devnode --config <file>`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use devnode::config::{
+    ApiSection, ConsensusParams, Genesis, GenesisAccount, GenesisLeader, Limits, NetworkSection,
+    NodeConfig, NodeSection, StorageSection, TestingFaults,
+};
+use devnode::crypto::{derive_secret, public_hex};
+use ed25519_dalek::SigningKey;
+
+use crate::topology::{ConfigOverride, Topology, TopologyError};
+
+/// Everything a deployer decided for one node before rendering its config.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub index: usize,
+    /// 32-byte secret seed, hex.
+    pub key_hex: String,
+    pub api_addr: SocketAddr,
+    pub p2p_addr: SocketAddr,
+    /// Addresses this node dials (possibly link-layer proxies standing in for peers).
+    pub peers: Vec<String>,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub genesis: Genesis,
+}
+
+/// Why a node could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeKindError {
+    #[error("failed to read config template {path}: {source}")]
+    Template {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Render(String),
+    #[error("cannot locate the node binary: {0}")]
+    Binary(String),
+}
+
+/// One node implementation.
+pub trait NodeKind: Send + Sync + fmt::Debug {
+    /// Short name for messages (`reference`, or the binary's file name).
+    fn name(&self) -> String;
+    /// Program and arguments that run one node with the config at `config`.
+    fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError>;
+    /// The config file's contents for one node.
+    fn render_config(&self, topology: &Topology, plan: &NodePlan) -> Result<String, NodeKindError>;
+}
+
+/// The node kind the environment selects (see the module docs).
+pub fn from_env() -> Result<Arc<dyn NodeKind>, NodeKindError> {
+    if let Ok(bin) = std::env::var("LOGOS_BLOCKCHAIN_NODE_BIN") {
+        let template = std::env::var("LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE").map_err(|_| {
+            NodeKindError::Binary(format!(
+                "LOGOS_BLOCKCHAIN_NODE_BIN = {bin} needs LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE (a config template file)"
+            ))
+        })?;
+        let args = std::env::var("LOGOS_BLOCKCHAIN_NODE_ARGS")
+            .ok()
+            .map(|a| a.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_else(|| vec!["--config".to_owned(), "{config}".to_owned()]);
+        return Ok(Arc::new(TemplateNode::new(
+            PathBuf::from(bin),
+            PathBuf::from(template),
+            args,
+        )?));
+    }
+    Ok(Arc::new(ReferenceNode::from_env()))
+}
+
+/// The reference node, run as `<bin> devnode --config FILE`.
+#[derive(Debug, Clone)]
+pub struct ReferenceNode {
+    /// None: the running executable.
+    pub binary: Option<PathBuf>,
+}
+
+impl ReferenceNode {
+    /// `NOMOS_DEVNODE_BIN` if set, else the running executable.
+    pub fn from_env() -> Self {
+        Self {
+            binary: std::env::var_os("NOMOS_DEVNODE_BIN").map(PathBuf::from),
+        }
+    }
+}
+
+impl NodeKind for ReferenceNode {
+    fn name(&self) -> String {
+        "reference".to_owned()
+    }
+
+    fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError> {
+        let bin = match &self.binary {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| NodeKindError::Binary(format!("current executable unknown: {e}")))?,
+        };
+        if !bin.exists() {
+            return Err(NodeKindError::Binary(format!(
+                "{} does not exist (NOMOS_DEVNODE_BIN)",
+                bin.display()
+            )));
+        }
+        Ok((
+            bin,
+            vec![
+                "devnode".to_owned(),
+                "--config".to_owned(),
+                config.display().to_string(),
+            ],
+        ))
+    }
+
+    fn render_config(&self, topology: &Topology, plan: &NodePlan) -> Result<String, NodeKindError> {
+        let base = reference_config(topology, plan);
+        let value =
+            serde_yaml::to_value(&base).map_err(|e| NodeKindError::Render(e.to_string()))?;
+        let value = apply_overrides(value, &topology.overrides_for(plan.index))
+            .map_err(|e| NodeKindError::Render(e.message))?;
+        let config = NodeConfig::from_yaml_value(value)
+            .map_err(|e| NodeKindError::Render(format!("config of node-{}: {e}", plan.index)))?;
+        Ok(config.to_yaml())
+    }
+}
+
+/// Another node binary with a `{{var}}` config template.
+#[derive(Debug, Clone)]
+pub struct TemplateNode {
+    pub binary: PathBuf,
+    pub template: String,
+    /// Arguments; `{config}` is replaced by the config path.
+    pub args: Vec<String>,
+}
+
+impl TemplateNode {
+    /// Reads the template now so a missing file fails before deploying.
+    pub fn new(
+        binary: PathBuf,
+        template: PathBuf,
+        args: Vec<String>,
+    ) -> Result<Self, NodeKindError> {
+        let text =
+            std::fs::read_to_string(&template).map_err(|source| NodeKindError::Template {
+                path: template.clone(),
+                source,
+            })?;
+        Ok(Self {
+            binary,
+            template: text,
+            args,
+        })
+    }
+}
+
+impl NodeKind for TemplateNode {
+    fn name(&self) -> String {
+        self.binary
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "custom".to_owned())
+    }
+
+    fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError> {
+        let cfg = config.display().to_string();
+        Ok((
+            self.binary.clone(),
+            self.args
+                .iter()
+                .map(|a| a.replace("{config}", &cfg))
+                .collect(),
+        ))
+    }
+
+    fn render_config(&self, topology: &Topology, plan: &NodePlan) -> Result<String, NodeKindError> {
+        let key = signing_key(&plan.key_hex);
+        let flow = |v: &serde_json::Value| v.to_string();
+        let vars: Vec<(&str, String)> = vec![
+            ("index", plan.index.to_string()),
+            ("name", Topology::node_name(plan.index)),
+            ("key", plan.key_hex.clone()),
+            ("public_key", public_hex(&key)),
+            ("api_addr", plan.api_addr.to_string()),
+            ("api_port", plan.api_addr.port().to_string()),
+            ("p2p_addr", plan.p2p_addr.to_string()),
+            ("p2p_port", plan.p2p_addr.port().to_string()),
+            ("peers", flow(&serde_json::json!(plan.peers))),
+            ("data_dir", plan.data_dir.display().to_string()),
+            ("log_dir", plan.log_dir.display().to_string()),
+            ("genesis_time_ms", plan.genesis.time_ms.to_string()),
+            ("epoch_nonce", plan.genesis.epoch_nonce.clone()),
+            (
+                "slot_duration_ms",
+                topology.params.slot_duration.as_millis().to_string(),
+            ),
+            (
+                "active_slot_coeff",
+                topology.params.active_slot_coeff.to_string(),
+            ),
+            ("security_param", topology.params.security_param.to_string()),
+            (
+                "leaders",
+                flow(&serde_json::to_value(&plan.genesis.leaders).unwrap_or_default()),
+            ),
+            (
+                "accounts",
+                flow(&serde_json::to_value(&plan.genesis.accounts).unwrap_or_default()),
+            ),
+        ];
+        let mut text = self.template.clone();
+        for (k, v) in &vars {
+            text = text.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        if let Some(start) = text.find("{{") {
+            let var: String = text[start..].chars().take(40).collect();
+            return Err(NodeKindError::Render(format!(
+                "config template has an unknown variable near `{var}`"
+            )));
+        }
+        let overrides = topology.overrides_for(plan.index);
+        if overrides.is_empty() {
+            return Ok(text);
+        }
+        let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+            NodeKindError::Render(format!(
+                "overrides need a YAML config template, but it does not parse: {e}"
+            ))
+        })?;
+        let value =
+            apply_overrides(value, &overrides).map_err(|e| NodeKindError::Render(e.message))?;
+        serde_yaml::to_string(&value).map_err(|e| NodeKindError::Render(e.to_string()))
+    }
+}
+
+fn signing_key(hex_key: &str) -> SigningKey {
+    devnode::crypto::signing_key_from_hex(hex_key)
+        .unwrap_or_else(|_| SigningKey::from_bytes(&derive_secret(hex_key)))
+}
+
+/// Secret of genesis leader `i` of a run seeded with `seed` (hex).
+pub fn leader_secret(seed: u64, i: usize) -> String {
+    hex::encode(derive_secret(&format!("nomos-script/{seed}/leader/{i}")))
+}
+
+/// Secret of the `j`-th reserved staked joiner (hex).
+pub fn joiner_secret(seed: u64, j: usize) -> String {
+    hex::encode(derive_secret(&format!("nomos-script/{seed}/joiner/{j}")))
+}
+
+/// Secret of a non-producing node added at run time as node `i` (hex).
+pub fn follower_secret(seed: u64, i: usize) -> String {
+    hex::encode(derive_secret(&format!("nomos-script/{seed}/follower/{i}")))
+}
+
+/// Signing key of funded wallet `w`.
+pub fn wallet_key(seed: u64, w: usize) -> SigningKey {
+    SigningKey::from_bytes(&derive_secret(&format!("nomos-script/{seed}/wallet/{w}")))
+}
+
+/// Genesis of a topology: leaders (stake > 0 nodes, then reserved joiners),
+/// funded wallets and an epoch nonce from the seed.
+pub fn genesis_for(topology: &Topology, time_ms: u64) -> Genesis {
+    let seed = topology.seed;
+    let mut leaders: Vec<GenesisLeader> = topology
+        .nodes
+        .iter()
+        .filter(|n| n.stake > 0)
+        .map(|n| GenesisLeader {
+            public_key: public_hex(&signing_key(&leader_secret(seed, n.index))),
+            stake: n.stake,
+        })
+        .collect();
+    for (j, &stake) in topology.reserved_joiners.iter().enumerate() {
+        leaders.push(GenesisLeader {
+            public_key: public_hex(&signing_key(&joiner_secret(seed, j))),
+            stake,
+        });
+    }
+    Genesis {
+        time_ms,
+        epoch_nonce: hex::encode(derive_secret(&format!("nomos-script/{seed}/epoch-nonce"))),
+        accounts: (0..topology.wallets)
+            .map(|w| GenesisAccount {
+                public_key: public_hex(&wallet_key(seed, w)),
+                balance: topology.wallet_balance,
+            })
+            .collect(),
+        leaders,
+    }
+}
+
+/// The reference node's config for a plan, before overrides.
+pub fn reference_config(topology: &Topology, plan: &NodePlan) -> NodeConfig {
+    NodeConfig {
+        node: NodeSection {
+            index: plan.index,
+            key: plan.key_hex.clone(),
+        },
+        network: NetworkSection {
+            listen: plan.p2p_addr,
+            advertise: None,
+            peers: plan.peers.clone(),
+        },
+        api: ApiSection {
+            listen: plan.api_addr,
+        },
+        genesis: plan.genesis.clone(),
+        consensus: ConsensusParams {
+            slot_duration_ms: topology.params.slot_duration.as_millis() as u64,
+            active_slot_coeff: topology.params.active_slot_coeff,
+            security_param: topology.params.security_param,
+        },
+        storage: StorageSection {
+            data_dir: plan.data_dir.clone(),
+        },
+        limits: Limits::default(),
+        testing: TestingFaults::default(),
+    }
+}
+
+/// Applies dotted-path overrides to a YAML tree. Every path must already
+/// exist in the tree (so a typo is an error, not a silent no-op).
+pub fn apply_overrides(
+    mut value: serde_yaml::Value,
+    overrides: &[ConfigOverride],
+) -> Result<serde_yaml::Value, TopologyError> {
+    for o in overrides {
+        let unknown = || {
+            TopologyError::new(
+                "with_override",
+                format!("unknown override key `{}`", o.path),
+            )
+        };
+        let mut cur = &mut value;
+        for part in o.path.split('.') {
+            cur = match cur {
+                serde_yaml::Value::Mapping(m) => m
+                    .get_mut(serde_yaml::Value::String(part.to_owned()))
+                    .ok_or_else(unknown)?,
+                serde_yaml::Value::Sequence(s) => {
+                    let i: usize = part.parse().map_err(|_| unknown())?;
+                    s.get_mut(i).ok_or_else(unknown)?
+                }
+                _ => return Err(unknown()),
+            };
+        }
+        *cur = o.value.clone();
+    }
+    Ok(value)
+}
+
+/// Checks every override against the reference node's config for each node
+/// (unknown keys and ill-typed values), without deploying anything.
+pub(crate) fn validate_overrides(topology: &Topology) -> Result<(), TopologyError> {
+    let genesis = genesis_for(topology, 0);
+    for i in 0..topology.node_count() {
+        let overrides = topology.overrides_for(i);
+        if overrides.is_empty() {
+            continue;
+        }
+        let plan = NodePlan {
+            index: i,
+            key_hex: leader_secret(topology.seed, i),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            p2p_addr: SocketAddr::from(([127, 0, 0, 1], 2)),
+            peers: Vec::new(),
+            data_dir: PathBuf::from("/nonexistent"),
+            log_dir: PathBuf::from("/nonexistent"),
+            genesis: genesis.clone(),
+        };
+        let value = serde_yaml::to_value(reference_config(topology, &plan))
+            .map_err(|e| TopologyError::new("with_override", e.to_string()))?;
+        let value = apply_overrides(value, &overrides)?;
+        if let Err(e) = NodeConfig::from_yaml_value(value) {
+            let paths: Vec<String> = overrides
+                .iter()
+                .map(|o| {
+                    format!(
+                        "`{}` = {}",
+                        o.path,
+                        serde_yaml::to_string(&o.value)
+                            .unwrap_or_default()
+                            .trim_end()
+                    )
+                })
+                .collect();
+            let msg = match e {
+                devnode::config::ConfigError::Parse { message, .. } => message,
+                other => other.to_string(),
+            };
+            return Err(TopologyError::new(
+                "with_override",
+                format!(
+                    "override {} makes an invalid config for node-{i}: {msg}",
+                    paths.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,443 @@
+//! A scenario is a plan: topology + workloads + expectations + run duration
+//! + required capabilities + seed. Built by the seed's fluent vocabulary and
+//! validated in [`ScenarioBuilder::build`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::deploy::Capability;
+use crate::expectation::{
+    ConsensusLivenessBuilder, ConvergenceBuilder, Expectation, TxInclusionBuilder,
+};
+use crate::topology::{Topology, TopologyBuilder, TopologyError};
+use crate::workload::{TxWorkloadBuilder, Workload};
+
+/// Why a scenario is invalid; the message names the field and its value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ScenarioError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ScenarioError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<TopologyError> for ScenarioError {
+    fn from(e: TopologyError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// Fluent builder of a [`Scenario`].
+#[derive(Clone)]
+pub struct ScenarioBuilder {
+    topology: TopologyBuilder,
+    wallets: Option<usize>,
+    transactions: Option<TxWorkloadBuilder>,
+    liveness: Option<ConsensusLivenessBuilder>,
+    inclusion: Option<TxInclusionBuilder>,
+    convergence: Option<ConvergenceBuilder>,
+    duration: Duration,
+    cooldown: Option<Duration>,
+    capabilities: BTreeSet<Capability>,
+    workloads: Vec<Arc<dyn Workload>>,
+    expectations: Vec<Arc<dyn Expectation>>,
+    seed: Option<u64>,
+}
+
+impl fmt::Debug for ScenarioBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScenarioBuilder")
+            .field("topology", &self.topology)
+            .field("duration", &self.duration)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScenarioBuilder {
+    /// A scenario over this topology; run duration 60 s.
+    pub fn new(topology: TopologyBuilder) -> Self {
+        Self {
+            topology,
+            wallets: None,
+            transactions: None,
+            liveness: None,
+            inclusion: None,
+            convergence: None,
+            duration: Duration::from_secs(60),
+            cooldown: None,
+            capabilities: BTreeSet::new(),
+            workloads: Vec::new(),
+            expectations: Vec::new(),
+            seed: None,
+        }
+    }
+
+    /// The seed's entry point: shape the topology in a closure.
+    pub fn topology_with(f: impl FnOnce(TopologyBuilder) -> TopologyBuilder) -> Self {
+        Self::new(f(TopologyBuilder::new()))
+    }
+
+    /// Reshapes the topology later.
+    pub fn map_topology(mut self, f: impl FnOnce(TopologyBuilder) -> TopologyBuilder) -> Self {
+        self.topology = f(self.topology);
+        self
+    }
+
+    /// The topology builder as it stands.
+    pub fn topology_builder(&self) -> &TopologyBuilder {
+        &self.topology
+    }
+
+    /// Number of funded wallets (overrides the topology's).
+    pub fn wallets(mut self, n: usize) -> Self {
+        self.wallets = Some(n);
+        self
+    }
+
+    /// Adds the transaction workload; also attaches TxInclusion (as the seed).
+    pub fn transactions_with(
+        mut self,
+        f: impl FnOnce(TxWorkloadBuilder) -> TxWorkloadBuilder,
+    ) -> Self {
+        let b = f(self.transactions.take().unwrap_or_default());
+        if self.inclusion.is_none() {
+            self.inclusion = Some(TxInclusionBuilder::new().threshold(b.inclusion_threshold));
+        }
+        self.transactions = Some(b);
+        self
+    }
+
+    /// Expects every node's height to advance, with default bounds.
+    pub fn expect_consensus_liveness(mut self) -> Self {
+        self.liveness = Some(self.liveness.take().unwrap_or_default());
+        self
+    }
+
+    /// Expects liveness with explicit bounds.
+    pub fn expect_consensus_liveness_with(
+        mut self,
+        f: impl FnOnce(ConsensusLivenessBuilder) -> ConsensusLivenessBuilder,
+    ) -> Self {
+        self.liveness = Some(f(self.liveness.take().unwrap_or_default()));
+        self
+    }
+
+    /// Sets (or adds) the TxInclusion expectation.
+    pub fn expect_tx_inclusion_with(
+        mut self,
+        f: impl FnOnce(TxInclusionBuilder) -> TxInclusionBuilder,
+    ) -> Self {
+        self.inclusion = Some(f(self.inclusion.take().unwrap_or_default()));
+        self
+    }
+
+    /// Expects every node to share the LIB at the end.
+    pub fn expect_convergence(mut self) -> Self {
+        self.convergence = Some(self.convergence.take().unwrap_or_default());
+        self
+    }
+
+    /// Expects convergence with explicit bounds.
+    pub fn expect_convergence_with(
+        mut self,
+        f: impl FnOnce(ConvergenceBuilder) -> ConvergenceBuilder,
+    ) -> Self {
+        self.convergence = Some(f(self.convergence.take().unwrap_or_default()));
+        self
+    }
+
+    /// How long workloads run.
+    pub fn with_run_duration(mut self, d: Duration) -> Self {
+        self.duration = d;
+        self
+    }
+
+    /// Wait after workloads stop, before evaluating (default: 5 slots).
+    pub fn with_cooldown(mut self, d: Duration) -> Self {
+        self.cooldown = Some(d);
+        self
+    }
+
+    /// Requires the node-control capability of the deployer.
+    pub fn enable_node_control(mut self) -> Self {
+        self.capabilities.insert(Capability::NodeControl);
+        self
+    }
+
+    /// Requires network faults of the deployer.
+    pub fn enable_network_faults(mut self) -> Self {
+        self.capabilities.insert(Capability::NetworkFaults);
+        self
+    }
+
+    /// Requires any capability.
+    pub fn require(mut self, c: Capability) -> Self {
+        self.capabilities.insert(c);
+        self
+    }
+
+    /// Adds a custom workload.
+    pub fn with_workload(mut self, w: Arc<dyn Workload>) -> Self {
+        self.workloads.push(w);
+        self
+    }
+
+    /// Adds a custom expectation.
+    pub fn with_expectation(mut self, e: Arc<dyn Expectation>) -> Self {
+        self.expectations.push(e);
+        self
+    }
+
+    /// Seed of everything random (keys, random shapes, tx senders, chaos).
+    /// Unset: a random one, printed in the report.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Validates and builds the plan.
+    pub fn build(self) -> Result<Scenario, ScenarioError> {
+        let seed = self.seed.unwrap_or_else(rand::random);
+        let mut tb = self.topology.clone().seed(seed);
+        if let Some(w) = self.wallets {
+            tb = tb.wallets(w);
+        }
+        let topology = tb.build()?;
+        let slot = topology.params.slot_duration;
+        if self.duration < slot * 2 {
+            return Err(ScenarioError::new(
+                "with_run_duration",
+                format!(
+                    "run_duration = {} is shorter than two slots (slot_duration = {})",
+                    humantime::format_duration(self.duration),
+                    humantime::format_duration(slot)
+                ),
+            ));
+        }
+        let mut workloads: Vec<Arc<dyn Workload>> = Vec::new();
+        let mut expectations: Vec<Arc<dyn Expectation>> = Vec::new();
+        if let Some(tx) = &self.transactions {
+            if !(tx.rate.is_finite() && tx.rate > 0.0) {
+                return Err(ScenarioError::new(
+                    "rate",
+                    format!(
+                        "rate = {}: transactions need a rate above 0 per block",
+                        tx.rate
+                    ),
+                ));
+            }
+            if tx.users == Some(0) {
+                return Err(ScenarioError::new(
+                    "users",
+                    "users = 0: transactions need at least one user",
+                ));
+            }
+            let users = tx.users.unwrap_or(topology.wallets);
+            if users > topology.wallets {
+                return Err(ScenarioError::new(
+                    "users",
+                    format!(
+                        "users = {users} exceeds wallets = {}: every user needs a funded wallet",
+                        topology.wallets
+                    ),
+                ));
+            }
+            if topology.wallets < 2 {
+                return Err(ScenarioError::new(
+                    "wallets",
+                    format!(
+                        "wallets = {}: transactions need at least two funded wallets",
+                        topology.wallets
+                    ),
+                ));
+            }
+            workloads.push(Arc::new(tx.build()));
+        }
+        if let Some(l) = &self.liveness {
+            expectations.push(Arc::new(l.build()));
+        }
+        if let Some(i) = &self.inclusion {
+            if !(i.threshold > 0.0 && i.threshold <= 1.0) {
+                return Err(ScenarioError::new(
+                    "threshold",
+                    format!("tx inclusion threshold = {} must be in (0, 1]", i.threshold),
+                ));
+            }
+            expectations.push(Arc::new(i.build()));
+        }
+        if let Some(c) = &self.convergence {
+            expectations.push(Arc::new(c.build()));
+        }
+        workloads.extend(self.workloads.iter().cloned());
+        expectations.extend(self.expectations.iter().cloned());
+        Ok(Scenario {
+            cooldown: self.cooldown.unwrap_or(slot * 5),
+            duration: self.duration,
+            topology,
+            workloads,
+            expectations,
+            capabilities: self.capabilities.iter().copied().collect(),
+            seed,
+            builder: self,
+        })
+    }
+}
+
+/// A validated plan, ready to deploy and run.
+#[derive(Clone)]
+pub struct Scenario {
+    topology: Topology,
+    duration: Duration,
+    cooldown: Duration,
+    seed: u64,
+    /// Workloads run concurrently for the duration.
+    pub workloads: Vec<Arc<dyn Workload>>,
+    /// Expectations evaluated after the cooldown.
+    pub expectations: Vec<Arc<dyn Expectation>>,
+    /// What the deployer must offer.
+    pub capabilities: Vec<Capability>,
+    builder: ScenarioBuilder,
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("nodes", &self.topology.node_count())
+            .field("duration", &self.duration)
+            .field("seed", &self.seed)
+            .field(
+                "workloads",
+                &self.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "expectations",
+                &self
+                    .expectations
+                    .iter()
+                    .map(|e| e.name())
+                    .collect::<Vec<_>>(),
+            )
+            .field("capabilities", &self.capabilities)
+            .finish()
+    }
+}
+
+impl Scenario {
+    /// The validated topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// How long workloads run.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Wait between stopping workloads and evaluating.
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
+    /// The run seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The same plan with another seed (the CLI's `--seed`), rebuilt so that
+    /// keys and random shapes follow it. Stateful expectations start fresh.
+    pub fn with_seed(&self, seed: u64) -> Result<Scenario, ScenarioError> {
+        self.builder.clone().seed(seed).build()
+    }
+
+    /// A fresh copy (new expectation state) for running the plan again.
+    pub fn fresh(&self) -> Scenario {
+        self.with_seed(self.seed).unwrap_or_else(|_| self.clone())
+    }
+
+    /// Names of the workloads.
+    pub fn workload_names(&self) -> Vec<String> {
+        self.workloads.iter().map(|w| w.name()).collect()
+    }
+
+    /// Names of the expectations.
+    pub fn expectation_names(&self) -> Vec<String> {
+        self.expectations.iter().map(|e| e.name()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ScenarioBuilder {
+        ScenarioBuilder::topology_with(|t| {
+            t.network_star()
+                .nodes(3)
+                .slot_duration(Duration::from_millis(200))
+        })
+        .with_run_duration(Duration::from_secs(5))
+    }
+
+    #[test]
+    fn seed_example_builds_with_inclusion_attached() {
+        let s = base()
+            .wallets(50)
+            .transactions_with(|txs| txs.rate(5.0).users(20))
+            .expect_consensus_liveness()
+            .seed(3)
+            .build()
+            .unwrap();
+        assert_eq!(s.workload_names(), vec!["transactions"]);
+        assert_eq!(
+            s.expectation_names(),
+            vec!["consensus_liveness", "tx_inclusion"]
+        );
+        assert_eq!(s.seed(), 3);
+        assert_eq!(s.topology().wallets, 50);
+        let s2 = s.with_seed(4).unwrap();
+        assert_eq!(s2.seed(), 4);
+        assert_ne!(
+            crate::nodekind::genesis_for(s.topology(), 0),
+            crate::nodekind::genesis_for(s2.topology(), 0)
+        );
+    }
+
+    #[test]
+    fn validation_names_field_and_value() {
+        let e = |b: ScenarioBuilder| b.build().unwrap_err().to_string();
+        assert_eq!(
+            e(base().wallets(5).transactions_with(|t| t.rate(0.0))),
+            "rate = 0: transactions need a rate above 0 per block"
+        );
+        assert_eq!(
+            e(base().wallets(5).transactions_with(|t| t.users(0))),
+            "users = 0: transactions need at least one user"
+        );
+        assert_eq!(
+            e(base().wallets(5).transactions_with(|t| t.users(6))),
+            "users = 6 exceeds wallets = 5: every user needs a funded wallet"
+        );
+        assert_eq!(
+            e(base().with_run_duration(Duration::from_millis(300))),
+            "run_duration = 300ms is shorter than two slots (slot_duration = 200ms)"
+        );
+        assert_eq!(
+            e(ScenarioBuilder::topology_with(|t| t.nodes(0))),
+            "nodes = 0: a testnet needs at least one node"
+        );
+    }
+}
