@@ -16,6 +16,28 @@ use tokio_util::sync::CancellationToken;
 
 thread_local! {
     static SCRIPT_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The stop signal of the script-defined workload running on this thread, if any.
+    static THREAD_STOP: std::cell::RefCell<Option<CancellationToken>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Ties this script thread to a workload's stop signal: once it fires, the closure is stopped at
+/// its next operation and waits in progress return early.
+pub fn set_thread_stop(token: Option<CancellationToken>) {
+    THREAD_STOP.with(|t| *t.borrow_mut() = token);
+}
+
+/// Whether this thread's workload was told to stop.
+pub fn thread_stopped() -> bool {
+    THREAD_STOP.with(|t| {
+        t.borrow()
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    })
+}
+
+fn thread_stop_token() -> CancellationToken {
+    THREAD_STOP.with(|t| t.borrow().clone().unwrap_or_default())
 }
 
 /// Marks the current thread as a script thread for the rest of its life.
@@ -80,15 +102,21 @@ impl Bridge {
         Ok(self.handle.block_on(fut))
     }
 
-    /// Runs `fut` from a script thread, abandoning it when Ctrl-C arrives.
+    /// Runs `fut` from a script thread, abandoning it when Ctrl-C arrives or when the workload
+    /// running on this thread is told to stop.
     pub fn block_on_cancellable<F: Future>(&self, fut: F) -> Result<F::Output, Box<EvalAltResult>> {
         self.check_thread()?;
         let cancel = self.cancel.clone();
+        let stop = thread_stop_token();
         self.handle.block_on(async move {
             tokio::select! {
                 out = fut => Ok(out),
                 () = cancel.cancelled() => Err(Box::new(EvalAltResult::ErrorTerminated(
                     "interrupted".into(),
+                    Position::NONE,
+                ))),
+                () = stop.cancelled() => Err(Box::new(EvalAltResult::ErrorTerminated(
+                    "stopped".into(),
                     Position::NONE,
                 ))),
             }

@@ -248,6 +248,8 @@ fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
     engine.on_progress(move |_| {
         if flag.load(Ordering::Relaxed) {
             Some(Dynamic::from("interrupted"))
+        } else if crate::bridge::thread_stopped() {
+            Some(Dynamic::from("stopped"))
         } else {
             None
         }
@@ -284,7 +286,12 @@ fn classify(result: Result<(), EvalAltResult>, state: &HostState, script: &Path)
                 }
                 _ => exit::SCRIPT_ERROR,
             };
-            let diag = Diagnostic::from_eval(&err, script);
+            let mut diag = Diagnostic::from_eval(&err, script);
+            if let EvalAltResult::ErrorRuntime(value, _) = leaf
+                && let Some(message) = api::failure_message(value)
+            {
+                diag.message = message;
+            }
             let error = if code == exit::INTERRUPTED {
                 format!("error: interrupted\n{}", location_line(&diag))
             } else {

@@ -94,8 +94,6 @@ fn init_tracing() {
 
 /// `nomos-script devnode --config FILE`: one reference node, in this process.
 fn devnode_main(config: &std::path::Path) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "the reference node is not available in this build yet (config {})",
-        config.display()
-    )
+    devnode::run_from_file(config)
+        .map_err(|e| anyhow::anyhow!("devnode with config {}: {e}", config.display()))
 }

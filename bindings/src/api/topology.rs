@@ -103,7 +103,8 @@ pub fn register(engine: &mut Engine) {
         .register_fn(
             "reserve_joiner",
             |t: &mut TopologyBuilder, stake: INT| -> Res<_> {
-                Ok(t.clone().reserve_joiner(amount(stake, "reserve_joiner stake")?))
+                Ok(t.clone()
+                    .reserve_joiner(amount(stake, "reserve_joiner stake")?))
             },
         )
         .register_fn("build", |t: &mut TopologyBuilder| -> Res<Topology> {

@@ -1,0 +1,115 @@
+//! Running a plan: through the CLI's `--deployer` (`plan.run()`), or an explicit deployer
+//! (`LocalDeployer().deploy(plan)` then `runner.run(plan)`). In `check` mode nothing is deployed:
+//! the plan is validated against the deployer's capabilities and a dry report comes back.
+
+use std::sync::Arc;
+
+use engine::deploy::KeepRunDir;
+use engine::report::terminal::TerminalReporter;
+use engine::report::{Outcome, RunReport};
+use engine::scenario::Scenario;
+use rhai::{Dynamic, EvalAltResult, Position};
+
+use super::deploy::{DeployerHandle, NetHandle};
+use super::report::ReportHandle;
+use super::values::{Res, err};
+use crate::host::{HostState, Mode};
+
+/// Runs `scenario` on `deployer` (default: the CLI's) and returns its report, pass or fail.
+pub fn run_plan(
+    state: &Arc<HostState>,
+    deployer: Option<&DeployerHandle>,
+    scenario: &Scenario,
+) -> Res<ReportHandle> {
+    let deployer = deployer
+        .cloned()
+        .unwrap_or_else(|| DeployerHandle::new(state.settings.deployer, state.clone()));
+    if state.settings.mode == Mode::Check {
+        return dry_report(&deployer, scenario);
+    }
+    let engine_deployer = deployer.engine_deployer()?;
+    if let Err(e) = engine::deploy::check_capabilities(&*engine_deployer, &scenario.capabilities) {
+        return err(format!("cannot run this plan: {e}"));
+    }
+    let scenario = scenario.fresh();
+    let opts = run_options(state);
+    // Not cancellable from here: on Ctrl-C the runner itself tears down and reports.
+    let report = state.bridge.block_on(async move {
+        engine::runner::run_scenario(&scenario, &*engine_deployer, opts).await
+    })?;
+    Ok(ReportHandle(Arc::new(report)))
+}
+
+/// `runner.run(plan)` on a testnet deployed with `deployer.deploy(plan)`; tears it down at the end.
+pub fn run_on(state: &Arc<HostState>, net: &NetHandle, scenario: &Scenario) -> Res<ReportHandle> {
+    let Some(testnet) = net.testnet().cloned() else {
+        let mut report = RunReport::empty(scenario.seed(), Outcome::Passed);
+        report.run_id = "dry".to_string();
+        report.nodes = scenario.topology().node_count();
+        return Ok(ReportHandle(Arc::new(report)));
+    };
+    if let Err(e) = check_testnet_capabilities(&*testnet, &scenario.capabilities) {
+        return err(format!("cannot run this plan: {e}"));
+    }
+    let scenario = scenario.fresh();
+    let opts = run_options(state);
+    let report = state.bridge.block_on(async move {
+        engine::runner::Runner::new(testnet)
+            .run(&scenario, opts)
+            .await
+    })?;
+    Ok(ReportHandle(Arc::new(report)))
+}
+
+fn check_testnet_capabilities(
+    testnet: &dyn engine::deploy::Testnet,
+    required: &[engine::deploy::Capability],
+) -> Result<(), String> {
+    let have = testnet.capabilities();
+    match required.iter().find(|c| !have.contains(c)) {
+        Some(c) => Err(format!(
+            "the {} deployer lacks {c}: the scenario needs it",
+            testnet.deployer_name()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn run_options(state: &HostState) -> engine::runner::RunOptions {
+    engine::runner::RunOptions {
+        keep: if state.settings.keep {
+            KeepRunDir::Always
+        } else {
+            KeepRunDir::OnFailure
+        },
+        cancel: state.bridge.cancel_token(),
+        reporters: vec![Arc::new(TerminalReporter::default())],
+        ..Default::default()
+    }
+}
+
+/// `check`: capabilities validated, nothing deployed.
+fn dry_report(deployer: &DeployerHandle, scenario: &Scenario) -> Res<ReportHandle> {
+    if let Ok(d) = deployer.engine_deployer()
+        && let Err(e) = engine::deploy::check_capabilities(&*d, &scenario.capabilities)
+    {
+        return err(format!("cannot run this plan: {e}"));
+    }
+    let mut report = RunReport::empty(scenario.seed(), Outcome::Passed);
+    report.run_id = "dry".to_string();
+    report.deployer = deployer.choice.name().to_string();
+    report.nodes = scenario.topology().node_count();
+    Ok(ReportHandle(Arc::new(report)))
+}
+
+/// `plan.run()`: a failed run becomes a script error whose value is the report (uncaught, it exits
+/// with the report's code: 1 failed, 3 infrastructure, 130 interrupted).
+pub fn raise_if_failed(report: ReportHandle) -> Res<ReportHandle> {
+    if report.0.passed() {
+        return Ok(report);
+    }
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(report),
+        Position::NONE,
+    )))
+}

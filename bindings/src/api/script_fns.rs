@@ -1,0 +1,309 @@
+//! Script-defined workloads and expectations: rhai closures that run concurrently with the
+//! built-in ones, each on its own plain thread, given a run context handle.
+//!
+//! ```rhai
+//! plan_builder
+//!     .with_workload("poll", |ctx| {
+//!         while !ctx.stopped { print(ctx.node(0).height()); ctx.sleep("500ms"); }
+//!     })
+//!     .with_expectation("grew", |ctx| ctx.node(0).height() > 3)   // or #{passed, message}
+//! ```
+//!
+//! A closure kept for later cannot be called without the script state that defined it (its
+//! function lives in that script's AST), so the native call context is stored beside every
+//! closure and recreated on the closure's thread.
+
+#![expect(
+    deprecated,
+    reason = "NativeCallContextStore is marked volatile, not deprecated; it is rhai's way to keep a closure's context"
+)]
+
+use std::sync::Arc;
+
+use engine::context::RunContext;
+use engine::expectation::{Expectation, ExpectationError, Verdict};
+use engine::report::RunEvent;
+use engine::workload::{Workload, WorkloadError};
+use futures::future::BoxFuture;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
+use tokio_util::sync::CancellationToken;
+
+use super::client::NodeHandle;
+use super::deploy::NetHandle;
+use super::values::{Res, duration, err, int, map, to_script};
+use crate::bridge::{Bridge, mark_script_thread, set_thread_stop};
+use crate::diagnostics::Diagnostic;
+use crate::host::HostState;
+
+/// A closure and the context needed to call it later, from another thread.
+#[derive(Clone)]
+pub struct ScriptCallback {
+    name: String,
+    fn_ptr: FnPtr,
+    store: Arc<rhai::NativeCallContextStore>,
+    state: Arc<HostState>,
+}
+
+impl ScriptCallback {
+    /// Captures `fn_ptr` with the calling context.
+    pub fn capture(
+        ctx: &NativeCallContext,
+        name: &str,
+        fn_ptr: FnPtr,
+        state: &Arc<HostState>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            fn_ptr,
+            store: Arc::new(ctx.store_data()),
+            state: state.clone(),
+        }
+    }
+
+    /// Calls the closure with a context handle on a new script thread; resolves when it returns.
+    fn call_on_thread(
+        &self,
+        ctx: ContextHandle,
+        stop: Option<CancellationToken>,
+    ) -> BoxFuture<'static, Result<Dynamic, String>> {
+        let this = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("script-{}", self.name))
+            .spawn(move || {
+                mark_script_thread();
+                set_thread_stop(stop.clone());
+                let result = this.call(ctx);
+                let stopped = stop.as_ref().is_some_and(CancellationToken::is_cancelled);
+                let out = match result {
+                    Ok(v) => Ok(v),
+                    Err(e) if stopped && is_termination(&e) => Ok(Dynamic::UNIT),
+                    Err(e) => Err(render(&e, &this.state)),
+                };
+                let _ = tx.send(out);
+            });
+        Box::pin(async move {
+            if let Err(e) = spawned {
+                return Err(format!("cannot start a thread: {e}"));
+            }
+            rx.await
+                .unwrap_or_else(|_| Err("the script thread panicked".to_string()))
+        })
+    }
+
+    fn call(&self, ctx: ContextHandle) -> Result<Dynamic, Box<EvalAltResult>> {
+        let Some(engine) = self.state.engine() else {
+            return Err("the script engine is gone (the script already ended)".into());
+        };
+        let context = self.store.create_context(&engine);
+        self.fn_ptr.call_within_context::<Dynamic>(&context, (ctx,))
+    }
+}
+
+fn is_termination(e: &EvalAltResult) -> bool {
+    match e {
+        EvalAltResult::ErrorTerminated(..) => true,
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => is_termination(inner),
+        _ => false,
+    }
+}
+
+/// One line: message at file:line:col.
+fn render(e: &EvalAltResult, state: &HostState) -> String {
+    let d = Diagnostic::from_eval(e, &state.script);
+    match &d.location {
+        Some(l) => format!("{} at {}:{}:{}", d.message, l.file.display(), l.line, l.col),
+        None => d.message,
+    }
+}
+
+/// A workload written as a closure `|ctx| { ... }`. It runs until it returns or the run stops it
+/// (at the end of the run duration the closure is stopped at its next operation); a script
+/// error fails the run, naming the workload and the position.
+pub struct ScriptWorkload {
+    /// The callback.
+    pub callback: ScriptCallback,
+}
+
+impl Workload for ScriptWorkload {
+    fn name(&self) -> String {
+        self.callback.name.clone()
+    }
+
+    fn run(
+        &self,
+        ctx: RunContext,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), WorkloadError>> {
+        let handle =
+            ContextHandle::new(ctx, self.callback.state.bridge.clone(), Some(stop.clone()));
+        let fut = self.callback.call_on_thread(handle, Some(stop));
+        Box::pin(async move { fut.await.map(|_| ()).map_err(WorkloadError::new) })
+    }
+}
+
+/// An expectation written as a closure `|ctx| bool` or `|ctx| #{passed, message}`, evaluated
+/// after the run.
+pub struct ScriptExpectation {
+    /// The callback.
+    pub callback: ScriptCallback,
+}
+
+impl Expectation for ScriptExpectation {
+    fn name(&self) -> String {
+        self.callback.name.clone()
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Verdict, ExpectationError>> {
+        let handle = ContextHandle::new(ctx.clone(), self.callback.state.bridge.clone(), None);
+        let fut = self.callback.call_on_thread(handle, None);
+        let name = self.callback.name.clone();
+        Box::pin(async move {
+            let value = fut.await.map_err(ExpectationError::new)?;
+            to_verdict(&name, value).map_err(ExpectationError::new)
+        })
+    }
+}
+
+fn to_verdict(name: &str, value: Dynamic) -> Result<Verdict, String> {
+    if let Ok(b) = value.as_bool() {
+        let message = if b {
+            "passed"
+        } else {
+            "the closure returned false"
+        };
+        return Ok(Verdict {
+            passed: b,
+            message: message.to_string(),
+            evidence: serde_json::Value::Null,
+        });
+    }
+    if let Some(m) = value.read_lock::<Map>() {
+        let passed = m
+            .get("passed")
+            .and_then(|p| p.as_bool().ok())
+            .ok_or_else(|| {
+                format!("expectation `{name}` returned a map without a boolean `passed`")
+            })?;
+        let message = m
+            .get("message")
+            .map(ToString::to_string)
+            .unwrap_or_else(|| if passed { "passed" } else { "failed" }.to_string());
+        let evidence = m
+            .get("evidence")
+            .and_then(|e| rhai::serde::from_dynamic::<serde_json::Value>(e).ok())
+            .unwrap_or(serde_json::Value::Null);
+        return Ok(Verdict {
+            passed,
+            message,
+            evidence,
+        });
+    }
+    Err(format!(
+        "expectation `{name}` must return a bool or #{{passed, message}}, got a {}",
+        value.type_name()
+    ))
+}
+
+/// What a script closure sees of the run (`ctx`): cheap handle, `&self` methods.
+#[derive(Clone)]
+pub struct ContextHandle {
+    ctx: RunContext,
+    bridge: Bridge,
+    stop: Option<CancellationToken>,
+}
+
+impl ContextHandle {
+    fn new(ctx: RunContext, bridge: Bridge, stop: Option<CancellationToken>) -> Self {
+        Self { ctx, bridge, stop }
+    }
+
+    fn node(&self, i: INT) -> Res<NodeHandle> {
+        let clients = self.ctx.clients();
+        let n = clients.len();
+        let idx = usize::try_from(i).ok().filter(|&i| i < n);
+        match idx.and_then(|i| clients.get(i)) {
+            Some(c) => Ok(NodeHandle::new(c.clone(), self.bridge.clone())),
+            None => err(format!(
+                "node = {i} is out of range: the testnet has {n} nodes (0..{n})"
+            )),
+        }
+    }
+}
+
+/// Registers the context handle type.
+pub fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<ContextHandle>("RunContext")
+        .register_fn("node", |c: &mut ContextHandle, i: INT| c.node(i))
+        .register_fn("nodes", |c: &mut ContextHandle| -> Array {
+            c.ctx
+                .clients()
+                .iter()
+                .map(|cl| Dynamic::from(NodeHandle::new(cl.clone(), c.bridge.clone())))
+                .collect()
+        })
+        .register_get("node_count", |c: &mut ContextHandle| {
+            c.ctx.clients().len() as INT
+        })
+        .register_fn("elapsed", |c: &mut ContextHandle| {
+            c.ctx.elapsed().as_secs_f64()
+        })
+        .register_get("elapsed", |c: &mut ContextHandle| {
+            c.ctx.elapsed().as_secs_f64()
+        })
+        .register_get("run_duration", |c: &mut ContextHandle| {
+            c.ctx.run_duration().as_secs_f64()
+        })
+        .register_get("seed", |c: &mut ContextHandle| int(c.ctx.seed()))
+        .register_get("stopped", |c: &mut ContextHandle| {
+            c.stop.as_ref().is_some_and(CancellationToken::is_cancelled)
+        })
+        .register_fn("wallets", |c: &mut ContextHandle| -> Array {
+            c.ctx
+                .wallets()
+                .iter()
+                .map(|w| {
+                    map([
+                        ("index", Dynamic::from_int(w.index as INT)),
+                        ("public", w.public.clone().into()),
+                    ])
+                    .into()
+                })
+                .collect()
+        })
+        .register_get("block_feed", |c: &mut ContextHandle| {
+            to_script(&c.ctx.block_feed().stats())
+        })
+        .register_fn("block_feed", |c: &mut ContextHandle| {
+            to_script(&c.ctx.block_feed().stats())
+        })
+        .register_get("txs_submitted", |c: &mut ContextHandle| {
+            int(c.ctx.tx_log().submitted())
+        })
+        .register_fn("tx_included", |c: &mut ContextHandle, id: &str| {
+            c.ctx
+                .block_feed()
+                .tx_included(id)
+                .map_or(Dynamic::UNIT, |b| to_script(&b))
+        })
+        .register_get("net", |c: &mut ContextHandle| {
+            NetHandle::live(c.ctx.testnet(), c.bridge.clone())
+        })
+        .register_fn("log", |c: &mut ContextHandle, message: &str| {
+            c.ctx.emit(RunEvent::Note {
+                message: message.to_string(),
+            });
+        })
+        .register_fn("sleep", |c: &mut ContextHandle, d: Dynamic| -> Res<()> {
+            let d = duration(&d, "sleep")?;
+            // returns early (the closure then stops) when the run stops the workload
+            c.bridge
+                .block_on_cancellable(async move { tokio::time::sleep(d).await })?;
+            Ok(())
+        });
+}
