@@ -1,0 +1,357 @@
+//! Real `nomos-devnode` processes on loopback: consensus, gossip, sync,
+//! storage, the API, and each testing fault.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{NetSpec, Testnet, key, wait_for, wait_heights};
+use devnode::api_types::BlockStreamEvent;
+use devnode::config::TestingFaults;
+use devnode::crypto::{SignedTx, public_hex};
+
+const T: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_reach_height_10_and_agree_on_the_lib() {
+    let net = Testnet::start(NetSpec::new("four", 4).full_mesh());
+    wait_heights(&net, &[0, 1, 2, 3], 10, T).await;
+    for i in 0..4 {
+        let n = net.network(i).await.unwrap();
+        assert_eq!(n.n_peers, 3, "node {i}: one peer per other node despite both sides dialling: {n:?}");
+        assert_eq!(net.info(i).await.unwrap().mode, "Online");
+    }
+    let lib = wait_for(Duration::from_secs(10), "all nodes to report the same lib", || async {
+        let mut libs = HashSet::new();
+        for i in 0..4 {
+            libs.insert(net.info(i).await?.lib);
+        }
+        if libs.len() == 1 {
+            Ok(libs.into_iter().next().unwrap())
+        } else {
+            Err(format!("libs {libs:?}"))
+        }
+    })
+    .await;
+    let block = net.block(0, &lib).await.expect("node 0 serves its lib");
+    assert!(block.header.height >= 5, "lib height {} (k = 5)", block.header.height);
+    // Every node holds the same lib on its canonical chain.
+    for i in 1..4 {
+        let ids = net.canonical(i).await.unwrap();
+        assert!(ids.contains(&lib), "node {i} canonical chain lacks the lib");
+    }
+    let produced: u64 = {
+        let mut sum = 0;
+        for i in 0..4 {
+            sum += net.metric(i, "logos_blockchain_blocks_produced_total").await;
+        }
+        sum
+    };
+    assert!(produced >= 10, "blocks produced by all nodes: {produced}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_is_included_in_a_block_every_node_serves() {
+    let mut spec = NetSpec::new("transfer", 3);
+    spec.wallets = vec![("transfer/alice", 1_000)];
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0, 1, 2], 2, T).await;
+    let far_end = net.stream(2).await;
+
+    let alice = key("transfer/alice");
+    let bob = public_hex(&key("transfer/bob"));
+    let tx = SignedTx::sign(&alice, &bob, 250, 0);
+    let id = net.submit(0, &tx).await.expect("node 0 accepts the transfer").id;
+    assert_eq!(id, tx.id());
+
+    let block_id = wait_for(T, "the transfer in a block on node 2's stream", || async {
+        let events = far_end.lock().unwrap();
+        events
+            .iter()
+            .find_map(|ev| match ev {
+                BlockStreamEvent::Block { header, tx_ids, .. } if tx_ids.contains(&id) => {
+                    Some(header.id.clone())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| format!("{} stream events, none with the tx", events.len()))
+    })
+    .await;
+    for i in 0..3 {
+        let block = wait_for(T, &format!("node {i} to serve block {block_id}"), || async {
+            net.block(i, &block_id).await.ok_or_else(|| "null".to_owned())
+        })
+        .await;
+        assert_eq!(block.transactions, vec![tx.clone()], "node {i}");
+        wait_for(T, &format!("bob's balance on node {i}"), || async {
+            let acc = net.account(i, &bob).await?;
+            if acc.balance == 250 { Ok(()) } else { Err(format!("{acc:?}")) }
+        })
+        .await;
+    }
+    let alice_acc = net.account(1, &public_hex(&alice)).await.unwrap();
+    assert_eq!((alice_acc.balance, alice_acc.nonce), (750, 1));
+    assert!(net.metric(0, "logos_blockchain_transactions_included_total").await >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_keeps_its_chain_and_catches_up() {
+    let mut net = Testnet::start(NetSpec::new("restart", 3).full_mesh());
+    wait_heights(&net, &[2], 6, T).await;
+    let before = net.info(2).await.unwrap();
+    net.kill(2);
+    // The others move on while node 2 is down.
+    let target = net.info(0).await.unwrap().height + 4;
+    wait_heights(&net, &[0], target, T).await;
+
+    net.spawn(2);
+    let after = wait_for(T, "node 2's API after restart", || net.info(2)).await;
+    assert!(
+        after.height >= before.height,
+        "restarted node lost blocks: height {} < {} before the kill",
+        after.height,
+        before.height
+    );
+    assert!(
+        net.block(2, &before.tip).await.is_some(),
+        "restarted node no longer serves its old tip {}",
+        before.tip
+    );
+    let catch_up = net.info(0).await.unwrap().height;
+    wait_heights(&net, &[2], catch_up, T).await;
+    wait_for(T, "node 2 to be online with 2 peers", || async {
+        let (info, netinfo) = (net.info(2).await?, net.network(2).await?);
+        if info.mode == "Online" && netinfo.n_peers == 2 {
+            Ok(())
+        } else {
+            Err(format!("{info:?} {netinfo:?}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_groups_converge_after_a_link_is_added_at_run_time() {
+    let mut spec = NetSpec::new("groups", 4);
+    spec.links = vec![(0, 1), (2, 3)];
+    spec.k = 50;
+    spec.f = 0.6;
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0, 1, 2, 3], 6, T).await;
+    let (left, right) = (net.canonical(0).await.unwrap(), net.canonical(2).await.unwrap());
+    assert_ne!(left[3], right[3], "unlinked groups grew the same chain");
+    let streams = [net.stream(0).await, net.stream(2).await];
+
+    let (status, body) = net
+        .post_raw(1, "/network/connect", serde_json::to_string(&net.p2p_addr(2)).unwrap())
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    wait_for(T, "all nodes to share one chain", || async {
+        let mut chains = Vec::new();
+        for i in 0..4 {
+            chains.push(net.canonical(i).await?);
+        }
+        let h = chains.iter().map(Vec::len).min().unwrap() - 2;
+        let at_h: HashSet<&String> = chains.iter().map(|c| &c[h]).collect();
+        let at_3: HashSet<&String> = chains.iter().map(|c| &c[3]).collect();
+        if at_h.len() == 1 && at_3.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{} distinct blocks at height {h}", at_h.len()))
+        }
+    })
+    .await;
+    let reorgs: Vec<(usize, u64)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(side, events)| {
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|ev| match ev {
+                    BlockStreamEvent::Reorg { depth, .. } => Some((side, *depth)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        reorgs.iter().any(|(_, depth)| *depth >= 3),
+        "the losing side must abandon its own branch; reorgs seen (side, depth): {reorgs:?}"
+    );
+    let mut total = 0;
+    for i in 0..4 {
+        total += net.metric(i, "logos_blockchain_reorgs_total").await;
+    }
+    assert!(total >= 2, "both nodes of the losing group reorganise: {total}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_at_height_stops_producing_and_adopting() {
+    let mut spec = NetSpec::new("halt", 2);
+    spec.faults[1].halt_at_height = Some(4);
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0], 12, T).await;
+    let halted = net.info(1).await.expect("a halted node still answers");
+    assert_eq!(halted.height, 4, "node 1 must stop at height 4: {halted:?}");
+    assert_eq!(net.network(1).await.unwrap().n_peers, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_transactions_accepts_but_never_includes() {
+    let mut spec = NetSpec::new("drop", 2);
+    spec.faults[0] = TestingFaults {
+        drop_transactions: true,
+        ..TestingFaults::default()
+    };
+    spec.wallets = vec![("drop/alice", 100)];
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0, 1], 2, T).await;
+    let bob = public_hex(&key("drop/bob"));
+    let tx = SignedTx::sign(&key("drop/alice"), &bob, 10, 0);
+    net.submit(0, &tx).await.expect("the faulty node still accepts");
+    let start = net.info(0).await.unwrap().height;
+    wait_heights(&net, &[0, 1], start + 8, T).await;
+    for i in 0..2 {
+        assert_eq!(net.account(i, &bob).await.unwrap().balance, 0, "node {i}");
+    }
+    let pool: devnode::api_types::MempoolInfo = net.get(1, "/mempool/info").await.unwrap();
+    assert_eq!(pool.size, 0, "the transfer was never gossiped");
+
+    // The same transfer sent to the honest node is included everywhere.
+    net.submit(1, &tx).await.unwrap();
+    for i in 0..2 {
+        wait_for(T, &format!("bob's balance on node {i}"), || async {
+            let acc = net.account(i, &bob).await?;
+            if acc.balance == 10 { Ok(()) } else { Err(format!("{acc:?}")) }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_proofs_do_not_move_honest_tips() {
+    let mut spec = NetSpec::new("proofs", 2);
+    spec.stake = vec![Some(1), None];
+    spec.faults[0].invalid_proofs = true;
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0], 6, T).await;
+    wait_for(T, "node 1 to see its peer", || async {
+        let n = net.network(1).await?;
+        if n.n_peers == 1 { Ok(()) } else { Err(format!("{n:?}")) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let honest = net.info(1).await.unwrap();
+    assert_eq!(honest.height, 0, "the honest follower adopted invalid blocks: {honest:?}");
+    assert!(
+        net.log_tail(1).contains("does not verify"),
+        "node 1 logs why it refused the blocks:\n{}",
+        net.log_tail(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_transactions_and_malformed_frames_leave_the_node_running() {
+    let mut spec = NetSpec::new("bad", 1);
+    spec.wallets = vec![("bad/alice", 100)];
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0], 1, T).await;
+    let alice = key("bad/alice");
+    let bob = public_hex(&key("bad/bob"));
+
+    let (status, body) = net.post_raw(0, "/mempool/add/tx", "{not json".into()).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid json"), "{body}");
+
+    let mut forged = SignedTx::sign(&alice, &bob, 5, 0);
+    forged.amount = 50;
+    let (status, err) = net.submit(0, &forged).await.unwrap_err();
+    assert_eq!(status, 400);
+    assert!(err.error.contains("bad signature"), "{err:?}");
+
+    let (status, err) = net.submit(0, &SignedTx::sign(&alice, &bob, 101, 0)).await.unwrap_err();
+    assert_eq!(status, 422);
+    assert!(err.error.contains("insufficient balance"), "{err:?}");
+
+    let tx = SignedTx::sign(&alice, &bob, 5, 0);
+    let first = net.submit(0, &tx).await.unwrap();
+    let again = net.submit(0, &tx).await.expect("a duplicate is accepted");
+    assert_eq!(first, again);
+    wait_for(T, "alice's nonce to advance", || async {
+        let acc = net.account(0, &public_hex(&alice)).await?;
+        if acc.nonce == 1 { Ok(()) } else { Err(format!("{acc:?}")) }
+    })
+    .await;
+    let (status, err) = net.submit(0, &SignedTx::sign(&alice, &bob, 6, 0)).await.unwrap_err();
+    assert_eq!(status, 409);
+    assert!(err.error.contains("nonce too low"), "{err:?}");
+
+    // Malformed frames close that one connection.
+    let p2p = net.p2p_addr(0);
+    let genesis = devnode::consensus::block::Rules::from_config(&net.nodes[0].config)
+        .unwrap()
+        .genesis_id;
+    let handshake = |version: u32| {
+        serde_json::json!({
+            "type": "handshake", "version": version, "genesis": genesis,
+            "public_key": public_hex(&key("bad/intruder")), "advertise": "127.0.0.1:1"
+        })
+        .to_string()
+    };
+    let frame = |payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bad json", frame(b"{not json")),
+        ("oversized frame", u32::MAX.to_be_bytes().to_vec()),
+        ("wrong version", frame(handshake(99).as_bytes())),
+        ("bad json after a handshake", {
+            let mut f = frame(handshake(1).as_bytes());
+            f.extend(frame(b"\x00\x01garbage"));
+            f
+        }),
+        ("oversized frame after a handshake", {
+            let mut f = frame(handshake(1).as_bytes());
+            f.extend((9u32 * 1024 * 1024).to_be_bytes());
+            f
+        }),
+    ];
+    for (what, bytes) in cases {
+        let mut s = std::net::TcpStream::connect(&p2p).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&bytes).unwrap();
+        let mut sink = Vec::new();
+        let closed = s.read_to_end(&mut sink);
+        assert!(closed.is_ok(), "{what}: the node did not close the connection: {closed:?}");
+    }
+    let height = net.info(0).await.unwrap().height;
+    wait_heights(&net, &[0], height + 2, T).await;
+
+    // SIGTERM shuts down gracefully.
+    let mut net = net;
+    let pid = net.pid(0);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = net.nodes[0].child.take().unwrap();
+    let exit = wait_for(Duration::from_secs(10), "the node to exit after SIGTERM", || {
+        let r = child.try_wait();
+        async move {
+            match r {
+                Ok(Some(s)) => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(exit.success(), "exit status {exit}");
+}
