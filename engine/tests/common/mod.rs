@@ -1,0 +1,76 @@
+//! Shared helpers of the engine's integration tests: the reference node
+//! binary, a deployer writing into a fresh temp dir, and leak checks.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::deploy::local::LocalDeployer;
+use engine::nodekind::ReferenceNode;
+use engine::topology::TopologyBuilder;
+
+/// `<target>/debug/nomos-devnode`, next to this test executable's directory.
+pub fn devnode_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test exe lives in <target>/debug/deps");
+    let bin = dir.join("nomos-devnode");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with cargo build -p nomos-devnode",
+        bin.display()
+    );
+    bin
+}
+
+/// A local deployer running the reference node, with run dirs under `base`.
+pub fn deployer(base: &Path) -> LocalDeployer {
+    LocalDeployer::new()
+        .with_node_kind(Arc::new(ReferenceNode {
+            binary: Some(devnode_bin()),
+        }))
+        .with_base_dir(base.to_path_buf())
+}
+
+/// Fast chain: 100 ms slots, f = 0.9, k = 5.
+pub fn fast(t: TopologyBuilder) -> TopologyBuilder {
+    t.slot_duration(Duration::from_millis(100))
+        .active_slot_coeff(0.9)
+        .security_param(5)
+}
+
+/// Pids recorded in the run dir's run.json.
+pub fn run_pids(run_dir: &Path) -> Vec<u32> {
+    let text = std::fs::read_to_string(run_dir.join("run.json")).expect("run.json exists");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("run.json parses");
+    v["node_pids"]
+        .as_array()
+        .expect("node_pids")
+        .iter()
+        .map(|p| p.as_u64().expect("pid") as u32)
+        .collect()
+}
+
+/// True while a process exists (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Asserts that `base` holds no run dir.
+pub fn assert_empty(base: &Path) {
+    let left: Vec<_> = std::fs::read_dir(base)
+        .expect("base dir readable")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(left.is_empty(), "run dirs left behind: {left:?}");
+}

@@ -1,0 +1,311 @@
+//! Real local testnets of the reference node: deploy, readiness, runs that
+//! pass, runs that must fail, node control, teardown leaving nothing behind.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{alive, assert_empty, deployer, fast, run_pids};
+use engine::deploy::{
+    Capability, DeployError, DeployOptions, Deployer, KeepRunDir, NodeState, Testnet,
+};
+use engine::nodekind::ReferenceNode;
+use engine::report::Outcome;
+use engine::runner::{RunOptions, run_scenario};
+use engine::scenario::ScenarioBuilder;
+use engine::topology::TopologyBuilder;
+
+fn opts() -> RunOptions {
+    RunOptions {
+        keep: KeepRunDir::Never,
+        ready_timeout: Duration::from_secs(20),
+        ..RunOptions::default()
+    }
+}
+
+async fn height(net: &dyn Testnet, i: usize) -> Option<u64> {
+    let c = net
+        .clients()
+        .get(i)?
+        .clone()
+        .with_timeout(Duration::from_millis(500));
+    c.consensus_info().await.ok().map(|i| i.height)
+}
+
+async fn max_height(net: &dyn Testnet, except: usize) -> u64 {
+    let mut m = 0;
+    for i in 0..net.node_count() {
+        if i != except {
+            m = m.max(height(net, i).await.unwrap_or(0));
+        }
+    }
+    m
+}
+
+/// Waits until node `i` is within one block of the others.
+async fn wait_caught_up(net: &dyn Testnet, i: usize, within: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let others = max_height(net, i).await;
+        let mine = height(net, i).await;
+        if mine.is_some_and(|h| h + 1 >= others) {
+            return Ok(());
+        }
+        if start.elapsed() > within {
+            return Err(format!(
+                "node-{i} height {mine:?} < others {others} after {within:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_get_ready_and_teardown_leaves_no_process_and_no_run_dir() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
+    let net = deployer(base.path())
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy");
+    let run_dir = net.run_dir().unwrap();
+    assert!(run_dir.starts_with(base.path()));
+    assert!(
+        run_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("nomos-script-")
+    );
+    let pids = run_pids(&run_dir);
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|&p| alive(p)));
+    for c in net.clients().iter() {
+        let info = c.consensus_info().await.unwrap();
+        assert!(info.height >= 1, "{} height {}", c.name(), info.height);
+        let n = c.network_info().await.unwrap();
+        assert!(n.n_peers >= net.topology().degree(c.index()));
+    }
+    assert!(run_dir.join("node-0").join("logs").exists());
+    assert!(net.endpoints()[0].starts_with("node-0 api http://127.0.0.1:"));
+    let s = net.teardown(false).await.unwrap();
+    assert!(!s.kept);
+    assert!(
+        pids.iter().all(|&p| !alive(p)),
+        "a node process survived teardown"
+    );
+    assert_empty(base.path());
+    // idempotent
+    net.teardown(false).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_start_is_named_and_nothing_is_left() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(2)).build().unwrap();
+    let dep = deployer(base.path()).with_node_kind(Arc::new(ReferenceNode {
+        binary: Some("/bin/false".into()),
+    }));
+    let opts = DeployOptions {
+        ready_timeout: Duration::from_secs(5),
+        keep_on_deploy_failure: false,
+        ..DeployOptions::default()
+    };
+    let err = match dep.deploy(&topo, &opts).await {
+        Ok(_) => panic!("deploy of /bin/false nodes succeeded"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("node-0 exited with exit status: 1"), "{err}");
+    assert!(err.contains("node-1"), "{err}");
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_capability_fails_before_deploying() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
+        .enable_network_faults()
+        .with_run_duration(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let dep = deployer(base.path()).without_links();
+    let report = run_scenario(&plan, &dep, opts()).await;
+    match &report.outcome {
+        Outcome::Error(e) => assert!(e.contains("lacks network faults"), "{e}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_empty(base.path());
+    let err = engine::deploy::check_capabilities(&dep, &[Capability::NetworkFaults]).unwrap_err();
+    assert!(matches!(err, DeployError::MissingCapability { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_run_with_transactions_passes_liveness_inclusion_and_convergence() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.network_star().nodes(3)))
+        .wallets(20)
+        .transactions_with(|txs| txs.rate(5.0).users(10))
+        .expect_consensus_liveness()
+        .expect_convergence()
+        .with_run_duration(Duration::from_secs(4))
+        .seed(11)
+        .build()
+        .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert!(report.passed(), "{}", report.summary());
+    assert_eq!(report.exit_code(), engine::exit::PASSED);
+    assert_eq!(report.seed, 11);
+    let names: Vec<&str> = report.verdicts.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["consensus_liveness", "tx_inclusion", "convergence"]);
+    assert!(report.txs_submitted >= 20, "{}", report.summary());
+    assert!(
+        report.txs_included * 2 >= report.txs_submitted,
+        "{}",
+        report.summary()
+    );
+    assert!(report.blocks_seen >= 5, "{}", report.summary());
+    assert!(!report.kept);
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_halted_fails_liveness_naming_each_node() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| {
+        fast(t.nodes(3)).with_override("testing.halt_at_height", 2.into())
+    })
+    .expect_consensus_liveness()
+    .with_run_duration(Duration::from_secs(3))
+    .build()
+    .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    assert_eq!(report.exit_code(), engine::exit::SCENARIO_FAILED);
+    let v = &report.verdicts[0];
+    assert_eq!(v.name, "consensus_liveness");
+    assert!(!v.verdict.passed);
+    for i in 0..3 {
+        assert!(
+            v.verdict
+                .message
+                .contains(&format!("node-{i} height 2 < target")),
+            "{}",
+            v.verdict.message
+        );
+    }
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_halted_node_is_named_alone() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| {
+        fast(t.nodes(3)).with_node_override(2, "testing.halt_at_height", 2.into())
+    })
+    .expect_consensus_liveness()
+    .with_run_duration(Duration::from_secs(4))
+    .build()
+    .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    let msg = &report.verdicts[0].verdict.message;
+    assert!(msg.contains("node-2 height 2 < target"), "{msg}");
+    assert!(msg.contains("(max height"), "{msg}");
+    assert!(!msg.contains("node-0") && !msg.contains("node-1"), "{msg}");
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_transactions_fail_tx_inclusion() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| {
+        fast(t.nodes(3)).with_override("testing.drop_transactions", true.into())
+    })
+    .wallets(10)
+    .transactions_with(|txs| txs.rate(3.0).users(5))
+    .with_run_duration(Duration::from_secs(3))
+    .build()
+    .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    let v = report
+        .verdicts
+        .iter()
+        .find(|v| v.name == "tx_inclusion")
+        .unwrap();
+    assert!(!v.verdict.passed);
+    assert!(
+        v.verdict.message.starts_with("0 of "),
+        "{}",
+        v.verdict.message
+    );
+    assert!(report.txs_submitted > 0);
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_node_restarts_and_catches_up() {
+    let base = tempfile::tempdir().unwrap();
+    // Followers (stake 0): a restarted leader can fork off before it resyncs
+    // (reported to the reference node); this test is about the restart path.
+    let topo = fast(TopologyBuilder::new().nodes(3).stake(1, 0).stake(2, 0))
+        .build()
+        .unwrap();
+    let net = deployer(base.path())
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy");
+    let pid_before = run_pids(&net.run_dir().unwrap())[2];
+    net.kill(2).await.unwrap();
+    assert!(!alive(pid_before));
+    assert_eq!(net.node_state(2), Some(NodeState::Stopped));
+    assert!(height(&*net, 2).await.is_none(), "a killed node answered");
+    let before = max_height(&*net, 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(max_height(&*net, 2).await > before, "the others stalled");
+    let err = net.pause(2).await.unwrap_err().to_string();
+    assert!(err.contains("node-2 is Stopped: cannot pause"), "{err}");
+    net.start(2).await.unwrap();
+    assert_eq!(net.node_state(2), Some(NodeState::Running));
+    wait_caught_up(&*net, 2, Duration::from_secs(15))
+        .await
+        .unwrap();
+    net.restart(1).await.unwrap();
+    wait_caught_up(&*net, 1, Duration::from_secs(15))
+        .await
+        .unwrap();
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_node_lags_and_catches_up_after_resume() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
+    let net = deployer(base.path())
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy");
+    net.pause(1).await.unwrap();
+    assert_eq!(net.node_state(1), Some(NodeState::Paused));
+    let frozen = max_height(&*net, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        height(&*net, 1).await.is_none(),
+        "a paused node answered its API"
+    );
+    let others = max_height(&*net, 1).await;
+    assert!(
+        others >= frozen + 5,
+        "others advanced only {frozen} -> {others}"
+    );
+    net.resume(1).await.unwrap();
+    let h1 = height(&*net, 1).await.unwrap_or(0);
+    assert!(h1 < others, "node-1 did not lag: {h1} vs {others}");
+    wait_caught_up(&*net, 1, Duration::from_secs(15))
+        .await
+        .unwrap();
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}
