@@ -1,5 +1,5 @@
-//! A scenario is a plan: topology + workloads + expectations + run duration
-//! + required capabilities + seed. Built by the seed's fluent vocabulary and
+//! A scenario is a plan: topology, workloads, expectations, run duration,
+//! required capabilities and seed. Built by the seed's fluent vocabulary and
 //! validated in [`ScenarioBuilder::build`].
 
 use std::collections::BTreeSet;

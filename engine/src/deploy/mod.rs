@@ -355,6 +355,18 @@ pub trait Testnet: Send + Sync {
         )
     }
 
+    /// The last `lines` lines of node `i`'s log (local: its log file, else its
+    /// captured output; compose: `docker logs`).
+    fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
+        let _ = (i, lines);
+        Box::pin(async move {
+            Err(ControlError::Failed(format!(
+                "the {} deployer does not expose node logs",
+                self.deployer_name()
+            )))
+        })
+    }
+
     /// Stops every process and removes the run dir unless `keep`. Idempotent.
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>>;
 }

@@ -318,6 +318,34 @@ impl Testnet for LocalTestnet {
         self.links.as_ref().map(|l| l.log()).unwrap_or_default()
     }
 
+    fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
+        Box::pin(async move {
+            let (log_dir, out) = {
+                let nodes = self.lock_nodes();
+                let n = nodes.get(i).ok_or(ControlError::NoSuchNode {
+                    index: i,
+                    count: nodes.len(),
+                })?;
+                (n.log_dir.clone(), n.dir.join("output.log"))
+            };
+            // the node's own log file (newest in its log dir), else its captured output
+            let newest = std::fs::read_dir(&log_dir)
+                .ok()
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+                .map(|e| e.path());
+            let path = newest.unwrap_or(out);
+            let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                ControlError::Failed(format!("failed to read {}: {e}", path.display()))
+            })?;
+            let all: Vec<&str> = text.lines().collect();
+            Ok(all[all.len().saturating_sub(lines)..].join("\n"))
+        })
+    }
+
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         Box::pin(cleanup::teardown(self, keep))
     }
