@@ -215,7 +215,7 @@ mod tests {
             .unwrap_err();
         let d = Diagnostic::from_eval(&err, Path::new("s.rhai"));
         assert_eq!(d.message, "boom");
-        let loc = d.location.unwrap();
+        let loc = d.location.clone().unwrap();
         assert_eq!(loc.line, 2);
         assert_eq!(d.trail.len(), 1);
         assert_eq!(d.trail[0].1.line, 4);

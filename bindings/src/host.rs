@@ -20,7 +20,7 @@ use crate::resolver::ScriptResolver;
 
 /// Runaway scripts are stopped after this many operations (a busy loop hits it in seconds; a
 /// scenario that waits through the bindings does a few thousand).
-pub const MAX_OPERATIONS: u64 = 200_000_000;
+pub const MAX_OPERATIONS: u64 = 50_000_000;
 /// Maximum nesting of script function calls.
 pub const MAX_CALL_LEVELS: usize = 64;
 /// Maximum number of modules one script run may load.
@@ -254,7 +254,12 @@ fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
             None
         }
     });
-    engine.on_print(|s| println!("{s}"));
+    if state.settings.mode == Mode::Check {
+        // `check` reports only what it checked
+        engine.on_print(|_| {});
+    } else {
+        engine.on_print(|s| println!("{s}"));
+    }
     engine.on_debug(|s, src, pos| match (src, pos.line()) {
         (Some(src), Some(line)) => eprintln!("[debug {src}:{line}] {s}"),
         _ => eprintln!("[debug] {s}"),

@@ -18,7 +18,10 @@
     reason = "NativeCallContextStore is marked volatile, not deprecated; it is rhai's way to keep a closure's context"
 )]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use engine::context::RunContext;
 use engine::expectation::{Expectation, ExpectationError, Verdict};
@@ -136,8 +139,12 @@ impl Workload for ScriptWorkload {
         ctx: RunContext,
         stop: CancellationToken,
     ) -> BoxFuture<'static, Result<(), WorkloadError>> {
-        let handle =
-            ContextHandle::new(ctx, self.callback.state.bridge.clone(), Some(stop.clone()));
+        let handle = ContextHandle::new(
+            ctx,
+            self.callback.state.bridge.clone(),
+            Some(stop.clone()),
+            &self.callback.name,
+        );
         let fut = self.callback.call_on_thread(handle, Some(stop));
         Box::pin(async move { fut.await.map(|_| ()).map_err(WorkloadError::new) })
     }
@@ -159,7 +166,12 @@ impl Expectation for ScriptExpectation {
         &'a self,
         ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<Verdict, ExpectationError>> {
-        let handle = ContextHandle::new(ctx.clone(), self.callback.state.bridge.clone(), None);
+        let handle = ContextHandle::new(
+            ctx.clone(),
+            self.callback.state.bridge.clone(),
+            None,
+            &self.callback.name,
+        );
         let fut = self.callback.call_on_thread(handle, None);
         let name = self.callback.name.clone();
         Box::pin(async move {
@@ -215,11 +227,28 @@ pub struct ContextHandle {
     ctx: RunContext,
     bridge: Bridge,
     stop: Option<CancellationToken>,
+    /// Seeded from the run seed and the closure's name: `--seed` replays the same choices.
+    rng: Arc<Mutex<ChaCha8Rng>>,
 }
 
 impl ContextHandle {
-    fn new(ctx: RunContext, bridge: Bridge, stop: Option<CancellationToken>) -> Self {
-        Self { ctx, bridge, stop }
+    fn new(ctx: RunContext, bridge: Bridge, stop: Option<CancellationToken>, label: &str) -> Self {
+        let rng = Arc::new(Mutex::new(ctx.rng(&format!("script:{label}"))));
+        Self {
+            ctx,
+            bridge,
+            stop,
+            rng,
+        }
+    }
+
+    fn random_int(&self, lo: INT, hi: INT) -> Res<INT> {
+        if lo >= hi {
+            return err(format!(
+                "random_int({lo}, {hi}): the range is empty (want lo < hi)"
+            ));
+        }
+        Ok(self.rng.lock().expect("rng").random_range(lo..hi))
     }
 
     fn node(&self, i: INT) -> Res<NodeHandle> {
@@ -260,6 +289,12 @@ pub fn register(engine: &mut Engine) {
             c.ctx.run_duration().as_secs_f64()
         })
         .register_get("seed", |c: &mut ContextHandle| int(c.ctx.seed()))
+        .register_fn("random_int", |c: &mut ContextHandle, lo: INT, hi: INT| {
+            c.random_int(lo, hi)
+        })
+        .register_fn("random_float", |c: &mut ContextHandle| -> f64 {
+            c.rng.lock().expect("rng").random::<f64>()
+        })
         .register_get("stopped", |c: &mut ContextHandle| {
             c.stop.as_ref().is_some_and(CancellationToken::is_cancelled)
         })

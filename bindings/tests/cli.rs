@@ -1,0 +1,465 @@
+//! The `nomos-script` binary as a real process: every test gets a fresh temp dir, used as TMPDIR
+//! so that run dirs (and the node processes, whose command lines name their config inside the
+//! run dir) can be found and checked afterwards.
+//!
+//! Run-dir policy under test: removed after a pass and after Ctrl-C, kept (and printed) after a
+//! failure so its logs explain it, kept always with `--keep`. Child processes never outlive the
+//! runner.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+struct Env {
+    tmp: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            tmp: tempfile::Builder::new()
+                .prefix("cli-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("TMPDIR", self.tmp.path())
+            .env_remove("NOMOS_SCRIPT_PATH")
+            .env_remove("NOMOS_DEVNODE_BIN")
+            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
+            .env_remove("RUST_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .current_dir(workspace());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd().args(args).output().expect("run nomos-script");
+        Run::from(out)
+    }
+
+    /// Run dirs the runner left in this test's temp dir.
+    fn run_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.tmp.path())
+            .expect("read tmp")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("nomos-script-"))
+            })
+            .collect()
+    }
+
+    /// Processes whose command line mentions this test's temp dir (node processes do).
+    fn processes(&self) -> String {
+        let out = Command::new("pgrep")
+            .args(["-af", &self.tmp.path().display().to_string()])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// No node process may be left, and the only run dirs are the `expected_kept` ones.
+    fn assert_clean(&self, expected_kept: usize) {
+        // teardown has finished when the runner exits; allow the kernel a moment to reap
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.processes(), "", "node processes left behind");
+        let dirs = self.run_dirs();
+        assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+#[test]
+fn check_accepts_every_scenario() {
+    let env = Env::new();
+    let mut files: Vec<String> = std::fs::read_dir(workspace().join("scenarios"))
+        .expect("scenarios dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "expected the scenarios, found {files:?}");
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let run = env.run(&args);
+    assert_eq!(run.code, 0, "{run:?}");
+    for f in &files {
+        assert!(
+            run.stdout.contains(&format!("ok: {f}")),
+            "{f} not checked: {run:?}"
+        );
+    }
+    env.assert_clean(0);
+}
+
+#[test]
+fn check_reports_an_invalid_plan_without_deploying() {
+    let env = Env::new();
+    let run = env.run(&["check", &fixture("zero_nodes.rhai").display().to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("nodes = 0"), "{run:?}");
+    assert!(run.stderr.contains("zero_nodes.rhai:3:6"), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn liveness_scenario_passes_and_leaves_nothing() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        "scenarios/liveness.rhai",
+        "--set",
+        "duration=6s",
+        "--seed",
+        "11",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("passed (seed 11"), "{run:?}");
+    assert!(run.stderr.contains("pass consensus_liveness"), "{run:?}");
+    assert!(run.stderr.contains("pass tx_inclusion"), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn keep_prints_and_keeps_the_run_dir() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        "scenarios/liveness.rhai",
+        "--set",
+        "duration=3s",
+        "--set",
+        "nodes=2",
+        "--keep",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    env.assert_clean(1);
+    let dir = env.run_dirs().remove(0);
+    assert!(run.stderr.contains(&dir.display().to_string()), "{run:?}");
+}
+
+#[test]
+fn every_node_halted_fails_liveness_with_exit_1() {
+    let env = Env::new();
+    let run = env.run(&["run", &fixture("all_halted.rhai").display().to_string()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("error: scenario failed: consensus_liveness failed"),
+        "{run:?}"
+    );
+    for node in ["node-0", "node-1", "node-2"] {
+        assert!(
+            run.stderr.contains(&format!("{node} height 3 <")),
+            "{run:?}"
+        );
+    }
+    // the failure points at the script line that ran the plan
+    assert!(run.stderr.contains("all_halted.rhai:7:6"), "{run:?}");
+    // a failed run keeps its run dir (the logs explain the failure) and says where
+    env.assert_clean(1);
+    let dir = env.run_dirs().remove(0);
+    assert!(run.stderr.contains(&dir.display().to_string()), "{run:?}");
+}
+
+#[test]
+fn one_halted_node_is_named() {
+    let env = Env::new();
+    let run = env.run(&["run", &fixture("one_halted.rhai").display().to_string()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(line.contains("node-2 height 3 <"), "{run:?}");
+    assert!(!line.contains("node-0 height"), "{run:?}");
+    assert!(!line.contains("node-1 height"), "{run:?}");
+    env.assert_clean(1);
+}
+
+#[test]
+fn dropped_transactions_fail_tx_inclusion() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        &fixture("drop_transactions.rhai").display().to_string(),
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("tx_inclusion failed: 0 of"), "{run:?}");
+    env.assert_clean(1);
+}
+
+#[test]
+fn a_caught_failure_is_the_report() {
+    let env = Env::new();
+    let run = env.run(&["run", &fixture("caught_failure.rhai").display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("caught: passed=false outcome=failed"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("verdict consensus_liveness false"),
+        "{run:?}"
+    );
+    env.assert_clean(1);
+}
+
+#[test]
+fn syntax_error_exits_2_with_position() {
+    let env = Env::new();
+    let run = env.run(&["run", "bindings/tests/fixtures/syntax_error.rhai"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.starts_with("error: "), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(" --> bindings/tests/fixtures/syntax_error.rhai:3:1"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("3 | let x = ;"), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn runtime_error_exits_2_with_position_and_caret() {
+    let env = Env::new();
+    let run = env.run(&["run", "bindings/tests/fixtures/runtime_error.rhai"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("error: variable not found: undefined_variable"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(" --> bindings/tests/fixtures/runtime_error.rhai:4:24"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("  |                        ^"),
+        "{run:?}"
+    );
+    env.assert_clean(0);
+}
+
+#[test]
+fn invalid_topology_exits_2_and_starts_nothing() {
+    let env = Env::new();
+    let run = env.run(&["run", &fixture("zero_nodes.rhai").display().to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("nodes = 0: a testnet needs at least one node"),
+        "{run:?}"
+    );
+    env.assert_clean(0);
+
+    let run = env.run(&[
+        "run",
+        &fixture("unknown_override.rhai").display().to_string(),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("unknown override key `consensus.foo`"),
+        "{run:?}"
+    );
+    env.assert_clean(0);
+}
+
+#[test]
+fn ctrl_c_mid_run_exits_130_and_leaves_nothing() {
+    let env = Env::new();
+    let mut child = env
+        .cmd()
+        .args(["run", &fixture("long_run.rhai").display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("running for") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let started = rx.recv_timeout(Duration::from_secs(60));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    if started.is_err() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        panic!(
+            "the run never started: {}",
+            reader.join().unwrap_or_default()
+        );
+    }
+    // nodes are up and the run is under way
+    assert!(
+        !env.processes().is_empty(),
+        "no node process found while running"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = child.wait().expect("wait");
+    let stderr = reader.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn runaway_script_is_stopped() {
+    let env = Env::new();
+    let dir = env.tmp.path().join("s");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("spin.rhai");
+    std::fs::write(&file, "let x = 0;\nloop { x += 1; }\n").expect("write");
+    let started = Instant::now();
+    let run = env.run(&["run", &file.display().to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("too many operations"), "{run:?}");
+    assert!(run.stderr.contains("spin.rhai:2:"), "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn imports_resolve_from_script_folder_stdlib_and_path_env() {
+    let env = Env::new();
+    let root = env.tmp.path();
+    let scripts = root.join("scripts");
+    let lib = root.join("extra");
+    std::fs::create_dir_all(scripts.join("sub")).expect("mkdir");
+    std::fs::create_dir_all(&lib).expect("mkdir");
+    // a local module importing a sibling relative to ITS folder, not the main script's
+    std::fs::write(
+        scripts.join("sub/local.rhai"),
+        "import \"helper\" as h;\nfn twice(x) { h::add(x, x) }\n",
+    )
+    .expect("write");
+    std::fs::write(scripts.join("sub/helper.rhai"), "fn add(a, b) { a + b }\n").expect("write");
+    std::fs::write(
+        lib.join("extra_mod.rhai"),
+        "fn fail() {\n    throw \"boom from extra\";\n}\n",
+    )
+    .expect("write");
+    let main = scripts.join("main.rhai");
+    std::fs::write(
+        &main,
+        "import \"sub/local\" as l;\nimport \"wait\" as w;\nimport \"extra_mod\" as e;\n\
+         print(`twice=${l::twice(21)} level=${param(\"level\", 0) + 1}`);\ne::fail();\n",
+    )
+    .expect("write");
+    let out = env
+        .cmd()
+        .env("NOMOS_SCRIPT_PATH", &lib)
+        .args(["run", &main.display().to_string(), "--set", "level=41"])
+        .output()
+        .expect("run");
+    let run = Run::from(out);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("twice=42 level=42"), "{run:?}");
+    assert!(run.stderr.contains("error: boom from extra"), "{run:?}");
+    // the error is located in the module, by its path
+    assert!(
+        run.stderr.contains(&format!(
+            " --> {}:2:5",
+            lib.join("extra_mod.rhai").display()
+        )),
+        "{run:?}"
+    );
+
+    // a missing module names the folders it tried
+    std::fs::write(&main, "import \"nowhere\" as n;\n").expect("write");
+    let run = env.run(&["check", &main.display().to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("module `nowhere` not found"), "{run:?}");
+    assert!(run.stderr.contains("main.rhai:1:8"), "{run:?}");
+}
+
+#[test]
+fn script_workloads_and_expectations_run_concurrently() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        "scenarios/custom_checks.rhai",
+        "--set",
+        "duration=4s",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("lib_advanced: ok"), "{run:?}");
+    assert!(run.stdout.contains("feed_saw_blocks: ok"), "{run:?}");
+    // the workload's notes appeared while the run was going
+    assert!(run.stderr.contains("node-0 height"), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn help_names_the_commands_and_exit_codes() {
+    let env = Env::new();
+    let run = env.run(&["--help"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for word in ["run", "check", "devnode", "130 interrupted"] {
+        assert!(run.stdout.contains(word), "{word}: {run:?}");
+    }
+    let run = env.run(&["run", "x.rhai", "--set", "novalue"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("is not KEY=VALUE"), "{run:?}");
+}
