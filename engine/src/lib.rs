@@ -14,6 +14,7 @@ pub mod context;
 pub mod deploy;
 pub mod exit;
 pub mod expectation;
+pub mod gc;
 pub mod links;
 pub mod nodekind;
 pub mod report;

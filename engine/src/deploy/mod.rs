@@ -3,6 +3,7 @@
 //! Each deployer declares its [`Capability`]s; asking a backend for one it
 //! lacks is a clear error before anything starts.
 
+pub mod compose;
 pub mod local;
 
 use std::fmt;

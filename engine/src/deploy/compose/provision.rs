@@ -1,0 +1,442 @@
+//! Provisioning: image, run dir, network, link proxies and relays, configs, containers.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::CreateContainerOptions;
+use tokio_util::sync::CancellationToken;
+
+use super::docker::{self, container_name, labels, msg, network_name};
+use super::{
+    API_PORT, ComposeDeployer, ComposeNode, ComposeTestnet, NODE_DIR_IN_CONTAINER, P2P_PORT,
+};
+use crate::client::NodeClient;
+use crate::deploy::{DeployError, DeployOptions, NodeState, Testnet};
+use crate::links::LinkLayer;
+use crate::nodekind::{self, NodeKind, NodePlan};
+use crate::report::RunEvent;
+use crate::topology::Topology;
+
+/// Config file the containers run with (peers through the link relays).
+pub(super) const CONFIG_FILE: &str = "config.yaml";
+/// Config file for running the stack by hand (peers dialled by service name).
+pub(super) const COMPOSE_CONFIG_FILE: &str = "config.compose.yaml";
+/// Proxy target until the container's address is known (nothing listens there: dials fail
+/// fast and the node redials).
+const NO_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1);
+/// Observability endpoints handed to the nodes.
+const PASSED_ENV: [&str; 5] = [
+    "LOGOS_BLOCKCHAIN_OTLP_ENDPOINT",
+    "LOGOS_BLOCKCHAIN_OTLP_METRICS_ENDPOINT",
+    "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
+    "LOGOS_BLOCKCHAIN_LOG_LEVEL",
+    "LOGOS_BLOCKCHAIN_LOG_FILTER",
+];
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> DeployError {
+    DeployError::Io(format!("failed to {what} {}: {e}", path.display()))
+}
+
+pub(super) fn node_kind(dep: &ComposeDeployer) -> Result<Arc<dyn NodeKind>, DeployError> {
+    match &dep.node_kind {
+        Some(k) => Ok(k.clone()),
+        None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string())),
+    }
+}
+
+/// The host binary to put in the image, and the arguments it runs with in a container.
+pub(super) fn node_command(kind: &dyn NodeKind) -> Result<(PathBuf, Vec<String>), DeployError> {
+    kind.command(&Path::new(NODE_DIR_IN_CONTAINER).join(CONFIG_FILE))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))
+}
+
+/// Environment of every container: the run id and the observability settings, with a
+/// loopback host rewritten to the gateway (the host as containers see it).
+fn container_env(run_id: &str, gateway: IpAddr) -> Vec<String> {
+    let mut env = vec![format!("NOMOS_SCRIPT_RUN_ID={run_id}")];
+    for var in PASSED_ENV {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            let v = v
+                .replace("://localhost", &format!("://{gateway}"))
+                .replace("://127.0.0.1", &format!("://{gateway}"));
+            env.push(format!("{var}={v}"));
+        }
+    }
+    env
+}
+
+pub(super) async fn provision(
+    dep: &ComposeDeployer,
+    topo: &Topology,
+    opts: &DeployOptions,
+) -> Result<Arc<ComposeTestnet>, DeployError> {
+    let kind = node_kind(dep)?;
+    let (program, args) = node_command(&*kind)?;
+    let docker = docker::connect().await.map_err(DeployError::Io)?;
+    let image = super::image::ensure_image(&docker, &program)
+        .await
+        .map_err(DeployError::Io)?;
+    let run_id = opts
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::deploy::new_run_id);
+    let base = dep.base_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let run_dir = base.join(format!("nomos-script-{run_id}"));
+    std::fs::create_dir_all(&run_dir).map_err(|e| io("create run dir", &run_dir, e))?;
+    super::cleanup::write_run_json(&run_id, &run_dir);
+    if let Some(ev) = &opts.events {
+        ev.emit(RunEvent::DeployStarted {
+            run_id: run_id.clone(),
+            deployer: "compose".to_owned(),
+            nodes: topo.node_count(),
+            seed: topo.seed,
+        });
+    }
+
+    let network = network_name(&run_id);
+    let gateway = match create_network(&docker, &run_id, &network).await {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = docker.remove_network(&network).await;
+            if !opts.keep_on_deploy_failure {
+                let _ = std::fs::remove_dir_all(&run_dir);
+            }
+            return Err(e);
+        }
+    };
+    let genesis = nodekind::genesis_for(topo, now_ms());
+    let net = Arc::new(ComposeTestnet {
+        env: container_env(&run_id, gateway),
+        run_id,
+        run_dir,
+        topology: topo.clone(),
+        kind,
+        genesis,
+        docker,
+        image,
+        network,
+        gateway,
+        args,
+        nodes: Mutex::new(Vec::new()),
+        links: dep.use_links.then(|| LinkLayer::new(topo.seed)),
+        cancel: CancellationToken::new(),
+        torn_down: AtomicBool::new(false),
+        joiners_used: AtomicUsize::new(0),
+        events: opts.events.clone(),
+        control: tokio::sync::Mutex::new(()),
+        created: std::time::Instant::now(),
+    });
+    if let Err(e) = start_nodes(&net, topo).await {
+        let _ = net.teardown(opts.keep_on_deploy_failure).await;
+        return Err(e);
+    }
+    if let Some(ev) = &opts.events {
+        ev.emit(RunEvent::NodesStarted {
+            run_dir: Some(net.run_dir.clone()),
+            endpoints: net.endpoints(),
+        });
+    }
+    Ok(net)
+}
+
+async fn create_network(
+    docker: &bollard::Docker,
+    run_id: &str,
+    network: &str,
+) -> Result<IpAddr, DeployError> {
+    docker
+        .create_network(NetworkCreateRequest {
+            name: network.to_owned(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels(run_id, None)),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            DeployError::Io(format!(
+                "failed to create Docker network {network}: {}",
+                msg(&e)
+            ))
+        })?;
+    let info = docker.inspect_network(network, None).await.map_err(|e| {
+        DeployError::Io(format!(
+            "failed to inspect Docker network {network}: {}",
+            msg(&e)
+        ))
+    })?;
+    info.ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.gateway.as_deref()?.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv4)
+        .ok_or_else(|| DeployError::Io(format!("Docker network {network} has no IPv4 gateway")))
+}
+
+async fn start_nodes(net: &Arc<ComposeTestnet>, topo: &Topology) -> Result<(), DeployError> {
+    let n = topo.node_count();
+    let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
+    for &(a, b) in &topo.edges {
+        peers[a].push(peer_addr(net, a, b).await.map_err(DeployError::Io)?);
+    }
+    for (i, peers) in peers.into_iter().enumerate() {
+        let plan = plan(net, i, nodekind::leader_secret(topo.seed, i), peers);
+        let node = prepare_node(net, plan, topo.degree(i), &direct_peers(topo, i))?;
+        net.lock_nodes().push(node);
+    }
+    super::template::write_compose_file(net).map_err(DeployError::Io)?;
+    let created = futures::future::join_all((0..n).map(|i| create_container(net, i))).await;
+    created.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let started = futures::future::join_all((0..n).map(|i| start_container(net, i))).await;
+    started.into_iter().collect::<Result<Vec<()>, _>>()?;
+    super::control::spawn_monitor(net);
+    Ok(())
+}
+
+/// The address node `from` dials to reach node `to`: a relay on the gateway in front of the
+/// link proxy, or `to`'s container name without links.
+pub(super) async fn peer_addr(
+    net: &ComposeTestnet,
+    from: usize,
+    to: usize,
+) -> Result<String, String> {
+    let Some(links) = &net.links else {
+        return Ok(format!("{}:{P2P_PORT}", container_name(&net.run_id, to)));
+    };
+    let target = net
+        .lock_nodes()
+        .get(to)
+        .and_then(|n| n.ip)
+        .map(|ip| SocketAddr::new(IpAddr::V4(ip), P2P_PORT))
+        .unwrap_or(NO_TARGET);
+    let proxy = links
+        .add_link(from, to, target)
+        .await
+        .map_err(|e| format!("failed to start the link proxy {from}->{to}: {e}"))?;
+    let relay = super::relay::start(net.gateway, proxy, net.cancel.clone())
+        .await
+        .map_err(|e| {
+            format!(
+                "failed to listen on the Docker network gateway {} for link {from}->{to}: {e}",
+                net.gateway
+            )
+        })?;
+    Ok(relay.to_string())
+}
+
+/// Peers of node `i` by service name, for the hand-run compose file.
+fn direct_peers(topo: &Topology, i: usize) -> Vec<String> {
+    topo.edges
+        .iter()
+        .filter(|&&(a, _)| a == i)
+        .map(|&(_, b)| format!("node-{b}:{P2P_PORT}"))
+        .collect()
+}
+
+pub(super) fn plan(
+    net: &ComposeTestnet,
+    i: usize,
+    key_hex: String,
+    peers: Vec<String>,
+) -> NodePlan {
+    let inside = Path::new(NODE_DIR_IN_CONTAINER);
+    NodePlan {
+        index: i,
+        key_hex,
+        api_addr: SocketAddr::from(([0, 0, 0, 0], API_PORT)),
+        p2p_addr: SocketAddr::from(([0, 0, 0, 0], P2P_PORT)),
+        peers,
+        data_dir: inside.join("data"),
+        log_dir: inside.join("logs"),
+        genesis: net.genesis.clone(),
+    }
+}
+
+/// Creates node `i`'s dir with its two configs (live and hand-run).
+pub(super) fn prepare_node(
+    net: &ComposeTestnet,
+    plan: NodePlan,
+    expected_peers: usize,
+    direct_peers: &[String],
+) -> Result<ComposeNode, DeployError> {
+    let i = plan.index;
+    let dir = net.run_dir.join(format!("node-{i}"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).map_err(|e| io("create", &data, e))?;
+    let render = |plan: &NodePlan| {
+        net.kind
+            .render_config(&net.topology, plan)
+            .map_err(|e| DeployError::NodeKind(e.to_string()))
+    };
+    let live = render(&plan)?;
+    let by_hand = render(&NodePlan {
+        peers: direct_peers.to_vec(),
+        ..plan
+    })?;
+    for (file, text) in [(CONFIG_FILE, live), (COMPOSE_CONFIG_FILE, by_hand)] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(|e| io("write", &path, e))?;
+    }
+    Ok(ComposeNode {
+        index: i,
+        container: container_name(&net.run_id, i),
+        dir,
+        api_port: 0,
+        ip: None,
+        client: NodeClient::new(i, "http://127.0.0.1:0"),
+        state: NodeState::Stopped,
+        expected_peers,
+    })
+}
+
+/// Creates node `i`'s container (not started).
+pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(), DeployError> {
+    let (name, dir) = {
+        let nodes = net.lock_nodes();
+        let n = &nodes[i];
+        (n.container.clone(), n.dir.clone())
+    };
+    let api = format!("{API_PORT}/tcp");
+    let body = ContainerCreateBody {
+        image: Some(net.image.tag.clone()),
+        cmd: Some(net.args.clone()),
+        env: Some(net.env.clone()),
+        labels: Some(labels(&net.run_id, Some(i))),
+        exposed_ports: Some(vec![api.clone()]),
+        stop_timeout: Some(5),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{}:{NODE_DIR_IN_CONTAINER}", dir.display())]),
+            port_bindings: Some(HashMap::from([(
+                api,
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".to_owned()),
+                    host_port: Some(String::new()),
+                }]),
+            )])),
+            network_mode: Some(net.network.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                net.network.clone(),
+                EndpointSettings {
+                    aliases: Some(vec![format!("node-{i}")]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    };
+    net.docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.clone()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await
+        .map_err(|e| DeployError::Spawn {
+            node: format!("node-{i}"),
+            message: format!(
+                "failed to create container {name} from image {}: {}",
+                net.image.tag,
+                msg(&e)
+            ),
+        })?;
+    Ok(())
+}
+
+/// Starts node `i`'s container and learns its address and published API port.
+pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<(), DeployError> {
+    let name = net.lock_nodes()[i].container.clone();
+    let spawn_err = |message: String| DeployError::Spawn {
+        node: format!("node-{i}"),
+        message,
+    };
+    if let Err(e) = net.docker.start_container(&name, None).await {
+        let m = msg(&e);
+        let hint = if m.contains("already allocated") || m.contains("address already in use") {
+            " (port clash publishing the API on 127.0.0.1: another process holds the port)"
+        } else {
+            ""
+        };
+        return Err(spawn_err(format!(
+            "failed to start container {name}: {m}{hint}"
+        )));
+    }
+    net.lock_nodes()[i].state = NodeState::Running;
+    refresh(net, i).await.map_err(spawn_err)
+}
+
+/// Reads node `i`'s address and API port from Docker; points the link proxies towards it at
+/// the (possibly new) address and the client at the (possibly new) port.
+pub(super) async fn refresh(net: &ComposeTestnet, i: usize) -> Result<(), String> {
+    let name = net.lock_nodes()[i].container.clone();
+    let info = net
+        .docker
+        .inspect_container(&name, None)
+        .await
+        .map_err(|e| format!("failed to inspect container {name}: {}", msg(&e)))?;
+    let state = info.state.clone().unwrap_or_default();
+    if state.running != Some(true) {
+        let tail = super::cleanup::container_logs(&net.docker, &name, Some(5))
+            .await
+            .unwrap_or_default();
+        return Err(format!(
+            "container {name} exited with code {}: {}",
+            state.exit_code.unwrap_or(-1),
+            super::cleanup::one_line(&tail)
+        ));
+    }
+    let settings = info.network_settings.unwrap_or_default();
+    let ip = settings
+        .networks
+        .as_ref()
+        .and_then(|m| m.get(&net.network))
+        .and_then(|e| e.ip_address.as_deref())
+        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+        .ok_or_else(|| format!("container {name} has no address on network {}", net.network))?;
+    let port = settings
+        .ports
+        .as_ref()
+        .and_then(|p| p.get(&format!("{API_PORT}/tcp")))
+        .and_then(|b| b.as_ref())
+        .and_then(|b| {
+            b.iter()
+                .find_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+        })
+        .ok_or_else(|| format!("container {name}: Docker published no host port for the API"))?;
+    {
+        let mut nodes = net.lock_nodes();
+        let n = &mut nodes[i];
+        n.ip = Some(ip);
+        if n.api_port != port {
+            n.api_port = port;
+            n.client = NodeClient::new(i, &format!("http://127.0.0.1:{port}"));
+        }
+    }
+    if let Some(links) = &net.links {
+        let target = SocketAddr::new(IpAddr::V4(ip), P2P_PORT);
+        for id in links.proxies().keys().filter(|id| id.to == i) {
+            let _ = links.set_target(id.from, i, target);
+        }
+    }
+    Ok(())
+}
