@@ -31,6 +31,17 @@ pub enum Command {
     Check(CheckArgs),
     /// Run one reference node from its YAML config (the local deployer starts nodes this way).
     Devnode(DevnodeArgs),
+    /// Remove what killed runs left behind: node processes and run dirs (`nomos-script-<run id>`)
+    /// whose runner is gone. Runs still in progress are left alone.
+    Gc(GcArgs),
+}
+
+/// Options of `gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Where run dirs live (default: the system temp dir, honouring TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of `run`.
@@ -53,13 +64,15 @@ pub struct RunArgs {
     /// Keep the run directory (node data, logs, configs) even after a pass, and print its path.
     #[arg(long)]
     pub keep: bool,
-    /// Write reports (JSON, JUnit, HTML) into this directory. Not implemented yet.
+    /// Write report.json and junit.xml into this directory (the HTML report is not implemented
+    /// yet).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Write a JUnit XML report to this file. Not implemented yet.
+    /// Write a JUnit XML report to this file: one testsuite per run, one testcase per
+    /// expectation and per failed workload.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Write a JSON report to this file. Not implemented yet.
+    /// Write a JSON report to this file: the script, its exit code and every run report.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }

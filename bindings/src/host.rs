@@ -67,6 +67,8 @@ pub struct HostState {
     pub live: Mutex<Vec<api::deploy::NetHandle>>,
     /// The engine, for script-defined workloads and expectations that run on their own threads.
     pub engine: OnceLock<Weak<Engine>>,
+    /// Every run report, in order (for the JSON and JUnit files).
+    pub reports: Mutex<Vec<Arc<engine::report::RunReport>>>,
 }
 
 impl HostState {
@@ -83,6 +85,8 @@ pub struct Outcome {
     pub code: i32,
     /// Error text (already rendered with position), if any.
     pub error: Option<String>,
+    /// The reports of every run the script made.
+    pub reports: Vec<Arc<engine::report::RunReport>>,
 }
 
 /// Owns the runtime; runs scripts.
@@ -115,6 +119,7 @@ impl ScriptHost {
                         "error: cannot read script {}: {e}\n",
                         script.display()
                     )),
+                    reports: Vec::new(),
                 };
             }
         };
@@ -125,6 +130,7 @@ impl ScriptHost {
             script: script.to_path_buf(),
             live: Mutex::new(Vec::new()),
             engine: OnceLock::new(),
+            reports: Mutex::new(Vec::new()),
             settings,
         });
         let engine = Arc::new(build_engine(script, &state));
@@ -136,6 +142,7 @@ impl ScriptHost {
                 return Outcome {
                     code: exit::SCRIPT_ERROR,
                     error: Some(Diagnostic::from_parse(&e, script).render()),
+                    reports: Vec::new(),
                 };
             }
         };
@@ -167,7 +174,9 @@ impl ScriptHost {
             net.teardown_blocking(&self.runtime, state.settings.keep);
         }
 
-        classify(result, &state, script)
+        let mut outcome = classify(result, &state, script);
+        outcome.reports = std::mem::take(&mut *state.reports.lock().expect("reports"));
+        outcome
     }
 
     /// Waits for the script thread; after Ctrl-C waits at most [`INTERRUPT_GRACE`].
@@ -276,10 +285,12 @@ fn classify(result: Result<(), EvalAltResult>, state: &HostState, script: &Path)
         Ok(()) if interrupted => Outcome {
             code: exit::INTERRUPTED,
             error: Some("error: interrupted\n".into()),
+            reports: Vec::new(),
         },
         Ok(()) => Outcome {
             code: exit::PASSED,
             error: None,
+            reports: Vec::new(),
         },
         Err(err) => {
             let leaf = innermost(&err);
@@ -305,6 +316,7 @@ fn classify(result: Result<(), EvalAltResult>, state: &HostState, script: &Path)
             Outcome {
                 code,
                 error: Some(error),
+                reports: Vec::new(),
             }
         }
     }

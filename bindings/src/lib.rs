@@ -8,4 +8,5 @@ pub mod diagnostics;
 pub mod exit;
 pub mod host;
 pub mod params;
+pub mod reports;
 pub mod resolver;

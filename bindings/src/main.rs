@@ -1,11 +1,13 @@
 //! `nomos-script`: raw args -> validated settings -> host. Kept thin on purpose.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use nomos_script::cli::{Cli, Command};
+use nomos_script::cli::{Cli, Command, DeployerChoice};
 use nomos_script::exit;
-use nomos_script::host::{HostSettings, Mode, ScriptHost};
+use nomos_script::host::{HostSettings, Mode, Outcome, ScriptHost};
+use nomos_script::reports::{ScriptReport, write_json, write_junit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,34 +17,45 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                ExitCode::from(exit::INFRA_ERROR as u8)
+                exit_code(exit::INFRA_ERROR)
             }
         };
     }
     init_tracing();
     match run(cli) {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(code) => exit_code(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(exit::INFRA_ERROR as u8)
+            exit_code(exit::INFRA_ERROR)
         }
     }
 }
 
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Gc(args) = &cli.command {
+        let summary = engine::deploy::local::gc(args.dir.as_deref())
+            .map_err(|e| anyhow::anyhow!("gc failed: {e}"))?;
+        for dir in &summary.removed {
+            println!("removed {}", dir.display());
+        }
+        for dir in &summary.skipped_live {
+            println!("skipped {} (its run is still going)", dir.display());
+        }
+        println!(
+            "gc: {} run dirs removed, {} processes killed",
+            summary.removed.len(),
+            summary.killed
+        );
+        return Ok(exit::PASSED);
+    }
     let host =
         ScriptHost::new().map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     match cli.command {
         Command::Run(args) => {
-            for (flag, value) in [
-                ("--report-dir", &args.report_dir),
-                ("--junit", &args.junit),
-                ("--json", &args.json),
-            ] {
-                if value.is_some() {
-                    eprintln!("warning: {flag} is not implemented yet; no file will be written");
-                }
-            }
             let settings = HostSettings {
                 mode: Mode::Run,
                 deployer: args.deployer,
@@ -54,14 +67,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(err) = &outcome.error {
                 eprint!("{err}");
             }
-            Ok(outcome.code)
+            let mut files: Vec<(PathBuf, bool)> = Vec::new();
+            if let Some(dir) = &args.report_dir {
+                files.push((dir.join("report.json"), false));
+                files.push((dir.join("junit.xml"), true));
+            }
+            if let Some(p) = &args.json {
+                files.push((p.clone(), false));
+            }
+            if let Some(p) = &args.junit {
+                files.push((p.clone(), true));
+            }
+            Ok(write_reports(&args.file, &outcome, &files))
         }
         Command::Check(args) => {
             let mut worst = exit::PASSED;
             for file in &args.files {
                 let settings = HostSettings {
                     mode: Mode::Check,
-                    deployer: nomos_script::cli::DeployerChoice::Local,
+                    deployer: DeployerChoice::Local,
                     seed: Some(0),
                     keep: false,
                     params: args.set.clone(),
@@ -77,8 +101,37 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(worst)
         }
-        Command::Devnode(_) => unreachable!("handled before the runtime exists"),
+        Command::Devnode(_) | Command::Gc(_) => unreachable!("handled above"),
     }
+}
+
+/// Writes the report files; a file that cannot be written turns a pass into an infrastructure
+/// error (CI would otherwise read a stale or missing report).
+fn write_reports(script: &Path, outcome: &Outcome, files: &[(PathBuf, bool)]) -> i32 {
+    let report = ScriptReport {
+        script: script.display().to_string(),
+        exit_code: outcome.code,
+        error: outcome.error.clone(),
+        runs: &outcome.reports,
+    };
+    let mut code = outcome.code;
+    for (path, junit) in files {
+        let written = if *junit {
+            write_junit(path, &report)
+        } else {
+            write_json(path, &report)
+        };
+        match written {
+            Ok(()) => eprintln!("report written: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                if code == exit::PASSED {
+                    code = exit::INFRA_ERROR;
+                }
+            }
+        }
+    }
+    code
 }
 
 /// RUST_LOG controls the runner's own logs (stderr); quiet by default.
@@ -93,7 +146,7 @@ fn init_tracing() {
 }
 
 /// `nomos-script devnode --config FILE`: one reference node, in this process.
-fn devnode_main(config: &std::path::Path) -> anyhow::Result<()> {
+fn devnode_main(config: &Path) -> anyhow::Result<()> {
     devnode::run_from_file(config)
         .map_err(|e| anyhow::anyhow!("devnode with config {}: {e}", config.display()))
 }

@@ -215,9 +215,15 @@ fn every_node_halted_fails_liveness_with_exit_1() {
 }
 
 #[test]
-fn one_halted_node_is_named() {
+fn one_halted_node_is_named_in_the_error_and_the_report_files() {
     let env = Env::new();
-    let run = env.run(&["run", &fixture("one_halted.rhai").display().to_string()]);
+    let reports = env.tmp.path().join("reports");
+    let run = env.run(&[
+        "run",
+        &fixture("one_halted.rhai").display().to_string(),
+        "--report-dir",
+        &reports.display().to_string(),
+    ]);
     assert_eq!(run.code, 1, "{run:?}");
     let line = run
         .stderr
@@ -227,6 +233,21 @@ fn one_halted_node_is_named() {
     assert!(line.contains("node-2 height 3 <"), "{run:?}");
     assert!(!line.contains("node-0 height"), "{run:?}");
     assert!(!line.contains("node-1 height"), "{run:?}");
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).expect("junit.xml");
+    assert!(
+        junit.contains("tests=\"1\" failures=\"1\" errors=\"0\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("<failure message=\"node-2 height 3 &lt;"),
+        "{junit}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).expect("json"))
+            .expect("valid json");
+    assert_eq!(json["exit_code"], 1);
+    assert_eq!(json["runs"][0]["verdicts"][0]["name"], "consensus_liveness");
+    assert_eq!(json["runs"][0]["verdicts"][0]["verdict"]["passed"], false);
     env.assert_clean(1);
 }
 

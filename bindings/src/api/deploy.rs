@@ -224,6 +224,18 @@ impl NetHandle {
         }
     }
 
+    /// The last `lines` lines of node `i`'s log.
+    fn logs(&self, i: INT, lines: usize) -> Res<String> {
+        let i = self.check_index(i, "logs")?;
+        let Some(net) = self.net.clone() else {
+            return Ok(String::new());
+        };
+        let r = self
+            .bridge
+            .block_on_cancellable(async move { net.logs(i, lines).await })?;
+        r.or_else(|e| err(format!("logs({i}) failed: {e}")))
+    }
+
     /// Tears down (idempotent). Used by `down()` and by the host at exit.
     pub fn teardown(&self, keep: bool) -> Res<Option<String>> {
         let Some(net) = self.net.clone() else {
@@ -419,6 +431,14 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
             format!("Testnet({}, {} nodes)", n.run_id(), n.node_count())
         })
         .register_fn("node", |n: &mut NetHandle, i: INT| n.node(i))
+        .register_fn("logs", |n: &mut NetHandle, i: INT| n.logs(i, 50))
+        .register_fn(
+            "logs",
+            |n: &mut NetHandle, i: INT, lines: INT| -> Res<String> {
+                let lines = count(lines, "logs lines")?;
+                n.logs(i, lines)
+            },
+        )
         .register_fn(
             "run",
             move |n: &mut NetHandle, p: Plan| -> Res<ReportHandle> {

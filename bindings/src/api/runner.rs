@@ -37,7 +37,7 @@ pub fn run_plan(
     let report = state.bridge.block_on(async move {
         engine::runner::run_scenario(&scenario, &*engine_deployer, opts).await
     })?;
-    Ok(ReportHandle(Arc::new(after_interrupt(state, report))))
+    Ok(record(state, after_interrupt(state, report)))
 }
 
 /// `runner.run(plan)` on a testnet deployed with `deployer.deploy(plan)`; tears it down at the end.
@@ -59,6 +59,12 @@ pub fn run_on(state: &Arc<HostState>, net: &NetHandle, scenario: &Scenario) -> R
             .await
     })?;
     Ok(ReportHandle(Arc::new(report)))
+}
+
+fn record(state: &HostState, report: RunReport) -> ReportHandle {
+    let report = Arc::new(report);
+    state.reports.lock().expect("reports").push(report.clone());
+    ReportHandle(report)
 }
 
 /// Ctrl-C means "stop and clean up": an interrupted run leaves no run dir unless `--keep`
