@@ -35,7 +35,9 @@ fn fail(status: StatusCode, error: impl Into<String>) -> (StatusCode, Json<ApiEr
     )
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, (StatusCode, Json<ApiError>)> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, (StatusCode, Json<ApiError>)> {
     serde_json::from_slice(body)
         .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid json: {e}")))
 }
@@ -130,9 +132,8 @@ async fn add_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult<AddTxRe
         Err(e) => {
             let status = match &e {
                 AddTxError::Invalid(_) => StatusCode::BAD_REQUEST,
-                AddTxError::NonceTooLow { .. } | AddTxError::Mempool(MempoolError::Conflict { .. }) => {
-                    StatusCode::CONFLICT
-                }
+                AddTxError::NonceTooLow { .. }
+                | AddTxError::Mempool(MempoolError::Conflict { .. }) => StatusCode::CONFLICT,
                 AddTxError::InsufficientBalance { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 AddTxError::Mempool(MempoolError::Full { .. }) => StatusCode::TOO_MANY_REQUESTS,
             };

@@ -259,9 +259,14 @@ storage: { data_dir: "/tmp/x" }
 
     #[test]
     fn bad_values_name_the_field() {
-        let slot = parse(&VALID.replace("slot_duration_ms: 200", "slot_duration_ms: 5")).unwrap_err();
-        assert!(slot.to_string().contains("consensus.slot_duration_ms = 5"), "{slot}");
-        let f = parse(&VALID.replace("active_slot_coeff: 0.5", "active_slot_coeff: 1.5")).unwrap_err();
+        let slot =
+            parse(&VALID.replace("slot_duration_ms: 200", "slot_duration_ms: 5")).unwrap_err();
+        assert!(
+            slot.to_string().contains("consensus.slot_duration_ms = 5"),
+            "{slot}"
+        );
+        let f =
+            parse(&VALID.replace("active_slot_coeff: 0.5", "active_slot_coeff: 1.5")).unwrap_err();
         assert!(f.to_string().contains("consensus.active_slot_coeff"), "{f}");
     }
 }

@@ -19,9 +19,17 @@ pub struct Account {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
     #[error("nonce too low: sender {from} expects nonce {expected}, got {got}")]
-    NonceTooLow { from: String, expected: u64, got: u64 },
+    NonceTooLow {
+        from: String,
+        expected: u64,
+        got: u64,
+    },
     #[error("nonce gap: sender {from} expects nonce {expected}, got {got}")]
-    NonceGap { from: String, expected: u64, got: u64 },
+    NonceGap {
+        from: String,
+        expected: u64,
+        got: u64,
+    },
     #[error("insufficient balance: sender {from} has {balance}, transfer needs {amount}")]
     InsufficientBalance {
         from: String,
@@ -79,7 +87,13 @@ impl Ledger {
                 amount: tx.amount,
             });
         }
-        if tx.from != tx.to && self.account(&tx.to).balance.checked_add(tx.amount).is_none() {
+        if tx.from != tx.to
+            && self
+                .account(&tx.to)
+                .balance
+                .checked_add(tx.amount)
+                .is_none()
+        {
             return Err(TxError::Overflow { to: tx.to.clone() });
         }
         Ok(())
@@ -168,14 +182,34 @@ mod tests {
 
         let tx0 = SignedTx::sign(&a, &to, 60, 0);
         ledger.apply(&tx0).unwrap();
-        assert_eq!(ledger.account(&to), Account { balance: 60, nonce: 0 });
+        assert_eq!(
+            ledger.account(&to),
+            Account {
+                balance: 60,
+                nonce: 0
+            }
+        );
 
         let replay = ledger.apply(&tx0).unwrap_err();
-        assert!(matches!(replay, TxError::NonceTooLow { expected: 1, got: 0, .. }));
+        assert!(matches!(
+            replay,
+            TxError::NonceTooLow {
+                expected: 1,
+                got: 0,
+                ..
+            }
+        ));
         assert!(replay.to_string().starts_with("nonce too low"));
 
         let gap = ledger.apply(&SignedTx::sign(&a, &to, 1, 5)).unwrap_err();
-        assert!(matches!(gap, TxError::NonceGap { expected: 1, got: 5, .. }));
+        assert!(matches!(
+            gap,
+            TxError::NonceGap {
+                expected: 1,
+                got: 5,
+                ..
+            }
+        ));
 
         let poor = ledger.apply(&SignedTx::sign(&a, &to, 41, 1)).unwrap_err();
         assert_eq!(
@@ -187,7 +221,13 @@ mod tests {
             }
         );
         ledger.apply(&SignedTx::sign(&a, &to, 40, 1)).unwrap();
-        assert_eq!(ledger.account(&public_hex(&a)), Account { balance: 0, nonce: 2 });
+        assert_eq!(
+            ledger.account(&public_hex(&a)),
+            Account {
+                balance: 0,
+                nonce: 2
+            }
+        );
     }
 
     #[test]
@@ -206,7 +246,10 @@ mod tests {
         assert_eq!(ledger, start, "a failed block leaves the ledger untouched");
         ledger.apply_all(&txs[..2]).unwrap();
         ledger.undo_all(&txs[..2]);
-        assert_eq!(ledger.account(&public_hex(&a)), start.account(&public_hex(&a)));
+        assert_eq!(
+            ledger.account(&public_hex(&a)),
+            start.account(&public_hex(&a))
+        );
         assert_eq!(ledger.account(&to).balance, 0);
     }
 }

@@ -28,10 +28,7 @@ pub fn init(index: usize) -> Result<(), NodeError> {
         Some(dir) if !dir.is_empty() => {
             let dir = std::path::PathBuf::from(dir);
             std::fs::create_dir_all(&dir).map_err(|e| {
-                NodeError::Logging(format!(
-                    "LOGOS_BLOCKCHAIN_LOG_DIR = {}: {e}",
-                    dir.display()
-                ))
+                NodeError::Logging(format!("LOGOS_BLOCKCHAIN_LOG_DIR = {}: {e}", dir.display()))
             })?;
             let path = dir.join(format!("logos-blockchain-node-{index}.log"));
             let file = std::fs::OpenOptions::new()

@@ -89,13 +89,12 @@ impl Mempool {
             }
             let account = ledger.account(from);
             let mut balance = account.balance;
-            let mut next = account.nonce;
-            for (nonce, (_, tx)) in pending.range(account.nonce..) {
+            let run = (account.nonce..).zip(pending.range(account.nonce..));
+            for (next, (nonce, (_, tx))) in run {
                 if *nonce != next || tx.amount > balance || out.len() >= max {
                     break;
                 }
                 balance -= tx.amount;
-                next += 1;
                 out.push(tx.clone());
             }
         }

@@ -48,7 +48,12 @@ impl Metrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         metric("height", "gauge", "Height of the canonical tip.", g.height);
         metric("slot", "gauge", "Current wall-clock slot.", g.slot);
-        metric("lib_height", "gauge", "Height of the last irreversible block.", g.lib_height);
+        metric(
+            "lib_height",
+            "gauge",
+            "Height of the last irreversible block.",
+            g.lib_height,
+        );
         metric(
             "blocks_produced_total",
             "counter",
@@ -61,9 +66,19 @@ impl Metrics {
             "Valid blocks received from peers.",
             get(&self.blocks_received),
         );
-        metric("reorgs_total", "counter", "Canonical chain switches.", get(&self.reorgs));
+        metric(
+            "reorgs_total",
+            "counter",
+            "Canonical chain switches.",
+            get(&self.reorgs),
+        );
         metric("peers", "gauge", "Handshaken peers.", g.peers as u64);
-        metric("mempool_size", "gauge", "Transactions waiting.", g.mempool_size as u64);
+        metric(
+            "mempool_size",
+            "gauge",
+            "Transactions waiting.",
+            g.mempool_size as u64,
+        );
         metric(
             "transactions_included_total",
             "counter",

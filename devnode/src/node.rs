@@ -64,7 +64,11 @@ pub enum AddTxError {
     #[error("invalid transaction: {0}")]
     Invalid(String),
     #[error("nonce too low: sender {from} next nonce is {expected}, got {got}")]
-    NonceTooLow { from: String, expected: u64, got: u64 },
+    NonceTooLow {
+        from: String,
+        expected: u64,
+        got: u64,
+    },
     #[error("insufficient balance: sender {from} has {balance}, transfer needs {amount}")]
     InsufficientBalance {
         from: String,
@@ -93,6 +97,9 @@ pub struct Node {
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
     dial_targets: Mutex<HashSet<String>>,
+    /// The store held blocks at start: the node was restarted, so its chain
+    /// may be stale and it waits longer for a peer before going online.
+    pub restarted: bool,
 }
 
 impl Node {
@@ -129,7 +136,10 @@ impl Node {
                 "chain reloaded from the store"
             );
             if stored_tip.as_deref().is_some_and(|t| t != chain.tip().id()) {
-                info!("stored tip {:?} differs from the best reloaded block", stored_tip);
+                info!(
+                    "stored tip {:?} differs from the best reloaded block",
+                    stored_tip
+                );
             }
         }
         let public_key = public_hex(&key);
@@ -158,6 +168,7 @@ impl Node {
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             dial_targets: Mutex::new(HashSet::new()),
+            restarted: n > 0,
             config,
         })
     }
@@ -263,7 +274,11 @@ impl Node {
                     break;
                 }
                 let id = block.header.id.clone();
-                match st.chain.import(block, ids, Some(max_slot), true) {
+                // While bootstrapping, the k-deep limit is lifted (as in
+                // Cryptarchia's bootstrap rule): a restarted node may hold a
+                // stale fork deeper than k that it must leave.
+                let check_lib = st.online;
+                match st.chain.import(block, ids, Some(max_slot), check_lib) {
                     Ok(adopted) => {
                         stored.push(self.after_adopt(&mut st, adopted, &mut events));
                     }
@@ -383,7 +398,12 @@ impl Node {
             return;
         };
         let proof = lottery::prove(&self.key, &self.rules.epoch_nonce, slot);
-        if !lottery::wins(&proof, stake, self.rules.total_stake, self.rules.active_slot_coeff) {
+        if !lottery::wins(
+            &proof,
+            stake,
+            self.rules.total_stake,
+            self.rules.active_slot_coeff,
+        ) {
             return;
         }
         let mut events = Vec::new();
@@ -436,7 +456,8 @@ impl Node {
         for ev in events {
             let _ = self.events.send(ev);
         }
-        self.peers.broadcast(&Message::Block { block }.encode(), None);
+        self.peers
+            .broadcast(&Message::Block { block }.encode(), None);
     }
 
     /// Admits a transfer into the mempool (from the API or from gossip).
@@ -537,10 +558,20 @@ impl Node {
     }
 }
 
+/// How long a restarted node waits for a peer before going online alone.
+const RESTART_ALONE_AFTER: Duration = Duration::from_secs(4);
+
 /// Produces blocks slot by slot; also decides when a node with no peers
 /// stops bootstrapping.
 async fn slot_loop(node: Arc<Node>) {
     let slot_ms = node.rules.slot_duration_ms;
+    // A restarted node waits long enough for peers' redial backoff (2 s cap)
+    // before deciding it is alone, so it does not fork off a stale chain.
+    let alone_after = if node.restarted {
+        Duration::from_millis(2 * slot_ms).max(RESTART_ALONE_AFTER)
+    } else {
+        Duration::from_millis(2 * slot_ms)
+    };
     let mut last_peer_seen = Instant::now();
     loop {
         let now = now_ms();
@@ -552,10 +583,8 @@ async fn slot_loop(node: Arc<Node>) {
         }
         if node.peers.count() > 0 {
             last_peer_seen = Instant::now();
-        } else if !node.is_online()
-            && last_peer_seen.elapsed() >= Duration::from_millis(2 * slot_ms)
-        {
-            node.mark_online("no peer for 2 slots");
+        } else if !node.is_online() && last_peer_seen.elapsed() >= alone_after {
+            node.mark_online("no peer to sync with");
         }
         if node.rules.slot_at(now_ms()) != Some(next) {
             debug!(slot = next, "slot missed (the node was late)");

@@ -75,7 +75,9 @@ impl Storage {
                         .map_err(io("write the genesis id"))?;
                 }
             }
-            write.open_table(BLOCKS).map_err(io("open the blocks table"))?;
+            write
+                .open_table(BLOCKS)
+                .map_err(io("open the blocks table"))?;
         }
         write.commit().map_err(io("commit"))?;
         Ok(Self { db })
@@ -85,7 +87,9 @@ impl Storage {
     pub fn put(&self, blocks: &[&Block], tip: &str) -> Result<(), StorageError> {
         let write = self.db.begin_write().map_err(io("begin a write"))?;
         {
-            let mut table = write.open_table(BLOCKS).map_err(io("open the blocks table"))?;
+            let mut table = write
+                .open_table(BLOCKS)
+                .map_err(io("open the blocks table"))?;
             for block in blocks {
                 let bytes = serde_json::to_vec(block).map_err(io("encode a block"))?;
                 table
@@ -101,14 +105,17 @@ impl Storage {
     /// Every stored block (any order) and the stored tip.
     pub fn load(&self) -> Result<(Vec<Block>, Option<String>), StorageError> {
         let read = self.db.begin_read().map_err(io("begin a read"))?;
-        let table = read.open_table(BLOCKS).map_err(io("open the blocks table"))?;
+        let table = read
+            .open_table(BLOCKS)
+            .map_err(io("open the blocks table"))?;
         let mut blocks = Vec::new();
         for row in table.iter().map_err(io("scan blocks"))? {
             let (id, bytes) = row.map_err(io("read a block"))?;
-            let block: Block = serde_json::from_slice(bytes.value()).map_err(|e| StorageError::Io {
-                op: "decode a block",
-                message: format!("block {}: {e}", id.value()),
-            })?;
+            let block: Block =
+                serde_json::from_slice(bytes.value()).map_err(|e| StorageError::Io {
+                    op: "decode a block",
+                    message: format!("block {}: {e}", id.value()),
+                })?;
             blocks.push(block);
         }
         let meta = read.open_table(META).map_err(io("open the meta table"))?;

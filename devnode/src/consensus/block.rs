@@ -48,9 +48,9 @@ impl Rules {
         for (i, leader) in config.genesis.leaders.iter().enumerate() {
             let key = verifying_key_from_hex(&leader.public_key)
                 .map_err(|e| format!("genesis.leaders[{i}].public_key: {e}"))?;
-            total_stake = total_stake.checked_add(leader.stake).ok_or_else(|| {
-                format!("genesis.leaders[{i}].stake: total stake overflows u64")
-            })?;
+            total_stake = total_stake
+                .checked_add(leader.stake)
+                .ok_or_else(|| format!("genesis.leaders[{i}].stake: total stake overflows u64"))?;
             let entry = leaders.entry(leader.public_key.clone()).or_insert((key, 0));
             entry.1 += leader.stake;
         }
@@ -196,10 +196,12 @@ pub fn verify_standalone(rules: &Rules, block: &Block) -> Result<Vec<String>, St
             rules.max_block_txs
         ));
     }
-    let (leader_key, stake) = rules
-        .leaders
-        .get(&h.leader)
-        .ok_or_else(|| format!("block {}: leader {:?} is not a genesis leader", h.id, h.leader))?;
+    let (leader_key, stake) = rules.leaders.get(&h.leader).ok_or_else(|| {
+        format!(
+            "block {}: leader {:?} is not a genesis leader",
+            h.id, h.leader
+        )
+    })?;
     let proof_raw =
         decode64(&h.proof).ok_or_else(|| format!("block {}: proof is not 64 hex bytes", h.id))?;
     let proof = Signature::from_bytes(&proof_raw);
@@ -220,7 +222,10 @@ pub fn verify_standalone(rules: &Rules, block: &Block) -> Result<Vec<String>, St
     let ids: Vec<String> = block.transactions.iter().map(SignedTx::id).collect();
     let root = tx_root(&ids);
     if hex::encode(root) != h.tx_root {
-        return Err(format!("block {}: tx_root does not match its transactions", h.id));
+        return Err(format!(
+            "block {}: tx_root does not match its transactions",
+            h.id
+        ));
     }
     let parent =
         decode32(&h.parent).ok_or_else(|| format!("block {}: parent is not 32 hex bytes", h.id))?;

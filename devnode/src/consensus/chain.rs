@@ -133,9 +133,7 @@ impl Chain {
     }
 
     pub fn is_canonical(&self, id: &str, height: u64) -> bool {
-        self.canonical
-            .get(height as usize)
-            .is_some_and(|c| c == id)
+        self.canonical.get(height as usize).is_some_and(|c| c == id)
     }
 
     /// Ledger at the tip.
@@ -267,7 +265,11 @@ impl Chain {
         }
         let mut ledger = self.ledger.clone();
         for height in (fork_height + 1..=self.height()).rev() {
-            ledger.undo_all(&self.blocks[&self.canonical[height as usize]].block.transactions);
+            ledger.undo_all(
+                &self.blocks[&self.canonical[height as usize]]
+                    .block
+                    .transactions,
+            );
         }
         for b in &branch {
             ledger
@@ -349,11 +351,22 @@ mod tests {
         assert!(!is_better(2, "aa", 2, "aa"));
 
         let mut c = chain(10);
-        assert!(matches!(add(&mut c, "b1", "g", 1), Ok(Adopted::Extended(_))));
+        assert!(matches!(
+            add(&mut c, "b1", "g", 1),
+            Ok(Adopted::Extended(_))
+        ));
         // A sibling with a larger id stays on the side, a smaller one wins.
-        assert!(matches!(add(&mut c, "c1", "g", 1), Ok(Adopted::SideBranch(_))));
-        let Ok(Adopted::Reorg { old_tip, fork_height, abandoned, adopted, .. }) =
-            add(&mut c, "a1", "g", 1)
+        assert!(matches!(
+            add(&mut c, "c1", "g", 1),
+            Ok(Adopted::SideBranch(_))
+        ));
+        let Ok(Adopted::Reorg {
+            old_tip,
+            fork_height,
+            abandoned,
+            adopted,
+            ..
+        }) = add(&mut c, "a1", "g", 1)
         else {
             panic!("expected a reorg to the smaller id");
         };
@@ -362,14 +375,20 @@ mod tests {
         assert_eq!(adopted.len(), 1);
         assert_eq!(c.tip().id(), "a1");
         // The longer branch wins whatever its ids.
-        assert!(matches!(add(&mut c, "z2", "c1", 2), Ok(Adopted::Reorg { .. })));
+        assert!(matches!(
+            add(&mut c, "z2", "c1", 2),
+            Ok(Adopted::Reorg { .. })
+        ));
         assert_eq!((c.tip().id(), c.height()), ("z2", 2));
         assert_eq!(add(&mut c, "z2", "c1", 2).unwrap_err(), ImportError::Known);
         assert!(matches!(
             add(&mut c, "q", "nope", 1),
             Err(ImportError::UnknownParent(_))
         ));
-        assert!(matches!(add(&mut c, "q", "z2", 5), Err(ImportError::Invalid(_))));
+        assert!(matches!(
+            add(&mut c, "q", "z2", 5),
+            Err(ImportError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -384,11 +403,20 @@ mod tests {
         assert_eq!(c.lib().id(), "m2");
         // A longer branch from m1 (below the lib at height 2) is refused.
         let err = add(&mut c, "s2", "m1", 2).unwrap_err();
-        assert_eq!(err, ImportError::BelowLib { fork_height: 1, lib_height: 2 });
+        assert_eq!(
+            err,
+            ImportError::BelowLib {
+                fork_height: 1,
+                lib_height: 2
+            }
+        );
         // From m2 (the lib) it is fine.
         add(&mut c, "s3", "m2", 3).unwrap();
         add(&mut c, "s4", "s3", 4).unwrap();
-        assert!(matches!(add(&mut c, "s5", "s4", 5), Ok(Adopted::Reorg { fork_height: 2, .. })));
+        assert!(matches!(
+            add(&mut c, "s5", "s4", 5),
+            Ok(Adopted::Reorg { fork_height: 2, .. })
+        ));
         assert_eq!(c.tip().id(), "s5");
     }
 
@@ -413,7 +441,10 @@ mod tests {
         // A branch spending the same nonce differently is valid on its own.
         let mut a1 = header("a1", "g", 1, 2);
         a1.transactions = vec![SignedTx::sign(&a, &to, 3, 0)];
-        assert!(matches!(c.import(a1, vec![], None, true), Ok(Adopted::Reorg { .. })));
+        assert!(matches!(
+            c.import(a1, vec![], None, true),
+            Ok(Adopted::Reorg { .. })
+        ));
         assert_eq!(c.ledger().account(&to).balance, 3);
         // A block replaying a used nonce is invalid.
         let mut bad = header("x2", "a1", 2, 3);

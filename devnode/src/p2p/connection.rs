@@ -292,7 +292,9 @@ impl Conn {
                 }
             }
             Message::Tx { tx } => {
-                if let Ok((_, crate::mempool::Added::New)) = self.node.add_tx(tx, false) {
+                if let Ok((_, crate::mempool::Added::New)) = self.node.add_tx(tx, false)
+                    && !self.node.config.testing.drop_transactions
+                {
                     self.node.peers.broadcast(&frame, Some(&self.peer_key));
                 }
             }
@@ -309,7 +311,8 @@ impl Conn {
                 if let Some(why) = &report.refused {
                     warn!(peer = %short_key(&self.peer_key), "refused the peer's chain: {why}");
                     self.refused_until = Some(Instant::now() + REFUSED_BACKOFF);
-                    self.node.mark_online("sync with a peer finished (its chain was refused)");
+                    self.node
+                        .mark_online("sync with a peer finished (its chain was refused)");
                     return Ok(());
                 }
                 let (tip_after, height_after) = self.node.tip();
@@ -317,10 +320,9 @@ impl Conn {
                     // Let the other peers hear of the new tip now rather
                     // than at their next tip exchange.
                     if let Some(block) = self.node.block(&tip_after) {
-                        self.node.peers.broadcast(
-                            &Message::Block { block }.encode(),
-                            Some(&self.peer_key),
-                        );
+                        self.node
+                            .peers
+                            .broadcast(&Message::Block { block }.encode(), Some(&self.peer_key));
                     }
                     debug!(peer = %short_key(&self.peer_key), height = height_after, "synced");
                 }

@@ -21,7 +21,10 @@ use devnode::crypto::{SignedTx, derive_secret, public_hex};
 use ed25519_dalek::SigningKey;
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A deterministic key.
@@ -42,7 +45,9 @@ pub struct NetSpec {
     pub f: f64,
     pub k: u64,
     /// Funded wallets (labels) with balances.
-    pub wallets: Vec<(&'static str, u64)>,
+    pub wallets: Vec<(String, u64)>,
+    /// LOGOS_BLOCKCHAIN_LOG_LEVEL of the nodes.
+    pub log_level: &'static str,
 }
 
 impl NetSpec {
@@ -57,12 +62,17 @@ impl NetSpec {
             f: 0.5,
             k: 5,
             wallets: vec![],
+            log_level: "debug",
         }
     }
 
     pub fn full_mesh(mut self) -> Self {
         self.links = (0..self.nodes)
-            .flat_map(|a| (0..self.nodes).filter(move |&b| b != a).map(move |b| (a, b)))
+            .flat_map(|a| {
+                (0..self.nodes)
+                    .filter(move |&b| b != a)
+                    .map(move |b| (a, b))
+            })
             .collect();
         self
     }
@@ -80,6 +90,7 @@ pub struct Testnet {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<TestNode>,
     pub http: reqwest::Client,
+    log_level: &'static str,
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
@@ -172,6 +183,7 @@ impl Testnet {
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap(),
+            log_level: spec.log_level,
         };
         for i in 0..spec.nodes {
             net.spawn(i);
@@ -187,7 +199,7 @@ impl Testnet {
             .args(["devnode", "--config"])
             .arg(&node.config_path)
             .env("LOGOS_BLOCKCHAIN_LOG_DIR", self.dir.path().join("logs"))
-            .env("LOGOS_BLOCKCHAIN_LOG_LEVEL", "debug")
+            .env("LOGOS_BLOCKCHAIN_LOG_LEVEL", self.log_level)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -201,6 +213,16 @@ impl Testnet {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// VmRSS of node `i` in KiB.
+    pub fn rss_kib(&self, i: usize) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(i))).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     pub fn pid(&self, i: usize) -> u32 {
@@ -222,9 +244,18 @@ impl Testnet {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    pub async fn get<T: serde::de::DeserializeOwned>(&self, i: usize, path: &str) -> Result<T, String> {
+    pub async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        i: usize,
+        path: &str,
+    ) -> Result<T, String> {
         let url = format!("{}{path}", self.nodes[i].api);
-        let resp = self.http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
         if !status.is_success() {
@@ -280,7 +311,15 @@ impl Testnet {
 
     pub async fn metric(&self, i: usize, name: &str) -> u64 {
         let url = format!("{}/metrics", self.nodes[i].api);
-        let text = self.http.get(&url).send().await.unwrap().text().await.unwrap();
+        let text = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .unwrap_or_else(|| panic!("metric {name} missing from node {i}:\n{text}"))
@@ -288,12 +327,15 @@ impl Testnet {
             .unwrap()
     }
 
-    /// Canonical ids of node `i` from its tip down to genesis (needs a
-    /// chain shorter than `limits.max_batch` and a LIB at genesis, or the
-    /// list stops at the LIB): index h is the block at height h.
+    /// Canonical ids of node `i` by height (index h is the block at height
+    /// h; needs a chain shorter than `limits.max_batch`).
     pub async fn canonical(&self, i: usize) -> Result<Vec<String>, String> {
-        let lib = self.info(i).await?.lib;
-        let mut ids: Vec<String> = self.get(i, &format!("/cryptarchia/headers?to={lib}")).await?;
+        let genesis = devnode::consensus::block::Rules::from_config(&self.nodes[i].config)
+            .unwrap()
+            .genesis_id;
+        let mut ids: Vec<String> = self
+            .get(i, &format!("/cryptarchia/headers?to={genesis}"))
+            .await?;
         ids.reverse();
         Ok(ids)
     }
@@ -330,10 +372,10 @@ impl Drop for Testnet {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
-        if std::thread::panicking() {
-            // Keep the logs of a failed test.
+        if std::thread::panicking() || std::env::var_os("DEVNODE_TEST_KEEP").is_some() {
+            // Keep the logs of a failed test (or on request).
             let path = self.dir.path().to_owned();
-            eprintln!("test failed; logs kept in {}", path.display());
+            eprintln!("logs kept in {}", path.display());
             std::mem::forget(std::mem::replace(
                 &mut self.dir,
                 tempfile::tempdir().unwrap(),
@@ -365,16 +407,20 @@ where
 
 /// Waits until every node listed reaches `height`.
 pub async fn wait_heights(net: &Testnet, nodes: &[usize], height: u64, timeout: Duration) {
-    wait_for(timeout, &format!("nodes {nodes:?} to reach height {height}"), || async {
-        let mut heights = Vec::new();
-        for &i in nodes {
-            heights.push(net.info(i).await.map(|c| c.height).unwrap_or(0));
-        }
-        if heights.iter().all(|&h| h >= height) {
-            Ok(())
-        } else {
-            Err(format!("heights {heights:?}"))
-        }
-    })
+    wait_for(
+        timeout,
+        &format!("nodes {nodes:?} to reach height {height}"),
+        || async {
+            let mut heights = Vec::new();
+            for &i in nodes {
+                heights.push(net.info(i).await.map(|c| c.height).unwrap_or(0));
+            }
+            if heights.iter().all(|&h| h >= height) {
+                Ok(())
+            } else {
+                Err(format!("heights {heights:?}"))
+            }
+        },
+    )
     .await
 }
