@@ -249,8 +249,8 @@ impl NodeKind for TemplateNode {
                 "overrides need a YAML config template, but it does not parse: {e}"
             ))
         })?;
-        let value =
-            apply_overrides(value, &overrides).map_err(|e| NodeKindError::Render(e.message))?;
+        let value = apply_overrides_creating(value, &overrides)
+            .map_err(|e| NodeKindError::Render(e.message))?;
         serde_yaml::to_string(&value).map_err(|e| NodeKindError::Render(e.to_string()))
     }
 }
@@ -344,8 +344,26 @@ pub fn reference_config(topology: &Topology, plan: &NodePlan) -> NodeConfig {
 /// Applies dotted-path overrides to a YAML tree. Every path must already
 /// exist in the tree (so a typo is an error, not a silent no-op).
 pub fn apply_overrides(
+    value: serde_yaml::Value,
+    overrides: &[ConfigOverride],
+) -> Result<serde_yaml::Value, TopologyError> {
+    patch(value, overrides, false)
+}
+
+/// Like [`apply_overrides`], but creates missing mapping keys: a template of
+/// another node need not spell out every section (the paths were already
+/// checked against the reference config when the topology was built).
+pub fn apply_overrides_creating(
+    value: serde_yaml::Value,
+    overrides: &[ConfigOverride],
+) -> Result<serde_yaml::Value, TopologyError> {
+    patch(value, overrides, true)
+}
+
+fn patch(
     mut value: serde_yaml::Value,
     overrides: &[ConfigOverride],
+    create: bool,
 ) -> Result<serde_yaml::Value, TopologyError> {
     for o in overrides {
         let unknown = || {
@@ -357,9 +375,13 @@ pub fn apply_overrides(
         let mut cur = &mut value;
         for part in o.path.split('.') {
             cur = match cur {
-                serde_yaml::Value::Mapping(m) => m
-                    .get_mut(serde_yaml::Value::String(part.to_owned()))
-                    .ok_or_else(unknown)?,
+                serde_yaml::Value::Mapping(m) => {
+                    let key = serde_yaml::Value::String(part.to_owned());
+                    if create && !m.contains_key(&key) {
+                        m.insert(key.clone(), serde_yaml::Value::Mapping(Default::default()));
+                    }
+                    m.get_mut(&key).ok_or_else(unknown)?
+                }
                 serde_yaml::Value::Sequence(s) => {
                     let i: usize = part.parse().map_err(|_| unknown())?;
                     s.get_mut(i).ok_or_else(unknown)?

@@ -109,7 +109,7 @@ pub async fn run_scenario(
         wait_ready: true,
         required: scenario.capabilities.clone(),
         events: Some(sink.clone()),
-        keep_on_deploy_failure: opts.keep.keep(false),
+        keep_on_deploy_failure: opts.keep.keep_for(&Outcome::Error(String::new())),
         run_id: Some(run_id),
     };
     let deployed = tokio::select! {
@@ -247,7 +247,7 @@ async fn run_deployed(
         report.fault_log = testnet.fault_log();
         sink.emit(RunEvent::TeardownStarted);
         let t = Instant::now();
-        let keep = opts.keep.keep(report.passed());
+        let keep = opts.keep.keep_for(&report.outcome);
         match testnet.teardown(keep).await {
             Ok(s) => {
                 report.kept = s.kept;

@@ -309,3 +309,92 @@ async fn paused_node_lags_and_catches_up_after_resume() {
     net.teardown(false).await.unwrap();
     assert_empty(base.path());
 }
+
+/// Partitions the network when the run starts and never heals it.
+struct PartitionAtStart(Vec<Vec<usize>>);
+
+impl engine::workload::Workload for PartitionAtStart {
+    fn name(&self) -> String {
+        "partition_at_start".to_owned()
+    }
+
+    fn run(
+        &self,
+        ctx: engine::context::RunContext,
+        stop: engine::CancellationToken,
+    ) -> futures::future::BoxFuture<'static, Result<(), engine::workload::WorkloadError>> {
+        let groups = self.0.clone();
+        Box::pin(async move {
+            ctx.testnet()
+                .partition(groups)
+                .map_err(|e| engine::workload::WorkloadError::new(e.to_string()))?;
+            stop.cancelled().await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_partition_fails_convergence_and_the_fault_is_logged_and_reverted() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.network_full().nodes(3)))
+        .enable_network_faults()
+        .with_workload(Arc::new(PartitionAtStart(vec![vec![0, 1], vec![2]])))
+        .expect_convergence_with(|c| c.deadline(Duration::from_secs(2)))
+        .with_run_duration(Duration::from_secs(4))
+        .build()
+        .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    let v = &report.verdicts[0];
+    assert_eq!(v.name, "convergence");
+    assert!(
+        v.verdict
+            .message
+            .starts_with("nodes disagree on the LIB after 2s: node-0 lib "),
+        "{}",
+        v.verdict.message
+    );
+    assert_eq!(report.fault_log.len(), 2, "{:?}", report.fault_log);
+    assert!(!report.fault_log[0].reverted);
+    assert!(
+        report.fault_log[1].reverted,
+        "teardown must revert every fault"
+    );
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_binary_runs_from_a_config_template_with_overrides() {
+    let base = tempfile::tempdir().unwrap();
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/devnode-template.yaml");
+    let kind = engine::nodekind::TemplateNode::new(
+        common::devnode_bin(),
+        template,
+        vec!["--config".into(), "{config}".into()],
+    )
+    .unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(2).wallets(2))
+        .with_node_override(1, "testing.halt_at_height", 3.into())
+        .build()
+        .unwrap();
+    let net = deployer(base.path())
+        .with_node_kind(Arc::new(kind))
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy from template");
+    let cfg = std::fs::read_to_string(net.run_dir().unwrap().join("node-1/config.yaml")).unwrap();
+    assert!(cfg.contains("halt_at_height: 3"), "{cfg}");
+    let wallet = devnode::crypto::public_hex(&engine::nodekind::wallet_key(topo.seed, 1));
+    let acct = net
+        .clients()
+        .get(0)
+        .unwrap()
+        .account(&wallet)
+        .await
+        .unwrap();
+    assert_eq!(acct.balance, topo.wallet_balance);
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}

@@ -52,7 +52,8 @@ pub enum NodeState {
 pub enum KeepRunDir {
     /// Always removed.
     Never,
-    /// Kept when the run did not pass (the default): the logs explain the failure.
+    /// Kept when the run failed or hit an infrastructure error (the default):
+    /// the logs explain why. Removed after a pass or an interrupt.
     #[default]
     OnFailure,
     /// Always kept (`--keep`).
@@ -60,11 +61,13 @@ pub enum KeepRunDir {
 }
 
 impl KeepRunDir {
-    /// Whether to keep the directory given how the run went.
-    pub fn keep(self, passed: bool) -> bool {
+    /// Whether to keep the directory given how the run went (an interrupted
+    /// run is removed unless `Always`: the user asked it to stop).
+    pub fn keep_for(self, outcome: &crate::report::Outcome) -> bool {
+        use crate::report::Outcome;
         match self {
             KeepRunDir::Never => false,
-            KeepRunDir::OnFailure => !passed,
+            KeepRunDir::OnFailure => matches!(outcome, Outcome::Failed | Outcome::Error(_)),
             KeepRunDir::Always => true,
         }
     }

@@ -53,6 +53,9 @@ pub(super) async fn provision(
     let base = dep.base_dir.clone().unwrap_or_else(std::env::temp_dir);
     let run_dir = base.join(format!("nomos-script-{run_id}"));
     std::fs::create_dir_all(&run_dir).map_err(|e| io("create run dir", &run_dir, e))?;
+    // Until the testnet exists (and its Drop takes over), an error or a
+    // cancelled deploy removes the run dir here.
+    let guard = DirGuard(Some(run_dir.clone()));
     if let Some(ev) = &opts.events {
         ev.emit(RunEvent::DeployStarted {
             run_id: run_id.clone(),
@@ -105,6 +108,7 @@ pub(super) async fn provision(
         )?;
         nodes.push(node);
     }
+    drop(guard.disarm());
     let net = Arc::new(LocalTestnet {
         run_id,
         run_dir,
@@ -209,4 +213,21 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
     drop(nodes);
     super::cleanup::write_run_json(net);
     Ok(())
+}
+
+/// Removes a directory on drop unless disarmed.
+struct DirGuard(Option<std::path::PathBuf>);
+
+impl DirGuard {
+    fn disarm(mut self) -> Option<std::path::PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
