@@ -484,3 +484,66 @@ fn help_names_the_commands_and_exit_codes() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("is not KEY=VALUE"), "{run:?}");
 }
+
+#[test]
+fn a_script_error_with_a_live_testnet_still_tears_it_down() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        &fixture("error_after_deploy.rhai").display().to_string(),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("up: "), "{run:?}");
+    assert!(run.stderr.contains("no_such_method"), "{run:?}");
+    assert!(run.stderr.contains("error_after_deploy.rhai:4:"), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn chaos_restart_scenario_restarts_nodes_and_stays_live() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        "scenarios/chaos_restart.rhai",
+        "--set",
+        "duration=7s",
+        "--set",
+        "min_delay=1s",
+        "--set",
+        "max_delay=2s",
+        "--set",
+        "target_cooldown=3s",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("chaos: restarting node-"), "{run:?}");
+    assert!(run.stderr.contains("pass consensus_liveness"), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn partition_then_heal_converges() {
+    let env = Env::new();
+    let run = env.run(&[
+        "run",
+        "scenarios/partition_heal.rhai",
+        "--set",
+        "split_for=2s",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("while split: "), "{run:?}");
+    assert!(run.stdout.contains("after heal: "), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn a_backend_missing_from_this_build_is_an_infrastructure_error() {
+    let env = Env::new();
+    let run = env.run(&["run", "scenarios/liveness.rhai", "--deployer", "k8s"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("the k8s deployer is not available"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("liveness.rhai:"), "{run:?}");
+    env.assert_clean(0);
+}
