@@ -42,7 +42,11 @@ pub fn init(index: usize) -> Result<(), NodeError> {
                 .try_init();
         }
         _ => {
-            let _ = builder.with_writer(std::io::stderr).try_init();
+            use std::io::IsTerminal;
+            let _ = builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .try_init();
         }
     }
     Ok(())

@@ -280,7 +280,14 @@ impl Node {
                 let check_lib = st.online;
                 match st.chain.import(block, ids, Some(max_slot), check_lib) {
                     Ok(adopted) => {
-                        stored.push(self.after_adopt(&mut st, adopted, &mut events));
+                        let entry = self.after_adopt(&mut st, adopted, &mut events);
+                        debug!(
+                            height = entry.height(),
+                            id = %entry.id(),
+                            canonical = st.chain.is_canonical(entry.id(), entry.height()),
+                            "block imported"
+                        );
+                        stored.push(entry);
                     }
                     Err(ImportError::Known) => {}
                     Err(ImportError::UnknownParent(parent)) => {

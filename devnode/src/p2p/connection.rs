@@ -17,8 +17,9 @@ use crate::node::Node;
 use crate::p2p::message::{Message, PROTOCOL_VERSION};
 use crate::p2p::peers::{CountGuard, PeerHandle};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A lost `chain` answer (dropped frame) is asked again after this.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to ignore a peer's tips after its chain was refused.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(5);
 const QUEUE: usize = 4096;
