@@ -7,11 +7,15 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use engine::deploy::DeployError;
 use engine::deploy::compose::ComposeDeployer;
 use engine::deploy::compose::cleanup::list_run_resources;
 use engine::deploy::compose::docker;
 use engine::deploy::{DeployOptions, Deployer, NodeState, Testnet};
-use engine::nodekind::ReferenceNode;
+use engine::nodekind::{ReferenceNode, TemplateNode};
+use engine::report::Outcome;
+use engine::runner::{RunOptions, run_scenario};
+use engine::scenario::ScenarioBuilder;
 use engine::topology::TopologyBuilder;
 
 async fn engine_or_skip() -> Option<bollard::Docker> {
@@ -30,6 +34,13 @@ fn deployer(base: &std::path::Path) -> ComposeDeployer {
             binary: Some(common::devnode_bin()),
         }))
         .with_base_dir(base.to_path_buf())
+}
+
+fn url_port(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("url has a port")
 }
 
 async fn heights(net: &dyn Testnet) -> Vec<Option<u64>> {
@@ -96,8 +107,10 @@ async fn three_containers_ready_restart_partition_teardown() {
     let logs = net.logs(0, 20).await.expect("logs");
     assert!(!logs.trim().is_empty(), "container logs are empty");
 
-    // restart of a node catches up
+    // restart of a node catches up (same published port: clients held elsewhere stay valid)
+    let url_before = net.clients().get(1).unwrap().base_url().to_owned();
     net.restart(1).await.expect("restart node-1");
+    assert_eq!(net.clients().get(1).unwrap().base_url(), url_before);
     assert_eq!(net.node_state(1), Some(NodeState::Running));
     wait_for(
         "node-1 catches up after restart",
@@ -159,6 +172,23 @@ async fn three_containers_ready_restart_partition_teardown() {
     )
     .await;
 
+    // a port clash on start is a clear error naming the port
+    net.stop(0).await.expect("stop node-0");
+    let port: u16 = url_port(net.clients().get(0).unwrap().base_url());
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the freed port");
+    let err = net
+        .start(0)
+        .await
+        .err()
+        .expect("start with the API port taken");
+    assert!(
+        err.to_string().contains(&format!(
+            "port clash: another process holds 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    drop(squatter);
+
     let summary = net.teardown(false).await.expect("teardown");
     assert!(!summary.kept);
     let left = list_run_resources(&d, &run_id).await.expect("list");
@@ -168,4 +198,109 @@ async fn three_containers_ready_restart_partition_teardown() {
     );
     assert!(!run_dir.exists(), "run dir left behind");
     net.teardown(false).await.expect("teardown is idempotent");
+}
+
+async fn assert_nothing_labelled(d: &bollard::Docker, run_id: &str) {
+    let left = list_run_resources(d, run_id).await.expect("list");
+    assert!(
+        left.containers.is_empty() && left.networks.is_empty() && left.volumes.is_empty(),
+        "run {run_id} left behind: {left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_node_fails_liveness_on_compose() {
+    let Some(d) = engine_or_skip().await else {
+        return;
+    };
+    let base = tempfile::tempdir().expect("tempdir");
+    let plan = ScenarioBuilder::topology_with(|t| {
+        common::fast(t.nodes(3)).with_node_override(2, "testing.halt_at_height", 2.into())
+    })
+    .expect_consensus_liveness()
+    .with_run_duration(Duration::from_secs(4))
+    .build()
+    .expect("plan");
+    let opts = RunOptions {
+        keep: engine::deploy::KeepRunDir::Never,
+        ready_timeout: Duration::from_secs(20),
+        ..RunOptions::default()
+    };
+    let report = run_scenario(&plan, &deployer(base.path()), opts).await;
+    assert_eq!(report.deployer, "compose");
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    let msg = &report.verdicts[0].verdict.message;
+    assert!(msg.contains("node-2 height 2 < target"), "{msg}");
+    assert!(!msg.contains("node-0") && !msg.contains("node-1"), "{msg}");
+    assert_nothing_labelled(&d, &report.run_id).await;
+    common::assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_that_exits_fails_deploy_with_its_last_log_lines() {
+    let Some(d) = engine_or_skip().await else {
+        return;
+    };
+    let base = tempfile::tempdir().expect("tempdir");
+    let template = base.path().join("bad-template.yaml");
+    std::fs::write(
+        &template,
+        "node: {index: {{index}}}\nthis is: [not a config\n",
+    )
+    .unwrap();
+    let kind = TemplateNode::new(
+        common::devnode_bin(),
+        template,
+        vec!["devnode".into(), "--config".into(), "{config}".into()],
+    )
+    .expect("template node");
+    let runs = base.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let topo = common::fast(TopologyBuilder::new().nodes(2))
+        .build()
+        .unwrap();
+    let opts = DeployOptions {
+        ready_timeout: Duration::from_secs(15),
+        keep_on_deploy_failure: false,
+        run_id: Some(format!("exit-{}", std::process::id())),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = deployer(&runs)
+        .with_node_kind(Arc::new(kind))
+        .deploy(&topo, &opts)
+        .await
+        .err()
+        .expect("a node that cannot parse its config fails the deploy");
+    let text = err.to_string();
+    eprintln!("deploy error: {text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "an exited container should fail fast, took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            err,
+            DeployError::Spawn { .. } | DeployError::NotReady { .. }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("exited with code"), "{text}");
+    assert!(text.contains("config"), "no log line in: {text}");
+    assert_nothing_labelled(&d, opts.run_id.as_deref().unwrap()).await;
+    common::assert_empty(&runs);
+}
+
+#[tokio::test]
+async fn no_engine_is_a_clear_error() {
+    let err = docker::connect_to("unix:///nonexistent/docker.sock")
+        .await
+        .err()
+        .expect("no engine there");
+    assert!(
+        err.starts_with("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{err}"
+    );
+    assert!(err.contains("is it running? (DOCKER_HOST)"), "{err}");
 }

@@ -23,11 +23,15 @@ pub fn docker_host() -> String {
 /// Connects to the engine named by `DOCKER_HOST` (default: the local socket) and
 /// negotiates the API version down to the engine's (20.10 speaks 1.41).
 pub async fn connect() -> Result<Docker, String> {
-    let host = docker_host();
+    connect_to(&docker_host()).await
+}
+
+/// Connects to the engine at `host` (`unix:///path`, `tcp://host:port`, `http://...`).
+pub async fn connect_to(host: &str) -> Result<Docker, String> {
     let unreachable = |e: &dyn std::fmt::Display| {
         format!("cannot reach the Docker engine at {host}: {e}: is it running? (DOCKER_HOST)")
     };
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
+    let docker = Docker::connect_with_host(host).map_err(|e| unreachable(&e))?;
     match tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => Err(unreachable(&e)),

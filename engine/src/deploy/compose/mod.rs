@@ -1,8 +1,9 @@
 //! The compose deployer: one Docker container per node on a per-run bridge network, all labelled
 //! with the run id, through the Docker API. The node image is built locally from the node binary
 //! when missing (no registry). Each node's config is rendered by the node kind into
-//! `<run dir>/node-<i>/` and bind-mounted at `/node`; its API is published on 127.0.0.1 (a host
-//! port Docker chooses, found by inspect). A `docker-compose.yml` for running the same stack by
+//! `<run dir>/node-<i>/` and bind-mounted at `/node`; its API is published on a free 127.0.0.1
+//! port picked at deploy (Docker would pick a new one on every start; a restarted node keeps its
+//! address) and read back by inspect. A `docker-compose.yml` for running the same stack by
 //! hand is written to the run dir. Peer connections go through the engine's link proxies on the
 //! host (see README.md here), so node control and network faults work as they do locally.
 

@@ -195,9 +195,11 @@ async fn start_nodes(net: &Arc<ComposeTestnet>, topo: &Topology) -> Result<(), D
     for &(a, b) in &topo.edges {
         peers[a].push(peer_addr(net, a, b).await.map_err(DeployError::Io)?);
     }
+    let ports = free_ports(n)
+        .map_err(|e| DeployError::Io(format!("failed to find free ports on 127.0.0.1: {e}")))?;
     for (i, peers) in peers.into_iter().enumerate() {
         let plan = plan(net, i, nodekind::leader_secret(topo.seed, i), peers);
-        let node = prepare_node(net, plan, topo.degree(i), &direct_peers(topo, i))?;
+        let node = prepare_node(net, plan, topo.degree(i), &direct_peers(topo, i), ports[i])?;
         net.lock_nodes().push(node);
     }
     super::template::write_compose_file(net).map_err(DeployError::Io)?;
@@ -207,6 +209,19 @@ async fn start_nodes(net: &Arc<ComposeTestnet>, topo: &Topology) -> Result<(), D
     started.into_iter().collect::<Result<Vec<()>, _>>()?;
     super::control::spawn_monitor(net);
     Ok(())
+}
+
+/// `n` distinct free ports on 127.0.0.1 for the published APIs. Chosen here rather than by
+/// Docker because Docker hands out a new ephemeral port on every container start, and a
+/// restarted node must keep its address (clients of it are held by workloads and the feed).
+pub(super) fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
 }
 
 /// The address node `from` dials to reach node `to`: a relay on the gateway in front of the
@@ -274,6 +289,7 @@ pub(super) fn prepare_node(
     plan: NodePlan,
     expected_peers: usize,
     direct_peers: &[String],
+    api_port: u16,
 ) -> Result<ComposeNode, DeployError> {
     let i = plan.index;
     let dir = net.run_dir.join(format!("node-{i}"));
@@ -297,9 +313,9 @@ pub(super) fn prepare_node(
         index: i,
         container: container_name(&net.run_id, i),
         dir,
-        api_port: 0,
+        api_port,
         ip: None,
-        client: NodeClient::new(i, "http://127.0.0.1:0"),
+        client: NodeClient::new(i, &format!("http://127.0.0.1:{api_port}")),
         state: NodeState::Stopped,
         expected_peers,
     })
@@ -307,10 +323,10 @@ pub(super) fn prepare_node(
 
 /// Creates node `i`'s container (not started).
 pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(), DeployError> {
-    let (name, dir) = {
+    let (name, dir, host_port) = {
         let nodes = net.lock_nodes();
         let n = &nodes[i];
-        (n.container.clone(), n.dir.clone())
+        (n.container.clone(), n.dir.clone(), n.api_port)
     };
     let api = format!("{API_PORT}/tcp");
     let body = ContainerCreateBody {
@@ -326,7 +342,7 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
                 api,
                 Some(vec![PortBinding {
                     host_ip: Some("127.0.0.1".to_owned()),
-                    host_port: Some(String::new()),
+                    host_port: Some(host_port.to_string()),
                 }]),
             )])),
             network_mode: Some(net.network.clone()),
@@ -365,7 +381,10 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
 
 /// Starts node `i`'s container and learns its address and published API port.
 pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<(), DeployError> {
-    let name = net.lock_nodes()[i].container.clone();
+    let (name, port) = {
+        let nodes = net.lock_nodes();
+        (nodes[i].container.clone(), nodes[i].api_port)
+    };
     let spawn_err = |message: String| DeployError::Spawn {
         node: format!("node-{i}"),
         message,
@@ -373,9 +392,11 @@ pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<()
     if let Err(e) = net.docker.start_container(&name, None).await {
         let m = msg(&e);
         let hint = if m.contains("already allocated") || m.contains("address already in use") {
-            " (port clash publishing the API on 127.0.0.1: another process holds the port)"
+            format!(
+                " (port clash: another process holds 127.0.0.1:{port}, where node-{i}'s API is published)"
+            )
         } else {
-            ""
+            String::new()
         };
         return Err(spawn_err(format!(
             "failed to start container {name}: {m}{hint}"
