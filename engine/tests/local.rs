@@ -247,11 +247,8 @@ async fn dropped_transactions_fail_tx_inclusion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_restarts_and_catches_up() {
     let base = tempfile::tempdir().unwrap();
-    // Followers (stake 0): a restarted leader can fork off before it resyncs
-    // (reported to the reference node); this test is about the restart path.
-    let topo = fast(TopologyBuilder::new().nodes(3).stake(1, 0).stake(2, 0))
-        .build()
-        .unwrap();
+    // Every node leads: a restarted leader must resync rather than fork off.
+    let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
     let net = deployer(base.path())
         .deploy(&topo, &DeployOptions::default())
         .await
@@ -396,5 +393,72 @@ async fn another_node_binary_runs_from_a_config_template_with_overrides() {
         .unwrap();
     assert_eq!(acct.balance, topo.wallet_balance);
     net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}
+
+/// Panics as soon as it runs.
+struct Panics;
+
+impl engine::workload::Workload for Panics {
+    fn name(&self) -> String {
+        "panics".to_owned()
+    }
+
+    fn run(
+        &self,
+        _ctx: engine::context::RunContext,
+        _stop: engine::CancellationToken,
+    ) -> futures::future::BoxFuture<'static, Result<(), engine::workload::WorkloadError>> {
+        Box::pin(async { panic!("boom in a workload") })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_workload_fails_the_run_and_teardown_still_happens() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
+        .with_workload(Arc::new(Panics))
+        .expect_consensus_liveness()
+        .with_run_duration(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    assert_eq!(report.workload_errors.len(), 1);
+    assert!(
+        report.workload_errors[0]
+            .error
+            .contains("panicked: boom in a workload")
+    );
+    assert!(
+        report.verdicts[0].verdict.passed,
+        "liveness is still judged"
+    );
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_mid_run_interrupts_and_leaves_nothing() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
+        .expect_consensus_liveness()
+        .with_run_duration(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let o = RunOptions {
+        keep: KeepRunDir::OnFailure,
+        ..opts()
+    };
+    let cancel = o.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let report = run_scenario(&plan, &deployer(base.path()), o).await;
+    assert_eq!(report.outcome, Outcome::Interrupted);
+    assert_eq!(report.exit_code(), engine::exit::INTERRUPTED);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!report.kept);
     assert_empty(base.path());
 }

@@ -66,8 +66,26 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Asserts that `base` holds no run dir.
+/// Live processes whose command line mentions `base` (node processes of a
+/// run under `base` carry their config path on the command line).
+pub fn procs_under(base: &Path) -> Vec<u32> {
+    let needle = base.display().to_string();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).contains(&needle))
+                .unwrap_or(false)
+                && alive(pid)
+        })
+        .collect()
+}
+
+/// Asserts that no process of a run under `base` is left and `base` holds no run dir.
 pub fn assert_empty(base: &Path) {
+    let procs = procs_under(base);
+    assert!(procs.is_empty(), "node processes left behind: {procs:?}");
     let left: Vec<_> = std::fs::read_dir(base)
         .expect("base dir readable")
         .map(|e| e.expect("entry").path())
