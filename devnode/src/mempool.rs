@@ -101,6 +101,17 @@ impl Mempool {
         out
     }
 
+    /// Up to `max` waiting transfers, each sender's in nonce order (pushed
+    /// to a newly connected peer, so transfers survive lost gossip across a
+    /// reconnect).
+    pub fn sample(&self, max: usize) -> Vec<SignedTx> {
+        self.by_sender
+            .values()
+            .flat_map(|pending| pending.values().map(|(_, tx)| tx.clone()))
+            .take(max)
+            .collect()
+    }
+
     /// Removes transfers that can never apply again on top of `ledger`
     /// (their nonce is used) for the given senders.
     pub fn prune<'a>(&mut self, ledger: &Ledger, senders: impl IntoIterator<Item = &'a str>) {

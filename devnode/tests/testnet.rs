@@ -128,6 +128,50 @@ async fn a_transfer_is_included_in_a_block_every_node_serves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_waiting_on_a_follower_reaches_a_leader_that_connects_later() {
+    let mut spec = NetSpec::new("late-peer", 2);
+    spec.links = vec![];
+    spec.stake = vec![None, Some(1)];
+    spec.wallets = vec![("late-peer/alice".into(), 100)];
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[1], 2, T).await;
+    let bob = public_hex(&key("late-peer/bob"));
+    let tx = SignedTx::sign(&key("late-peer/alice"), &bob, 7, 0);
+    net.submit(0, &tx)
+        .await
+        .expect("the follower accepts the transfer");
+
+    let (status, body) = net
+        .post_raw(
+            0,
+            "/network/connect",
+            serde_json::to_string(&net.p2p_addr(1)).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for i in 0..2 {
+        wait_for(T, &format!("bob's balance on node {i}"), || async {
+            let acc = net.account(i, &bob).await?;
+            if acc.balance == 7 {
+                Ok(())
+            } else {
+                Err(format!("{acc:?}"))
+            }
+        })
+        .await;
+    }
+    let (status, body) = net
+        .post_raw(
+            0,
+            "/network/connect",
+            serde_json::to_string("no-port").unwrap(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not host:port"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_keeps_its_chain_and_catches_up() {
     // A star where only the hub dials: the restarted leaf waits for the hub
     // to redial it, and must not fork off meanwhile.

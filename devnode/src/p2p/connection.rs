@@ -23,6 +23,8 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to ignore a peer's tips after its chain was refused.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(5);
 const QUEUE: usize = 4096;
+/// Most waiting transfers pushed to a peer when it connects.
+const MEMPOOL_PUSH: usize = 1024;
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,10 @@ pub async fn serve(
         refused_until: None,
     };
     conn.send_tip();
+    let waiting = node.state().mempool.sample(MEMPOOL_PUSH);
+    for tx in waiting {
+        conn.send(&Message::Tx { tx });
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(node.rules.slot_duration_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
