@@ -110,12 +110,16 @@ async fn main() {
         let report = run_scenario(&plan, &deployer, opts()).await;
         let rate = report.txs_submitted as f64 / report.timings.run.as_secs_f64();
         println!(
-            "target {target:.0} tx/s: submitted {} ({rate:.0} tx/s accepted), included {} ({:.1}%), blocks {}, feed delay median {:?} ms, outcome {:?}",
+            "target {target:.0} tx/s: submitted {} ({rate:.0} tx/s accepted), included {} ({:.1}%), blocks {}, feed delay median {:?} ms, inclusion latency {:?}, outcome {:?}",
             report.txs_submitted,
             report.txs_included,
             100.0 * report.txs_included as f64 / report.txs_submitted.max(1) as f64,
             report.blocks_seen,
             report.feed_delay_median_ms,
+            report
+                .inclusion_latency
+                .as_ref()
+                .map(|l| format!("median {} ms p95 {} ms", l.median_ms, l.p95_ms)),
             report.outcome
         );
     }

@@ -20,6 +20,8 @@ pub struct BlockRef {
     pub id: String,
     pub height: u64,
     pub slot: u64,
+    /// When the feed first saw the block, ms since the Unix epoch.
+    pub first_seen_ms: u64,
 }
 
 /// One event seen on one node's stream.
@@ -99,7 +101,8 @@ impl std::fmt::Debug for BlockFeed {
     }
 }
 
-fn now_ms() -> u64 {
+/// Wall clock, ms since the Unix epoch.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -204,6 +207,7 @@ impl BlockFeed {
                                 id: header.id.clone(),
                                 height: header.height,
                                 slot: header.slot,
+                                first_seen_ms: observed_at_ms,
                             },
                         );
                         for t in &tx_ids {

@@ -29,6 +29,8 @@ pub struct TxRecord {
     pub id: String,
     /// Since the run started.
     pub submitted_at: Duration,
+    /// Wall clock at acceptance, ms since the Unix epoch (for inclusion latency).
+    pub submitted_unix_ms: u64,
     /// Node that accepted it.
     pub node: usize,
 }

@@ -219,12 +219,17 @@ async fn run_deployed(
 
     report.txs_submitted = ctx.tx_log().submitted();
     let stats = feed.stats();
-    report.txs_included = ctx
+    let latencies: Vec<u64> = ctx
         .tx_log()
         .records()
         .iter()
-        .filter(|r| feed.tx_included(&r.id).is_some())
-        .count() as u64;
+        .filter_map(|r| {
+            feed.tx_included(&r.id)
+                .map(|b| b.first_seen_ms.saturating_sub(r.submitted_unix_ms))
+        })
+        .collect();
+    report.txs_included = latencies.len() as u64;
+    report.inclusion_latency = crate::report::LatencyStats::from_samples(latencies);
     report.blocks_seen = stats.blocks_seen;
     report.feed_delay_median_ms = stats.delay_median_ms;
     report.final_heights = stats.heights;

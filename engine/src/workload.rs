@@ -203,6 +203,7 @@ impl TransactionWorkload {
                                 ctx.tx_log().record(TxRecord {
                                     id,
                                     submitted_at: ctx.elapsed(),
+                                    submitted_unix_ms: crate::blockfeed::now_ms(),
                                     node: idx,
                                 });
                                 accepted.fetch_add(1, Ordering::Relaxed);

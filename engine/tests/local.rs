@@ -165,6 +165,10 @@ async fn a_healthy_run_with_transactions_passes_liveness_inclusion_and_convergen
         report.summary()
     );
     assert!(report.blocks_seen >= 5, "{}", report.summary());
+    let lat = report.inclusion_latency.as_ref().expect("inclusion latency measured");
+    assert_eq!(lat.count as u64, report.txs_included);
+    assert!(lat.median_ms < 5_000, "{lat:?}");
+    assert!(report.feed_delay_median_ms.is_some());
     assert!(!report.kept);
     assert_empty(base.path());
 }

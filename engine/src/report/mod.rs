@@ -193,6 +193,34 @@ pub struct RunReport {
     pub final_heights: Vec<Option<u64>>,
     /// Median block-feed delay (adoption to observation), ms.
     pub feed_delay_median_ms: Option<u64>,
+    /// Submission-to-inclusion latency of included transactions (None without any).
+    pub inclusion_latency: Option<LatencyStats>,
+}
+
+/// Distribution summary of a latency, in ms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyStats {
+    pub count: usize,
+    pub median_ms: u64,
+    pub p95_ms: u64,
+    pub max_ms: u64,
+}
+
+impl LatencyStats {
+    /// Summary of samples (None when empty).
+    pub fn from_samples(mut samples: Vec<u64>) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+        Some(Self {
+            count: samples.len(),
+            median_ms: at(0.5),
+            p95_ms: at(0.95),
+            max_ms: *samples.last().expect("non-empty"),
+        })
+    }
 }
 
 impl RunReport {
@@ -216,6 +244,7 @@ impl RunReport {
             blocks_seen: 0,
             final_heights: Vec::new(),
             feed_delay_median_ms: None,
+            inclusion_latency: None,
         }
     }
 

@@ -77,6 +77,12 @@ impl TerminalReporter {
             t.teardown.as_secs_f64(),
             t.total.as_secs_f64(),
         ));
+        if let Some(l) = &report.inclusion_latency {
+            s.push_str(&format!(
+                "  inclusion latency median {} ms, p95 {} ms, max {} ms\n",
+                l.median_ms, l.p95_ms, l.max_ms
+            ));
+        }
         if let Some(dir) = &report.run_dir
             && report.kept
         {
