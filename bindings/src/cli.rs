@@ -31,8 +31,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Run one reference node from its YAML config (the local deployer starts nodes this way).
     Devnode(DevnodeArgs),
-    /// Remove what killed runs left behind: node processes and run dirs (`nomos-script-<run id>`)
-    /// whose runner is gone. Runs still in progress are left alone.
+    /// Remove what killed runs left behind: node processes, run dirs (`nomos-script-<run id>`) and
+    /// Docker containers, networks and volumes labelled with a run id whose runner is gone. Runs
+    /// still in progress are left alone.
     Gc(GcArgs),
 }
 
@@ -42,6 +43,9 @@ pub struct GcArgs {
     /// Where run dirs live (default: the system temp dir, honouring TMPDIR).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Options of `run`.

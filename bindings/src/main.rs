@@ -36,25 +36,29 @@ fn exit_code(code: i32) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    if let Command::Gc(args) = &cli.command {
-        let summary = engine::deploy::local::gc(args.dir.as_deref())
-            .map_err(|e| anyhow::anyhow!("gc failed: {e}"))?;
-        for dir in &summary.removed {
-            println!("removed {}", dir.display());
-        }
-        for dir in &summary.skipped_live {
-            println!("skipped {} (its run is still going)", dir.display());
-        }
-        println!(
-            "gc: {} run dirs removed, {} processes killed",
-            summary.removed.len(),
-            summary.killed
-        );
-        return Ok(exit::PASSED);
-    }
     let host =
         ScriptHost::new().map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     match cli.command {
+        Command::Gc(args) => {
+            let base = args.dir.unwrap_or_else(std::env::temp_dir);
+            let report = host
+                .runtime()
+                .block_on(engine::gc::collect_in(args.dry_run, &base));
+            for line in report.lines() {
+                println!("{line}");
+            }
+            if let Some(e) = &report.docker_error {
+                eprintln!("note: docker part skipped: {e}");
+            }
+            for e in &report.errors {
+                eprintln!("error: {e}");
+            }
+            Ok(if report.errors.is_empty() {
+                exit::PASSED
+            } else {
+                exit::INFRA_ERROR
+            })
+        }
         Command::Run(args) => {
             let settings = HostSettings {
                 mode: Mode::Run,
@@ -101,7 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(worst)
         }
-        Command::Devnode(_) | Command::Gc(_) => unreachable!("handled above"),
+        Command::Devnode(_) => unreachable!("handled before the runtime exists"),
     }
 }
 

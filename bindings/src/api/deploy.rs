@@ -52,6 +52,9 @@ impl DeployerHandle {
     pub fn engine_deployer(&self) -> Res<Arc<dyn Deployer>> {
         match self.choice {
             DeployerChoice::Local => Ok(Arc::new(engine::deploy::local::LocalDeployer::default())),
+            DeployerChoice::Compose => {
+                Ok(Arc::new(engine::deploy::compose::ComposeDeployer::new()))
+            }
             other => infra(format!(
                 "the {} deployer is not available in this build yet; use --deployer local",
                 other.name()

@@ -37,7 +37,7 @@ pub fn run_plan(
     let report = state.bridge.block_on(async move {
         engine::runner::run_scenario(&scenario, &*engine_deployer, opts).await
     })?;
-    Ok(record(state, after_interrupt(state, report)))
+    Ok(record(state, report))
 }
 
 /// `runner.run(plan)` on a testnet deployed with `deployer.deploy(plan)`; tears it down at the end.
@@ -65,29 +65,6 @@ fn record(state: &HostState, report: RunReport) -> ReportHandle {
     let report = Arc::new(report);
     state.reports.lock().expect("reports").push(report.clone());
     ReportHandle(report)
-}
-
-/// Ctrl-C means "stop and clean up": an interrupted run leaves no run dir unless `--keep`
-/// (failed runs keep theirs: the logs explain the failure).
-fn after_interrupt(state: &HostState, mut report: RunReport) -> RunReport {
-    if report.outcome == Outcome::Interrupted
-        && !state.settings.keep
-        && report.kept
-        && let Some(dir) = &report.run_dir
-        && dir.exists()
-    {
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => {
-                eprintln!(
-                    "removed run dir {} (interrupted; --keep keeps it)",
-                    dir.display()
-                );
-                report.kept = false;
-            }
-            Err(e) => eprintln!("warning: cannot remove run dir {}: {e}", dir.display()),
-        }
-    }
-    report
 }
 
 fn check_testnet_capabilities(
