@@ -295,6 +295,13 @@ impl Node {
                         report.unknown_parent = true;
                         break;
                     }
+                    Err(e @ ImportError::BelowLib { .. }) => {
+                        // Expected after a long partition; the sync path
+                        // warns about it, rate-limited per peer.
+                        debug!(block = %id, "rejected block: {e}");
+                        report.refused = Some(e.to_string());
+                        break;
+                    }
                     Err(e) => {
                         warn!(block = %id, "rejected block: {e}");
                         report.refused = Some(e.to_string());

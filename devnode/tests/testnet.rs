@@ -404,6 +404,32 @@ async fn bad_transactions_and_malformed_frames_leave_the_node_running() {
     assert_eq!(status, 409);
     assert!(err.error.contains("nonce too low"), "{err:?}");
 
+    let unknown = net
+        .get::<Vec<String>>(0, &format!("/cryptarchia/headers?from={}", "ab".repeat(32)))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.contains("404") && unknown.contains("unknown block from"),
+        "{unknown}"
+    );
+    let info = net.info(0).await.unwrap();
+    let tip_to_lib: Vec<String> = net
+        .get(0, &format!("/cryptarchia/headers?from={}", info.tip))
+        .await
+        .unwrap();
+    assert_eq!(tip_to_lib.first(), Some(&info.tip));
+    assert!(
+        tip_to_lib.len() as u64 <= 5 + 1 + 1,
+        "tip back to the lib (k = 5)"
+    );
+    let requests = net
+        .metric(
+            0,
+            "logos_blockchain_api_requests_total{path=\"/mempool/add/tx\"}",
+        )
+        .await;
+    assert!(requests >= 6, "api requests counted by route: {requests}");
+
     // Malformed frames close that one connection.
     let p2p = net.p2p_addr(0);
     let genesis = devnode::consensus::block::Rules::from_config(&net.nodes[0].config)
