@@ -1,12 +1,3 @@
-//! Process exit codes, as named constants (the same values as the engine's).
+//! Process exit codes, as named constants: the engine's, so a run report and the CLI agree.
 
-/// Every plan passed.
-pub const PASSED: i32 = 0;
-/// A scenario failed: an expectation or a workload.
-pub const SCENARIO_FAILED: i32 = 1;
-/// The script itself is wrong: parse or runtime error, invalid plan.
-pub const SCRIPT_ERROR: i32 = 2;
-/// Infrastructure error: deploy, readiness, backend.
-pub const INFRA_ERROR: i32 = 3;
-/// Ctrl-C (SIGINT) or SIGTERM.
-pub const INTERRUPTED: i32 = 130;
+pub use engine::exit::{INFRA_ERROR, INTERRUPTED, PASSED, SCENARIO_FAILED, SCRIPT_ERROR};
