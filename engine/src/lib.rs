@@ -16,6 +16,7 @@ pub mod exit;
 pub mod expectation;
 pub mod gc;
 pub mod links;
+pub mod metrics;
 pub mod nodekind;
 pub mod report;
 pub mod runner;

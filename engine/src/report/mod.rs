@@ -2,6 +2,9 @@
 //! [`RunEvent`]s, and reporters (terminal now; JSON, JUnit, HTML later)
 //! consume them.
 
+pub mod html;
+pub mod plots;
+pub mod recorder;
 pub mod terminal;
 
 use std::fmt;
