@@ -27,6 +27,8 @@ pub struct GcReport {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    /// Stale node images (`nomos-script-node:*` of older binaries; the newest is kept).
+    pub images: Vec<String>,
     /// Run dirs removed.
     pub run_dirs: Vec<PathBuf>,
     /// Node processes killed.
@@ -45,6 +47,7 @@ impl GcReport {
         self.containers.is_empty()
             && self.networks.is_empty()
             && self.volumes.is_empty()
+            && self.images.is_empty()
             && self.run_dirs.is_empty()
             && self.killed == 0
     }
@@ -61,6 +64,7 @@ impl GcReport {
             ("container", &self.containers),
             ("network", &self.networks),
             ("volume", &self.volumes),
+            ("image", &self.images),
         ] {
             for i in items {
                 v.push(format!("{verb} {what} {i}"));
@@ -136,14 +140,12 @@ async fn collect_docker(
     let networks = d
         .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
             filters: Some(all.clone()),
-            ..Default::default()
         }))
         .await
         .map_err(|e| format!("failed to list networks: {}", docker::msg(&e)))?;
     let volumes = d
         .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
             filters: Some(all),
-            ..Default::default()
         }))
         .await
         .map_err(|e| format!("failed to list volumes: {}", docker::msg(&e)))?;
@@ -211,6 +213,61 @@ async fn collect_docker(
     report.volumes = doomed.volumes.clone();
     if !dry_run {
         remove_resources(d, &doomed).await?;
+    }
+    collect_images(d, dry_run, report).await
+}
+
+/// Node images built for older binaries: every `nomos-script.image=node` image but the newest
+/// tagged one, unless a container uses it (the engine refuses; that is fine).
+async fn collect_images(
+    d: &bollard::Docker,
+    dry_run: bool,
+    report: &mut GcReport,
+) -> Result<(), String> {
+    let mut images = d
+        .list_images(Some(bollard::query_parameters::ListImagesOptions {
+            filters: Some(docker::label_filter("nomos-script.image=node")),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| format!("failed to list images: {}", docker::msg(&e)))?;
+    // Newest tagged first; untagged ones (a tag that moved to a rebuild) are never kept.
+    let tagged =
+        |i: &bollard::models::ImageSummary| i.repo_tags.iter().any(|t| t != "<none>:<none>");
+    images.sort_by_key(|i| (!tagged(i), std::cmp::Reverse(i.created)));
+    let keep = images.first().filter(|i| tagged(i)).map(|i| i.id.clone());
+    for img in images
+        .iter()
+        .filter(|i| Some(&i.id) != keep.as_ref() && i.containers <= 0)
+    {
+        let name = img
+            .repo_tags
+            .iter()
+            .find(|t| *t != "<none>:<none>")
+            .cloned()
+            .unwrap_or_else(|| img.id.clone());
+        if dry_run {
+            report.images.push(name);
+            continue;
+        }
+        match d
+            .remove_image(
+                &img.id,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => report.images.push(name),
+            Err(e) if docker::is_not_found(&e) => {}
+            // in use by a container (409): left alone
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {}
+            Err(e) => report
+                .errors
+                .push(format!("image {name}: {}", docker::msg(&e))),
+        }
     }
     Ok(())
 }

@@ -179,8 +179,7 @@ async fn three_containers_ready_restart_partition_teardown() {
     let err = net
         .start(0)
         .await
-        .err()
-        .expect("start with the API port taken");
+        .expect_err("start with the API port taken");
     assert!(
         err.to_string().contains(&format!(
             "port clash: another process holds 127.0.0.1:{port}"
@@ -296,8 +295,7 @@ async fn a_container_that_exits_fails_deploy_with_its_last_log_lines() {
 async fn no_engine_is_a_clear_error() {
     let err = docker::connect_to("unix:///nonexistent/docker.sock")
         .await
-        .err()
-        .expect("no engine there");
+        .expect_err("no engine there");
     assert!(
         err.starts_with("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
         "{err}"

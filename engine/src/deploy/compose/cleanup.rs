@@ -119,14 +119,12 @@ pub async fn list_labelled(
     let networks = docker
         .list_networks(Some(ListNetworksOptions {
             filters: Some(filters.clone()),
-            ..Default::default()
         }))
         .await
         .map_err(|e| format!("failed to list networks: {}", msg(&e)))?;
     let volumes = docker
         .list_volumes(Some(ListVolumesOptions {
             filters: Some(filters),
-            ..Default::default()
         }))
         .await
         .map_err(|e| format!("failed to list volumes: {}", msg(&e)))?;
