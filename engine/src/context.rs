@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use tokio_util::sync::CancellationToken;
 
 use crate::blockfeed::BlockFeed;
 use crate::client::NodeClients;
@@ -78,6 +79,10 @@ struct Inner {
     tx_log: Arc<TxLog>,
     events: EventSink,
     run_duration: Duration,
+    /// First early failure (source, message), set by `fail_run`.
+    failure: Mutex<Option<(String, String)>>,
+    aborted: CancellationToken,
+    run_over: CancellationToken,
 }
 
 /// Handle to a running scenario. Cheap to clone.
@@ -125,6 +130,9 @@ impl RunContext {
                 tx_log: Arc::new(TxLog::default()),
                 events,
                 run_duration,
+                failure: Mutex::new(None),
+                aborted: CancellationToken::new(),
+                run_over: CancellationToken::new(),
             }),
         }
     }
@@ -184,6 +192,33 @@ impl RunContext {
     /// Sends an event to the run's reporters.
     pub fn emit(&self, event: RunEvent) {
         self.inner.events.emit(event);
+    }
+
+    /// Fails the run now (a continuous invariant broke, say): the runner stops
+    /// the workloads, skips cooldown and evaluation, and reports this failure
+    /// as a failed verdict named `source`. The first call wins.
+    pub fn fail_run(&self, source: impl Into<String>, message: impl Into<String>) {
+        let mut f = self.inner.failure.lock().expect("failure lock");
+        if f.is_none() {
+            *f = Some((source.into(), message.into()));
+            self.inner.aborted.cancel();
+        }
+    }
+
+    /// The early failure, if `fail_run` was called.
+    pub fn failure(&self) -> Option<(String, String)> {
+        self.inner.failure.lock().expect("failure lock").clone()
+    }
+
+    /// Cancelled by `fail_run`.
+    pub fn aborted(&self) -> CancellationToken {
+        self.inner.aborted.clone()
+    }
+
+    /// Cancelled by the runner when the run's phases are over (so checkers
+    /// spawned at capture stop even when evaluation is skipped).
+    pub fn run_over(&self) -> CancellationToken {
+        self.inner.run_over.clone()
     }
 
     /// The event sink (for components that emit on their own).

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 use crate::context::RunContext;
+use crate::deploy::NodeState;
 
 /// The judgement of one expectation.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -93,6 +94,11 @@ pub struct ConsensusLivenessBuilder {
     pub min_progress: Option<u64>,
     /// Largest allowed `max height - node height` (default: the security parameter k).
     pub max_lag: Option<u64>,
+    /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10 slots)).
+    pub settle: Option<Duration>,
+    /// How long lagging nodes get to catch up before failing (default max(10 s, 30 slots));
+    /// a lagging node whose height has not risen for max(3 s, 15 slots) fails at once.
+    pub catch_up: Option<Duration>,
 }
 
 impl ConsensusLivenessBuilder {
@@ -113,6 +119,16 @@ impl ConsensusLivenessBuilder {
     /// Largest allowed lag behind the highest node.
     pub fn max_lag(mut self, lag: u64) -> Self {
         self.max_lag = Some(lag);
+        self
+    }
+    /// Quiet time after the last fault before measuring.
+    pub fn settle(mut self, d: Duration) -> Self {
+        self.settle = Some(d);
+        self
+    }
+    /// How long lagging nodes get to catch up.
+    pub fn catch_up(mut self, d: Duration) -> Self {
+        self.catch_up = Some(d);
         self
     }
     /// The expectation.
@@ -171,70 +187,167 @@ impl Expectation for ConsensusLiveness {
                 .clone()
                 .unwrap_or_else(|| (std::time::Instant::now() - ctx.elapsed(), Vec::new()));
             let topo = ctx.testnet().topology().clone();
+            let slot = topo.params.slot_duration;
             let expected = topo.params.expected_blocks(started.elapsed());
             let min_progress = self
                 .config
                 .min_progress
                 .unwrap_or_else(|| ((expected * 0.25).floor() as u64).max(1));
             let max_lag = self.config.max_lag.unwrap_or(topo.params.security_param);
-            let now = heights(ctx).await;
-            let max_height = now
-                .iter()
-                .filter_map(|r| r.as_ref().ok().map(|i| i.height))
-                .max()
-                .unwrap_or(0);
-            let mut failures = Vec::new();
-            let mut per_node = Vec::new();
-            for (i, r) in now.iter().enumerate() {
-                let name = format!("node-{i}");
-                match r {
-                    Err(e) => {
-                        failures.push(format!("{name} unreachable: {e}"));
-                        per_node.push(serde_json::json!({"node": i, "error": e}));
+            let settle = self.config.settle.unwrap_or_else(|| default_settle(slot));
+            let catch_up = self
+                .config
+                .catch_up
+                .unwrap_or_else(|| (slot * 30).max(Duration::from_secs(10)));
+            let stall = (slot * 15).max(Duration::from_secs(3));
+            if let Err(msg) = wait_settled(ctx, settle, catch_up).await {
+                return Ok(Verdict::fail(
+                    msg,
+                    serde_json::json!({"settle_ms": settle.as_millis() as u64}),
+                ));
+            }
+            let began = tokio::time::Instant::now();
+            // per node: last height seen and when it last rose
+            let mut seen: Vec<(Option<u64>, tokio::time::Instant)> = Vec::new();
+            loop {
+                let now = heights(ctx).await;
+                let max_height = now
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().map(|i| i.height))
+                    .max()
+                    .unwrap_or(0);
+                seen.resize(now.len(), (None, tokio::time::Instant::now()));
+                let mut lagging = Vec::new();
+                let mut per_node = Vec::new();
+                for (i, r) in now.iter().enumerate() {
+                    let h = r.as_ref().ok().map(|info| info.height);
+                    if h > seen[i].0 {
+                        seen[i] = (h, tokio::time::Instant::now());
                     }
-                    Ok(info) => {
-                        let h = info.height;
-                        let base = start.get(i).copied().flatten();
-                        let mut target = max_height.saturating_sub(max_lag);
-                        if let Some(b) = base {
-                            target = target.max(b + min_progress);
-                        }
-                        if let Some(m) = self.config.min_height {
-                            target = target.max(m);
-                        }
-                        per_node.push(serde_json::json!({
-                            "node": i, "start": base, "height": h, "target": target
-                        }));
-                        if h < target {
-                            failures.push(format!(
-                                "{name} height {h} < target {target} (max height {max_height})"
-                            ));
-                        }
+                    let base = start.get(i).copied().flatten();
+                    let mut target = max_height.saturating_sub(max_lag);
+                    if let Some(b) = base {
+                        target = target.max(b + min_progress);
+                    }
+                    if let Some(m) = self.config.min_height {
+                        target = target.max(m);
+                    }
+                    per_node.push(serde_json::json!({
+                        "node": i, "start": base, "height": h, "target": target,
+                        "error": r.as_ref().err(),
+                    }));
+                    match r {
+                        Err(e) => lagging.push((i, format!("node-{i} unreachable: {e}"))),
+                        Ok(info) if info.height < target => lagging.push((
+                            i,
+                            format!(
+                                "height {} < target {target} (max height {max_height}",
+                                info.height
+                            ),
+                        )),
+                        Ok(_) => {}
                     }
                 }
-            }
-            let evidence = serde_json::json!({
-                "nodes": per_node, "max_height": max_height, "min_progress": min_progress,
-                "max_lag": max_lag, "min_height": self.config.min_height, "expected_blocks": expected,
-            });
-            if failures.is_empty() {
-                let hs: Vec<String> = now
-                    .iter()
-                    .map(|r| r.as_ref().map(|i| i.height.to_string()).unwrap_or_default())
-                    .collect();
-                Ok(Verdict::pass(
-                    format!(
-                        "all {} nodes advanced: heights [{}] (min progress {min_progress}, max lag {max_lag})",
-                        now.len(),
-                        hs.join(" ")
-                    ),
-                    evidence,
-                ))
-            } else {
-                Ok(Verdict::fail(failures.join("; "), evidence))
+                let evidence = serde_json::json!({
+                    "nodes": per_node, "max_height": max_height, "min_progress": min_progress,
+                    "max_lag": max_lag, "min_height": self.config.min_height,
+                    "expected_blocks": expected, "catch_up_ms": catch_up.as_millis() as u64,
+                });
+                if lagging.is_empty() {
+                    let hs: Vec<String> = now
+                        .iter()
+                        .map(|r| r.as_ref().map(|i| i.height.to_string()).unwrap_or_default())
+                        .collect();
+                    return Ok(Verdict::pass(
+                        format!(
+                            "all {} nodes advanced: heights [{}] (min progress {min_progress}, max lag {max_lag})",
+                            now.len(),
+                            hs.join(" ")
+                        ),
+                        evidence,
+                    ));
+                }
+                let timed_out = began.elapsed() >= catch_up;
+                let all_stuck = lagging.iter().all(|(i, _)| seen[*i].1.elapsed() >= stall);
+                if timed_out || all_stuck {
+                    let msgs: Vec<String> = lagging
+                        .into_iter()
+                        .map(|(i, m)| {
+                            if m.starts_with("node-") {
+                                m
+                            } else if timed_out && !all_stuck {
+                                format!(
+                                    "node-{i} did not catch up within {}: {m})",
+                                    humantime::format_duration(catch_up)
+                                )
+                            } else {
+                                format!(
+                                    "node-{i} {m}; no progress for {})",
+                                    humantime::format_duration(stall)
+                                )
+                            }
+                        })
+                        .collect();
+                    return Ok(Verdict::fail(msgs.join("; "), evidence));
+                }
+                tokio::time::sleep((slot / 2).max(Duration::from_millis(100))).await;
             }
         })
     }
+}
+
+/// Default settle time after the last fault: max(2 s, 10 slots).
+fn default_settle(slot: Duration) -> Duration {
+    (slot * 10).max(Duration::from_secs(2))
+}
+
+/// Waits until no network fault is in force and every node runs (at most
+/// `bound`), then lets the network settle: `settle` after the newest revert
+/// in the fault log, or after the moment the wait ended if it had to wait.
+/// The error names what was still wrong at the bound.
+async fn wait_settled(ctx: &RunContext, settle: Duration, bound: Duration) -> Result<(), String> {
+    let net = ctx.testnet();
+    let start = tokio::time::Instant::now();
+    let mut waited = false;
+    loop {
+        let active = net.active_faults();
+        let down: Vec<String> = (0..net.node_count())
+            .filter_map(|i| match net.node_state(i) {
+                Some(NodeState::Running) | None => None,
+                Some(state) => Some(format!("node-{i} is {state:?}")),
+            })
+            .collect();
+        if active.is_empty() && down.is_empty() {
+            break;
+        }
+        if start.elapsed() >= bound {
+            let mut what: Vec<String> = active
+                .iter()
+                .map(|f| format!("fault still in force: {}", f.fault))
+                .collect();
+            what.extend(down);
+            return Err(format!(
+                "{} (waited {})",
+                what.join("; "),
+                humantime::format_duration(bound)
+            ));
+        }
+        waited = true;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut remaining = if waited { settle } else { Duration::ZERO };
+    let since_revert = net
+        .fault_log()
+        .iter()
+        .filter(|r| r.reverted)
+        .map(|r| r.at)
+        .max()
+        .and_then(|at| at.elapsed().ok());
+    if let Some(e) = since_revert {
+        remaining = remaining.max(settle.saturating_sub(e));
+    }
+    tokio::time::sleep(remaining).await;
+    Ok(())
 }
 
 /// Settings of [`TxInclusion`].
@@ -327,6 +440,8 @@ pub struct ConvergenceBuilder {
     pub deadline: Option<Duration>,
     /// Largest allowed tip height spread (default: k).
     pub max_tip_spread: Option<u64>,
+    /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10 slots)).
+    pub settle: Option<Duration>,
 }
 
 impl ConvergenceBuilder {
@@ -342,6 +457,11 @@ impl ConvergenceBuilder {
     /// Largest allowed tip height spread.
     pub fn max_tip_spread(mut self, s: u64) -> Self {
         self.max_tip_spread = Some(s);
+        self
+    }
+    /// Quiet time after the last fault before measuring.
+    pub fn settle(mut self, d: Duration) -> Self {
+        self.settle = Some(d);
         self
     }
     /// The expectation.
@@ -376,6 +496,16 @@ impl Expectation for Convergence {
                 .unwrap_or_else(|| (params.slot_duration * 20).max(Duration::from_secs(10)));
             let spread_bound = self.config.max_tip_spread.unwrap_or(params.security_param);
             let k = params.security_param;
+            let settle = self
+                .config
+                .settle
+                .unwrap_or_else(|| default_settle(params.slot_duration));
+            if let Err(msg) = wait_settled(ctx, settle, deadline).await {
+                return Ok(Verdict::fail(
+                    msg,
+                    serde_json::json!({"settle_ms": settle.as_millis() as u64}),
+                ));
+            }
             let started = tokio::time::Instant::now();
             let poll = (params.slot_duration / 2).max(Duration::from_millis(50));
             let mut last_problem;

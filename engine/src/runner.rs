@@ -216,6 +216,7 @@ async fn run_deployed(
     }
 
     let interrupted = run_phases(&ctx, scenario, &opts, &mut report, &sink).await;
+    ctx.run_over().cancel();
 
     report.txs_submitted = ctx.tx_log().submitted();
     let stats = feed.stats();
@@ -229,7 +230,8 @@ async fn run_deployed(
         })
         .collect();
     report.txs_included = latencies.len() as u64;
-    report.inclusion_latency = crate::report::LatencyStats::from_samples(latencies);
+    report.inclusion_latency = crate::report::LatencyStats::from_samples(latencies.clone());
+    report.inclusion_latencies_ms = latencies;
     report.blocks_seen = stats.blocks_seen;
     report.feed_delay_median_ms = stats.delay_median_ms;
     report.final_heights = stats.heights;
@@ -308,11 +310,13 @@ async fn run_phases(
     // run for the duration, emitting progress
     let deadline = tokio::time::Instant::now() + scenario.duration();
     let mut interrupted = false;
+    let aborted = ctx.aborted();
     let mut tick = tokio::time::interval(opts.progress_interval);
     tick.tick().await;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => { interrupted = true; break; }
+            _ = aborted.cancelled() => break,
             _ = tokio::time::sleep_until(deadline) => break,
             _ = tick.tick() => {
                 let st = ctx.block_feed().stats();
@@ -351,15 +355,22 @@ async fn run_phases(
     if interrupted {
         return true;
     }
+    if record_early_failure(ctx, report, sink) {
+        return false;
+    }
     // cooldown: let in-flight transactions land
     let cd = scenario.cooldown();
     sink.emit(RunEvent::CooldownStarted { cooldown: cd });
     let t = Instant::now();
     tokio::select! {
         _ = cancel.cancelled() => return true,
+        _ = aborted.cancelled() => {}
         _ = tokio::time::sleep(cd) => {}
     }
     report.timings.cooldown = t.elapsed();
+    if record_early_failure(ctx, report, sink) {
+        return false;
+    }
     // evaluate every expectation concurrently
     let t = Instant::now();
     let evals = scenario.expectations.iter().map(|e| {
@@ -410,6 +421,24 @@ async fn run_phases(
     }
     report.timings.evaluate = t.elapsed();
     false
+}
+
+/// If the run was failed early (`RunContext::fail_run`), records it as a
+/// failed verdict and returns true: cooldown and evaluation are skipped.
+fn record_early_failure(ctx: &RunContext, report: &mut RunReport, sink: &EventSink) -> bool {
+    let Some((name, message)) = ctx.failure() else {
+        return false;
+    };
+    sink.emit(RunEvent::ExpectationEvaluated {
+        name: name.clone(),
+        passed: false,
+        message: message.clone(),
+    });
+    report.verdicts.push(NamedVerdict {
+        name,
+        verdict: Verdict::fail(message, serde_json::Value::Null),
+    });
+    true
 }
 
 fn panic_message(j: tokio::task::JoinError) -> String {

@@ -165,7 +165,10 @@ async fn a_healthy_run_with_transactions_passes_liveness_inclusion_and_convergen
         report.summary()
     );
     assert!(report.blocks_seen >= 5, "{}", report.summary());
-    let lat = report.inclusion_latency.as_ref().expect("inclusion latency measured");
+    let lat = report
+        .inclusion_latency
+        .as_ref()
+        .expect("inclusion latency measured");
     assert_eq!(lat.count as u64, report.txs_included);
     assert!(lat.median_ms < 5_000, "{lat:?}");
     assert!(report.feed_delay_median_ms.is_some());
@@ -311,8 +314,9 @@ async fn paused_node_lags_and_catches_up_after_resume() {
     assert_empty(base.path());
 }
 
-/// Partitions the network when the run starts and never heals it.
-struct PartitionAtStart(Vec<Vec<usize>>);
+/// Partitions the network when the run starts; heals it when the workloads
+/// stop if the flag says so.
+struct PartitionAtStart(Vec<Vec<usize>>, bool);
 
 impl engine::workload::Workload for PartitionAtStart {
     fn name(&self) -> String {
@@ -325,23 +329,31 @@ impl engine::workload::Workload for PartitionAtStart {
         stop: engine::CancellationToken,
     ) -> futures::future::BoxFuture<'static, Result<(), engine::workload::WorkloadError>> {
         let groups = self.0.clone();
+        let heal = self.1;
         Box::pin(async move {
-            ctx.testnet()
-                .partition(groups)
-                .map_err(|e| engine::workload::WorkloadError::new(e.to_string()))?;
+            let err = |e: engine::deploy::ControlError| {
+                engine::workload::WorkloadError::new(e.to_string())
+            };
+            ctx.testnet().partition(groups).map_err(err)?;
             stop.cancelled().await;
+            if heal {
+                ctx.testnet().heal().map_err(err)?;
+            }
             Ok(())
         })
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_permanent_partition_fails_convergence_and_the_fault_is_logged_and_reverted() {
+async fn a_partition_longer_than_k_blocks_fails_convergence_after_heal() {
     let base = tempfile::tempdir().unwrap();
     let plan = ScenarioBuilder::topology_with(|t| fast(t.network_full().nodes(3)))
         .enable_network_faults()
-        .with_workload(Arc::new(PartitionAtStart(vec![vec![0, 1], vec![2]])))
-        .expect_convergence_with(|c| c.deadline(Duration::from_secs(2)))
+        .with_workload(Arc::new(PartitionAtStart(vec![vec![0, 1], vec![2]], true)))
+        .expect_convergence_with(|c| {
+            c.deadline(Duration::from_secs(2))
+                .settle(Duration::from_secs(1))
+        })
         .with_run_duration(Duration::from_secs(4))
         .build()
         .unwrap();
@@ -358,9 +370,84 @@ async fn a_permanent_partition_fails_convergence_and_the_fault_is_logged_and_rev
     );
     assert_eq!(report.fault_log.len(), 2, "{:?}", report.fault_log);
     assert!(!report.fault_log[0].reverted);
+    assert!(report.fault_log[1].reverted);
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_still_in_force_fails_liveness_and_convergence_and_teardown_reverts_it() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.network_full().nodes(3)))
+        .enable_network_faults()
+        .with_workload(Arc::new(PartitionAtStart(vec![vec![0, 1], vec![2]], false)))
+        .expect_consensus_liveness_with(|l| l.catch_up(Duration::from_secs(1)))
+        .expect_convergence_with(|c| c.deadline(Duration::from_secs(1)))
+        .with_run_duration(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    for v in &report.verdicts {
+        assert!(
+            v.verdict
+                .message
+                .starts_with("fault still in force: partition [[0, 1], [2]]"),
+            "{}: {}",
+            v.name,
+            v.verdict.message
+        );
+    }
+    assert_eq!(report.fault_log.len(), 2, "{:?}", report.fault_log);
     assert!(
         report.fault_log[1].reverted,
         "teardown must revert every fault"
+    );
+    assert_empty(base.path());
+}
+
+/// Fails the run from inside after a second (as a continuous invariant would).
+struct FailsEarly;
+
+impl engine::workload::Workload for FailsEarly {
+    fn name(&self) -> String {
+        "fails_early".to_owned()
+    }
+
+    fn run(
+        &self,
+        ctx: engine::context::RunContext,
+        _stop: engine::CancellationToken,
+    ) -> futures::future::BoxFuture<'static, Result<(), engine::workload::WorkloadError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            ctx.fail_run("always_positive", "broken at 1s: height 0 on node-1");
+            ctx.fail_run("second", "ignored");
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_run_stops_the_run_early_and_skips_evaluation() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
+        .with_workload(Arc::new(FailsEarly))
+        .expect_consensus_liveness()
+        .with_run_duration(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run was not stopped early"
+    );
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    assert_eq!(report.verdicts.len(), 1, "evaluation must be skipped");
+    assert_eq!(report.verdicts[0].name, "always_positive");
+    assert_eq!(
+        report.verdicts[0].verdict.message,
+        "broken at 1s: height 0 on node-1"
     );
     assert_empty(base.path());
 }

@@ -198,6 +198,8 @@ pub struct RunReport {
     pub feed_delay_median_ms: Option<u64>,
     /// Submission-to-inclusion latency of included transactions (None without any).
     pub inclusion_latency: Option<LatencyStats>,
+    /// The same latencies, one per included transaction in submission order, ms.
+    pub inclusion_latencies_ms: Vec<u64>,
 }
 
 /// Distribution summary of a latency, in ms.
@@ -248,6 +250,7 @@ impl RunReport {
             final_heights: Vec::new(),
             feed_delay_median_ms: None,
             inclusion_latency: None,
+            inclusion_latencies_ms: Vec::new(),
         }
     }
 
