@@ -35,6 +35,37 @@ pub enum Command {
     /// Docker containers, networks and volumes labelled with a run id whose runner is gone. Runs
     /// still in progress are left alone.
     Gc(GcArgs),
+    /// Write the script reference (Markdown, one page per area, generated from the registered
+    /// functions' doc comments and the stdlib modules), or editor definitions (`--definitions`);
+    /// check the committed reference for drift (`--check`); run every example (`--run-examples`).
+    Doc(DocArgs),
+}
+
+/// Options of `doc`.
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    /// Folder of the Markdown reference (default: docs/reference).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write rhai editor definition files (.d.rhai) into this folder; without --out, only these.
+    #[arg(long, value_name = "DIR")]
+    pub definitions: Option<PathBuf>,
+    /// The stdlib folder to document (default: the one `import` finds from the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub stdlib: Option<PathBuf>,
+    /// Write nothing: exit 1 when the reference in --out differs from the generated one.
+    #[arg(long, conflicts_with_all = ["definitions", "run_examples"])]
+    pub check: bool,
+    /// Write nothing: check every example of the reference (and the ```rhai blocks of each
+    /// --guide file), then run the runnable ones against a local testnet; exit 1 on a failure.
+    #[arg(long)]
+    pub run_examples: bool,
+    /// A Markdown file whose ```rhai blocks --run-examples checks too; repeatable.
+    #[arg(long, value_name = "FILE", requires = "run_examples")]
+    pub guide: Vec<PathBuf>,
+    /// With --run-examples: only check, deploy nothing.
+    #[arg(long, requires = "run_examples")]
+    pub no_live: bool,
 }
 
 /// Options of `gc`.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bridge;
 pub mod cli;
 pub mod diagnostics;
+pub mod doc;
 pub mod exit;
 pub mod host;
 pub mod params;

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         };
     }
     init_tracing();
+    if let Command::Doc(args) = &cli.command {
+        return exit_code(nomos_script::doc::command::run(args));
+    }
     match run(cli) {
         Ok(code) => exit_code(code),
         Err(e) => {
@@ -106,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(worst)
         }
         Command::Devnode(_) => unreachable!("handled before the runtime exists"),
+        Command::Doc(_) => unreachable!("handled before the runtime exists"),
     }
 }
 

@@ -1,0 +1,80 @@
+//! Engines built for documentation work: the full script surface registered while the areas are
+//! recorded, in check mode (to read the metadata and check examples) or run mode (to run
+//! examples against a real testnet).
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rhai::{Dynamic, Engine};
+
+use super::model::Surface;
+use super::registry::{Areas, collect_areas};
+use crate::bridge::Bridge;
+use crate::cli::DeployerChoice;
+use crate::host::{HostSettings, HostState, MAX_CALL_LEVELS, MAX_MODULES, MAX_OPERATIONS, Mode};
+use crate::resolver::ScriptResolver;
+
+/// Host state for one documentation engine: seed 0, no parameters, the local deployer.
+pub fn host_state(bridge: Bridge, mode: Mode, script: &Path) -> Arc<HostState> {
+    Arc::new(HostState {
+        bridge,
+        settings: HostSettings {
+            mode,
+            deployer: DeployerChoice::Local,
+            seed: Some(0),
+            keep: false,
+            params: Vec::new(),
+        },
+        seed: 0,
+        script: script.to_path_buf(),
+        live: Mutex::new(Vec::new()),
+        engine: OnceLock::new(),
+        reports: Mutex::new(Vec::new()),
+    })
+}
+
+/// An engine with the whole script surface, as `run`/`check` build it (limits, imports resolved
+/// from `state.script`'s folder and the stdlib, interruption), printing nothing. Also returns the
+/// area of every documented registration.
+pub fn documented_engine(state: &Arc<HostState>) -> (Arc<Engine>, Areas) {
+    let (engine, areas) = collect_areas(|| {
+        let mut engine = Engine::new();
+        engine.set_max_operations(MAX_OPERATIONS);
+        engine.set_max_call_levels(MAX_CALL_LEVELS);
+        engine.set_max_modules(MAX_MODULES);
+        engine.set_module_resolver(ScriptResolver::new(&state.script));
+        let flag = state.bridge.interrupted_flag();
+        engine.on_progress(move |_| {
+            if flag.load(Ordering::Relaxed) {
+                Some(Dynamic::from("interrupted"))
+            } else if crate::bridge::thread_stopped() {
+                Some(Dynamic::from("stopped"))
+            } else {
+                None
+            }
+        });
+        engine.on_print(|_| {});
+        engine.on_debug(|_, _, _| {});
+        crate::api::register(&mut engine, state);
+        engine
+    });
+    let engine = Arc::new(engine);
+    let _ = state.engine.set(Arc::downgrade(&engine));
+    (engine, areas)
+}
+
+/// The script surface as the reference documents it (no testnet is started).
+pub fn surface() -> Result<Surface, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let state = host_state(
+        Bridge::new(runtime.handle().clone()),
+        Mode::Check,
+        Path::new("reference.rhai"),
+    );
+    let (engine, areas) = documented_engine(&state);
+    Surface::read(&engine, &areas)
+}
