@@ -66,7 +66,10 @@ async fn start_prometheus(bin: &Path, dir: &Path, sd_file: &Path) -> Prometheus 
     let log = dir.join("prometheus.log");
     let child = Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).expect("log"))
@@ -103,7 +106,9 @@ async fn start_prometheus(bin: &Path, dir: &Path, sd_file: &Path) -> Prometheus 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_testnet_through_file_sd_and_metric_expectations_judge_it() {
     let Some(bin) = prometheus_bin() else {
-        panic!("the prometheus binary is not on PATH: install it (apt-get install prometheus, see .ci/deps)");
+        panic!(
+            "the prometheus binary is not on PATH: install it (apt-get install prometheus, see .ci/deps)"
+        );
     };
     let tmp = tempfile::tempdir().unwrap();
     let sd_file = tmp.path().join("sd/targets.json");
@@ -137,7 +142,11 @@ async fn prometheus_scrapes_the_testnet_through_file_sd_and_metric_expectations_
 
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     let ok = &report.verdicts[0];
-    assert!(ok.name.starts_with("metric logos_blockchain_height > 0"), "{}", ok.name);
+    assert!(
+        ok.name.starts_with("metric logos_blockchain_height > 0"),
+        "{}",
+        ok.name
+    );
     assert!(ok.verdict.passed, "{}", ok.verdict.message);
     assert!(
         ok.verdict.message.contains("holds for 3 series"),
@@ -148,18 +157,29 @@ async fn prometheus_scrapes_the_testnet_through_file_sd_and_metric_expectations_
     assert!(!bad.verdict.passed);
     let m = &bad.verdict.message;
     assert!(
-        m.starts_with("logos_blockchain_height >= 1000000000 does not hold for 3 of 3 series; observed: "),
+        m.starts_with(
+            "logos_blockchain_height >= 1000000000 does not hold for 3 of 3 series; observed: "
+        ),
         "{m}"
     );
     for node in ["node-0", "node-1", "node-2"] {
-        assert!(m.contains(&format!("node=\"{node}\"")), "{node} missing from: {m}");
+        assert!(
+            m.contains(&format!("node=\"{node}\"")),
+            "{node} missing from: {m}"
+        );
     }
     assert!(m.contains(&format!("run_id=\"{}\"", report.run_id)), "{m}");
-    assert_eq!(bad.verdict.evidence["observed"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        bad.verdict.evidence["observed"].as_array().map(Vec::len),
+        Some(3)
+    );
 
     // the labels the file_sd file gave each target are on the series
     let up = client
-        .query(&format!("up{{run_id=\"{}\",suite=\"engine-tests\"}} == 1", report.run_id))
+        .query(&format!(
+            "up{{run_id=\"{}\",suite=\"engine-tests\"}} == 1",
+            report.run_id
+        ))
         .await
         .unwrap();
     assert_eq!(up.len(), 3, "{up:?}");
@@ -175,7 +195,10 @@ async fn query_errors_are_clear() {
         .unwrap()
         .with_timeout(Duration::from_secs(2));
     let e = unreachable.query("up").await.unwrap_err().to_string();
-    assert!(e.starts_with("cannot reach Prometheus at http://127.0.0.1:"), "{e}");
+    assert!(
+        e.starts_with("cannot reach Prometheus at http://127.0.0.1:"),
+        "{e}"
+    );
     let exp = MetricExpectation::new("up", CompareOp::Gt, 0.0)
         .unwrap()
         .with_client(unreachable)
@@ -183,7 +206,9 @@ async fn query_errors_are_clear() {
     let e = exp.check().await.unwrap_err().to_string();
     assert!(e.contains("cannot reach Prometheus"), "{e}");
     assert!(
-        "~=".parse::<CompareOp>().unwrap_err().contains("use one of > >= < <= =="),
+        "~=".parse::<CompareOp>()
+            .unwrap_err()
+            .contains("use one of > >= < <= =="),
         "operator error names the choices"
     );
 }
@@ -191,7 +216,9 @@ async fn query_errors_are_clear() {
 #[tokio::test]
 async fn a_bad_query_is_rejected_by_a_real_prometheus() {
     let Some(bin) = prometheus_bin() else {
-        panic!("the prometheus binary is not on PATH: install it (apt-get install prometheus, see .ci/deps)");
+        panic!(
+            "the prometheus binary is not on PATH: install it (apt-get install prometheus, see .ci/deps)"
+        );
     };
     let tmp = tempfile::tempdir().unwrap();
     let sd_file = tmp.path().join("targets.json");
@@ -199,7 +226,10 @@ async fn a_bad_query_is_rejected_by_a_real_prometheus() {
     let prom = start_prometheus(&bin, tmp.path(), &sd_file).await;
     let client = PrometheusClient::new(&prom.url).unwrap();
     let e = client.query("sum(").await.unwrap_err().to_string();
-    assert!(e.starts_with("prometheus rejected the query \"sum(\": bad_data"), "{e}");
+    assert!(
+        e.starts_with("prometheus rejected the query \"sum(\": bad_data"),
+        "{e}"
+    );
     let e = client.query("up[1m]").await.unwrap_err().to_string();
     assert!(e.contains("only instant vectors and scalars"), "{e}");
     let scalar = client.query("scalar(vector(2))").await.unwrap();

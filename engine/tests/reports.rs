@@ -24,7 +24,9 @@ fn fixture() -> PathBuf {
 /// A dir under the target dir that survives the test, so the report and the
 /// screenshot can be looked at afterwards.
 fn artifacts(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reports").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("reports")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     dir
@@ -56,7 +58,10 @@ fn shaded_rects(svg: &str, rgb: &str) -> usize {
     let doc = roxmltree::Document::parse(svg).expect("svg is XML");
     doc.descendants()
         .filter(|n| n.has_tag_name("rect"))
-        .filter(|n| n.attribute("fill").is_some_and(|f| f.eq_ignore_ascii_case(rgb)))
+        .filter(|n| {
+            n.attribute("fill")
+                .is_some_and(|f| f.eq_ignore_ascii_case(rgb))
+        })
         .filter(|n| {
             n.attribute("opacity")
                 .or(n.attribute("fill-opacity"))
@@ -92,7 +97,10 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> (String, String)
             "--disable-extensions",
             "--hide-scrollbars",
         ])
-        .arg(format!("--user-data-dir={}", profile.join("data").display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.join("data").display()
+        ))
         .args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).expect("stdout file"))
@@ -120,7 +128,9 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> (String, String)
 /// and a screenshot is taken. None (with a printed reason) when Chromium is absent.
 fn open_in_chromium(index: &Path, expect_svgs: usize) -> Option<PathBuf> {
     let Some(bin) = chromium() else {
-        eprintln!("skipping the chromium check: no chromium binary on PATH (apt-get install chromium)");
+        eprintln!(
+            "skipping the chromium check: no chromium binary on PATH (apt-get install chromium)"
+        );
         return None;
     };
     let profile = tempfile::tempdir().expect("profile dir");
@@ -128,7 +138,12 @@ fn open_in_chromium(index: &Path, expect_svgs: usize) -> Option<PathBuf> {
     let (dom, stderr) = run_chromium(
         &bin,
         profile.path(),
-        &["--enable-logging=stderr".into(), "--v=0".into(), "--dump-dom".into(), url.clone()],
+        &[
+            "--enable-logging=stderr".into(),
+            "--v=0".into(),
+            "--dump-dom".into(),
+            url.clone(),
+        ],
     );
     assert_eq!(
         dom.matches("<svg").count(),
@@ -140,7 +155,10 @@ fn open_in_chromium(index: &Path, expect_svgs: usize) -> Option<PathBuf> {
         .lines()
         .filter(|l| l.contains("CONSOLE") || l.contains("Failed to load resource"))
         .collect();
-    assert!(console_errors.is_empty(), "page errors in chromium: {console_errors:?}");
+    assert!(
+        console_errors.is_empty(),
+        "page errors in chromium: {console_errors:?}"
+    );
     let png = index.with_file_name("screenshot.png");
     run_chromium(
         &bin,
@@ -157,7 +175,11 @@ fn open_in_chromium(index: &Path, expect_svgs: usize) -> Option<PathBuf> {
     let height = u32::from_be_bytes(bytes[20..24].try_into().expect("ihdr"));
     assert_eq!((width, height), (1100, 2600));
     // a blank page compresses to a few KB; plots and tables do not
-    assert!(bytes.len() > 40_000, "screenshot looks empty ({} bytes)", bytes.len());
+    assert!(
+        bytes.len() > 40_000,
+        "screenshot looks empty ({} bytes)",
+        bytes.len()
+    );
     eprintln!("screenshot: {}", png.display());
     Some(png)
 }
@@ -170,13 +192,23 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
     let html = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
 
     // self-contained: nothing fetched from elsewhere
-    for needle in ["src=\"http", "href=\"http", "<script", "<link", "@import", "url("] {
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "<script",
+        "<link",
+        "@import",
+        "url(",
+    ] {
         assert!(!html.contains(needle), "index.html references {needle}");
     }
     // summary, verdicts (escaped), failure line, fault table
     assert!(html.contains("run fixture-run-1"), "run id missing");
     assert!(html.contains("<span class=\"badge failed\">failed</span>"));
-    assert!(html.contains("node-0 lib 12, node-2 lib 7 &lt;&amp;&gt;"), "verdict message not escaped");
+    assert!(
+        html.contains("node-0 lib 12, node-2 lib 7 &lt;&amp;&gt;"),
+        "verdict message not escaped"
+    );
     assert!(html.contains("<tr class=\"failed\"><td>convergence</td><td>FAIL</td>"));
     assert!(html.contains("<tr class=\"passed\"><td>consensus_liveness</td><td>pass</td>"));
     assert!(html.contains("<td>f1: partition [[0, 1], [2]]</td><td>4.0 s</td><td>8.0 s</td>"));
@@ -200,8 +232,16 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
     assert!(has(3, "peers per node"), "{:?}", texts[3]);
     // fault shading (red) and the outage (grey) on every time plot, none on the histogram
     for k in [0, 1, 3] {
-        assert_eq!(shaded_rects(plots[k], "#D62728"), 1, "fault shading in plot {k}");
-        assert_eq!(shaded_rects(plots[k], "#6E6E6E"), 1, "outage shading in plot {k}");
+        assert_eq!(
+            shaded_rects(plots[k], "#D62728"),
+            1,
+            "fault shading in plot {k}"
+        );
+        assert_eq!(
+            shaded_rects(plots[k], "#6E6E6E"),
+            1,
+            "outage shading in plot {k}"
+        );
     }
     assert_eq!(shaded_rects(plots[2], "#D62728"), 0);
     // a line per node: node-2's gap while killed splits its line in two
@@ -212,7 +252,10 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
             .filter(|n| n.has_tag_name("polyline"))
             .count()
     };
-    assert!(polylines(plots[0]) >= 4, "heights: 3 nodes, node-2 in two pieces");
+    assert!(
+        polylines(plots[0]) >= 4,
+        "heights: 3 nodes, node-2 in two pieces"
+    );
     // the recorded data is written next to the page and reloads identically
     let again: Vec<RecordedRun> = serde_json::from_str(
         &std::fs::read_to_string(dir.join("recorded-runs.json")).expect("recorded-runs.json"),
@@ -253,9 +296,13 @@ impl engine::workload::Workload for PartitionForAWhile {
         stop: engine::CancellationToken,
     ) -> futures::future::BoxFuture<'static, Result<(), engine::workload::WorkloadError>> {
         Box::pin(async move {
-            let err = |e: engine::deploy::ControlError| engine::workload::WorkloadError::new(e.to_string());
+            let err = |e: engine::deploy::ControlError| {
+                engine::workload::WorkloadError::new(e.to_string())
+            };
             tokio::time::sleep(Duration::from_millis(1200)).await;
-            ctx.testnet().partition(vec![vec![0, 1], vec![2]]).map_err(err)?;
+            ctx.testnet()
+                .partition(vec![vec![0, 1], vec![2]])
+                .map_err(err)?;
             tokio::time::sleep(Duration::from_millis(1500)).await;
             ctx.testnet().heal().map_err(err)?;
             stop.cancelled().await;
@@ -294,25 +341,53 @@ async fn report_of_a_real_run_with_a_partition() {
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     assert_eq!(run.run_id, report.run_id);
-    assert_eq!(run.outcome, if report.passed() { "passed" } else { "failed" });
+    assert_eq!(
+        run.outcome,
+        if report.passed() { "passed" } else { "failed" }
+    );
     assert_eq!(run.seed, 5);
     // nodes were sampled while up: heights rise, peers are seen
-    assert!(run.node_samples.len() >= 10, "{} samples", run.node_samples.len());
-    let last = run.node_samples.last().unwrap();
-    assert!(last.heights.iter().all(|h| h.is_some_and(|h| h >= 3)), "{last:?}");
     assert!(
-        run.node_samples.iter().any(|s| s.peers.iter().all(|p| *p == Some(2))),
+        run.node_samples.len() >= 10,
+        "{} samples",
+        run.node_samples.len()
+    );
+    let last = run.node_samples.last().unwrap();
+    assert!(
+        last.heights.iter().all(|h| h.is_some_and(|h| h >= 3)),
+        "{last:?}"
+    );
+    assert!(
+        run.node_samples
+            .iter()
+            .any(|s| s.peers.iter().all(|p| *p == Some(2))),
         "full mesh of 3 never seen with 2 peers each"
     );
     assert!(!run.progress.is_empty());
     assert!(run.txs_submitted > 0 && run.txs_submitted == report.txs_submitted);
+    // per-transaction latencies, when the engine reports them, feed the histogram
+    let json = serde_json::to_value(&report).unwrap();
+    if let Some(all) = json["inclusion_latencies_ms"].as_array() {
+        assert_eq!(run.inclusion_latencies_ms.len(), all.len());
+        assert_eq!(all.len() as u64, report.txs_included);
+    }
     // the partition is one fault span on the run's axis, inside the run phase
-    let faults: Vec<_> = run.spans.iter().filter(|s| s.kind == SpanKind::Fault).collect();
+    let faults: Vec<_> = run
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Fault)
+        .collect();
     assert_eq!(faults.len(), 1, "{:?}", run.spans);
     let (start, end) = (faults[0].start_ms, faults[0].end_ms.expect("healed"));
     let run_started = run.phases.run_started_ms.unwrap();
-    assert!(start >= run_started + 1000 && start <= run_started + 2500, "{start} vs {run_started}");
-    assert!((1200..=2500).contains(&(end - start)), "span {start}..{end}");
+    assert!(
+        start >= run_started + 1000 && start <= run_started + 2500,
+        "{start} vs {run_started}"
+    );
+    assert!(
+        (1200..=2500).contains(&(end - start)),
+        "span {start}..{end}"
+    );
     // node files were copied before teardown removed the run dir
     assert!(!base.path().join(&report.run_id).exists() || report.kept);
     for node in 0..3 {
@@ -323,7 +398,11 @@ async fn report_of_a_real_run_with_a_partition() {
                 .filter(|a| a.node == node && a.kind == kind)
                 .map(|a| std::fs::metadata(dir.join(&a.path)).unwrap().len() as usize)
                 .sum();
-            assert!(copied > 0, "no {kind} copied for node-{node}: {:?}", run.artifacts);
+            assert!(
+                copied > 0,
+                "no {kind} copied for node-{node}: {:?}",
+                run.artifacts
+            );
         }
     }
     write_report_dir(run, &dir).expect("report written");
@@ -331,7 +410,11 @@ async fn report_of_a_real_run_with_a_partition() {
     let plots = svgs(&html);
     assert_eq!(plots.len(), 4);
     for k in [0, 1, 3] {
-        assert_eq!(shaded_rects(plots[k], "#D62728"), 1, "fault shading in plot {k}");
+        assert_eq!(
+            shaded_rects(plots[k], "#D62728"),
+            1,
+            "fault shading in plot {k}"
+        );
     }
     assert!(html.contains("href=\"runs/"), "links to node files");
     open_in_chromium(&dir.join("index.html"), 4);

@@ -144,7 +144,11 @@ impl MetricExpectation {
         if bad.is_empty() {
             let values: Vec<String> = samples.iter().map(|s| s.value.to_string()).collect();
             Verdict::pass(
-                format!("{cond} holds for {} series (observed {})", samples.len(), values.join(", ")),
+                format!(
+                    "{cond} holds for {} series (observed {})",
+                    samples.len(),
+                    values.join(", ")
+                ),
                 evidence,
             )
         } else {
@@ -173,8 +177,10 @@ impl MetricExpectation {
             if done || tokio::time::Instant::now() + Duration::from_millis(500) > deadline {
                 return verdict.map(|mut v| {
                     if !v.passed && !self.within.is_zero() {
-                        v.message
-                            .push_str(&format!(" (retried for {})", humantime::format_duration(self.within)));
+                        v.message.push_str(&format!(
+                            " (retried for {})",
+                            humantime::format_duration(self.within)
+                        ));
                     }
                     v
                 });

@@ -67,7 +67,11 @@ pub fn write_file_sd_groups(path: &Path, groups: &[SdGroup]) -> Result<(), Strin
     let name = path
         .file_name()
         .ok_or_else(|| format!("file_sd path {} has no file name", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -205,8 +209,8 @@ mod tests {
     fn rejects_targets_with_scheme_and_bad_labels() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("sd.json");
-        let e = write_file_sd(&p, &["http://127.0.0.1:1".to_owned()], &BTreeMap::new())
-            .unwrap_err();
+        let e =
+            write_file_sd(&p, &["http://127.0.0.1:1".to_owned()], &BTreeMap::new()).unwrap_err();
         assert!(e.contains("host:port"), "{e}");
         let labels = [("bad-name".to_owned(), "x".to_owned())].into();
         let e = write_file_sd(&p, &["127.0.0.1:1".to_owned()], &labels).unwrap_err();

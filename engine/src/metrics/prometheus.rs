@@ -33,7 +33,9 @@ impl fmt::Display for MetricSample {
 /// Why a query failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PrometheusError {
-    #[error("{QUERY_URL_ENV} is not set: set it to the Prometheus server's URL (e.g. http://127.0.0.1:9090)")]
+    #[error(
+        "{QUERY_URL_ENV} is not set: set it to the Prometheus server's URL (e.g. http://127.0.0.1:9090)"
+    )]
     NotConfigured,
     #[error("invalid Prometheus URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
@@ -135,14 +137,21 @@ impl PrometheusClient {
                 reason: error_chain(&e),
             })?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| PrometheusError::Unreachable {
-            url: self.base.clone(),
-            reason: error_chain(&e),
-        })?;
-        let answer: Answer = serde_json::from_str(&body).map_err(|e| PrometheusError::BadAnswer {
-            url: self.base.clone(),
-            reason: format!("http {status}, body is not a query answer ({e}): {}", clip(&body)),
-        })?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| PrometheusError::Unreachable {
+                url: self.base.clone(),
+                reason: error_chain(&e),
+            })?;
+        let answer: Answer =
+            serde_json::from_str(&body).map_err(|e| PrometheusError::BadAnswer {
+                url: self.base.clone(),
+                reason: format!(
+                    "http {status}, body is not a query answer ({e}): {}",
+                    clip(&body)
+                ),
+            })?;
         if answer.status != "success" {
             return Err(PrometheusError::Rejected {
                 query: promql.to_owned(),
@@ -243,6 +252,9 @@ mod tests {
             .into(),
             value: 7.0,
         };
-        assert_eq!(s.to_string(), "logos_blockchain_height{node=\"node-1\"} = 7");
+        assert_eq!(
+            s.to_string(),
+            "logos_blockchain_height{node=\"node-1\"} = 7"
+        );
     }
 }

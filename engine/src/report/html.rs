@@ -87,7 +87,8 @@ fn section(h: &mut String, k: usize, run: &RecordedRun) -> Result<(), String> {
         esc(&run.outcome),
         esc(&run.outcome)
     );
-    let secs = |ms: Option<u64>| ms.map_or("-".to_owned(), |m| format!("{:.1} s", m as f64 / 1000.0));
+    let secs =
+        |ms: Option<u64>| ms.map_or("-".to_owned(), |m| format!("{:.1} s", m as f64 / 1000.0));
     let _ = writeln!(
         h,
         "<table class=\"kv\"><tr><th>seed</th><td>{}</td><th>deployer</th><td>{}</td><th>nodes</th><td>{}</td></tr>\n<tr><th>txs submitted</th><td>{}</td><th>txs included</th><td>{}</td><th>inclusion latency</th><td>{}</td></tr>\n<tr><th>run started</th><td>{}</td><th>cooldown</th><td>{}</td><th>finished</th><td>{}</td></tr></table>",
@@ -107,7 +108,11 @@ fn section(h: &mut String, k: usize, run: &RecordedRun) -> Result<(), String> {
     // verdicts
     h.push_str("<h3>expectations</h3>\n<table class=\"verdicts\"><tr><th>expectation</th><th>verdict</th><th>message</th></tr>\n");
     for v in &run.verdicts {
-        let (class, word) = if v.passed { ("passed", "pass") } else { ("failed", "FAIL") };
+        let (class, word) = if v.passed {
+            ("passed", "pass")
+        } else {
+            ("failed", "FAIL")
+        };
         let evidence = if v.evidence.is_null() {
             String::new()
         } else {
@@ -136,14 +141,19 @@ fn section(h: &mut String, k: usize, run: &RecordedRun) -> Result<(), String> {
     }
     h.push_str("</table>\n<h3>plots</h3>\n");
     for (id, svg) in plots::run_plots(run)? {
-        let _ = writeln!(h, "<figure class=\"plot\" id=\"plot-{k}-{id}\">{svg}</figure>");
+        let _ = writeln!(
+            h,
+            "<figure class=\"plot\" id=\"plot-{k}-{id}\">{svg}</figure>"
+        );
     }
     // faults and outages
     h.push_str("<h3>faults and node outages</h3>\n");
     if run.spans.is_empty() {
         h.push_str("<p>none</p>\n");
     } else {
-        h.push_str("<table class=\"spans\"><tr><th>kind</th><th>what</th><th>from</th><th>to</th></tr>\n");
+        h.push_str(
+            "<table class=\"spans\"><tr><th>kind</th><th>what</th><th>from</th><th>to</th></tr>\n",
+        );
         for s in &run.spans {
             let kind = match s.kind {
                 SpanKind::Fault => "fault",
@@ -154,8 +164,10 @@ fn section(h: &mut String, k: usize, run: &RecordedRun) -> Result<(), String> {
                 "<tr><td>{kind}</td><td>{}</td><td>{:.1} s</td><td>{}</td></tr>",
                 esc(&s.label),
                 s.start_ms as f64 / 1000.0,
-                s.end_ms
-                    .map_or("end of run".to_owned(), |e| format!("{:.1} s", e as f64 / 1000.0))
+                s.end_ms.map_or("end of run".to_owned(), |e| format!(
+                    "{:.1} s",
+                    e as f64 / 1000.0
+                ))
             );
         }
         h.push_str("</table>\n");

@@ -69,7 +69,10 @@ pub fn time_plot(
                 SpanKind::NodeDown => DOWN_COLOR,
             };
             let start = span.start_ms as f64 / 1000.0;
-            let end = span.end_ms.map_or(x_max, |e| e as f64 / 1000.0).max(start + 0.05);
+            let end = span
+                .end_ms
+                .map_or(x_max, |e| e as f64 / 1000.0)
+                .max(start + 0.05);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(start, 0.0), (end.min(x_max), y_max)],
@@ -114,7 +117,10 @@ pub fn time_plot(
                 }
             }
         }
-        if series.iter().all(|s| s.points.iter().all(|p| p.1.is_none())) {
+        if series
+            .iter()
+            .all(|s| s.points.iter().all(|p| p.1.is_none()))
+        {
             chart
                 .draw_series(std::iter::once(Text::new(
                     "no samples recorded".to_owned(),
@@ -216,9 +222,17 @@ fn bar_plot(
             }))
             .map_err(&e)?;
         chart
-            .draw_series(bars.iter().filter(|b| !b.0.is_empty()).map(|(l, x0, _, h)| {
-                Text::new(l.clone(), (*x0, *h as f64 + y_max * 0.03), ("sans-serif", 12))
-            }))
+            .draw_series(
+                bars.iter()
+                    .filter(|b| !b.0.is_empty())
+                    .map(|(l, x0, _, h)| {
+                        Text::new(
+                            l.clone(),
+                            (*x0, *h as f64 + y_max * 0.03),
+                            ("sans-serif", 12),
+                        )
+                    }),
+            )
             .map_err(&e)?;
         root.present().map_err(&e)?;
     }
@@ -240,18 +254,29 @@ pub fn run_plots(run: &RecordedRun) -> Result<Vec<(&'static str, String)>, Strin
             markers.push((label.to_owned(), secs(at)));
         }
     }
-    let per_node = |value: &dyn Fn(usize, usize) -> Option<f64>, len: usize, at: &dyn Fn(usize) -> u64| {
-        (0..n)
-            .map(|node| Series {
-                name: format!("node-{node}"),
-                points: (0..len).map(|k| (secs(at(k)), value(k, node))).collect(),
-            })
-            .collect::<Vec<_>>()
-    };
+    let per_node =
+        |value: &dyn Fn(usize, usize) -> Option<f64>, len: usize, at: &dyn Fn(usize) -> u64| {
+            (0..n)
+                .map(|node| Series {
+                    name: format!("node-{node}"),
+                    points: (0..len).map(|k| (secs(at(k)), value(k, node))).collect(),
+                })
+                .collect::<Vec<_>>()
+        };
     let samples = &run.node_samples;
-    let heights = if samples.iter().any(|s| s.heights.iter().any(Option::is_some)) {
+    let heights = if samples
+        .iter()
+        .any(|s| s.heights.iter().any(Option::is_some))
+    {
         per_node(
-            &|k, node| samples[k].heights.get(node).copied().flatten().map(|h| h as f64),
+            &|k, node| {
+                samples[k]
+                    .heights
+                    .get(node)
+                    .copied()
+                    .flatten()
+                    .map(|h| h as f64)
+            },
             samples.len(),
             &|k| samples[k].at_ms,
         )
@@ -264,7 +289,14 @@ pub fn run_plots(run: &RecordedRun) -> Result<Vec<(&'static str, String)>, Strin
         )
     };
     let peers = per_node(
-        &|k, node| samples[k].peers.get(node).copied().flatten().map(|h| h as f64),
+        &|k, node| {
+            samples[k]
+                .peers
+                .get(node)
+                .copied()
+                .flatten()
+                .map(|h| h as f64)
+        },
         samples.len(),
         &|k| samples[k].at_ms,
     );
@@ -300,16 +332,25 @@ pub fn run_plots(run: &RecordedRun) -> Result<Vec<(&'static str, String)>, Strin
                 .and_then(serde_json::Value::as_u64)
         };
         match (field("median_ms"), field("p95_ms"), field("max_ms")) {
-            (Some(m), Some(p), Some(x)) => {
-                summary_bars("inclusion latency (summary)", m, p, x)?
-            }
-            _ => histogram("inclusion latency distribution (no transactions included)", &[], 1)?,
+            (Some(m), Some(p), Some(x)) => summary_bars("inclusion latency (summary)", m, p, x)?,
+            _ => histogram(
+                "inclusion latency distribution (no transactions included)",
+                &[],
+                1,
+            )?,
         }
     };
     Ok(vec![
         (
             "heights",
-            time_plot("height per node", "height", &heights, &run.spans, &markers, x_max)?,
+            time_plot(
+                "height per node",
+                "height",
+                &heights,
+                &run.spans,
+                &markers,
+                x_max,
+            )?,
         ),
         (
             "txs",
@@ -325,7 +366,14 @@ pub fn run_plots(run: &RecordedRun) -> Result<Vec<(&'static str, String)>, Strin
         ("latency", latency),
         (
             "peers",
-            time_plot("peers per node", "peers", &peers, &run.spans, &markers, x_max)?,
+            time_plot(
+                "peers per node",
+                "peers",
+                &peers,
+                &run.spans,
+                &markers,
+                x_max,
+            )?,
         ),
     ])
 }
@@ -336,7 +384,12 @@ mod tests {
 
     #[test]
     fn gaps_split_lines() {
-        let s = segments(&[(0.0, Some(1.0)), (1.0, None), (2.0, Some(2.0)), (3.0, Some(3.0))]);
+        let s = segments(&[
+            (0.0, Some(1.0)),
+            (1.0, None),
+            (2.0, Some(2.0)),
+            (3.0, Some(3.0)),
+        ]);
         assert_eq!(s, vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]);
     }
 

@@ -280,7 +280,9 @@ impl Recorder {
         };
         let clients: Vec<NodeClient> = api_urls(endpoints)
             .into_iter()
-            .map(|(i, url)| NodeClient::new(i, &url).with_timeout(every.max(Duration::from_millis(300))))
+            .map(|(i, url)| {
+                NodeClient::new(i, &url).with_timeout(every.max(Duration::from_millis(300)))
+            })
             .collect();
         if clients.is_empty() {
             return;
@@ -290,7 +292,6 @@ impl Recorder {
             old.cancel();
         }
         let state = Arc::downgrade(&self.state);
-        let origin = cur.origin;
         let run_id = cur.run.run_id.clone();
         handle.spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -321,8 +322,11 @@ impl Recorder {
                     peers[c.index()] = p;
                 }
                 let at_ms = cur.origin.elapsed().as_millis() as u64;
-                let _ = origin;
-                cur.run.node_samples.push(NodeSample { at_ms, heights, peers });
+                cur.run.node_samples.push(NodeSample {
+                    at_ms,
+                    heights,
+                    peers,
+                });
             }
         });
     }
@@ -462,11 +466,11 @@ pub fn api_urls(endpoints: &[String]) -> Vec<(usize, String)> {
 }
 
 fn absorb_report(run: &mut RecordedRun, report: &RunReport, origin: Instant) {
-    let (outcome, _) = match &report.outcome {
-        crate::report::Outcome::Passed => ("passed", ""),
-        crate::report::Outcome::Failed => ("failed", ""),
-        crate::report::Outcome::Error(_) => ("error", ""),
-        crate::report::Outcome::Interrupted => ("interrupted", ""),
+    let outcome = match &report.outcome {
+        crate::report::Outcome::Passed => "passed",
+        crate::report::Outcome::Failed => "failed",
+        crate::report::Outcome::Error(_) => "error",
+        crate::report::Outcome::Interrupted => "interrupted",
     };
     run.outcome = outcome.to_owned();
     run.failure = report.failure_summary();
@@ -571,7 +575,12 @@ pub fn copy_node_files(run_dir: &Path, dest: &Path, run_id: &str) -> Vec<Artifac
             if copy_tail(&src, &target.join(&name)).is_ok() {
                 out.push(Artifact {
                     node: i,
-                    kind: if name.ends_with(".yaml") { "config" } else { "log" }.to_owned(),
+                    kind: if name.ends_with(".yaml") {
+                        "config"
+                    } else {
+                        "log"
+                    }
+                    .to_owned(),
                     path: format!("{rel_dir}/{name}"),
                 });
             }
