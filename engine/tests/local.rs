@@ -553,3 +553,101 @@ async fn cancelling_mid_run_interrupts_and_leaves_nothing() {
     assert!(!report.kept);
     assert_empty(base.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_added_at_run_time_join_and_catch_up() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(2).reserve_joiner(1))
+        .build()
+        .unwrap();
+    let net = deployer(base.path())
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let follower = net
+        .add_node(engine::deploy::AddNodeSpec {
+            peers: vec![0],
+            stake: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(follower, 2);
+    let leader = net
+        .add_node(engine::deploy::AddNodeSpec {
+            peers: vec![1, 2],
+            stake: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(leader, 3);
+    assert_eq!(net.node_count(), 4);
+    let err = net
+        .add_node(engine::deploy::AddNodeSpec {
+            peers: vec![0],
+            stake: 1,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reserved 1 staked joiner slots and all are used"),
+        "{err}"
+    );
+    let err = net
+        .add_node(engine::deploy::AddNodeSpec {
+            peers: vec![9],
+            stake: 0,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "node 9 does not exist: the testnet has 4 nodes");
+    wait_caught_up(&*net, 2, Duration::from_secs(15))
+        .await
+        .unwrap();
+    wait_caught_up(&*net, 3, Duration::from_secs(15))
+        .await
+        .unwrap();
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_testnet_without_teardown_still_kills_its_nodes() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(2)).build().unwrap();
+    let net = deployer(base.path())
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy");
+    let pids = run_pids(&net.run_dir().unwrap());
+    drop(net);
+    let start = Instant::now();
+    while pids.iter().any(|&p| alive(p)) && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_kills_the_nodes_of_an_abandoned_run_and_removes_its_dir() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
+    let net = deployer(base.path())
+        .deploy(&topo, &DeployOptions::default())
+        .await
+        .expect("deploy");
+    let run_dir = net.run_dir().unwrap();
+    let pids = run_pids(&run_dir);
+    // this process owns the run, so gc treats it as abandoned
+    let summary = engine::deploy::local::gc(Some(base.path())).unwrap();
+    assert_eq!(summary.killed, 3, "{summary:?}");
+    assert_eq!(summary.removed, vec![run_dir]);
+    let start = Instant::now();
+    while pids.iter().any(|&p| alive(p)) && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_empty(base.path());
+    net.teardown(false).await.unwrap();
+}
