@@ -9,6 +9,7 @@
 //! [`report::RunReport`].
 
 pub mod blockfeed;
+pub mod chaos;
 pub mod client;
 pub mod context;
 pub mod deploy;

@@ -1,0 +1,409 @@
+//! The chaos workload: plans the fault timeline from the run seed at the start
+//! of the run, then plays it through the testnet's node-control and fault
+//! methods (so every network fault lands in the fault log, every control
+//! action in the run's events), reverting whatever is still in force when the
+//! run stops it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{PlannedStep, plan};
+use super::spec::{ChaosAction, ChaosBuilder, ChaosStream};
+use crate::context::RunContext;
+use crate::deploy::Testnet;
+use crate::links::{Fault, FaultId};
+use crate::report::RunEvent;
+use crate::workload::{Workload, WorkloadError};
+
+/// One executed (or failed) action of the chaos workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChaosRecord {
+    /// Planned offset from the start of the run.
+    #[serde(with = "crate::report::duration_ms")]
+    pub planned_at: Duration,
+    /// When it actually happened (after the run started).
+    #[serde(with = "crate::report::duration_ms")]
+    pub at: Duration,
+    pub stream: usize,
+    /// What was done, e.g. `restart node-2` or `revert partition [[0], [1, 2]]`.
+    pub action: String,
+    /// Highest chain height seen on the block feed when it happened.
+    pub height: Option<u64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Plays a [`ChaosBuilder`]'s streams during a run. Build it with
+/// [`ChaosWorkload::new`] or the scenario extension `chaos_with`.
+pub struct ChaosWorkload {
+    builder: ChaosBuilder,
+    planned: Arc<Mutex<Vec<PlannedStep>>>,
+    log: Arc<Mutex<Vec<ChaosRecord>>>,
+}
+
+impl std::fmt::Debug for ChaosWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChaosWorkload")
+            .field("builder", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChaosWorkload {
+    /// A workload playing `builder`'s streams (validated when the run starts;
+    /// call [`ChaosBuilder::validate`] to fail earlier).
+    pub fn new(builder: ChaosBuilder) -> Self {
+        Self {
+            builder,
+            planned: Arc::default(),
+            log: Arc::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn builder(&self) -> &ChaosBuilder {
+        &self.builder
+    }
+
+    /// The timeline planned by the last run (empty before a run).
+    pub fn planned(&self) -> Vec<PlannedStep> {
+        self.planned.lock().expect("plan lock").clone()
+    }
+
+    /// What the last run did, in order.
+    pub fn log(&self) -> Vec<ChaosRecord> {
+        self.log.lock().expect("chaos log lock").clone()
+    }
+}
+
+impl Workload for ChaosWorkload {
+    fn name(&self) -> String {
+        self.builder.name.clone()
+    }
+
+    fn run(
+        &self,
+        ctx: RunContext,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), WorkloadError>> {
+        let builder = self.builder.clone();
+        let planned = self.planned.clone();
+        let log = self.log.clone();
+        Box::pin(async move { drive(builder, ctx, stop, planned, log).await })
+    }
+}
+
+struct Exec {
+    name: String,
+    ctx: RunContext,
+    net: Arc<dyn Testnet>,
+    start: Instant,
+    log: Arc<Mutex<Vec<ChaosRecord>>>,
+    errors: Mutex<Vec<String>>,
+    stop: CancellationToken,
+}
+
+impl Exec {
+    fn height(&self) -> Option<u64> {
+        self.ctx
+            .block_feed()
+            .stats()
+            .heights
+            .into_iter()
+            .flatten()
+            .max()
+    }
+
+    fn record(&self, step: &PlannedStep, action: String, error: Option<String>) {
+        let at = self.start.elapsed();
+        let height = self.height();
+        let mut message = format!(
+            "{}: {action} (planned {:.3}s, at {:.3}s",
+            self.name,
+            step.planned_secs(),
+            at.as_secs_f64()
+        );
+        if let Some(h) = height {
+            message.push_str(&format!(", height {h}"));
+        }
+        message.push(')');
+        if let Some(e) = &error {
+            message.push_str(&format!(" failed: {e}"));
+            // a failure after the run stopped us is teardown racing us, not a finding
+            if !self.stop.is_cancelled() {
+                self.errors
+                    .lock()
+                    .expect("errors lock")
+                    .push(message.clone());
+            }
+        }
+        self.ctx.emit(RunEvent::Note { message });
+        self.log.lock().expect("chaos log lock").push(ChaosRecord {
+            planned_at: step.at,
+            at,
+            stream: step.stream,
+            action,
+            height,
+            error,
+        });
+    }
+
+    fn note(&self, step: &PlannedStep) -> String {
+        let mut n = format!("{} planned {:.3}s", self.name, step.planned_secs());
+        if let Some(h) = self.height() {
+            n.push_str(&format!(", height {h}"));
+        }
+        n
+    }
+
+    /// Applies the action; returns the fault id of a network fault.
+    async fn apply(&self, step: &PlannedStep) -> Result<Option<FaultId>, String> {
+        let net = &self.net;
+        let fault = |f: Fault| {
+            net.apply_fault(f, Some(self.note(step)))
+                .map(Some)
+                .map_err(|e| e.to_string())
+        };
+        let r = match &step.action {
+            ChaosAction::Restart(i) => net.restart(*i).await.map(|_| None),
+            ChaosAction::Stop(i) => net.stop(*i).await.map(|_| None),
+            ChaosAction::Kill(i) => net.kill(*i).await.map(|_| None),
+            ChaosAction::Start(i) => net.start(*i).await.map(|_| None),
+            ChaosAction::Pause(i) => net.pause(*i).await.map(|_| None),
+            ChaosAction::Resume(i) => net.resume(*i).await.map(|_| None),
+            ChaosAction::Heal => net.heal().map(|_| None),
+            ChaosAction::Partition(g) => return fault(Fault::Partition(g.clone())),
+            ChaosAction::Isolate(i) => return fault(Fault::Isolate(*i)),
+            ChaosAction::Latency {
+                links,
+                delay,
+                jitter,
+            } => {
+                return fault(Fault::Latency {
+                    links: links.clone(),
+                    delay: *delay,
+                    jitter: *jitter,
+                });
+            }
+            ChaosAction::Loss { links, probability } => {
+                return fault(Fault::Loss {
+                    links: links.clone(),
+                    probability: *probability,
+                });
+            }
+        };
+        r.map_err(|e| e.to_string())
+    }
+
+    /// Undoes a held action. Returns the description, or None if nothing to do.
+    async fn revert(
+        &self,
+        step: &PlannedStep,
+        id: Option<FaultId>,
+    ) -> Option<(String, Result<(), String>)> {
+        let net = &self.net;
+        match (&step.action, id) {
+            (ChaosAction::Stop(i) | ChaosAction::Kill(i), _) => Some((
+                format!("start node-{i}"),
+                net.start(*i).await.map_err(|e| e.to_string()),
+            )),
+            (ChaosAction::Pause(i), _) => Some((
+                format!("resume node-{i}"),
+                net.resume(*i).await.map_err(|e| e.to_string()),
+            )),
+            (_, Some(id)) => {
+                // a `heal` elsewhere may have reverted it already
+                if !net.active_faults().iter().any(|f| f.id == id) {
+                    return None;
+                }
+                Some((
+                    format!("revert {}", step.action),
+                    net.revert_fault(id).map_err(|e| e.to_string()),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Waits until node `i` is within k of the highest node, or fails naming it.
+    async fn catch_up(&self, step: &PlannedStep, i: usize, within: Duration) {
+        let params = self.net.topology().params.clone();
+        let lag = params.security_param;
+        let poll = (params.slot_duration / 2).max(Duration::from_millis(50));
+        let began = Instant::now();
+        let mut last;
+        loop {
+            let clients = self.net.clients();
+            let mut heights = Vec::new();
+            for c in clients.iter() {
+                let c = c.clone().with_timeout(Duration::from_secs(1));
+                heights.push(c.consensus_info().await.ok().map(|x| x.height));
+            }
+            let max = heights.iter().flatten().max().copied().unwrap_or(0);
+            match heights.get(i).copied().flatten() {
+                Some(h) if h + lag >= max => {
+                    self.ctx.emit(RunEvent::Note {
+                        message: format!(
+                            "{}: node-{i} caught up in {:.1}s (height {h}, highest {max})",
+                            self.name,
+                            began.elapsed().as_secs_f64()
+                        ),
+                    });
+                    return;
+                }
+                Some(h) => last = format!("height {h}, highest {max} (lag bound {lag})"),
+                None => last = "not answering".to_owned(),
+            }
+            if began.elapsed() >= within {
+                self.record(
+                    step,
+                    format!("catch-up of node-{i}"),
+                    Some(format!(
+                        "node-{i} did not catch up within {} of its restart: {last}",
+                        humantime::format_duration(within)
+                    )),
+                );
+                return;
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    async fn run_stream(&self, steps: Vec<PlannedStep>, catch_up: Option<Duration>) {
+        // catch-up checks run alongside the stream, not after it
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(PlannedStep, usize)>();
+        let checks = async {
+            let mut running = futures::stream::FuturesUnordered::new();
+            loop {
+                tokio::select! {
+                    next = rx.recv() => match next {
+                        Some((step, i)) => {
+                            if let Some(within) = catch_up {
+                                running.push(async move { self.catch_up(&step, i, within).await });
+                            }
+                        }
+                        None => break,
+                    },
+                    Some(()) = futures::StreamExt::next(&mut running), if !running.is_empty() => {}
+                }
+            }
+            while futures::StreamExt::next(&mut running).await.is_some() {}
+        };
+        let play = async move {
+            // steps planned for the same instant (latency and loss of one
+            // degradation) are applied together and reverted together
+            let mut i = 0;
+            while i < steps.len() {
+                let at = steps[i].at;
+                let mut j = i;
+                while j < steps.len() && steps[j].at == at {
+                    j += 1;
+                }
+                let batch = &steps[i..j];
+                i = j;
+                tokio::select! {
+                    _ = self.stop.cancelled() => break,
+                    _ = tokio::time::sleep_until(self.start + at) => {}
+                }
+                let mut applied = Vec::new();
+                for step in batch {
+                    match self.apply(step).await {
+                        Ok(id) => {
+                            self.record(step, step.action.to_string(), None);
+                            applied.push((step, id));
+                        }
+                        Err(e) => self.record(step, step.action.to_string(), Some(e)),
+                    }
+                }
+                if let Some(hold) = applied.iter().filter_map(|(s, _)| s.hold).max() {
+                    tokio::select! {
+                        _ = self.stop.cancelled() => {}
+                        _ = tokio::time::sleep_until(self.start + at + hold) => {}
+                    }
+                    for (step, id) in &applied {
+                        if let Some((what, r)) = self.revert(step, *id).await {
+                            self.record(step, what, r.err());
+                        }
+                    }
+                }
+                if !self.stop.is_cancelled() {
+                    for (step, _) in &applied {
+                        if let Some(n) = step.action.node() {
+                            let _ = tx.send(((*step).clone(), n));
+                        }
+                    }
+                }
+            }
+            drop(tx);
+        };
+        tokio::join!(play, checks);
+    }
+}
+
+impl PlannedStep {
+    fn planned_secs(&self) -> f64 {
+        self.at.as_secs_f64()
+    }
+}
+
+async fn drive(
+    builder: ChaosBuilder,
+    ctx: RunContext,
+    stop: CancellationToken,
+    planned: Arc<Mutex<Vec<PlannedStep>>>,
+    log: Arc<Mutex<Vec<ChaosRecord>>>,
+) -> Result<(), WorkloadError> {
+    let start = Instant::now();
+    let net = ctx.testnet();
+    let steps = plan(&builder, ctx.seed(), net.node_count(), ctx.run_duration())
+        .map_err(|e| WorkloadError::new(format!("invalid chaos configuration: {e}")))?;
+    *planned.lock().expect("plan lock") = steps.clone();
+    log.lock().expect("chaos log lock").clear();
+    ctx.emit(RunEvent::Note {
+        message: format!(
+            "{}: {} actions planned from seed {}{}",
+            builder.name,
+            steps.len(),
+            ctx.seed(),
+            steps
+                .first()
+                .map(|s| format!(", first: {s}"))
+                .unwrap_or_default()
+        ),
+    });
+    let exec = Exec {
+        name: builder.name.clone(),
+        ctx: ctx.clone(),
+        net,
+        start,
+        log,
+        errors: Mutex::new(Vec::new()),
+        stop,
+    };
+    let streams = builder.streams.iter().enumerate().map(|(si, s)| {
+        let mine: Vec<PlannedStep> = steps.iter().filter(|p| p.stream == si).cloned().collect();
+        let catch_up = match s {
+            ChaosStream::Restart(r) => r.catch_up_within,
+            _ => None,
+        };
+        exec.run_stream(mine, catch_up)
+    });
+    futures::future::join_all(streams).await;
+    let errors = exec.errors.into_inner().expect("errors lock");
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(WorkloadError::new(errors[0].clone())),
+        n => Err(WorkloadError::new(format!(
+            "{n} chaos actions failed: {}",
+            errors.join("; ")
+        ))),
+    }
+}
