@@ -25,13 +25,16 @@ pub struct ClientError {
 /// What went wrong with a node API call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientErrorKind {
+    /// No connection (refused, reset, DNS...).
     #[error("unreachable: {0}")]
     Unreachable(String),
+    /// The call's timeout passed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     /// The node answered 4xx/5xx with this message.
     #[error("rejected ({status}): {message}")]
     Rejected { status: u16, message: String },
+    /// The answer did not parse as the expected JSON.
     #[error("bad answer: {0}")]
     Decode(String),
 }

@@ -59,6 +59,7 @@ impl ExpectationError {
 
 /// A check of the run's outcome.
 pub trait Expectation: Send + Sync {
+    /// Name in reports (`consensus_liveness`); also the verdict's name.
     fn name(&self) -> String;
     /// Called once when the run starts (after readiness), before workloads.
     fn start_capture<'a>(

@@ -31,7 +31,9 @@ impl WorkloadError {
 /// Something that acts on the testnet for the run's duration. It must
 /// return soon after `stop` fires.
 pub trait Workload: Send + Sync {
+    /// Name in reports and failure messages.
     fn name(&self) -> String;
+    /// Drives the testnet until `stop` fires; an error fails the run.
     fn run(
         &self,
         ctx: RunContext,

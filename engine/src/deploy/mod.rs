@@ -4,6 +4,7 @@
 //! lacks is a clear error before anything starts.
 
 pub mod compose;
+pub mod k8s;
 pub mod local;
 
 use std::fmt;
@@ -40,8 +41,11 @@ impl fmt::Display for Capability {
 /// Lifecycle state of one node process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum NodeState {
+    /// The process runs.
     Running,
+    /// Frozen by `pause` (SIGSTOP).
     Paused,
+    /// Stopped or killed by node control (or torn down).
     Stopped,
     /// Exited on its own (crash, bad config).
     Exited,
@@ -124,10 +128,13 @@ pub enum DeployError {
         capability: Capability,
         deployer: String,
     },
+    /// A file or socket operation failed (the message names the path).
     #[error("{0}")]
     Io(String),
+    /// The node kind could not render a config or find its binary.
     #[error("{0}")]
     NodeKind(String),
+    /// A node process could not be spawned.
     #[error("failed to start {node}: {message}")]
     Spawn { node: String, message: String },
     /// Readiness deadline passed; names each node that was not ready and why.
@@ -136,8 +143,10 @@ pub enum DeployError {
         waited: Duration,
         nodes: Vec<String>,
     },
+    /// Cancelled while deploying.
     #[error("deploy interrupted")]
     Interrupted,
+    /// Teardown could not finish (the message says what is left).
     #[error("teardown: {0}")]
     Teardown(String),
 }
@@ -145,21 +154,26 @@ pub enum DeployError {
 /// Why a node-control or network-fault call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ControlError {
+    /// The backend lacks the capability.
     #[error("the {deployer} deployer does not support {capability}")]
     Unsupported {
         capability: Capability,
         deployer: String,
     },
+    /// The index names no node.
     #[error("node {index} does not exist: the testnet has {count} nodes")]
     NoSuchNode { index: usize, count: usize },
+    /// The node's state does not allow the action (pause a stopped node).
     #[error("node-{index} is {state:?}: cannot {action}")]
     BadState {
         index: usize,
         state: NodeState,
         action: String,
     },
+    /// The action was tried and failed (the message says why).
     #[error("{0}")]
     Failed(String),
+    /// The testnet is gone.
     #[error("the testnet is torn down")]
     TornDown,
 }

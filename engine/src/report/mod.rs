@@ -22,6 +22,7 @@ use crate::links::FaultRecord;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
+    /// Provisioning began (before any process starts).
     DeployStarted {
         run_id: String,
         deployer: String,
@@ -33,6 +34,7 @@ pub enum RunEvent {
         run_dir: Option<PathBuf>,
         endpoints: Vec<String>,
     },
+    /// One node passed readiness.
     NodeReady {
         node: usize,
         height: u64,
@@ -40,6 +42,7 @@ pub enum RunEvent {
         #[serde(with = "duration_ms")]
         after: Duration,
     },
+    /// Every node is ready; workloads start now.
     RunStarted {
         #[serde(with = "duration_ms")]
         duration: Duration,
@@ -54,14 +57,14 @@ pub enum RunEvent {
         txs_submitted: u64,
         txs_included: u64,
     },
-    WorkloadFailed {
-        name: String,
-        error: String,
-    },
+    /// A workload returned an error or panicked.
+    WorkloadFailed { name: String, error: String },
+    /// Workloads stopped; waiting before evaluation.
     CooldownStarted {
         #[serde(with = "duration_ms")]
         cooldown: Duration,
     },
+    /// One expectation's verdict.
     ExpectationEvaluated {
         name: String,
         passed: bool,
@@ -73,22 +76,22 @@ pub enum RunEvent {
         #[serde(with = "duration_ms")]
         elapsed: Duration,
     },
+    /// Teardown began.
     TeardownStarted,
+    /// Every process is gone; the run dir is kept or removed.
     TeardownFinished {
         run_dir: Option<PathBuf>,
         kept: bool,
     },
-    Finished {
-        report: Box<RunReport>,
-    },
+    /// The last event: the whole report.
+    Finished { report: Box<RunReport> },
     /// Free-form information (a script's `print` during a run, a warning).
-    Note {
-        message: String,
-    },
+    Note { message: String },
 }
 
 /// Consumes run events; must be quick (it runs on the runner's task).
 pub trait Reporter: Send + Sync {
+    /// Called for every event, in order, from the runner's task.
     fn on_event(&self, event: &RunEvent);
 }
 
@@ -124,6 +127,7 @@ impl EventSink {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every expectation passed and no workload failed.
     Passed,
     /// An expectation or a workload failed.
     Failed,
