@@ -444,3 +444,71 @@ pub(crate) fn validate_overrides(topology: &Topology) -> Result<(), TopologyErro
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::TopologyBuilder;
+
+    fn plan(topo: &Topology) -> NodePlan {
+        NodePlan {
+            index: 0,
+            key_hex: leader_secret(topo.seed, 0),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 1000)),
+            p2p_addr: SocketAddr::from(([127, 0, 0, 1], 2000)),
+            peers: vec!["127.0.0.1:3000".into()],
+            data_dir: PathBuf::from("/data"),
+            log_dir: PathBuf::from("/logs"),
+            genesis: genesis_for(topo, 42),
+        }
+    }
+
+    #[test]
+    fn template_substitutes_variables_and_rejects_unknown_ones() {
+        let topo = TopologyBuilder::new().wallets(1).build().unwrap();
+        let kind = TemplateNode {
+            binary: PathBuf::from("/bin/node"),
+            template: "api: {{api_addr}}\npeers: {{peers}}\ntime: {{genesis_time_ms}}\n".into(),
+            args: vec!["run".into(), "--config={config}".into()],
+        };
+        let text = kind.render_config(&topo, &plan(&topo)).unwrap();
+        assert_eq!(
+            text,
+            "api: 127.0.0.1:1000\npeers: [\"127.0.0.1:3000\"]\ntime: 42\n"
+        );
+        let (bin, args) = kind.command(Path::new("/x/c.yaml")).unwrap();
+        assert_eq!(bin, PathBuf::from("/bin/node"));
+        assert_eq!(args, vec!["run", "--config=/x/c.yaml"]);
+        let bad = TemplateNode {
+            template: "x: {{nope}}".into(),
+            ..kind
+        };
+        let err = bad
+            .render_config(&topo, &plan(&topo))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config template has an unknown variable near `{{nope}}`"
+        );
+    }
+
+    #[test]
+    fn reference_config_round_trips_with_overrides_and_same_genesis_for_all() {
+        let topo = TopologyBuilder::new()
+            .nodes(2)
+            .wallets(3)
+            .with_override("genesis.leaders.0.stake", 7.into())
+            .build()
+            .unwrap();
+        let text = ReferenceNode { binary: None }
+            .render_config(&topo, &plan(&topo))
+            .unwrap();
+        let cfg: NodeConfig = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(cfg.genesis.leaders[0].stake, 7);
+        assert_eq!(cfg.genesis.accounts.len(), 3);
+        assert_eq!(cfg.network.peers, vec!["127.0.0.1:3000"]);
+        assert_eq!(genesis_for(&topo, 1), genesis_for(&topo, 1));
+        assert_ne!(leader_secret(1, 0), leader_secret(2, 0));
+    }
+}
