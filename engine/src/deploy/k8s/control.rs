@@ -1,0 +1,237 @@
+//! Node control on pods: restart deletes the pod (the StatefulSet makes a new one with the same
+//! name, so the node keeps its address), stop/start scale the StatefulSet to 0/1, kill scales to
+//! 0 and deletes the pod with no grace period, add_node creates one more node's objects.
+//! Pausing has no Kubernetes equivalent and is refused with the reason.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+use super::K8sTestnet;
+use super::manifest::{node_name, peer_addr, pod_name};
+use super::provision::{call, create_node, is_not_found, kmsg, render_node};
+use super::readiness::{Want, wait_api, wait_pod_gone, wait_pod_ready};
+use crate::deploy::{AddNodeSpec, ControlError, NodeState};
+use crate::nodekind;
+
+/// How long a started or restarted node's API may take to answer once its pod is ready.
+const API_WITHIN: Duration = Duration::from_secs(20);
+/// How long a pod may take to go after a scale to 0 (the pods' grace period is 5 s).
+const GONE_WITHIN: Duration = Duration::from_secs(60);
+
+/// The refusal of an action Kubernetes cannot do.
+pub(super) fn unsupported(action: &str, i: usize) -> ControlError {
+    ControlError::Failed(format!(
+        "the k8s deployer cannot {action} node-{i}: Kubernetes cannot freeze a pod's processes; use stop/start (scale to 0/1) or kill instead"
+    ))
+}
+
+fn check(net: &K8sTestnet, i: usize) -> Result<NodeState, ControlError> {
+    net.check_live()?;
+    let nodes = net.lock_nodes();
+    let count = nodes.len();
+    nodes
+        .get(i)
+        .map(|n| n.state)
+        .ok_or(ControlError::NoSuchNode { index: i, count })
+}
+
+fn set_state(net: &K8sTestnet, i: usize, state: NodeState) {
+    if let Some(n) = net.lock_nodes().get_mut(i) {
+        n.state = state;
+    }
+}
+
+fn failed(action: &str, i: usize) -> impl Fn(String) -> ControlError + '_ {
+    move |e| ControlError::Failed(format!("{action} node-{i}: {e}"))
+}
+
+async fn scale(net: &K8sTestnet, i: usize, replicas: i32) -> Result<(), String> {
+    let sets: Api<StatefulSet> = Api::namespaced(net.client.clone(), &net.namespace);
+    let patch = json!({"spec": {"replicas": replicas}});
+    call(
+        &format!("scale stateful set {} to {replicas}", node_name(i)),
+        sets.patch_scale(&node_name(i), &PatchParams::default(), &Patch::Merge(&patch)),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn delete_pod(net: &K8sTestnet, i: usize, grace: Option<u32>) -> Result<(), String> {
+    let pods: Api<Pod> = Api::namespaced(net.client.clone(), &net.namespace);
+    let dp = DeleteParams {
+        grace_period_seconds: grace,
+        ..DeleteParams::default()
+    };
+    match tokio::time::timeout(super::provision::CALL_TIMEOUT, pods.delete(&pod_name(i), &dp)).await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if is_not_found(&e) => Ok(()),
+        Ok(Err(e)) => Err(format!("failed to delete pod {}: {}", pod_name(i), kmsg(&e))),
+        Err(_) => Err(format!(
+            "failed to delete pod {}: the API server did not answer",
+            pod_name(i)
+        )),
+    }
+}
+
+async fn stop_inner(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
+    let state = check(net, i)?;
+    let action = if kill { "kill" } else { "stop" };
+    if state != NodeState::Running {
+        return Err(ControlError::BadState {
+            index: i,
+            state,
+            action: action.to_owned(),
+        });
+    }
+    let fail = failed(action, i);
+    // Scale first: the StatefulSet would otherwise replace a deleted pod at once.
+    scale(net, i, 0).await.map_err(&fail)?;
+    if kill {
+        delete_pod(net, i, Some(0)).await.map_err(&fail)?;
+    }
+    wait_pod_gone(net, i, GONE_WITHIN).await.map_err(&fail)?;
+    set_state(net, i, NodeState::Stopped);
+    Ok(())
+}
+
+async fn wait_back(net: &K8sTestnet, i: usize, old_uid: Option<&str>, action: &str) -> Result<(), ControlError> {
+    let fail = failed(action, i);
+    wait_pod_ready(net, i, old_uid, net.rollout_timeout)
+        .await
+        .map_err(&fail)?;
+    wait_api(
+        net,
+        i,
+        Want {
+            peers: 0,
+            min_height: 0,
+        },
+        Instant::now(),
+        API_WITHIN,
+    )
+    .await
+    .map_err(|e| fail(format!("pod ready, but the API is not answering: {e}")))
+}
+
+async fn start_inner(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
+    let state = check(net, i)?;
+    if !matches!(state, NodeState::Stopped | NodeState::Exited) {
+        return Err(ControlError::BadState {
+            index: i,
+            state,
+            action: "start".to_owned(),
+        });
+    }
+    scale(net, i, 1).await.map_err(failed("start", i))?;
+    set_state(net, i, NodeState::Running);
+    wait_back(net, i, None, "start").await
+}
+
+pub(super) async fn stop(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    stop_inner(net, i, kill).await?;
+    net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    Ok(())
+}
+
+pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    start_inner(net, i).await?;
+    net.emit_control(format!("start node-{i}"));
+    Ok(())
+}
+
+/// Deletes the pod (graceful), then waits for its replacement to be ready and answering. A
+/// stopped node is started instead.
+pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
+    let _g = net.control.lock().await;
+    let state = check(net, i)?;
+    if matches!(state, NodeState::Stopped | NodeState::Exited) {
+        start_inner(net, i).await?;
+    } else {
+        let fail = failed("restart", i);
+        let pods: Api<Pod> = Api::namespaced(net.client.clone(), &net.namespace);
+        let old = call(
+            &format!("read pod {}", pod_name(i)),
+            pods.get_opt(&pod_name(i)),
+        )
+        .await
+        .map_err(&fail)?
+        .and_then(|p| p.metadata.uid);
+        delete_pod(net, i, None).await.map_err(&fail)?;
+        wait_back(net, i, old.as_deref(), "restart").await?;
+    }
+    net.emit_control(format!("restart node-{i}"));
+    Ok(())
+}
+
+pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usize, ControlError> {
+    let _g = net.control.lock().await;
+    net.check_live()?;
+    if spec.peers.is_empty() {
+        return Err(ControlError::Failed(
+            "add_node peers = []: a new node needs at least one peer to join through".to_owned(),
+        ));
+    }
+    let i = {
+        let nodes = net.lock_nodes();
+        let count = nodes.len();
+        if let Some(&p) = spec.peers.iter().find(|&&p| p >= count) {
+            return Err(ControlError::NoSuchNode { index: p, count });
+        }
+        count
+    };
+    let seed = net.topology.seed;
+    let key_hex = if spec.stake > 0 {
+        let j = net.joiners_used.fetch_add(1, Ordering::SeqCst);
+        let reserved = &net.topology.reserved_joiners;
+        if j >= reserved.len() {
+            net.joiners_used.fetch_sub(1, Ordering::SeqCst);
+            return Err(ControlError::Failed(format!(
+                "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
+                spec.stake,
+                reserved.len()
+            )));
+        }
+        nodekind::joiner_secret(seed, j)
+    } else {
+        nodekind::follower_secret(seed, i)
+    };
+    let peers = spec.peers.iter().map(|&p| peer_addr(p)).collect();
+    let fail = failed("add", i);
+    let m = render_node(net, i, key_hex, peers).map_err(|e| fail(e.to_string()))?;
+    let node = create_node(net, &m, spec.peers.len())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    net.lock_nodes().push(node);
+    // Faults in force cover the new node too (a partition's unnamed group, say).
+    super::faults::sync_policies(net)
+        .await
+        .map_err(ControlError::Failed)?;
+    wait_pod_ready(net, i, None, net.rollout_timeout)
+        .await
+        .map_err(&fail)?;
+    wait_api(
+        net,
+        i,
+        Want {
+            peers: spec.peers.len(),
+            min_height: 0,
+        },
+        Instant::now(),
+        API_WITHIN,
+    )
+    .await
+    .map_err(|e| fail(format!("added, but not ready: {e}")))?;
+    net.emit_control(format!(
+        "add node-{i} (peers {:?}, stake {})",
+        spec.peers, spec.stake
+    ));
+    Ok(i)
+}
