@@ -39,6 +39,20 @@ pub enum Command {
     /// functions' doc comments and the stdlib modules), or editor definitions (`--definitions`);
     /// check the committed reference for drift (`--check`); run every example (`--run-examples`).
     Doc(DocArgs),
+    /// Bring a testnet up and leave it running: the script's topology (or the testnet it
+    /// deploys) is handed to a detached supervisor process; prints TESTNET_ENDPOINTS once ready.
+    Up(UpArgs),
+    /// List live testnets: name, deployer, nodes, heights (read live), age, status ("stale" when
+    /// the supervisor is gone).
+    Ls,
+    /// Tear a live testnet down completely: nodes, proxies, run dir, state file.
+    Down(DownArgs),
+    /// Interactive session: the whole script surface, `net` bound to an attached testnet (or to
+    /// what FILE deploys), `:help` for the helpers.
+    Repl(ReplArgs),
+    /// The supervisor process behind `up` (started by `up`, not by hand).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
 }
 
 /// Options of `doc`.
@@ -129,6 +143,77 @@ pub struct DevnodeArgs {
     /// The node's YAML config.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+}
+
+/// Options of `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The script: it deploys a testnet (`LocalDeployer().deploy(..)`) or returns a plan or
+    /// topology, which is then deployed.
+    pub file: PathBuf,
+    /// Name of the testnet (letters, digits, `-`, `_`, `.`).
+    #[arg(long)]
+    pub name: String,
+    /// Backend for a returned plan/topology.
+    #[arg(long, value_enum, default_value_t = DeployerChoice::Local)]
+    pub deployer: DeployerChoice,
+    /// A script parameter, as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, ParamValue)>,
+    /// Seed of the plan (random when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long to wait for the testnet to be ready.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// Options of `down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Name given to `up --name`.
+    pub name: String,
+}
+
+/// Options of `repl`.
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Attach to a testnet brought up with `up --name NAME`.
+    #[arg(long, value_name = "NAME")]
+    pub attach: Option<String>,
+    /// A script evaluated first; `net` is bound to the testnet it deploys.
+    pub file: Option<PathBuf>,
+    /// Backend of `plan.run()` in the session.
+    #[arg(long, value_enum, default_value_t = DeployerChoice::Local)]
+    pub deployer: DeployerChoice,
+    /// A script parameter, as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, ParamValue)>,
+    /// Seed of plans built in the session.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Options of `supervise`.
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// State file to write.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Name of the testnet.
+    #[arg(long)]
+    pub name: String,
+    /// Backend for a returned plan/topology.
+    #[arg(long, value_enum, default_value_t = DeployerChoice::Local)]
+    pub deployer: DeployerChoice,
+    /// A script parameter.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, ParamValue)>,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The script.
+    pub file: PathBuf,
 }
 
 /// The backends `plan.run()` can deploy to.

@@ -8,6 +8,8 @@ pub mod diagnostics;
 pub mod doc;
 pub mod exit;
 pub mod host;
+pub mod live;
 pub mod params;
+pub mod repl;
 pub mod reports;
 pub mod resolver;

@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     if let Command::Doc(args) = &cli.command {
         return exit_code(nomos_script::doc::command::run(args));
     }
+    if let Some(code) = nomos_script::live::run_command(&cli.command) {
+        return exit_code(code);
+    }
     match run(cli) {
         Ok(code) => exit_code(code),
         Err(e) => {
@@ -43,6 +46,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         ScriptHost::new().map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     match cli.command {
         Command::Gc(args) => {
+            // stale live testnets first: their run dirs are then gone too
+            for line in nomos_script::live::gc_stale(host.runtime().handle(), args.dry_run) {
+                println!("{line}");
+            }
             let base = args.dir.unwrap_or_else(std::env::temp_dir);
             let report = host
                 .runtime()
@@ -109,6 +116,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(worst)
         }
         Command::Devnode(_) => unreachable!("handled before the runtime exists"),
+        Command::Up(_) | Command::Ls | Command::Down(_) | Command::Repl(_) | Command::Supervise(_) => {
+            unreachable!("handled by live::run_command")
+        }
         Command::Doc(_) => unreachable!("handled before the runtime exists"),
     }
 }

@@ -17,6 +17,7 @@ pub mod exit;
 pub mod expectation;
 pub mod gc;
 pub mod links;
+pub mod live;
 pub mod metrics;
 pub mod nodekind;
 pub mod report;

@@ -26,6 +26,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     client::register(engine);
     report::register(engine);
     script_fns::register(engine);
+    crate::live::script::register(engine, state);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

@@ -1,0 +1,233 @@
+//! The `:` helpers: `:help [topic]`, `:nodes`, `:watch`, `:faults [log]`, `:save FILE`,
+//! `:load FILE`, `:quit`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::client::NodeClient;
+use engine::deploy::Testnet;
+use rhai::Engine;
+
+/// Helper names, for completion and `:help`.
+pub const HELPERS: &[(&str, &str)] = &[
+    (":help", ":help [topic]   this text, or the functions whose name contains topic"),
+    (
+        ":nodes",
+        ":nodes          node, height, slot, tip, lib, peers, mempool size of every node",
+    ),
+    (
+        ":watch",
+        ":watch          refresh :nodes every second until Enter (Ctrl-C also stops)",
+    ),
+    (
+        ":faults",
+        ":faults [log]   faults in force (or every fault applied and reverted)",
+    ),
+    (
+        ":save",
+        ":save FILE      write this session's effective commands as a runnable scenario",
+    ),
+    (
+        ":load",
+        ":load FILE      evaluate a script file in this session",
+    ),
+    (":quit", ":quit           leave (Ctrl-D too); an attached testnet keeps running"),
+];
+
+/// The general help text.
+pub fn help_text(attached: Option<&str>) -> String {
+    let mut s = String::from(
+        "Type script statements; `net` is the testnet. Open braces, brackets and parentheses\n\
+         continue on the next line. Tab completes function names and node indices.\n\
+         Ctrl-C stops a running command (or clears the line); Ctrl-D leaves.\n\n",
+    );
+    for (_, line) in HELPERS {
+        s.push_str(line);
+        s.push('\n');
+    }
+    s.push_str(
+        "\nExamples:\n  net.node(0).consensus_info()\n  net.restart(1)\n  net.partition([[0, 1], [2]])\n  net.heal()\n  net.wait_converged(\"30s\")\n",
+    );
+    if let Some(name) = attached {
+        let _ = writeln!(
+            s,
+            "\nAttached to `{name}`; `nomos-script down {name}` tears it down."
+        );
+    }
+    s
+}
+
+/// Every registered function name (deduplicated, sorted), from the engine's metadata.
+pub fn function_names(engine: &Engine) -> Vec<String> {
+    let mut names: Vec<String> = function_signatures(engine)
+        .into_iter()
+        .map(|(n, _, _)| n)
+        .filter(|n| !n.starts_with("get$") && !n.starts_with("set$") && !n.starts_with("anon$"))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// `(name, signature, doc)` of every registered function.
+pub fn function_signatures(engine: &Engine) -> Vec<(String, String, String)> {
+    let Ok(json) = engine.gen_fn_metadata_to_json(false) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&json) else {
+        return Vec::new();
+    };
+    v["functions"]
+        .as_array()
+        .map(|fns| {
+            fns.iter()
+                .filter_map(|f| {
+                    let name = f["name"].as_str()?.to_owned();
+                    let sig = f["signature"].as_str().unwrap_or(&name).to_owned();
+                    let doc = f["docComments"]
+                        .as_array()
+                        .map(|d| {
+                            d.iter()
+                                .filter_map(|l| l.as_str())
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        })
+                        .unwrap_or_default();
+                    Some((name, sig, doc))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `:help topic`: the signatures of matching functions.
+pub fn help_topic(engine: &Engine, topic: &str) -> String {
+    if let Some((_, line)) = HELPERS
+        .iter()
+        .find(|(h, _)| h.trim_start_matches(':') == topic.trim_start_matches(':'))
+    {
+        return format!("{line}\n");
+    }
+    let mut sigs: Vec<String> = function_signatures(engine)
+        .into_iter()
+        .filter(|(n, _, _)| n.contains(topic))
+        .map(|(_, s, doc)| {
+            let doc = doc.trim();
+            if doc.is_empty() {
+                s
+            } else {
+                format!("{s}\n{doc}")
+            }
+        })
+        .collect();
+    sigs.sort();
+    sigs.dedup();
+    if sigs.is_empty() {
+        return format!("no function or helper matches `{topic}`; `:help` lists the helpers\n");
+    }
+    sigs.join("\n") + "\n"
+}
+
+/// One row of `:nodes`.
+struct Row {
+    name: String,
+    state: String,
+    height: String,
+    slot: String,
+    tip: String,
+    lib: String,
+    peers: String,
+    mempool: String,
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+async fn row(c: NodeClient, state: String) -> Row {
+    let c = c.with_timeout(Duration::from_secs(2));
+    let (ci, ni, mi) = tokio::join!(c.consensus_info(), c.network_info(), c.mempool_info());
+    let dash = || "-".to_string();
+    let (height, slot, tip, lib) = match &ci {
+        Ok(i) => (
+            i.height.to_string(),
+            i.slot.to_string(),
+            short(&i.tip),
+            short(&i.lib),
+        ),
+        Err(_) => (dash(), dash(), dash(), dash()),
+    };
+    Row {
+        name: c.name().to_owned(),
+        state: if ci.is_err() && state == "running" {
+            "no answer".to_owned()
+        } else {
+            state
+        },
+        height,
+        slot,
+        tip,
+        lib,
+        peers: ni.map_or_else(|_| dash(), |n| n.n_peers.to_string()),
+        mempool: mi.map_or_else(|_| dash(), |m| m.size.to_string()),
+    }
+}
+
+/// The `:nodes` table (every node queried at once, 2 s deadline each).
+pub fn nodes_table(handle: &tokio::runtime::Handle, net: &Arc<dyn Testnet>) -> String {
+    let clients = net.clients();
+    let states: Vec<String> = (0..clients.len())
+        .map(|i| {
+            net.node_state(i)
+                .map_or_else(|| "unknown".into(), |s| format!("{s:?}").to_lowercase())
+        })
+        .collect();
+    let rows = handle.block_on(futures::future::join_all(
+        clients
+            .iter()
+            .cloned()
+            .zip(states)
+            .map(|(c, s)| row(c, s)),
+    ));
+    let mut out = format!(
+        "{:<8} {:<10} {:>7} {:>8} {:<9} {:<9} {:>5} {:>7}\n",
+        "node", "state", "height", "slot", "tip", "lib", "peers", "mempool"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<10} {:>7} {:>8} {:<9} {:<9} {:>5} {:>7}",
+            r.name, r.state, r.height, r.slot, r.tip, r.lib, r.peers, r.mempool
+        );
+    }
+    out
+}
+
+/// `:faults`: faults in force, or the whole log.
+pub fn faults_text(net: &dyn Testnet, log: bool) -> String {
+    if log {
+        let records = net.fault_log();
+        if records.is_empty() {
+            return "no fault applied yet\n".into();
+        }
+        return records.iter().map(|r| format!("{r}\n")).collect();
+    }
+    let active = net.active_faults();
+    if active.is_empty() {
+        return "no fault in force\n".into();
+    }
+    active
+        .iter()
+        .map(|a| {
+            let links: Vec<String> = a.links.iter().map(ToString::to_string).collect();
+            format!(
+                "{} {} (since {:.1}s) [{}]\n",
+                a.id,
+                a.fault,
+                a.applied_after.as_secs_f64(),
+                links.join(", ")
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,250 @@
+//! The supervisor's control API: a small HTTP server on 127.0.0.1 in the process that deployed
+//! the testnet (so node processes are its children and link proxies live in it). Every call that
+//! changes the testnet holds one lock, so two attached processes cannot interleave a restart
+//! with a partition half-way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use super::wire::{
+    ActiveFaultWire, AddNodeWire, ApplyFaultWire, ErrorWire, FaultRecordWire, LinkSelWire,
+    NetSnapshot, NodeEntry, TopologyDoc, capability_name,
+};
+use crate::deploy::{AddNodeSpec, ControlError, NodeState, Testnet};
+use crate::links::FaultId;
+
+/// Longest `wait_ready` a caller may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+struct Shared {
+    testnet: Arc<dyn Testnet>,
+    control: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+}
+
+/// A bound, not yet serving, control API.
+pub struct ControlServer {
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// What a snapshot of `testnet` looks like on the wire.
+pub fn snapshot(testnet: &dyn Testnet) -> NetSnapshot {
+    let clients = testnet.clients();
+    NetSnapshot {
+        run_id: testnet.run_id().to_owned(),
+        deployer: testnet.deployer_name().to_owned(),
+        nodes: clients
+            .iter()
+            .map(|c| NodeEntry {
+                index: c.index(),
+                api_url: c.base_url().to_owned(),
+                state: testnet
+                    .node_state(c.index())
+                    .unwrap_or(NodeState::Exited)
+                    .into(),
+            })
+            .collect(),
+        endpoints: testnet.endpoints(),
+        capabilities: testnet
+            .capabilities()
+            .into_iter()
+            .map(|c| capability_name(c).to_owned())
+            .collect(),
+        topology: TopologyDoc::from(testnet.topology()),
+        run_dir: testnet.run_dir(),
+    }
+}
+
+impl ControlServer {
+    /// Binds a free port on 127.0.0.1 for `testnet`'s control API.
+    pub async fn bind(testnet: Arc<dyn Testnet>) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                testnet,
+                control: tokio::sync::Mutex::new(()),
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Cancelled by `POST /shutdown`.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// Serves until `POST /shutdown` or `stop` fires. Teardown is the caller's.
+    pub async fn serve(self, stop: CancellationToken) -> std::io::Result<()> {
+        let shutdown = self.shared.shutdown.clone();
+        let app = Router::new()
+            .route("/state", get(state))
+            .route("/nodes", post(add_node))
+            .route("/nodes/{i}/{action}", post(node_action))
+            .route("/nodes/{i}/logs", get(logs))
+            .route("/faults", get(active_faults).post(apply_fault))
+            .route("/faults/log", get(fault_log))
+            .route("/faults/clear", post(clear_links))
+            .route("/faults/{id}/revert", post(revert_fault))
+            .route("/heal", post(heal))
+            .route("/wait_ready", post(wait_ready))
+            .route("/shutdown", post(shutdown_now))
+            .with_state(self.shared);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = stop.cancelled() => {}
+                }
+            })
+            .await
+    }
+}
+
+type Shr = State<Arc<Shared>>;
+
+fn fail(status: StatusCode, message: String) -> Response {
+    (status, Json(ErrorWire { error: message })).into_response()
+}
+
+fn control_err(e: ControlError) -> Response {
+    let status = match e {
+        ControlError::NoSuchNode { .. } => StatusCode::NOT_FOUND,
+        ControlError::BadState { .. } => StatusCode::CONFLICT,
+        ControlError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+        ControlError::TornDown => StatusCode::GONE,
+        ControlError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    fail(status, e.to_string())
+}
+
+async fn state(State(s): Shr) -> Json<NetSnapshot> {
+    Json(snapshot(&*s.testnet))
+}
+
+async fn node_action(State(s): Shr, Path((i, action)): Path<(usize, String)>) -> Response {
+    let _g = s.control.lock().await;
+    let net = &*s.testnet;
+    let r = match action.as_str() {
+        "start" => net.start(i).await,
+        "stop" => net.stop(i).await,
+        "restart" => net.restart(i).await,
+        "kill" => net.kill(i).await,
+        "pause" => net.pause(i).await,
+        "resume" => net.resume(i).await,
+        other => {
+            return fail(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown node action `{other}` (expected start, stop, restart, kill, pause, resume)"
+                ),
+            );
+        }
+    };
+    match r {
+        Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn add_node(State(s): Shr, Json(spec): Json<AddNodeWire>) -> Response {
+    let _g = s.control.lock().await;
+    match s
+        .testnet
+        .add_node(AddNodeSpec {
+            peers: spec.peers,
+            stake: spec.stake,
+        })
+        .await
+    {
+        Ok(i) => Json(serde_json::json!({"index": i})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct LinesQuery {
+    lines: Option<usize>,
+}
+
+async fn logs(State(s): Shr, Path(i): Path<usize>, Query(q): Query<LinesQuery>) -> Response {
+    match s.testnet.logs(i, q.lines.unwrap_or(50)).await {
+        Ok(text) => Json(serde_json::json!({"text": text})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn apply_fault(State(s): Shr, Json(req): Json<ApplyFaultWire>) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.apply_fault((&req.fault).into(), req.note) {
+        Ok(id) => Json(serde_json::json!({"id": id.0})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn revert_fault(State(s): Shr, Path(id): Path<u64>) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.revert_fault(FaultId(id)) {
+        Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn clear_links(State(s): Shr, Json(sel): Json<LinkSelWire>) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.clear_links((&sel).into()) {
+        Ok(n) => Json(serde_json::json!({"count": n})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn heal(State(s): Shr) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.heal() {
+        Ok(n) => Json(serde_json::json!({"count": n})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn active_faults(State(s): Shr) -> Json<Vec<ActiveFaultWire>> {
+    Json(s.testnet.active_faults().iter().map(Into::into).collect())
+}
+
+async fn fault_log(State(s): Shr) -> Json<Vec<FaultRecordWire>> {
+    Json(s.testnet.fault_log().iter().map(Into::into).collect())
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    ms: Option<u64>,
+}
+
+async fn wait_ready(State(s): Shr, Query(q): Query<WaitQuery>) -> Response {
+    let d = Duration::from_millis(q.ms.unwrap_or(60_000)).min(MAX_WAIT);
+    match s.testnet.wait_ready(d).await {
+        Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
+        Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}
+
+async fn shutdown_now(State(s): Shr) -> Json<serde_json::Value> {
+    // wait for a control call in progress, so teardown never cuts one in half
+    let _g = s.control.lock().await;
+    s.shutdown.cancel();
+    Json(serde_json::json!({"ok": true}))
+}
