@@ -12,6 +12,8 @@ use rhai::{Dynamic, Engine, INT};
 
 use super::values::{Res, err, int, map, to_script};
 use crate::bridge::Bridge;
+use crate::doc::registry::{Area, Registrar};
+use crate::script_fn;
 
 /// A node client usable from scripts: cheap to clone, `&self` methods only (no data races when
 /// several script threads share it).
@@ -76,31 +78,93 @@ fn dry_consensus_info() -> Dynamic {
 
 /// Registers `NodeClient` methods.
 pub fn register(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<NodeHandle>("NodeClient")
-        .register_get("index", |n: &mut NodeHandle| n.index as INT)
-        .register_get("name", |n: &mut NodeHandle| n.name())
-        .register_get("url", |n: &mut NodeHandle| {
+    let mut reg = Registrar::new(engine, Area::NodeClient);
+    reg.register_type::<NodeHandle>(
+        "NodeClient",
+        &[
+            " A client of one node's HTTP API, from `net.node(i)`, `net.nodes()` or `ctx.node(i)`.",
+            " Every call has a timeout and fails with a message naming the node and the call.",
+            "",
+            " ```rhai",
+            " let node = net.node(0);",
+            " print(`${node.name}: height ${node.height()}`);",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// The node's index in the testnet (0-based).
+        ///
+        /// ```rhai
+        /// print(net.node(2).index);   // 2
+        /// ```
+        get index(node: NodeClient) -> int => |n: &mut NodeHandle| n.index as INT
+    );
+    script_fn!(reg,
+        /// The node's name in messages and reports: `node-<index>`.
+        ///
+        /// ```rhai
+        /// print(net.node(1).name);   // node-1
+        /// ```
+        get name(node: NodeClient) -> String => |n: &mut NodeHandle| n.name()
+    );
+    script_fn!(reg,
+        /// Base URL of the node's HTTP API (empty when checking).
+        ///
+        /// ```rhai
+        /// print(net.node(0).url);
+        /// ```
+        get url(node: NodeClient) -> String => |n: &mut NodeHandle| {
             n.client
                 .as_ref()
                 .map(|c| c.base_url().to_string())
                 .unwrap_or_default()
-        })
-        .register_fn("to_string", |n: &mut NodeHandle| n.name())
-        .register_fn("consensus_info", |n: &mut NodeHandle| -> Res<Dynamic> {
+        }
+    );
+    script_fn!(reg,
+        /// The node's name.
+        ///
+        /// ```rhai
+        /// print(net.node(0).to_string());
+        /// ```
+        fn to_string(node: NodeClient) -> String => |n: &mut NodeHandle| n.name()
+    );
+    script_fn!(reg,
+        /// The node's consensus state: `#{height, slot, tip, lib, mode}` (`tip` and `lib` are
+        /// block ids; `mode` is `"Bootstrapping"` until the node has synced, then `"Online"`).
+        ///
+        /// ```rhai
+        /// let info = net.node(0).consensus_info();
+        /// print(`height ${info.height} slot ${info.slot} mode ${info.mode}`);
+        /// ```
+        fn consensus_info(node: NodeClient) -> Map => |n: &mut NodeHandle| -> Res<Dynamic> {
             Ok(n.call(
                 "consensus_info",
                 |c| async move { c.consensus_info().await },
             )?
             .map_or_else(dry_consensus_info, |i| to_script(&i)))
-        })
-        .register_fn("height", |n: &mut NodeHandle| -> Res<INT> {
+        }
+    );
+    script_fn!(reg,
+        /// The height of the node's tip (genesis is 0).
+        ///
+        /// ```rhai
+        /// let h = net.node(0).height();
+        /// print(h);
+        /// ```
+        fn height(node: NodeClient) -> int => |n: &mut NodeHandle| -> Res<INT> {
             Ok(
                 n.call("height", |c| async move { c.consensus_info().await })?
                     .map_or(0, |i| i.height as INT),
             )
-        })
-        .register_fn("network_info", |n: &mut NodeHandle| -> Res<Dynamic> {
+        }
+    );
+    script_fn!(reg,
+        /// The node's peers: `#{listen_addresses, n_peers, n_connections, n_pending_connections}`.
+        ///
+        /// ```rhai
+        /// print(net.node(0).network_info().n_peers);
+        /// ```
+        fn network_info(node: NodeClient) -> Map => |n: &mut NodeHandle| -> Res<Dynamic> {
             Ok(
                 n.call("network_info", |c| async move { c.network_info().await })?
                     .map_or_else(
@@ -116,30 +180,61 @@ pub fn register(engine: &mut Engine) {
                         |i| to_script(&i),
                     ),
             )
-        })
-        .register_fn("headers", |n: &mut NodeHandle| -> Res<Dynamic> {
+        }
+    );
+    script_fn!(reg,
+        /// Block ids of the canonical chain from the tip back to the LIB, newest first.
+        ///
+        /// ```rhai
+        /// let ids = net.node(0).headers();
+        /// print(`${ids.len()} blocks above the LIB`);
+        /// ```
+        fn headers(node: NodeClient) -> Array => |n: &mut NodeHandle| -> Res<Dynamic> {
             Ok(
                 n.call("headers", |c| async move { c.headers(None, None).await })?
                     .map_or_else(|| Dynamic::from_array(vec![]), |h| to_script(&h)),
             )
-        })
-        .register_fn(
-            "headers",
-            |n: &mut NodeHandle, from: &str, to: &str| -> Res<Dynamic> {
-                let (from, to) = (from.to_string(), to.to_string());
-                Ok(n.call("headers", |c| async move {
-                    c.headers(Some(&from), Some(&to)).await
-                })?
-                .map_or_else(|| Dynamic::from_array(vec![]), |h| to_script(&h)))
-            },
-        )
-        .register_fn("block", |n: &mut NodeHandle, id: &str| -> Res<Dynamic> {
+        }
+    );
+    script_fn!(reg,
+        /// Block ids of the canonical chain from block `from` back to block `to`, newest first.
+        ///
+        /// ```rhai
+        /// let info = net.node(0).consensus_info();
+        /// let ids = net.node(0).headers(info.tip, info.lib);
+        /// ```
+        fn headers(node: NodeClient, from: String, to: String) -> Array
+        => |n: &mut NodeHandle, from: &str, to: &str| -> Res<Dynamic> {
+            let (from, to) = (from.to_string(), to.to_string());
+            Ok(n.call("headers", |c| async move {
+                c.headers(Some(&from), Some(&to)).await
+            })?
+            .map_or_else(|| Dynamic::from_array(vec![]), |h| to_script(&h)))
+        }
+    );
+    script_fn!(reg,
+        /// The block with this id as `#{header, transactions}`, or `()` when the node does not
+        /// have it.
+        ///
+        /// ```rhai
+        /// let node = net.node(0);
+        /// let b = node.block(node.consensus_info().tip);
+        /// if b != () { print(`slot ${b.header.slot}, ${b.transactions.len()} txs`); }
+        /// ```
+        fn block(node: NodeClient, id: String) -> Dynamic => |n: &mut NodeHandle, id: &str| -> Res<Dynamic> {
             let id = id.to_string();
             Ok(n.call("block", |c| async move { c.block(&id).await })?
                 .flatten()
                 .map_or(Dynamic::UNIT, |b| to_script(&b)))
-        })
-        .register_fn("mempool_info", |n: &mut NodeHandle| -> Res<Dynamic> {
+        }
+    );
+    script_fn!(reg,
+        /// The node's mempool: `#{size}`.
+        ///
+        /// ```rhai
+        /// print(net.node(0).mempool_info().size);
+        /// ```
+        fn mempool_info(node: NodeClient) -> Map => |n: &mut NodeHandle| -> Res<Dynamic> {
             Ok(
                 n.call("mempool_info", |c| async move { c.mempool_info().await })?
                     .map_or_else(
@@ -147,24 +242,50 @@ pub fn register(engine: &mut Engine) {
                         |i| to_script(&i),
                     ),
             )
-        })
-        .register_fn("account", |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
+        }
+    );
+    script_fn!(reg,
+        /// An account's state on the node's tip: `#{balance, nonce}` (zero for an unknown key).
+        ///
+        /// ```rhai
+        /// let acct = net.node(0).account("00".pad(64, '0'));
+        /// print(acct.balance);
+        /// ```
+        fn account(node: NodeClient, public_key: String) -> Map => |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
             let pk = pk.to_string();
             Ok(n.call("account", |c| async move { c.account(&pk).await })?
                 .map_or_else(
                     || map([("balance", int(0)), ("nonce", int(0))]).into(),
                     |i| to_script(&i),
                 ))
-        })
-        .register_fn("metrics", |n: &mut NodeHandle| -> Res<String> {
+        }
+    );
+    script_fn!(reg,
+        /// The node's Prometheus metrics, as text.
+        ///
+        /// ```rhai
+        /// let text = net.node(0).metrics();
+        /// print(text.len());
+        /// ```
+        fn metrics(node: NodeClient) -> String => |n: &mut NodeHandle| -> Res<String> {
             Ok(
                 n.call("metrics", |c| async move { c.metrics_text().await })?
                     .unwrap_or_default(),
             )
-        })
-        .register_fn("connect", |n: &mut NodeHandle, addr: &str| -> Res<()> {
+        }
+    );
+    script_fn!(reg,
+        /// Asks the node to dial a peer at `address` (`host:port`, as `listen_addresses`
+        /// reports them).
+        ///
+        /// ```rhai
+        /// let addrs = net.node(1).network_info().listen_addresses;
+        /// if addrs.len() > 0 { net.node(3).connect(addrs[0]); }
+        /// ```
+        fn connect(node: NodeClient, address: String) => |n: &mut NodeHandle, addr: &str| -> Res<()> {
             let addr = addr.to_string();
             n.call("connect", |c| async move { c.connect(&addr).await })?;
             Ok(())
-        });
+        }
+    );
 }

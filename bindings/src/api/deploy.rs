@@ -28,7 +28,9 @@ use super::scenario::Plan;
 use super::values::{Res, count, duration, err, index, index_groups, int, number};
 use crate::bridge::Bridge;
 use crate::cli::DeployerChoice;
+use crate::doc::registry::{Area, Registrar};
 use crate::host::{HostState, Mode};
+use crate::script_fn;
 
 /// Default deadline of `net.wait_ready()`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -372,138 +374,381 @@ fn link_sel(net: &NetHandle, a: INT, b: INT) -> Res<LinkSel> {
 
 /// Registers deployers and the testnet handle.
 pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
-    for (name, choice) in [
-        ("LocalDeployer", DeployerChoice::Local),
-        ("ComposeDeployer", DeployerChoice::Compose),
-        ("K8sDeployer", DeployerChoice::K8s),
-    ] {
-        let st = state.clone();
-        engine.register_fn(name, move || DeployerHandle::new(choice, st.clone()));
-    }
-    engine
-        .register_type_with_name::<DeployerHandle>("Deployer")
-        .register_get("name", |d: &mut DeployerHandle| d.choice.name().to_string())
-        .register_fn("to_string", |d: &mut DeployerHandle| {
-            format!("{}Deployer", d.choice.name())
-        })
-        .register_fn(
-            "deploy",
-            |d: &mut DeployerHandle, t: TopologyBuilder| -> Res<NetHandle> {
-                let topology = t
-                    .build()
-                    .or_else(|e| err(format!("invalid topology: {e}")))?;
-                d.deploy_topology(topology)
-            },
-        )
-        .register_fn(
-            "deploy",
-            |d: &mut DeployerHandle, t: Topology| -> Res<NetHandle> { d.deploy_topology(t) },
-        )
-        .register_fn(
-            "deploy",
-            |d: &mut DeployerHandle, p: Plan| -> Res<NetHandle> {
-                d.deploy_with(p.0.topology().clone(), p.0.capabilities.clone())
-            },
-        )
-        .register_fn(
-            "run",
-            |d: &mut DeployerHandle, p: Plan| -> Res<ReportHandle> {
-                let report = runner::run_plan(&d.state, Some(d), &p.0)?;
-                runner::raise_if_failed(report)
-            },
-        )
-        .register_fn("try_run", |d: &mut DeployerHandle, p: Plan| {
-            runner::run_plan(&d.state, Some(d), &p.0)
-        });
+    let mut reg = Registrar::new(engine, Area::Deployers);
+    register_deployers(&mut reg, state);
+    register_testnet(&mut reg, state);
+    reg.area(Area::NodeControl);
+    register_node_control(&mut reg);
+    reg.area(Area::Faults);
+    register_faults(&mut reg);
+    reg.area(Area::Waits);
+    register_waits(&mut reg);
+}
 
+fn register_deployers(reg: &mut Registrar, state: &Arc<HostState>) {
+    reg.register_type::<DeployerHandle>(
+        "Deployer",
+        &[
+            " A backend that turns a topology into a running testnet: `LocalDeployer()` (child",
+            " processes), `ComposeDeployer()` (Docker containers) or `K8sDeployer()`. Without",
+            " one, `plan.run()` uses the backend chosen with `--deployer`.",
+            "",
+            " ```rhai",
+            " let d = LocalDeployer();",
+            " print(d.name);   // local",
+            " ```",
+        ],
+    );
     let st = state.clone();
-    let st2 = state.clone();
-    engine
-        .register_type_with_name::<NetHandle>("Testnet")
-        .register_get("node_count", |n: &mut NetHandle| n.node_count() as INT)
-        .register_get("run_id", |n: &mut NetHandle| n.run_id())
-        .register_get("run_dir", |n: &mut NetHandle| {
+    script_fn!(reg,
+        /// The local deployer: every node a child process of this runner, with link-layer
+        /// proxies between them for network faults. Supports node control and network faults.
+        ///
+        /// ```rhai
+        /// let d = LocalDeployer();
+        /// print(d);
+        /// ```
+        fn LocalDeployer() -> Deployer => move || DeployerHandle::new(DeployerChoice::Local, st.clone())
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// The Docker Compose deployer: one container per node on a per-run network, built from
+        /// the node binary (or `LOGOS_BLOCKCHAIN_TESTNET_IMAGE`). Needs a reachable Docker
+        /// engine when it deploys.
+        ///
+        /// ```rhai
+        /// let d = ComposeDeployer();
+        /// print(d.name);   // compose
+        /// ```
+        fn ComposeDeployer() -> Deployer => move || DeployerHandle::new(DeployerChoice::Compose, st.clone())
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// The Kubernetes deployer: nodes in a namespace of the current cluster context.
+        /// Deploying fails with a clear message when this build has no Kubernetes backend.
+        ///
+        /// ```rhai
+        /// let d = K8sDeployer();
+        /// print(d.name);   // k8s
+        /// ```
+        fn K8sDeployer() -> Deployer => move || DeployerHandle::new(DeployerChoice::K8s, st.clone())
+    );
+    script_fn!(reg,
+        /// The backend's name: `local`, `compose` or `k8s`.
+        ///
+        /// ```rhai
+        /// print(LocalDeployer().name);
+        /// ```
+        get name(deployer: Deployer) -> String => |d: &mut DeployerHandle| d.choice.name().to_string()
+    );
+    script_fn!(reg,
+        /// `localDeployer`, `composeDeployer` or `k8sDeployer`.
+        ///
+        /// ```rhai
+        /// print(ComposeDeployer().to_string());
+        /// ```
+        fn to_string(deployer: Deployer) -> String => |d: &mut DeployerHandle| format!("{}Deployer", d.choice.name())
+    );
+    script_fn!(reg,
+        /// Builds the topology, deploys it and waits until every node is ready (60 s at most);
+        /// the testnet stays up until `net.down()` or the end of the script. A deploy failure
+        /// raises an `InfraFailure` (exit 3 when uncaught).
+        ///
+        /// ```rhai,deploys
+        /// let small = LocalDeployer().deploy(TopologyBuilder().nodes(2).slot_duration("100ms"));
+        /// print(small.node(1).height());
+        /// small.down();
+        /// ```
+        fn deploy(deployer: Deployer, topology: TopologyBuilder) -> Testnet
+        => |d: &mut DeployerHandle, t: TopologyBuilder| -> Res<NetHandle> {
+            let topology = t
+                .build()
+                .or_else(|e| err(format!("invalid topology: {e}")))?;
+            d.deploy_topology(topology)
+        }
+    );
+    script_fn!(reg,
+        /// Deploys an already validated topology.
+        ///
+        /// ```rhai,no_run
+        /// let topology = TopologyBuilder().network_ring().nodes(4).build();
+        /// let net = LocalDeployer().deploy(topology);
+        /// ```
+        fn deploy(deployer: Deployer, topology: Topology) -> Testnet
+        => |d: &mut DeployerHandle, t: Topology| -> Res<NetHandle> { d.deploy_topology(t) }
+    );
+    script_fn!(reg,
+        /// Deploys a plan's topology, checking first that the backend offers what the plan needs
+        /// (node control, network faults); `net.run(plan)` then runs it there.
+        ///
+        /// ```rhai,no_run
+        /// let net = LocalDeployer().deploy(plan);
+        /// let report = net.run(plan);
+        /// ```
+        fn deploy(deployer: Deployer, plan: Scenario) -> Testnet
+        => |d: &mut DeployerHandle, p: Plan| -> Res<NetHandle> {
+            d.deploy_with(p.0.topology().clone(), p.0.capabilities.clone())
+        }
+    );
+    script_fn!(reg,
+        /// Runs a plan on this backend (deploy, drive, judge, tear down) and returns the report;
+        /// a failed run raises the report as the error (exit 1 when uncaught).
+        ///
+        /// ```rhai,no_run
+        /// let report = ComposeDeployer().run(plan);
+        /// ```
+        fn run(deployer: Deployer, plan: Scenario) -> RunReport
+        => |d: &mut DeployerHandle, p: Plan| -> Res<ReportHandle> {
+            let report = runner::run_plan(&d.state, Some(d), &p.0)?;
+            runner::raise_if_failed(report)
+        }
+    );
+    script_fn!(reg,
+        /// Runs a plan on this backend and returns the report, passed or failed.
+        ///
+        /// ```rhai,no_run
+        /// let report = LocalDeployer().try_run(plan);
+        /// if !report.passed { print(report.failures); }
+        /// ```
+        fn try_run(deployer: Deployer, plan: Scenario) -> RunReport
+        => |d: &mut DeployerHandle, p: Plan| runner::run_plan(&d.state, Some(d), &p.0)
+    );
+}
+
+fn register_testnet(reg: &mut Registrar, state: &Arc<HostState>) {
+    reg.register_type::<NetHandle>(
+        "Testnet",
+        &[
+            " A deployed testnet (`deployer.deploy(..)`): its nodes' clients, node control,",
+            " network faults and waits. A testnet the script does not take down itself is torn",
+            " down when the script ends, however it ends.",
+            "",
+            " ```rhai",
+            " print(`${net.node_count} nodes, run ${net.run_id}`);",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// Number of nodes, including nodes added at run time.
+        ///
+        /// ```rhai
+        /// print(net.node_count);   // 4
+        /// ```
+        get node_count(net: Testnet) -> int => |n: &mut NetHandle| n.node_count() as INT
+    );
+    script_fn!(reg,
+        /// The run id (`dry` when checking).
+        ///
+        /// ```rhai
+        /// print(net.run_id);
+        /// ```
+        get run_id(net: Testnet) -> String => |n: &mut NetHandle| n.run_id()
+    );
+    script_fn!(reg,
+        /// The run dir (configs, data, logs) for local backends, else `()`.
+        ///
+        /// ```rhai
+        /// print(net.run_dir);
+        /// ```
+        get run_dir(net: Testnet) -> Dynamic => |n: &mut NetHandle| {
             n.run_dir().map_or(Dynamic::UNIT, Into::into)
-        })
-        .register_get("endpoints", |n: &mut NetHandle| -> Array {
+        }
+    );
+    script_fn!(reg,
+        /// `TESTNET_ENDPOINTS` lines: one per node API, plus observability URLs when set.
+        ///
+        /// ```rhai
+        /// for e in net.endpoints { print(e); }
+        /// ```
+        get endpoints(net: Testnet) -> Array => |n: &mut NetHandle| -> Array {
             n.net.as_ref().map_or_else(Vec::new, |net| {
                 net.endpoints().into_iter().map(Into::into).collect()
             })
-        })
-        .register_fn("to_string", |n: &mut NetHandle| {
+        }
+    );
+    script_fn!(reg,
+        /// `Testnet(<run id>, <n> nodes)`.
+        ///
+        /// ```rhai
+        /// print(net.to_string());
+        /// ```
+        fn to_string(net: Testnet) -> String => |n: &mut NetHandle| {
             format!("Testnet({}, {} nodes)", n.run_id(), n.node_count())
-        })
-        .register_fn("node", |n: &mut NetHandle, i: INT| n.node(i))
-        .register_fn("logs", |n: &mut NetHandle, i: INT| n.logs(i, 50))
-        .register_fn(
-            "logs",
-            |n: &mut NetHandle, i: INT, lines: INT| -> Res<String> {
-                let lines = count(lines, "logs lines")?;
-                n.logs(i, lines)
-            },
-        )
-        .register_fn(
-            "run",
-            move |n: &mut NetHandle, p: Plan| -> Res<ReportHandle> {
-                let report = runner::run_on(&st, n, &p.0)?;
-                runner::raise_if_failed(report)
-            },
-        )
-        .register_fn("try_run", move |n: &mut NetHandle, p: Plan| {
-            runner::run_on(&st2, n, &p.0)
-        })
-        .register_fn("nodes", |n: &mut NetHandle| n.nodes())
-        .register_fn("wait_ready", |n: &mut NetHandle| -> Res<()> {
-            wait_ready(n, DEFAULT_READY_TIMEOUT)
-        })
-        .register_fn("wait_ready", |n: &mut NetHandle, d: Dynamic| -> Res<()> {
-            wait_ready(n, duration(&d, "wait_ready")?)
-        })
-        .register_fn(
-            "wait_height",
-            |n: &mut NetHandle, h: INT, d: Dynamic| -> Res<()> {
-                let h = u64::try_from(h)
-                    .or_else(|_| err(format!("wait_height height = {h} must not be negative")))?;
-                n.wait_height(h, duration(&d, "wait_height deadline")?)
-            },
-        )
-        .register_fn(
-            "wait_converged",
-            |n: &mut NetHandle, d: Dynamic| -> Res<()> {
-                n.wait_converged(duration(&d, "wait_converged deadline")?)
-            },
-        )
-        .register_fn("down", |n: &mut NetHandle| -> Res<()> {
+        }
+    );
+    script_fn!(reg,
+        /// The API client of node `i`; an index out of range names the node count.
+        ///
+        /// ```rhai
+        /// print(net.node(0).height());
+        /// ```
+        fn node(net: Testnet, i: int) -> NodeClient => |n: &mut NetHandle, i: INT| n.node(i)
+    );
+    script_fn!(reg,
+        /// The API clients of every node, in index order.
+        ///
+        /// ```rhai
+        /// for node in net.nodes() { print(`${node.name}: ${node.height()}`); }
+        /// ```
+        fn nodes(net: Testnet) -> Array => |n: &mut NetHandle| n.nodes()
+    );
+    script_fn!(reg,
+        /// The last 50 lines of node `i`'s log.
+        ///
+        /// ```rhai
+        /// let log = net.logs(0);
+        /// print(log.len());
+        /// ```
+        fn logs(net: Testnet, i: int) -> String => |n: &mut NetHandle, i: INT| n.logs(i, 50)
+    );
+    script_fn!(reg,
+        /// The last `lines` lines of node `i`'s log.
+        ///
+        /// ```rhai
+        /// print(net.logs(1, 5));
+        /// ```
+        fn logs(net: Testnet, i: int, lines: int) -> String
+        => |n: &mut NetHandle, i: INT, lines: INT| -> Res<String> {
+            let lines = count(lines, "logs lines")?;
+            n.logs(i, lines)
+        }
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// Runs a plan on this already deployed testnet (workloads, expectations, duration),
+        /// then tears the testnet down; a failed run raises the report as the error.
+        ///
+        /// ```rhai,no_run
+        /// let net = LocalDeployer().deploy(plan);
+        /// net.restart(1);            // set the stage by hand, then run
+        /// let report = net.run(plan);
+        /// ```
+        fn run(net: Testnet, plan: Scenario) -> RunReport
+        => move |n: &mut NetHandle, p: Plan| -> Res<ReportHandle> {
+            let report = runner::run_on(&st, n, &p.0)?;
+            runner::raise_if_failed(report)
+        }
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// Runs a plan on this testnet, then tears it down; returns the report either way.
+        ///
+        /// ```rhai,no_run
+        /// let report = LocalDeployer().deploy(plan).try_run(plan);
+        /// print(report.summary);
+        /// ```
+        fn try_run(net: Testnet, plan: Scenario) -> RunReport
+        => move |n: &mut NetHandle, p: Plan| runner::run_on(&st, n, &p.0)
+    );
+    script_fn!(reg,
+        /// Tears the testnet down now (idempotent); the run dir is removed.
+        ///
+        /// ```rhai,no_run
+        /// net.down();
+        /// ```
+        fn down(net: Testnet) => |n: &mut NetHandle| -> Res<()> {
             if let Some(dir) = n.teardown(false)? {
                 println!("kept run dir {dir}");
             }
             Ok(())
-        })
-        .register_fn("down", |n: &mut NetHandle, keep: bool| -> Res<()> {
+        }
+    );
+    script_fn!(reg,
+        /// Tears the testnet down now; with `keep` the run dir stays and its path is printed.
+        ///
+        /// ```rhai,no_run
+        /// net.down(true);
+        /// ```
+        fn down(net: Testnet, keep: bool) => |n: &mut NetHandle, keep: bool| -> Res<()> {
             if let Some(dir) = n.teardown(keep)? {
                 println!("kept run dir {dir}");
             }
             Ok(())
-        })
-        .register_fn("restart", |n: &mut NetHandle, i: INT| {
+        }
+    );
+}
+
+fn register_node_control(reg: &mut Registrar) {
+    script_fn!(reg,
+        /// Restarts node `i` (stop, then start with the same data): the node must catch up.
+        ///
+        /// ```rhai
+        /// net.restart(2);
+        /// net.wait_ready("30s");
+        /// ```
+        fn restart(net: Testnet, i: int) => |n: &mut NetHandle, i: INT| {
             n.control("restart", i, |net, i| net.restart(i))
-        })
-        .register_fn("stop", |n: &mut NetHandle, i: INT| {
+        }
+    );
+    script_fn!(reg,
+        /// Stops node `i` gracefully; its data stays for `start(i)`.
+        ///
+        /// ```rhai
+        /// net.stop(3);
+        /// net.start(3);
+        /// ```
+        fn stop(net: Testnet, i: int) => |n: &mut NetHandle, i: INT| {
             n.control("stop", i, |net, i| net.stop(i))
-        })
-        .register_fn("start", |n: &mut NetHandle, i: INT| {
+        }
+    );
+    script_fn!(reg,
+        /// Starts a stopped or killed node `i` again.
+        ///
+        /// ```rhai
+        /// net.kill(3);
+        /// net.start(3);
+        /// net.wait_ready("30s");
+        /// ```
+        fn start(net: Testnet, i: int) => |n: &mut NetHandle, i: INT| {
             n.control("start", i, |net, i| net.start(i))
-        })
-        .register_fn("kill", |n: &mut NetHandle, i: INT| {
+        }
+    );
+    script_fn!(reg,
+        /// Kills node `i` abruptly (SIGKILL, no shutdown); `start(i)` brings it back.
+        ///
+        /// ```rhai
+        /// net.kill(1);
+        /// net.start(1);
+        /// ```
+        fn kill(net: Testnet, i: int) => |n: &mut NetHandle, i: INT| {
             n.control("kill", i, |net, i| net.kill(i))
-        })
-        .register_fn("pause", |n: &mut NetHandle, i: INT| {
+        }
+    );
+    script_fn!(reg,
+        /// Freezes node `i` (SIGSTOP): it keeps its connections but answers nothing, as a node
+        /// stuck in a long pause would.
+        ///
+        /// ```rhai
+        /// net.pause(1);
+        /// sleep("500ms");
+        /// net.resume(1);
+        /// ```
+        fn pause(net: Testnet, i: int) => |n: &mut NetHandle, i: INT| {
             n.control("pause", i, |net, i| net.pause(i))
-        })
-        .register_fn("resume", |n: &mut NetHandle, i: INT| {
+        }
+    );
+    script_fn!(reg,
+        /// Unfreezes a paused node `i`; it then catches up.
+        ///
+        /// ```rhai
+        /// net.pause(2);
+        /// net.resume(2);
+        /// ```
+        fn resume(net: Testnet, i: int) => |n: &mut NetHandle, i: INT| {
             n.control("resume", i, |net, i| net.resume(i))
-        })
-        .register_fn("add_node", |n: &mut NetHandle| -> Res<INT> {
+        }
+    );
+    script_fn!(reg,
+        /// Adds a follower node (no stake) that joins through node 0; returns its index.
+        ///
+        /// ```rhai,deploys
+        /// let small = LocalDeployer().deploy(TopologyBuilder().nodes(2).slot_duration("100ms"));
+        /// let i = small.add_node();
+        /// small.wait_height(small.node(0).height(), "20s");
+        /// print(`node-${i} joined`);
+        /// small.down();
+        /// ```
+        fn add_node(net: Testnet) -> int => |n: &mut NetHandle| -> Res<INT> {
             add_node(
                 n,
                 AddNodeSpec {
@@ -511,103 +756,152 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
                     stake: 0,
                 },
             )
-        })
-        .register_fn("add_node", |n: &mut NetHandle, spec: Map| -> Res<INT> {
-            let peers = match spec.get("peers") {
-                Some(p) => match p.read_lock::<Array>() {
-                    Some(a) => a
-                        .iter()
-                        .map(|i| index(i, "add_node peers"))
-                        .collect::<Res<Vec<_>>>()?,
-                    None => {
-                        return err(format!(
-                            "add_node peers expects an array of node indices, got {p}"
-                        ));
-                    }
-                },
-                None => vec![0],
-            };
-            let stake = match spec.get("stake") {
-                Some(s) => s
-                    .as_int()
-                    .ok()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .ok_or_else(|| {
-                        rhai::EvalAltResult::ErrorRuntime(
-                            format!("add_node stake = {s} must be a non-negative integer").into(),
-                            rhai::Position::NONE,
-                        )
-                    })?,
-                None => 0,
-            };
-            for k in spec.keys() {
-                if k != "peers" && k != "stake" {
-                    return err(format!(
-                        "add_node: unknown key `{k}` (expected peers, stake)"
-                    ));
+        }
+    );
+    script_fn!(reg,
+        /// Adds a node: `#{peers: [..], stake: n}` (both optional; peers default to `[0]`). A
+        /// staked node claims a leader reserved with `TopologyBuilder.reserve_joiner(stake)`.
+        ///
+        /// ```rhai,no_run
+        /// let net = LocalDeployer().deploy(TopologyBuilder().nodes(3).reserve_joiner(1));
+        /// let i = net.add_node(#{ peers: [1, 2], stake: 1 });
+        /// ```
+        fn add_node(net: Testnet, spec: Map) -> int => |n: &mut NetHandle, spec: Map| -> Res<INT> {
+            add_node_spec(n, &spec)
+        }
+    );
+}
+
+fn register_faults(reg: &mut Registrar) {
+    script_fn!(reg,
+        /// Splits the network into groups of node indices (nodes named nowhere form one more
+        /// group); returns the fault's id.
+        ///
+        /// ```rhai
+        /// let id = net.partition([[0, 1], [2, 3]]);
+        /// sleep("1s");
+        /// net.heal();
+        /// ```
+        fn partition(net: Testnet, groups: Array) -> int
+        => |n: &mut NetHandle, groups: Array| -> Res<INT> {
+            let groups = index_groups(&groups, "partition")?;
+            for g in &groups {
+                for &i in g {
+                    n.check_index(i as INT, "partition node")?;
                 }
             }
-            add_node(n, AddNodeSpec { peers, stake })
-        })
-        .register_fn(
-            "partition",
-            |n: &mut NetHandle, groups: Array| -> Res<INT> {
-                let groups = index_groups(&groups, "partition")?;
-                for g in &groups {
-                    for &i in g {
-                        n.check_index(i as INT, "partition node")?;
-                    }
-                }
-                n.fault("partition", move |net| net.partition(groups))
-            },
-        )
-        .register_fn("isolate", |n: &mut NetHandle, i: INT| -> Res<INT> {
+            n.fault("partition", move |net| net.partition(groups))
+        }
+    );
+    script_fn!(reg,
+        /// Cuts node `i` off from every other node; returns the fault's id.
+        ///
+        /// ```rhai
+        /// let id = net.isolate(3);
+        /// net.revert(id);
+        /// ```
+        fn isolate(net: Testnet, i: int) -> int => |n: &mut NetHandle, i: INT| -> Res<INT> {
             let i = n.check_index(i, "isolate")?;
             n.fault("isolate", move |net| net.isolate(i))
-        })
-        .register_fn("cut", |n: &mut NetHandle, from: INT, to: INT| -> Res<INT> {
+        }
+    );
+    script_fn!(reg,
+        /// Drops every frame from node `from` to node `to` (one direction only); returns the
+        /// fault's id.
+        ///
+        /// ```rhai
+        /// let id = net.cut(0, 1);
+        /// net.revert(id);
+        /// ```
+        fn cut(net: Testnet, from: int, to: int) -> int
+        => |n: &mut NetHandle, from: INT, to: INT| -> Res<INT> {
             let from = n.check_index(from, "cut from")?;
             let to = n.check_index(to, "cut to")?;
             n.fault("cut", move |net| net.cut(from, to))
-        })
-        .register_fn("latency", |n: &mut NetHandle, d: Dynamic| -> Res<INT> {
+        }
+    );
+    script_fn!(reg,
+        /// Delays frames on every link by `delay`; returns the fault's id.
+        ///
+        /// ```rhai
+        /// let id = net.latency("50ms");
+        /// net.revert(id);
+        /// ```
+        fn latency(net: Testnet, delay: Duration) -> int
+        => |n: &mut NetHandle, d: Dynamic| -> Res<INT> {
             let d = duration(&d, "latency")?;
             n.fault("latency", move |net| {
                 net.set_latency(LinkSel::All, d, Duration::ZERO)
             })
-        })
-        .register_fn(
-            "latency",
-            |n: &mut NetHandle, a: INT, b: INT, d: Dynamic| -> Res<INT> {
-                let sel = link_sel(n, a, b)?;
-                let d = duration(&d, "latency")?;
-                n.fault("latency", move |net| {
-                    net.set_latency(sel, d, Duration::ZERO)
-                })
-            },
-        )
-        .register_fn(
-            "latency",
-            |n: &mut NetHandle, a: INT, b: INT, d: Dynamic, jitter: Dynamic| -> Res<INT> {
-                let sel = link_sel(n, a, b)?;
-                let d = duration(&d, "latency")?;
-                let j = duration(&jitter, "latency jitter")?;
-                n.fault("latency", move |net| net.set_latency(sel, d, j))
-            },
-        )
-        .register_fn("loss", |n: &mut NetHandle, p: Dynamic| -> Res<INT> {
+        }
+    );
+    script_fn!(reg,
+        /// Delays frames between nodes `a` and `b` (both directions) by `delay`.
+        ///
+        /// ```rhai
+        /// let id = net.latency(0, 1, "100ms");
+        /// net.revert(id);
+        /// ```
+        fn latency(net: Testnet, a: int, b: int, delay: Duration) -> int
+        => |n: &mut NetHandle, a: INT, b: INT, d: Dynamic| -> Res<INT> {
+            let sel = link_sel(n, a, b)?;
+            let d = duration(&d, "latency")?;
+            n.fault("latency", move |net| {
+                net.set_latency(sel, d, Duration::ZERO)
+            })
+        }
+    );
+    script_fn!(reg,
+        /// Delays frames between nodes `a` and `b` by `delay` plus a random jitter up to
+        /// `jitter`.
+        ///
+        /// ```rhai
+        /// let id = net.latency(0, 2, "80ms", "20ms");
+        /// net.revert(id);
+        /// ```
+        fn latency(net: Testnet, a: int, b: int, delay: Duration, jitter: Duration) -> int
+        => |n: &mut NetHandle, a: INT, b: INT, d: Dynamic, jitter: Dynamic| -> Res<INT> {
+            let sel = link_sel(n, a, b)?;
+            let d = duration(&d, "latency")?;
+            let j = duration(&jitter, "latency jitter")?;
+            n.fault("latency", move |net| net.set_latency(sel, d, j))
+        }
+    );
+    script_fn!(reg,
+        /// Drops frames on every link with probability `p` (0.0 to 1.0).
+        ///
+        /// ```rhai
+        /// let id = net.loss(0.1);
+        /// net.revert(id);
+        /// ```
+        fn loss(net: Testnet, p: Number) -> int => |n: &mut NetHandle, p: Dynamic| -> Res<INT> {
             let p = probability(&p)?;
             n.fault("loss", move |net| net.set_loss(LinkSel::All, p))
-        })
-        .register_fn(
-            "loss",
-            |n: &mut NetHandle, a: INT, b: INT, p: Dynamic| -> Res<INT> {
-                let sel = link_sel(n, a, b)?;
-                let p = probability(&p)?;
-                n.fault("loss", move |net| net.set_loss(sel, p))
-            },
-        )
-        .register_fn("heal", |n: &mut NetHandle| -> Res<INT> {
+        }
+    );
+    script_fn!(reg,
+        /// Drops frames between nodes `a` and `b` with probability `p`.
+        ///
+        /// ```rhai
+        /// let id = net.loss(1, 2, 0.3);
+        /// net.revert(id);
+        /// ```
+        fn loss(net: Testnet, a: int, b: int, p: Number) -> int
+        => |n: &mut NetHandle, a: INT, b: INT, p: Dynamic| -> Res<INT> {
+            let sel = link_sel(n, a, b)?;
+            let p = probability(&p)?;
+            n.fault("loss", move |net| net.set_loss(sel, p))
+        }
+    );
+    script_fn!(reg,
+        /// Reverts every fault in force; returns how many there were.
+        ///
+        /// ```rhai
+        /// net.isolate(1);
+        /// net.latency("20ms");
+        /// print(net.heal());   // 2
+        /// ```
+        fn heal(net: Testnet) -> int => |n: &mut NetHandle| -> Res<INT> {
             let Some(net) = n.net.clone() else {
                 return Ok(0);
             };
@@ -616,8 +910,16 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
                 Ok(k) => Ok(k as INT),
                 Err(e) => err(format!("heal failed: {e}")),
             }
-        })
-        .register_fn("revert", |n: &mut NetHandle, id: INT| -> Res<()> {
+        }
+    );
+    script_fn!(reg,
+        /// Reverts one fault by the id its function returned.
+        ///
+        /// ```rhai
+        /// let id = net.cut(2, 3);
+        /// net.revert(id);
+        /// ```
+        fn revert(net: Testnet, id: int) => |n: &mut NetHandle, id: INT| -> Res<()> {
             let Some(net) = n.net.clone() else {
                 return Ok(());
             };
@@ -628,8 +930,17 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
             let _guard = n.bridge.handle().enter();
             net.revert_fault(id)
                 .or_else(|e| err(format!("revert failed: {e}")))
-        })
-        .register_fn("faults", |n: &mut NetHandle| -> Array {
+        }
+    );
+    script_fn!(reg,
+        /// The faults in force, as `#{id, fault}` maps.
+        ///
+        /// ```rhai
+        /// net.isolate(0);
+        /// for f in net.faults() { print(`${f.id}: ${f.fault}`); }
+        /// net.heal();
+        /// ```
+        fn faults(net: Testnet) -> Array => |n: &mut NetHandle| -> Array {
             n.net.as_ref().map_or_else(Vec::new, |net| {
                 net.active_faults()
                     .iter()
@@ -642,7 +953,97 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
                     })
                     .collect()
             })
-        });
+        }
+    );
+}
+
+fn register_waits(reg: &mut Registrar) {
+    script_fn!(reg,
+        /// Waits (60 s at most) until every node answers and has its peers; fails naming the
+        /// nodes that are not ready.
+        ///
+        /// ```rhai
+        /// net.wait_ready();
+        /// ```
+        fn wait_ready(net: Testnet) => |n: &mut NetHandle| -> Res<()> {
+            wait_ready(n, DEFAULT_READY_TIMEOUT)
+        }
+    );
+    script_fn!(reg,
+        /// Waits until every node answers and has its peers, at most `deadline`.
+        ///
+        /// ```rhai
+        /// net.wait_ready("30s");
+        /// ```
+        fn wait_ready(net: Testnet, deadline: Duration) => |n: &mut NetHandle, d: Dynamic| -> Res<()> {
+            wait_ready(n, duration(&d, "wait_ready")?)
+        }
+    );
+    script_fn!(reg,
+        /// Waits until every node's height reaches `height`; at the deadline fails naming each
+        /// node behind and its height.
+        ///
+        /// ```rhai
+        /// let h = net.node(0).height();
+        /// net.wait_height(h + 2, "10s");
+        /// ```
+        fn wait_height(net: Testnet, height: int, deadline: Duration)
+        => |n: &mut NetHandle, h: INT, d: Dynamic| -> Res<()> {
+            let h = u64::try_from(h)
+                .or_else(|_| err(format!("wait_height height = {h} must not be negative")))?;
+            n.wait_height(h, duration(&d, "wait_height deadline")?)
+        }
+    );
+    script_fn!(reg,
+        /// Waits until every node reports the same tip and LIB; at the deadline fails listing
+        /// each node's height, tip and LIB.
+        ///
+        /// ```rhai
+        /// net.wait_converged("20s");
+        /// ```
+        fn wait_converged(net: Testnet, deadline: Duration)
+        => |n: &mut NetHandle, d: Dynamic| -> Res<()> {
+            n.wait_converged(duration(&d, "wait_converged deadline")?)
+        }
+    );
+}
+
+fn add_node_spec(n: &NetHandle, spec: &Map) -> Res<INT> {
+    let peers = match spec.get("peers") {
+        Some(p) => match p.read_lock::<Array>() {
+            Some(a) => a
+                .iter()
+                .map(|i| index(i, "add_node peers"))
+                .collect::<Res<Vec<_>>>()?,
+            None => {
+                return err(format!(
+                    "add_node peers expects an array of node indices, got {p}"
+                ));
+            }
+        },
+        None => vec![0],
+    };
+    let stake = match spec.get("stake") {
+        Some(s) => s
+            .as_int()
+            .ok()
+            .and_then(|s| u64::try_from(s).ok())
+            .ok_or_else(|| {
+                rhai::EvalAltResult::ErrorRuntime(
+                    format!("add_node stake = {s} must be a non-negative integer").into(),
+                    rhai::Position::NONE,
+                )
+            })?,
+        None => 0,
+    };
+    for k in spec.keys() {
+        if k != "peers" && k != "stake" {
+            return err(format!(
+                "add_node: unknown key `{k}` (expected peers, stake)"
+            ));
+        }
+    }
+    add_node(n, AddNodeSpec { peers, stake })
 }
 
 fn probability(p: &Dynamic) -> Res<f64> {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine};
 
+use crate::doc::registry::{Area, Registrar};
 use crate::host::{HostState, Mode};
+use crate::script_fn;
 use values::{Res, duration};
 
 /// Registers the whole script surface on `engine`.
@@ -41,23 +43,57 @@ pub fn failure_message(value: &Dynamic) -> Option<String> {
 }
 
 fn register_general(engine: &mut Engine, state: &Arc<HostState>) {
+    let mut reg = Registrar::new(engine, Area::General);
     let params = crate::params::to_map(&state.settings.params);
-    engine.register_fn("param", move |key: &str, default: Dynamic| {
-        params.get(key).cloned().unwrap_or(default)
-    });
+    script_fn!(reg,
+        /// The script parameter `key` given with `--set key=value`, or `default` when it was
+        /// not given (`params.key` reads the same values but fails when absent).
+        ///
+        /// ```rhai
+        /// let nodes = param("nodes", 4);
+        /// let topology = TopologyBuilder().nodes(nodes);
+        /// ```
+        fn param(key: String, default: Dynamic) -> Dynamic => move |key: &str, default: Dynamic| {
+            params.get(key).cloned().unwrap_or(default)
+        }
+    );
     let bridge = state.bridge.clone();
     let dry = state.settings.mode == Mode::Check;
-    engine.register_fn("sleep", move |d: Dynamic| -> Res<()> {
-        let d = duration(&d, "sleep")?;
-        if dry {
-            return Ok(());
+    script_fn!(reg,
+        /// Sleeps (skipped by `check`); Ctrl-C interrupts it.
+        ///
+        /// ```rhai
+        /// sleep("300ms");
+        /// sleep(0.2);
+        /// ```
+        fn sleep(duration: Duration) => move |d: Dynamic| -> Res<()> {
+            let d = duration(&d, "sleep")?;
+            if dry {
+                return Ok(());
+            }
+            // async block: the timer must be created inside the runtime
+            bridge.block_on_cancellable(async move { tokio::time::sleep(d).await })?;
+            Ok(())
         }
-        // async block: the timer must be created inside the runtime
-        bridge.block_on_cancellable(async move { tokio::time::sleep(d).await })?;
-        Ok(())
-    });
+    );
     let seed = state.seed;
-    engine.register_fn("run_seed", move || values::int(seed));
+    script_fn!(reg,
+        /// The seed of this script run (`--seed`, or the random one printed in the report):
+        /// plans without their own `.seed(n)` use it.
+        ///
+        /// ```rhai
+        /// print(`replay with --seed ${run_seed()}`);
+        /// ```
+        fn run_seed() -> int => move || values::int(seed)
+    );
     let mode = state.settings.mode;
-    engine.register_fn("is_check", move || mode == Mode::Check);
+    script_fn!(reg,
+        /// Whether the script is being checked (`nomos-script check`): deploys and runs are dry,
+        /// so a script can skip work that only makes sense on a live testnet.
+        ///
+        /// ```rhai
+        /// if !is_check() { print(net.node(0).height()); }
+        /// ```
+        fn is_check() -> bool => move || mode == Mode::Check
+    );
 }

@@ -21,12 +21,14 @@ use engine::expectation::{ConsensusLivenessBuilder, ConvergenceBuilder, TxInclus
 use engine::scenario::{Scenario, ScenarioBuilder};
 use engine::topology::TopologyBuilder;
 use engine::workload::TxWorkloadBuilder;
-use rhai::{Array, Dynamic, Engine, FnPtr, FuncRegistration, INT, Module, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, FnPtr, INT, Module, NativeCallContext};
 
 use super::runner;
 use super::script_fns::{ScriptCallback, ScriptExpectation, ScriptWorkload};
 use super::values::{Res, amount, count, duration, err, int, number};
+use crate::doc::registry::{Area, Registrar};
 use crate::host::HostState;
+use crate::script_fn;
 
 /// The scenario builder as scripts hold it (remembers whether the script chose a seed).
 #[derive(Clone)]
@@ -36,7 +38,9 @@ pub struct PlanBuilder {
 }
 
 impl PlanBuilder {
-    fn map(&self, f: impl FnOnce(ScenarioBuilder) -> ScenarioBuilder) -> Self {
+    /// The same plan builder with `f` applied to the engine builder (used by other modules,
+    /// e.g. chaos, to add their workloads and expectations).
+    pub fn map(&self, f: impl FnOnce(ScenarioBuilder) -> ScenarioBuilder) -> Self {
         Self {
             inner: f(self.inner.clone()),
             seed: self.seed,
@@ -66,15 +70,20 @@ fn call_builder<T: Clone + Send + Sync + 'static>(
     })
 }
 
+/// Registers a `_with` method whose closure gets a fresh sub-builder and must return it.
 fn builder_fn<T: Clone + Send + Sync + 'static>(
-    engine: &mut Engine,
+    reg: &mut Registrar,
     name: &'static str,
     type_name: &'static str,
+    docs: &[&str],
     apply: fn(ScenarioBuilder, T) -> ScenarioBuilder,
     fresh: fn() -> T,
 ) {
-    engine.register_fn(
+    reg.func(
         name,
+        &["builder: ScenarioBuilder", "f: FnPtr"],
+        "ScenarioBuilder",
+        docs,
         move |ctx: NativeCallContext, b: &mut PlanBuilder, f: FnPtr| -> Res<PlanBuilder> {
             let t = call_builder(&ctx, &f, fresh(), name, type_name)?;
             Ok(b.map(|s| apply(s, t)))
@@ -84,157 +93,360 @@ fn builder_fn<T: Clone + Send + Sync + 'static>(
 
 /// Registers the scenario builder, the sub-builders and plans.
 pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
+    let mut reg = Registrar::new(engine, Area::Scenario);
     let mut module = Module::new();
-    FuncRegistration::new("topology_with")
-        .with_volatility(true)
-        .set_into_module(
-            &mut module,
-            |ctx: NativeCallContext, f: FnPtr| -> Res<PlanBuilder> {
-                let t = call_builder(
-                    &ctx,
-                    &f,
-                    TopologyBuilder::new(),
-                    "topology_with",
-                    "TopologyBuilder",
-                )?;
-                Ok(PlanBuilder {
-                    inner: ScenarioBuilder::new(t),
-                    seed: None,
-                })
-            },
-        );
-    FuncRegistration::new("with_topology")
-        .with_volatility(true)
-        .set_into_module(&mut module, |t: TopologyBuilder| PlanBuilder {
+    module.set_doc(
+        "/// `ScenarioBuilder::topology_with(|t| ..)` and `ScenarioBuilder::with_topology(t)`: the\n\
+         /// two ways to start a plan, as in the seed framework.",
+    );
+    script_fn!(reg, module(&mut module, "ScenarioBuilder")
+        /// Starts a plan: the closure gets a fresh `TopologyBuilder` and returns it configured.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.network_star().nodes(3));
+        /// ```
+        fn topology_with(f: FnPtr) -> ScenarioBuilder
+        => |ctx: NativeCallContext, f: FnPtr| -> Res<PlanBuilder> {
+            let t = call_builder(
+                &ctx,
+                &f,
+                TopologyBuilder::new(),
+                "topology_with",
+                "TopologyBuilder",
+            )?;
+            Ok(PlanBuilder {
+                inner: ScenarioBuilder::new(t),
+                seed: None,
+            })
+        }
+    );
+    script_fn!(reg, module(&mut module, "ScenarioBuilder")
+        /// Starts a plan from a topology builder made beforehand.
+        ///
+        /// ```rhai
+        /// let t = TopologyBuilder().nodes(3);
+        /// let builder = ScenarioBuilder::with_topology(t);
+        /// ```
+        fn with_topology(topology: TopologyBuilder) -> ScenarioBuilder
+        => |t: TopologyBuilder| PlanBuilder {
             inner: ScenarioBuilder::new(t),
             seed: None,
-        });
-    engine.register_static_module("ScenarioBuilder", module.into());
-    engine.register_fn("ScenarioBuilder", |t: TopologyBuilder| PlanBuilder {
-        inner: ScenarioBuilder::new(t),
-        seed: None,
-    });
+        }
+    );
+    reg.engine()
+        .register_static_module("ScenarioBuilder", module.into());
 
-    engine
-        .register_type_with_name::<PlanBuilder>("ScenarioBuilder")
-        .register_fn("to_string", |b: &mut PlanBuilder| format!("{:?}", b.inner))
-        .register_fn(
-            "topology_with",
-            |ctx: NativeCallContext, b: &mut PlanBuilder, f: FnPtr| -> Res<PlanBuilder> {
-                let t = call_builder(
-                    &ctx,
-                    &f,
-                    b.inner.topology_builder().clone(),
-                    "topology_with",
-                    "TopologyBuilder",
-                )?;
-                Ok(b.map(|s| s.map_topology(|_| t)))
-            },
-        )
-        .register_fn("wallets", |b: &mut PlanBuilder, n: INT| -> Res<_> {
+    reg.register_type::<PlanBuilder>(
+        "ScenarioBuilder",
+        &[
+            " A plan under construction: topology, workloads, expectations, run duration, seed.",
+            " Every method returns a new builder; `build()` validates it into a `Scenario`.",
+            "",
+            " ```rhai",
+            " let plan = ScenarioBuilder::topology_with(|t| t.network_star().nodes(3))",
+            "     .wallets(20)",
+            "     .transactions_with(|txs| txs.rate(2).users(10))",
+            "     .expect_consensus_liveness()",
+            "     .with_run_duration(\"30s\")",
+            "     .build();",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// Starts a plan from a topology builder (same as `ScenarioBuilder::with_topology`).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder(TopologyBuilder().nodes(2));
+        /// ```
+        fn ScenarioBuilder(topology: TopologyBuilder) -> ScenarioBuilder
+        => |t: TopologyBuilder| PlanBuilder {
+            inner: ScenarioBuilder::new(t),
+            seed: None,
+        }
+    );
+    script_fn!(reg,
+        /// A one-line description of the builder.
+        ///
+        /// ```rhai
+        /// print(ScenarioBuilder(TopologyBuilder()).to_string());
+        /// ```
+        fn to_string(builder: ScenarioBuilder) -> String
+        => |b: &mut PlanBuilder| format!("{:?}", b.inner)
+    );
+    script_fn!(reg,
+        /// Reshapes the plan's topology: the closure gets the current `TopologyBuilder` and
+        /// returns it changed.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder(TopologyBuilder().nodes(3))
+        ///     .topology_with(|t| t.slot_duration("200ms"));
+        /// ```
+        fn topology_with(builder: ScenarioBuilder, f: FnPtr) -> ScenarioBuilder
+        => |ctx: NativeCallContext, b: &mut PlanBuilder, f: FnPtr| -> Res<PlanBuilder> {
+            let t = call_builder(
+                &ctx,
+                &f,
+                b.inner.topology_builder().clone(),
+                "topology_with",
+                "TopologyBuilder",
+            )?;
+            Ok(b.map(|s| s.map_topology(|_| t)))
+        }
+    );
+    script_fn!(reg,
+        /// Number of funded wallets (overrides the topology's); the transaction workload sends
+        /// from them.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(50);
+        /// ```
+        fn wallets(builder: ScenarioBuilder, n: int) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, n: INT| -> Res<_> {
             let n = count(n, "wallets")?;
             Ok(b.map(|s| s.wallets(n)))
-        })
-        .register_fn("transactions", |b: &mut PlanBuilder| {
-            b.map(|s| s.transactions_with(|t| t))
-        })
-        .register_fn("expect_consensus_liveness", |b: &mut PlanBuilder| {
-            b.map(ScenarioBuilder::expect_consensus_liveness)
-        })
-        .register_fn("expect_convergence", |b: &mut PlanBuilder| {
-            b.map(ScenarioBuilder::expect_convergence)
-        })
-        .register_fn("expect_tx_inclusion", |b: &mut PlanBuilder| {
-            b.map(|s| s.expect_tx_inclusion_with(|e| e))
-        })
-        .register_fn(
-            "with_run_duration",
-            |b: &mut PlanBuilder, d: Dynamic| -> Res<_> {
-                let d = duration(&d, "with_run_duration")?;
-                Ok(b.map(|s| s.with_run_duration(d)))
-            },
-        )
-        .register_fn(
-            "with_cooldown",
-            |b: &mut PlanBuilder, d: Dynamic| -> Res<_> {
-                let d = duration(&d, "with_cooldown")?;
-                Ok(b.map(|s| s.with_cooldown(d)))
-            },
-        )
-        .register_fn("enable_node_control", |b: &mut PlanBuilder| {
-            b.map(ScenarioBuilder::enable_node_control)
-        })
-        .register_fn("enable_network_faults", |b: &mut PlanBuilder| {
-            b.map(ScenarioBuilder::enable_network_faults)
-        })
-        .register_fn("seed", |b: &mut PlanBuilder, seed: INT| -> Res<_> {
+        }
+    );
+    script_fn!(reg,
+        /// How long the workloads run (then the cooldown, then the expectations judge).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).with_run_duration("90s");
+        /// ```
+        fn with_run_duration(builder: ScenarioBuilder, duration: Duration) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, d: Dynamic| -> Res<_> {
+            let d = duration(&d, "with_run_duration")?;
+            Ok(b.map(|s| s.with_run_duration(d)))
+        }
+    );
+    script_fn!(reg,
+        /// Wait after the workloads stop, before the expectations are evaluated (default: five
+        /// slots), so in-flight blocks and transactions settle.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).with_cooldown("2s");
+        /// ```
+        fn with_cooldown(builder: ScenarioBuilder, duration: Duration) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, d: Dynamic| -> Res<_> {
+            let d = duration(&d, "with_cooldown")?;
+            Ok(b.map(|s| s.with_cooldown(d)))
+        }
+    );
+    script_fn!(reg,
+        /// Declares that the plan controls nodes (restart, stop, ...): a deployer without node
+        /// control is refused before anything is deployed.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).enable_node_control();
+        /// ```
+        fn enable_node_control(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(ScenarioBuilder::enable_node_control)
+    );
+    script_fn!(reg,
+        /// Declares that the plan injects network faults: a deployer without them is refused
+        /// before anything is deployed.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(4)).enable_network_faults();
+        /// ```
+        fn enable_network_faults(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(ScenarioBuilder::enable_network_faults)
+    );
+    script_fn!(reg,
+        /// Fixes the plan's seed (keys, senders, random shapes, chaos timing); `--seed` on the
+        /// command line still wins.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).seed(42);
+        /// ```
+        fn seed(builder: ScenarioBuilder, seed: int) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, seed: INT| -> Res<_> {
             let seed = amount(seed, "seed")?;
             Ok(PlanBuilder {
                 inner: b.inner.clone().seed(seed),
                 seed: Some(seed),
             })
-        });
+        }
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// Validates the plan (topology, durations, workloads) into a `Scenario`; an invalid
+        /// plan is a script error naming the field and value at fault.
+        ///
+        /// ```rhai
+        /// let plan = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .expect_consensus_liveness()
+        ///     .with_run_duration("10s")
+        ///     .build();
+        /// print(plan.duration);
+        /// ```
+        fn build(builder: ScenarioBuilder) -> Scenario
+        => move |b: &mut PlanBuilder| -> Res<Plan> {
+            // --seed wins, then the script's .seed(n), then the run's random seed (printed).
+            let seed = st.settings.seed.or(b.seed).unwrap_or(st.seed);
+            match b.inner.clone().seed(seed).build() {
+                Ok(s) => Ok(Plan(Arc::new(s))),
+                Err(e) => err(format!("invalid scenario: {e}")),
+            }
+        }
+    );
 
+    reg.area(Area::Workloads);
+    script_fn!(reg,
+        /// Adds the transaction workload with its defaults: one transaction per expected block,
+        /// every wallet a sender.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(10).transactions();
+        /// ```
+        fn transactions(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(|s| s.transactions_with(|t| t))
+    );
     builder_fn::<TxWorkloadBuilder>(
-        engine,
+        &mut reg,
         "transactions_with",
         "TxWorkloadBuilder",
+        &[
+            " Adds the transaction workload, configured by the closure: it gets a",
+            " `TxWorkloadBuilder` and returns it.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))",
+            "     .wallets(20)",
+            "     .transactions_with(|txs| txs.rate(5).users(10));",
+            " ```",
+        ],
         |s, t| s.transactions_with(|_| t),
         TxWorkloadBuilder::new,
     );
-    builder_fn::<ConsensusLivenessBuilder>(
-        engine,
-        "expect_consensus_liveness_with",
-        "ConsensusLivenessBuilder",
-        |s, l| s.expect_consensus_liveness_with(|_| l),
-        ConsensusLivenessBuilder::new,
-    );
-    builder_fn::<TxInclusionBuilder>(
-        engine,
-        "expect_tx_inclusion_with",
-        "TxInclusionBuilder",
-        |s, i| s.expect_tx_inclusion_with(|_| i),
-        TxInclusionBuilder::new,
-    );
-    builder_fn::<ConvergenceBuilder>(
-        engine,
-        "expect_convergence_with",
-        "ConvergenceBuilder",
-        |s, c| s.expect_convergence_with(|_| c),
-        ConvergenceBuilder::new,
-    );
-
     let st = state.clone();
-    engine.register_fn(
-        "with_workload",
-        move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<_> {
+    script_fn!(reg,
+        /// Adds a workload written as a closure `|ctx| { .. }` that runs on its own thread
+        /// during the run, until it returns or the run stops it (at the end of the run duration
+        /// the closure stops at its next call). A script error in it fails the run, naming the
+        /// workload and the position. `ctx` is a `RunContext`.
+        ///
+        /// ```rhai,deploys
+        /// let plan = ScenarioBuilder::topology_with(|t| t.nodes(2).slot_duration("100ms"))
+        ///     .with_workload("watch", |ctx| {
+        ///         while !ctx.stopped {
+        ///             ctx.log(`node-0 at ${ctx.node(0).height()}`);
+        ///             ctx.sleep("300ms");
+        ///         }
+        ///     })
+        ///     .with_run_duration("2s")
+        ///     .build();
+        /// plan.run();
+        /// ```
+        fn with_workload(builder: ScenarioBuilder, name: String, f: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<_> {
             check_name(name, "with_workload")?;
             let cb = ScriptCallback::capture(&ctx, name, f, &st);
             Ok(b.map(|s| s.with_workload(Arc::new(ScriptWorkload { callback: cb }))))
-        },
+        }
+    );
+
+    reg.area(Area::Expectations);
+    script_fn!(reg,
+        /// Expects every node's height to advance during the run, with the default bounds.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).expect_consensus_liveness();
+        /// ```
+        fn expect_consensus_liveness(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(ScenarioBuilder::expect_consensus_liveness)
+    );
+    builder_fn::<ConsensusLivenessBuilder>(
+        &mut reg,
+        "expect_consensus_liveness_with",
+        "ConsensusLivenessBuilder",
+        &[
+            " Expects liveness with explicit bounds: the closure gets a",
+            " `ConsensusLivenessBuilder` and returns it.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))",
+            "     .expect_consensus_liveness_with(|l| l.min_height(10).max_lag(3));",
+            " ```",
+        ],
+        |s, l| s.expect_consensus_liveness_with(|_| l),
+        ConsensusLivenessBuilder::new,
+    );
+    script_fn!(reg,
+        /// Expects every node to agree on the LIB at the end, with the default bounds.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).expect_convergence();
+        /// ```
+        fn expect_convergence(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(ScenarioBuilder::expect_convergence)
+    );
+    builder_fn::<ConvergenceBuilder>(
+        &mut reg,
+        "expect_convergence_with",
+        "ConvergenceBuilder",
+        &[
+            " Expects convergence with explicit bounds: the closure gets a `ConvergenceBuilder`",
+            " and returns it.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .expect_convergence_with(|c| c.deadline(\"20s\").max_tip_spread(2));",
+            " ```",
+        ],
+        |s, c| s.expect_convergence_with(|_| c),
+        ConvergenceBuilder::new,
+    );
+    script_fn!(reg,
+        /// Expects at least half of the submitted transactions to be included.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .transactions()
+        ///     .expect_tx_inclusion();
+        /// ```
+        fn expect_tx_inclusion(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(|s| s.expect_tx_inclusion_with(|e| e))
+    );
+    builder_fn::<TxInclusionBuilder>(
+        &mut reg,
+        "expect_tx_inclusion_with",
+        "TxInclusionBuilder",
+        &[
+            " Expects transaction inclusion with an explicit threshold: the closure gets a",
+            " `TxInclusionBuilder` and returns it.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))",
+            "     .transactions()",
+            "     .expect_tx_inclusion_with(|i| i.threshold(0.9));",
+            " ```",
+        ],
+        |s, i| s.expect_tx_inclusion_with(|_| i),
+        TxInclusionBuilder::new,
     );
     let st = state.clone();
-    engine.register_fn(
-        "with_expectation",
-        move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<_> {
+    script_fn!(reg,
+        /// Adds an expectation written as a closure `|ctx| ..`, evaluated after the run: it
+        /// returns a bool, or `#{passed, message}` (optionally `evidence`) to explain itself.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_expectation("grew", |ctx| {
+        ///         let h = ctx.node(0).height();
+        ///         #{ passed: h > 3, message: `node-0 reached ${h}` }
+        ///     });
+        /// ```
+        fn with_expectation(builder: ScenarioBuilder, name: String, f: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<_> {
             check_name(name, "with_expectation")?;
             let cb = ScriptCallback::capture(&ctx, name, f, &st);
             Ok(b.map(|s| s.with_expectation(Arc::new(ScriptExpectation { callback: cb }))))
-        },
+        }
     );
 
-    let st = state.clone();
-    engine.register_fn("build", move |b: &mut PlanBuilder| -> Res<Plan> {
-        // --seed wins, then the script's .seed(n), then the run's random seed (printed).
-        let seed = st.settings.seed.or(b.seed).unwrap_or(st.seed);
-        match b.inner.clone().seed(seed).build() {
-            Ok(s) => Ok(Plan(Arc::new(s))),
-            Err(e) => err(format!("invalid scenario: {e}")),
-        }
-    });
-
-    register_sub_builders(engine);
-    register_plan(engine, state);
+    register_sub_builders(&mut reg);
+    reg.area(Area::Scenario);
+    register_plan(&mut reg, state);
 }
 
 fn check_name(name: &str, what: &str) -> Res<()> {
@@ -244,96 +456,267 @@ fn check_name(name: &str, what: &str) -> Res<()> {
     Ok(())
 }
 
-fn register_sub_builders(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<TxWorkloadBuilder>("TxWorkloadBuilder")
-        .register_fn("rate", |t: &mut TxWorkloadBuilder, r: Dynamic| -> Res<_> {
-            Ok(t.clone().rate(number(&r, "rate")?))
-        })
-        .register_fn("users", |t: &mut TxWorkloadBuilder, n: INT| -> Res<_> {
-            Ok(t.clone().users(count(n, "users")?))
-        })
-        .register_fn(
-            "inclusion_threshold",
-            |t: &mut TxWorkloadBuilder, r: Dynamic| -> Res<_> {
-                Ok(t.clone()
-                    .inclusion_threshold(number(&r, "inclusion_threshold")?))
-            },
-        );
-    engine
-        .register_type_with_name::<ConsensusLivenessBuilder>("ConsensusLivenessBuilder")
-        .register_fn(
-            "min_height",
-            |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
-                Ok(l.clone().min_height(amount(h, "min_height")?))
-            },
-        )
-        .register_fn(
-            "min_progress",
-            |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
-                Ok(l.clone().min_progress(amount(h, "min_progress")?))
-            },
-        )
-        .register_fn(
-            "max_lag",
-            |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
-                Ok(l.clone().max_lag(amount(h, "max_lag")?))
-            },
-        );
-    engine
-        .register_type_with_name::<TxInclusionBuilder>("TxInclusionBuilder")
-        .register_fn(
-            "threshold",
-            |t: &mut TxInclusionBuilder, r: Dynamic| -> Res<_> {
-                Ok(t.clone().threshold(number(&r, "threshold")?))
-            },
-        );
-    engine
-        .register_type_with_name::<ConvergenceBuilder>("ConvergenceBuilder")
-        .register_fn(
-            "deadline",
-            |c: &mut ConvergenceBuilder, d: Dynamic| -> Res<_> {
-                Ok(c.clone().deadline(duration(&d, "deadline")?))
-            },
-        )
-        .register_fn(
-            "max_tip_spread",
-            |c: &mut ConvergenceBuilder, s: INT| -> Res<_> {
-                Ok(c.clone().max_tip_spread(amount(s, "max_tip_spread")?))
-            },
-        );
+fn register_sub_builders(reg: &mut Registrar) {
+    reg.area(Area::Workloads);
+    reg.register_type::<TxWorkloadBuilder>(
+        "TxWorkloadBuilder",
+        &[
+            " Settings of the transaction workload (given to `transactions_with`): signed",
+            " transfers between the funded wallets, submitted round-robin to the nodes.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))",
+            "     .transactions_with(|txs| txs.rate(3).users(5).inclusion_threshold(0.8));",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// Transactions per expected block (default 1).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions_with(|txs| txs.rate(5));
+        /// ```
+        fn rate(txs: TxWorkloadBuilder, per_block: Number) -> TxWorkloadBuilder
+        => |t: &mut TxWorkloadBuilder, r: Dynamic| -> Res<_> { Ok(t.clone().rate(number(&r, "rate")?)) }
+    );
+    script_fn!(reg,
+        /// Number of distinct sending wallets (default: every wallet).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(50)
+        ///     .transactions_with(|txs| txs.users(20));
+        /// ```
+        fn users(txs: TxWorkloadBuilder, n: int) -> TxWorkloadBuilder
+        => |t: &mut TxWorkloadBuilder, n: INT| -> Res<_> { Ok(t.clone().users(count(n, "users")?)) }
+    );
+    script_fn!(reg,
+        /// Share of submitted transactions that must be included for `expect_tx_inclusion`
+        /// (default 0.5).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .transactions_with(|txs| txs.inclusion_threshold(0.9));
+        /// ```
+        fn inclusion_threshold(txs: TxWorkloadBuilder, share: Number) -> TxWorkloadBuilder
+        => |t: &mut TxWorkloadBuilder, r: Dynamic| -> Res<_> {
+            Ok(t.clone().inclusion_threshold(number(&r, "inclusion_threshold")?))
+        }
+    );
+
+    reg.area(Area::Expectations);
+    reg.register_type::<ConsensusLivenessBuilder>(
+        "ConsensusLivenessBuilder",
+        &[
+            " Bounds of the consensus liveness expectation (given to",
+            " `expect_consensus_liveness_with`). Lagging nodes get time to catch up before it",
+            " fails; a node whose height stopped rising fails at once.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))",
+            "     .expect_consensus_liveness_with(|l| l.min_progress(5));",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// Absolute height every node must reach.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .expect_consensus_liveness_with(|l| l.min_height(20));
+        /// ```
+        fn min_height(liveness: ConsensusLivenessBuilder, height: int) -> ConsensusLivenessBuilder
+        => |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
+            Ok(l.clone().min_height(amount(h, "min_height")?))
+        }
+    );
+    script_fn!(reg,
+        /// Least number of blocks every node must advance over the run.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .expect_consensus_liveness_with(|l| l.min_progress(5));
+        /// ```
+        fn min_progress(liveness: ConsensusLivenessBuilder, blocks: int) -> ConsensusLivenessBuilder
+        => |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
+            Ok(l.clone().min_progress(amount(h, "min_progress")?))
+        }
+    );
+    script_fn!(reg,
+        /// Largest allowed lag (in blocks) of any node behind the highest one at the end.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .expect_consensus_liveness_with(|l| l.max_lag(2));
+        /// ```
+        fn max_lag(liveness: ConsensusLivenessBuilder, blocks: int) -> ConsensusLivenessBuilder
+        => |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
+            Ok(l.clone().max_lag(amount(h, "max_lag")?))
+        }
+    );
+    reg.register_type::<TxInclusionBuilder>(
+        "TxInclusionBuilder",
+        &[
+            " Settings of the transaction inclusion expectation (given to",
+            " `expect_tx_inclusion_with`).",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions()",
+            "     .expect_tx_inclusion_with(|i| i.threshold(0.75));",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// Least share of submitted transactions that must be included, in (0, 1] (default
+        /// 0.5).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions()
+        ///     .expect_tx_inclusion_with(|i| i.threshold(0.9));
+        /// ```
+        fn threshold(inclusion: TxInclusionBuilder, share: Number) -> TxInclusionBuilder
+        => |t: &mut TxInclusionBuilder, r: Dynamic| -> Res<_> {
+            Ok(t.clone().threshold(number(&r, "threshold")?))
+        }
+    );
+    reg.register_type::<ConvergenceBuilder>(
+        "ConvergenceBuilder",
+        &[
+            " Bounds of the convergence expectation (given to `expect_convergence_with`),",
+            " measured after the last fault is reverted plus a quiet time.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .expect_convergence_with(|c| c.deadline(\"30s\"));",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// How long the nodes get to agree on the LIB before the expectation fails.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .expect_convergence_with(|c| c.deadline("20s"));
+        /// ```
+        fn deadline(convergence: ConvergenceBuilder, deadline: Duration) -> ConvergenceBuilder
+        => |c: &mut ConvergenceBuilder, d: Dynamic| -> Res<_> {
+            Ok(c.clone().deadline(duration(&d, "deadline")?))
+        }
+    );
+    script_fn!(reg,
+        /// Largest allowed spread of tip heights between nodes (default: the security
+        /// parameter k).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .expect_convergence_with(|c| c.max_tip_spread(1));
+        /// ```
+        fn max_tip_spread(convergence: ConvergenceBuilder, blocks: int) -> ConvergenceBuilder
+        => |c: &mut ConvergenceBuilder, s: INT| -> Res<_> {
+            Ok(c.clone().max_tip_spread(amount(s, "max_tip_spread")?))
+        }
+    );
 }
 
-fn register_plan(engine: &mut Engine, state: &Arc<HostState>) {
-    engine
-        .register_type_with_name::<Plan>("Scenario")
-        .register_get("seed", |p: &mut Plan| int(p.0.seed()))
-        .register_get("node_count", |p: &mut Plan| {
-            p.0.topology().node_count() as INT
-        })
-        .register_get("duration", |p: &mut Plan| p.0.duration().as_secs_f64())
-        .register_get("workloads", |p: &mut Plan| -> Array {
+fn register_plan(reg: &mut Registrar, state: &Arc<HostState>) {
+    reg.register_type::<Plan>(
+        "Scenario",
+        &[
+            " A validated plan (`builder.build()`), ready to run: `plan.run()` deploys it with the",
+            " `--deployer` backend, drives the workloads, judges the expectations and tears down.",
+            "",
+            " ```rhai",
+            " print(`${plan.node_count} nodes for ${plan.duration}s, seed ${plan.seed}`);",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// The seed the plan runs with.
+        ///
+        /// ```rhai
+        /// print(plan.seed);
+        /// ```
+        get seed(plan: Scenario) -> int => |p: &mut Plan| int(p.0.seed())
+    );
+    script_fn!(reg,
+        /// Number of nodes the plan deploys.
+        ///
+        /// ```rhai
+        /// print(plan.node_count);
+        /// ```
+        get node_count(plan: Scenario) -> int => |p: &mut Plan| p.0.topology().node_count() as INT
+    );
+    script_fn!(reg,
+        /// Run duration in seconds.
+        ///
+        /// ```rhai
+        /// print(plan.duration);   // 2.0
+        /// ```
+        get duration(plan: Scenario) -> float => |p: &mut Plan| p.0.duration().as_secs_f64()
+    );
+    script_fn!(reg,
+        /// Names of the plan's workloads.
+        ///
+        /// ```rhai
+        /// print(plan.workloads);
+        /// ```
+        get workloads(plan: Scenario) -> Array => |p: &mut Plan| -> Array {
             p.0.workload_names().into_iter().map(Into::into).collect()
-        })
-        .register_get("expectations", |p: &mut Plan| -> Array {
+        }
+    );
+    script_fn!(reg,
+        /// Names of the plan's expectations.
+        ///
+        /// ```rhai
+        /// print(plan.expectations);   // ["ConsensusLiveness"]
+        /// ```
+        get expectations(plan: Scenario) -> Array => |p: &mut Plan| -> Array {
             p.0.expectation_names()
                 .into_iter()
                 .map(Into::into)
                 .collect()
-        })
-        .register_get("topology", |p: &mut Plan| p.0.topology().clone())
-        .register_fn("to_string", |p: &mut Plan| format!("{:?}", p.0));
-
-    let st = state.clone();
-    engine.register_fn(
-        "run",
-        move |p: &mut Plan| -> Res<super::report::ReportHandle> {
-            let report = runner::run_plan(&st, None, &p.0)?;
-            runner::raise_if_failed(report)
-        },
+        }
+    );
+    script_fn!(reg,
+        /// The plan's validated topology.
+        ///
+        /// ```rhai
+        /// print(plan.topology.edges);
+        /// ```
+        get topology(plan: Scenario) -> Topology => |p: &mut Plan| p.0.topology().clone()
+    );
+    script_fn!(reg,
+        /// A description of the whole plan.
+        ///
+        /// ```rhai
+        /// print(plan.to_string());
+        /// ```
+        fn to_string(plan: Scenario) -> String => |p: &mut Plan| format!("{:?}", p.0)
     );
     let st = state.clone();
-    engine.register_fn("try_run", move |p: &mut Plan| {
-        runner::run_plan(&st, None, &p.0)
-    });
+    script_fn!(reg,
+        /// Runs the plan on the `--deployer` backend (deploy, drive, judge, tear down) and
+        /// returns its report; a failed run raises the report as the error, so an uncaught
+        /// failure exits 1 (3 for infrastructure) naming what failed.
+        ///
+        /// ```rhai,no_run
+        /// let report = plan.run();
+        /// print(report.summary);
+        /// ```
+        fn run(plan: Scenario) -> RunReport
+        => move |p: &mut Plan| -> Res<super::report::ReportHandle> {
+            let report = runner::run_plan(&st, None, &p.0)?;
+            runner::raise_if_failed(report)
+        }
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// Runs the plan like `run()` but returns the report whether it passed or not.
+        ///
+        /// ```rhai,deploys
+        /// let report = plan.try_run();
+        /// print(report.passed);
+        /// ```
+        fn try_run(plan: Scenario) -> RunReport
+        => move |p: &mut Plan| runner::run_plan(&st, None, &p.0)
+    );
 }

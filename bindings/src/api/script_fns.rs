@@ -36,7 +36,9 @@ use super::deploy::NetHandle;
 use super::values::{Res, duration, err, int, map, to_script};
 use crate::bridge::{Bridge, mark_script_thread, set_thread_stop};
 use crate::diagnostics::Diagnostic;
+use crate::doc::registry::{Area, Registrar};
 use crate::host::HostState;
+use crate::script_fn;
 
 /// A closure and the context needed to call it later, from another thread.
 #[derive(Clone)]
@@ -69,6 +71,16 @@ impl ScriptCallback {
         ctx: ContextHandle,
         stop: Option<CancellationToken>,
     ) -> BoxFuture<'static, Result<Dynamic, String>> {
+        self.call_with(Dynamic::from(ctx), stop)
+    }
+
+    /// Calls the closure with `arg` on a new script thread; resolves when it returns (errors are
+    /// rendered with their position). Used by triggers and invariants too.
+    pub fn call_with(
+        &self,
+        arg: Dynamic,
+        stop: Option<CancellationToken>,
+    ) -> BoxFuture<'static, Result<Dynamic, String>> {
         let this = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
@@ -76,7 +88,7 @@ impl ScriptCallback {
             .spawn(move || {
                 mark_script_thread();
                 set_thread_stop(stop.clone());
-                let result = this.call(ctx);
+                let result = this.call(arg);
                 let stopped = stop.as_ref().is_some_and(CancellationToken::is_cancelled);
                 let out = match result {
                     Ok(v) => Ok(v),
@@ -94,12 +106,12 @@ impl ScriptCallback {
         })
     }
 
-    fn call(&self, ctx: ContextHandle) -> Result<Dynamic, Box<EvalAltResult>> {
+    fn call(&self, arg: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
         let Some(engine) = self.state.engine() else {
             return Err("the script engine is gone (the script already ended)".into());
         };
         let context = self.store.create_context(&engine);
-        self.fn_ptr.call_within_context::<Dynamic>(&context, (ctx,))
+        self.fn_ptr.call_within_context::<Dynamic>(&context, (arg,))
     }
 }
 
@@ -232,7 +244,14 @@ pub struct ContextHandle {
 }
 
 impl ContextHandle {
-    fn new(ctx: RunContext, bridge: Bridge, stop: Option<CancellationToken>, label: &str) -> Self {
+    /// A handle for the closure named `label` (its random choices are seeded from the run seed
+    /// and the label).
+    pub fn new(
+        ctx: RunContext,
+        bridge: Bridge,
+        stop: Option<CancellationToken>,
+        label: &str,
+    ) -> Self {
         let rng = Arc::new(Mutex::new(ctx.rng(&format!("script:{label}"))));
         Self {
             ctx,
@@ -266,39 +285,134 @@ impl ContextHandle {
 
 /// Registers the context handle type.
 pub fn register(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<ContextHandle>("RunContext")
-        .register_fn("node", |c: &mut ContextHandle, i: INT| c.node(i))
-        .register_fn("nodes", |c: &mut ContextHandle| -> Array {
+    let mut reg = Registrar::new(engine, Area::Workloads);
+    reg.register_type::<ContextHandle>(
+        "RunContext",
+        &[
+            " What a script workload or expectation closure receives (`ctx`): the nodes, the",
+            " wallets, the block feed, the testnet, the run's clock and seeded randomness.",
+            "",
+            " ```rhai,no_run",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))",
+            "     .with_workload(\"probe\", |ctx| ctx.log(`${ctx.node_count} nodes`));",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// The API client of node `i`; an index out of range names the node count.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .with_workload("probe", |ctx| ctx.log(`${ctx.node(1).height()}`));
+        /// ```
+        fn node(ctx: RunContext, i: int) -> NodeClient => |c: &mut ContextHandle, i: INT| c.node(i)
+    );
+    script_fn!(reg,
+        /// The API clients of every node.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .with_expectation("all above 3", |ctx| ctx.nodes().all(|n| n.height() > 3));
+        /// ```
+        fn nodes(ctx: RunContext) -> Array => |c: &mut ContextHandle| -> Array {
             c.ctx
                 .clients()
                 .iter()
                 .map(|cl| Dynamic::from(NodeHandle::new(cl.clone(), c.bridge.clone())))
                 .collect()
-        })
-        .register_get("node_count", |c: &mut ContextHandle| {
-            c.ctx.clients().len() as INT
-        })
-        .register_fn("elapsed", |c: &mut ContextHandle| {
-            c.ctx.elapsed().as_secs_f64()
-        })
-        .register_get("elapsed", |c: &mut ContextHandle| {
-            c.ctx.elapsed().as_secs_f64()
-        })
-        .register_get("run_duration", |c: &mut ContextHandle| {
-            c.ctx.run_duration().as_secs_f64()
-        })
-        .register_get("seed", |c: &mut ContextHandle| int(c.ctx.seed()))
-        .register_fn("random_int", |c: &mut ContextHandle, lo: INT, hi: INT| {
-            c.random_int(lo, hi)
-        })
-        .register_fn("random_float", |c: &mut ContextHandle| -> f64 {
+        }
+    );
+    script_fn!(reg,
+        /// Number of nodes in the testnet.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .with_workload("probe", |ctx| ctx.log(`${ctx.node_count}`));
+        /// ```
+        get node_count(ctx: RunContext) -> int => |c: &mut ContextHandle| c.ctx.clients().len() as INT
+    );
+    script_fn!(reg,
+        /// Seconds since the run started.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("clock", |ctx| ctx.log(`t = ${ctx.elapsed()}`));
+        /// ```
+        fn elapsed(ctx: RunContext) -> float => |c: &mut ContextHandle| c.ctx.elapsed().as_secs_f64()
+    );
+    script_fn!(reg,
+        /// Seconds since the run started, as a property.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("clock", |ctx| ctx.log(`t = ${ctx.elapsed}`));
+        /// ```
+        get elapsed(ctx: RunContext) -> float => |c: &mut ContextHandle| c.ctx.elapsed().as_secs_f64()
+    );
+    script_fn!(reg,
+        /// The plan's run duration in seconds.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("half", |ctx| ctx.sleep(ctx.run_duration / 2));
+        /// ```
+        get run_duration(ctx: RunContext) -> float => |c: &mut ContextHandle| c.ctx.run_duration().as_secs_f64()
+    );
+    script_fn!(reg,
+        /// The run's seed.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("seed", |ctx| ctx.log(`seed ${ctx.seed}`));
+        /// ```
+        get seed(ctx: RunContext) -> int => |c: &mut ContextHandle| int(c.ctx.seed())
+    );
+    script_fn!(reg,
+        /// A random integer in `lo..hi` (`hi` excluded), from the run seed and the closure's
+        /// name, so `--seed` replays the same choices.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .enable_node_control()
+        ///     .with_workload("chaos", |ctx| ctx.net.restart(ctx.random_int(1, ctx.node_count)));
+        /// ```
+        fn random_int(ctx: RunContext, lo: int, hi: int) -> int
+        => |c: &mut ContextHandle, lo: INT, hi: INT| c.random_int(lo, hi)
+    );
+    script_fn!(reg,
+        /// A random float in `[0, 1)`, seeded like `random_int`.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("jitter", |ctx| ctx.sleep(0.5 + ctx.random_float()));
+        /// ```
+        fn random_float(ctx: RunContext) -> float => |c: &mut ContextHandle| -> f64 {
             c.rng.lock().expect("rng").random::<f64>()
-        })
-        .register_get("stopped", |c: &mut ContextHandle| {
+        }
+    );
+    script_fn!(reg,
+        /// Whether the run has asked this workload to stop (its run duration is over): loop
+        /// on `!ctx.stopped`.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("poll", |ctx| { while !ctx.stopped { ctx.sleep("1s"); } });
+        /// ```
+        get stopped(ctx: RunContext) -> bool => |c: &mut ContextHandle| {
             c.stop.as_ref().is_some_and(CancellationToken::is_cancelled)
-        })
-        .register_fn("wallets", |c: &mut ContextHandle| -> Array {
+        }
+    );
+    script_fn!(reg,
+        /// The funded wallets: `#{index, public}` maps (public key in hex).
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(3)
+        ///     .with_expectation("funded", |ctx| {
+        ///         let w = ctx.wallets()[0];
+        ///         ctx.node(0).account(w.public).balance > 0
+        ///     });
+        /// ```
+        fn wallets(ctx: RunContext) -> Array => |c: &mut ContextHandle| -> Array {
             c.ctx
                 .wallets()
                 .iter()
@@ -310,35 +424,89 @@ pub fn register(engine: &mut Engine) {
                     .into()
                 })
                 .collect()
-        })
-        .register_get("block_feed", |c: &mut ContextHandle| {
-            to_script(&c.ctx.block_feed().stats())
-        })
-        .register_fn("block_feed", |c: &mut ContextHandle| {
-            to_script(&c.ctx.block_feed().stats())
-        })
-        .register_get("txs_submitted", |c: &mut ContextHandle| {
-            int(c.ctx.tx_log().submitted())
-        })
-        .register_fn("tx_included", |c: &mut ContextHandle, id: &str| {
+        }
+    );
+    script_fn!(reg,
+        /// What the block feed has observed so far (blocks, heights, reorgs), as a map.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_expectation("feed", |ctx| { print(ctx.block_feed); true });
+        /// ```
+        get block_feed(ctx: RunContext) -> Map => |c: &mut ContextHandle| to_script(&c.ctx.block_feed().stats())
+    );
+    script_fn!(reg,
+        /// What the block feed has observed so far, as a map (method form).
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_expectation("feed", |ctx| { print(ctx.block_feed()); true });
+        /// ```
+        fn block_feed(ctx: RunContext) -> Map => |c: &mut ContextHandle| to_script(&c.ctx.block_feed().stats())
+    );
+    script_fn!(reg,
+        /// Transactions submitted so far by every workload.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(5).transactions()
+        ///     .with_expectation("sent some", |ctx| ctx.txs_submitted > 0);
+        /// ```
+        get txs_submitted(ctx: RunContext) -> int => |c: &mut ContextHandle| int(c.ctx.tx_log().submitted())
+    );
+    script_fn!(reg,
+        /// The block that included transaction `id` (as the block feed saw it), or `()`.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_expectation("included", |ctx| ctx.tx_included("ab12") != ());
+        /// ```
+        fn tx_included(ctx: RunContext, id: String) -> Dynamic => |c: &mut ContextHandle, id: &str| {
             c.ctx
                 .block_feed()
                 .tx_included(id)
                 .map_or(Dynamic::UNIT, |b| to_script(&b))
-        })
-        .register_get("net", |c: &mut ContextHandle| {
+        }
+    );
+    script_fn!(reg,
+        /// The running testnet: node control and faults from inside a workload (the plan must
+        /// enable them).
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .enable_node_control()
+        ///     .with_workload("restart", |ctx| { ctx.sleep("5s"); ctx.net.restart(2); });
+        /// ```
+        get net(ctx: RunContext) -> Testnet => |c: &mut ContextHandle| {
             NetHandle::live(c.ctx.testnet(), c.bridge.clone())
-        })
-        .register_fn("log", |c: &mut ContextHandle, message: &str| {
+        }
+    );
+    script_fn!(reg,
+        /// Writes a note into the run's event stream (terminal and reports), timestamped.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("say", |ctx| ctx.log("workload started"));
+        /// ```
+        fn log(ctx: RunContext, message: String) => |c: &mut ContextHandle, message: &str| {
             c.ctx.emit(RunEvent::Note {
                 message: message.to_string(),
             });
-        })
-        .register_fn("sleep", |c: &mut ContextHandle, d: Dynamic| -> Res<()> {
+        }
+    );
+    script_fn!(reg,
+        /// Sleeps; returns early when the run stops the workload (which then ends at its next
+        /// call).
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_workload("tick", |ctx| { while !ctx.stopped { ctx.sleep("500ms"); } });
+        /// ```
+        fn sleep(ctx: RunContext, duration: Duration) => |c: &mut ContextHandle, d: Dynamic| -> Res<()> {
             let d = duration(&d, "sleep")?;
             // returns early (the closure then stops) when the run stops the workload
             c.bridge
                 .block_on_cancellable(async move { tokio::time::sleep(d).await })?;
             Ok(())
-        });
+        }
+    );
 }

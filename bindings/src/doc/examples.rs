@@ -19,9 +19,14 @@ use crate::bridge::{Bridge, mark_script_thread};
 use crate::diagnostics::Diagnostic;
 use crate::host::{HostState, Mode};
 
-/// What every example may use: a deployed 4-node testnet `net` with 200 ms slots.
+/// What every example may use: `net`, a deployed 4-node testnet with 200 ms slots, and `plan`, a
+/// built two-node plan of two seconds.
 pub const PRELUDE: &str = r#"let net = LocalDeployer().deploy(TopologyBuilder().nodes(4).slot_duration("200ms"));
-net.wait_ready("60s");"#;
+net.wait_ready("60s");
+let plan = ScenarioBuilder::topology_with(|t| t.nodes(2).slot_duration("100ms"))
+    .expect_consensus_liveness()
+    .with_run_duration("2s")
+    .build();"#;
 
 /// Run after each live example so that a forgotten fault does not break the next one.
 const RESET: &str = "net.heal();";

@@ -96,7 +96,7 @@ fn index_page(surface: &Surface, rows: &[(String, String, usize, String)]) -> St
          - `value.method(args)` is how methods are written; the receiver's type is the section \
          they are listed under. Builder methods return a new builder, so calls chain.\n\
          - `value.name` without parentheses is a property.\n\
-         - Examples assume `net`, a deployed local testnet of four nodes:\n\n",
+         - Examples assume `net`, a deployed local testnet of four nodes, and `plan`, a built plan:\n\n",
     );
     let _ = writeln!(s, "```rhai\n{PRELUDE}\n```\n");
     s.push_str("## Types\n\n| Type | Area | |\n|---|---|---|\n");
