@@ -49,10 +49,7 @@ fn settings(access: ApiAccess, storage: K8sStorage) -> ManifestSettings {
         access,
         storage,
         args: args(),
-        env: vec![(
-            "LOGOS_BLOCKCHAIN_LOG_LEVEL".to_owned(),
-            "debug".to_owned(),
-        )],
+        env: vec![("LOGOS_BLOCKCHAIN_LOG_LEVEL".to_owned(), "debug".to_owned())],
     }
 }
 
@@ -78,9 +75,8 @@ fn every_manifest_of_a_three_node_run() {
         insta::assert_snapshot!(format!("k8s_node{i}_statefulset"), yaml(&n.stateful_set));
     }
     // What the snapshots pin, spelled out: overrides reach the configs, peers are Service names.
-    let config = |i: usize| {
-        m.nodes[i].config_map.data.as_ref().unwrap()[manifest::CONFIG_KEY].clone()
-    };
+    let config =
+        |i: usize| m.nodes[i].config_map.data.as_ref().unwrap()[manifest::CONFIG_KEY].clone();
     for i in 0..3 {
         assert!(config(i).contains("max_block_txs: 64"), "{}", config(i));
     }
@@ -116,10 +112,20 @@ fn partition_policies() {
     let blocked = Blocked::from([(0, 2), (1, 2), (0, 1)]);
     let p = manifest::fault_policies(&s, 3, &blocked).unwrap();
     assert_eq!(p.len(), 3);
-    insta::assert_snapshot!("k8s_policies_isolated_all", manifest::to_yaml_docs(&p.iter().collect::<Vec<_>>()).unwrap());
+    insta::assert_snapshot!(
+        "k8s_policies_isolated_all",
+        manifest::to_yaml_docs(&p.iter().collect::<Vec<_>>()).unwrap()
+    );
     let p = manifest::fault_policies(&s, 3, &Blocked::from([(0, 2), (1, 2)])).unwrap();
-    insta::assert_snapshot!("k8s_policies_partition_01_2", manifest::to_yaml_docs(&p.iter().collect::<Vec<_>>()).unwrap());
-    assert!(manifest::fault_policies(&s, 3, &Blocked::new()).unwrap().is_empty());
+    insta::assert_snapshot!(
+        "k8s_policies_partition_01_2",
+        manifest::to_yaml_docs(&p.iter().collect::<Vec<_>>()).unwrap()
+    );
+    assert!(
+        manifest::fault_policies(&s, 3, &Blocked::new())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -127,7 +133,10 @@ fn bad_settings_are_named() {
     let mut s = settings(ApiAccess::PortForward, K8sStorage::EmptyDir);
     s.pull_policy = Some("Sometimes".to_owned());
     let e = manifest::render(&topology(), &*kind(), &s, GENESIS_MS).unwrap_err();
-    assert!(e.contains("LOGOS_BLOCKCHAIN_TESTNET_IMAGE_PULL_POLICY = `Sometimes`"), "{e}");
+    assert!(
+        e.contains("LOGOS_BLOCKCHAIN_TESTNET_IMAGE_PULL_POLICY = `Sometimes`"),
+        "{e}"
+    );
     let mut s = settings(ApiAccess::PortForward, K8sStorage::EmptyDir);
     s.resources.memory_limit = Some("256MB".to_owned());
     let e = manifest::render(&topology(), &*kind(), &s, GENESIS_MS).unwrap_err();
@@ -181,7 +190,8 @@ fn assets_are_the_rendered_manifests() {
             )
         });
         assert_eq!(
-            &committed, text,
+            &committed,
+            text,
             "{} differs from the rendered manifests (UPDATE_K8S_ASSETS=1 rewrites it)",
             path.display()
         );

@@ -151,15 +151,16 @@ async fn delete_namespace(
     }
 }
 
-pub(super) async fn teardown(
-    net: &K8sTestnet,
-    keep: bool,
-) -> Result<TeardownSummary, DeployError> {
+pub(super) async fn teardown(net: &K8sTestnet, keep: bool) -> Result<TeardownSummary, DeployError> {
     let started = Instant::now();
     if net.torn_down.swap(true, Ordering::SeqCst) {
         return Ok(TeardownSummary {
             killed: 0,
-            run_dir: net.saved_logs.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            run_dir: net
+                .saved_logs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             kept: keep,
             took: started.elapsed(),
         });
@@ -306,9 +307,7 @@ pub async fn gc(client: Option<kube::Client>, dry_run: bool) -> Result<K8sGcRepo
             report.skipped.push(name);
             continue;
         }
-        if !dry_run
-            && let Err(e) = delete_namespace(&client, &name, None).await
-        {
+        if !dry_run && let Err(e) = delete_namespace(&client, &name, None).await {
             report.errors.push(e);
             continue;
         }

@@ -55,7 +55,11 @@ async fn scale(net: &K8sTestnet, i: usize, replicas: i32) -> Result<(), String> 
     let patch = json!({"spec": {"replicas": replicas}});
     call(
         &format!("scale stateful set {} to {replicas}", node_name(i)),
-        sets.patch_scale(&node_name(i), &PatchParams::default(), &Patch::Merge(&patch)),
+        sets.patch_scale(
+            &node_name(i),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        ),
     )
     .await
     .map(|_| ())
@@ -67,11 +71,19 @@ async fn delete_pod(net: &K8sTestnet, i: usize, grace: Option<u32>) -> Result<()
         grace_period_seconds: grace,
         ..DeleteParams::default()
     };
-    match tokio::time::timeout(super::provision::CALL_TIMEOUT, pods.delete(&pod_name(i), &dp)).await
+    match tokio::time::timeout(
+        super::provision::CALL_TIMEOUT,
+        pods.delete(&pod_name(i), &dp),
+    )
+    .await
     {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) if is_not_found(&e) => Ok(()),
-        Ok(Err(e)) => Err(format!("failed to delete pod {}: {}", pod_name(i), kmsg(&e))),
+        Ok(Err(e)) => Err(format!(
+            "failed to delete pod {}: {}",
+            pod_name(i),
+            kmsg(&e)
+        )),
         Err(_) => Err(format!(
             "failed to delete pod {}: the API server did not answer",
             pod_name(i)
@@ -100,7 +112,12 @@ async fn stop_inner(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), Contro
     Ok(())
 }
 
-async fn wait_back(net: &K8sTestnet, i: usize, old_uid: Option<&str>, action: &str) -> Result<(), ControlError> {
+async fn wait_back(
+    net: &K8sTestnet,
+    i: usize,
+    old_uid: Option<&str>,
+    action: &str,
+) -> Result<(), ControlError> {
     let fail = failed(action, i);
     wait_pod_ready(net, i, old_uid, net.rollout_timeout)
         .await

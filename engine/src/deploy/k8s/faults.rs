@@ -48,7 +48,9 @@ fn pair(a: usize, b: usize) -> (usize, usize) {
 fn pairs_of(fault: &Fault, n: usize) -> Result<Blocked, String> {
     let check = |i: usize, what: &str| {
         if i >= n {
-            Err(format!("{what} names node {i}, but the testnet has {n} nodes"))
+            Err(format!(
+                "{what} names node {i}, but the testnet has {n} nodes"
+            ))
         } else {
             Ok(())
         }
@@ -83,9 +85,7 @@ fn pairs_of(fault: &Fault, n: usize) -> Result<Blocked, String> {
                 Fault::Cut { .. } => super::UNSUPPORTED[1].1,
                 _ => super::UNSUPPORTED[2].1,
             };
-            return Err(format!(
-                "the k8s deployer cannot apply `{other}`: {reason}"
-            ));
+            return Err(format!("the k8s deployer cannot apply `{other}`: {reason}"));
         }
     }
     Ok(out)
@@ -128,7 +128,9 @@ fn run_sync<T>(
     let bounded = async {
         tokio::time::timeout(Duration::from_secs(60), fut)
             .await
-            .map_err(|_| "the API server did not settle the network policies within 60s".to_owned())?
+            .map_err(|_| {
+                "the API server did not settle the network policies within 60s".to_owned()
+            })?
     };
     let result = match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
@@ -206,7 +208,14 @@ async fn sync_locked(net: &K8sTestnet) -> Result<(), String> {
     sync_policies(net).await
 }
 
-fn record(net: &K8sTestnet, book: &mut FaultBook, e: &Entry, links: &Blocked, reverted: bool, note: Option<String>) {
+fn record(
+    net: &K8sTestnet,
+    book: &mut FaultBook,
+    e: &Entry,
+    links: &Blocked,
+    reverted: bool,
+    note: Option<String>,
+) {
     book.log.push(FaultRecord {
         at: SystemTime::now(),
         elapsed: net.created.elapsed(),

@@ -296,7 +296,12 @@ fn typed<T: DeserializeOwned>(what: &str, v: Value) -> Result<T, String> {
 
 /// The plan of node `i` inside a pod: it listens on the fixed ports and dials peers by
 /// Service name.
-pub fn node_plan(i: usize, key_hex: String, peers: Vec<String>, genesis: &devnode::config::Genesis) -> NodePlan {
+pub fn node_plan(
+    i: usize,
+    key_hex: String,
+    peers: Vec<String>,
+    genesis: &devnode::config::Genesis,
+) -> NodePlan {
     NodePlan {
         index: i,
         key_hex,

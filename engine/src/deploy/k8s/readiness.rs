@@ -78,9 +78,14 @@ pub(super) async fn wait_all(net: &K8sTestnet, deadline: Duration) -> Result<(),
 
 /// The readiness error: each failing node with its reason and log tail, then the log tails of
 /// the other pods (a peer's log often explains why a node has no peers).
-async fn not_ready(net: &K8sTestnet, waited: Duration, failures: Vec<(usize, String)>) -> DeployError {
+async fn not_ready(
+    net: &K8sTestnet,
+    waited: Duration,
+    failures: Vec<(usize, String)>,
+) -> DeployError {
     let count = net.node_count();
-    let tails = futures::future::join_all((0..count).map(|i| pod_logs(net, i, Some(LOG_LINES)))).await;
+    let tails =
+        futures::future::join_all((0..count).map(|i| pod_logs(net, i, Some(LOG_LINES)))).await;
     let tail = |i: usize| match &tails[i] {
         Ok(t) => one_line(t),
         Err(e) => format!("(no logs: {e})"),
@@ -94,7 +99,10 @@ async fn not_ready(net: &K8sTestnet, waited: Duration, failures: Vec<(usize, Str
         .map(|i| format!("{}: {}", pod_name(i), tail(i)))
         .collect();
     if !others.is_empty() {
-        nodes.push(format!("last log lines of the other pods: {}", others.join(" / ")));
+        nodes.push(format!(
+            "last log lines of the other pods: {}",
+            others.join(" / ")
+        ));
     }
     nodes.push(format!(
         "see `kubectl -n {} get pods` (keep the namespace with K8S_RUNNER_PRESERVE=1)",
@@ -295,7 +303,11 @@ pub(super) async fn wait_pod_ready(
 }
 
 /// Waits until node `i`'s pod is gone (after a scale to 0).
-pub(super) async fn wait_pod_gone(net: &K8sTestnet, i: usize, within: Duration) -> Result<(), String> {
+pub(super) async fn wait_pod_gone(
+    net: &K8sTestnet,
+    i: usize,
+    within: Duration,
+) -> Result<(), String> {
     let pods: Api<Pod> = Api::namespaced(net.client.clone(), &net.namespace);
     let name = pod_name(i);
     let start = Instant::now();
