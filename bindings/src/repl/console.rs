@@ -171,6 +171,7 @@ impl Repl {
     fn run_loop(&mut self) -> i32 {
         let config = Config::builder()
             .auto_add_history(false)
+            .completion_type(rustyline::CompletionType::List)
             .max_history_size(5000)
             .map(|b| b.build())
             .unwrap_or_default();

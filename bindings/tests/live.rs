@@ -1,0 +1,489 @@
+//! Live testnets and the REPL, as real processes: `up` starts a detached supervisor that owns
+//! real node processes; `ls`, `down`, `gc`, `repl --attach` (piped stdin, and under tmux) and a
+//! second attached process drive it. Every test gets its own state dir and TMPDIR, so "nothing
+//! left behind" is checked exactly: no process, no run dir, no state file.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+
+/// Three nodes, 100 ms slots: quick to come up, quick to converge.
+const TOPOLOGY: &str = "TopologyBuilder().nodes(3).network_star().slot_duration(\"100ms\")\
+    .active_slot_coeff(0.9).security_param(20)\n";
+
+struct Env {
+    tmp: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("live-test-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::create_dir_all(tmp.path().join("state")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("runs")).unwrap();
+        std::fs::write(tmp.path().join("topology.rhai"), TOPOLOGY).unwrap();
+        Self { tmp }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.tmp.path().join(p)
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("TMPDIR", self.path("runs"))
+            .env("NOMOS_SCRIPT_STATE_DIR", self.state_dir())
+            .env_remove("NOMOS_DEVNODE_BIN")
+            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
+            .env_remove("RUST_LOG")
+            .current_dir(self.tmp.path());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run nomos-script")
+    }
+
+    fn up(&self, name: &str) -> State {
+        let topo = self.path("topology.rhai");
+        let out = self.run(&["up", topo.to_str().unwrap(), "--name", name]);
+        assert_eq!(out.status.code(), Some(0), "up failed:\n{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("TESTNET_ENDPOINTS"), "{stdout}");
+        assert_eq!(stdout.matches(" api http://").count(), 3, "{stdout}");
+        self.state(name)
+    }
+
+    fn state(&self, name: &str) -> State {
+        let path = self.state_dir().join("testnets").join(format!("{name}.json"));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("state file")).unwrap();
+        State {
+            path,
+            supervisor: v["supervisor_pid"].as_u64().unwrap() as u32,
+            pids: v["pids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_u64().unwrap() as u32)
+                .collect(),
+            run_dir: PathBuf::from(v["run_dir"].as_str().unwrap()),
+        }
+    }
+
+    /// A REPL attached to `name`, fed `input` on stdin.
+    fn repl(&self, name: &str, input: &str) -> Output {
+        let mut child = self
+            .cmd()
+            .args(["repl", "--attach", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start repl");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("repl output")
+    }
+
+    fn down(&self, name: &str) {
+        let out = self.run(&["down", name]);
+        assert_eq!(out.status.code(), Some(0), "down failed:\n{}", text(&out));
+    }
+
+    /// Node run dirs left under this test's TMPDIR.
+    fn run_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path("runs"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("nomos-script-"))
+            })
+            .collect()
+    }
+
+    fn assert_nothing_left(&self, st: &State) {
+        assert!(wait_until(Duration::from_secs(10), || !alive(st.supervisor)));
+        for &pid in &st.pids {
+            assert!(
+                wait_until(Duration::from_secs(10), || !alive(pid)),
+                "node process {pid} still runs"
+            );
+        }
+        assert!(!st.run_dir.exists(), "{} left", st.run_dir.display());
+        assert!(self.run_dirs().is_empty(), "{:?}", self.run_dirs());
+        let left: Vec<_> = std::fs::read_dir(self.state_dir().join("testnets"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "state files left: {left:?}");
+        assert!(!st.path.exists());
+    }
+}
+
+/// Whatever a test leaves up is torn down.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(d) = std::fs::read_dir(self.state_dir().join("testnets")) {
+            for e in d.filter_map(Result::ok) {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "json") {
+                    let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+                    let _ = self.run(&["down", &name]);
+                }
+            }
+        }
+    }
+}
+
+struct State {
+    path: PathBuf,
+    supervisor: u32,
+    pids: Vec<u32>,
+    run_dir: PathBuf,
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next())
+                .is_some_and(|st| st == "Z" || st == "X")
+        })
+        .unwrap_or(false)
+}
+
+fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// `fault: ...` lines (timing-free fault log entries) of some output.
+fn fault_lines(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| l.starts_with("fault: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+const PRINT_FAULTS: &str = "for f in net.fault_log() { print(`fault: ${f.summary}`); }\n";
+
+#[test]
+fn up_ls_down_leaves_nothing_behind() {
+    let env = Env::new();
+    let st = env.up("alpha");
+    let mode = std::fs::metadata(&st.path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "state file mode");
+    assert!(alive(st.supervisor));
+    assert_eq!(st.pids.len(), 3);
+    assert!(st.pids.iter().all(|&p| alive(p)));
+    assert!(st.run_dir.exists());
+
+    let ls = env.run(&["ls"]);
+    let out = String::from_utf8_lossy(&ls.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("alpha"))
+        .unwrap_or_else(|| panic!("no alpha in ls:\n{out}"));
+    assert!(line.contains("local") && line.contains("running"), "{line}");
+    assert!(line.split_whitespace().nth(2) == Some("3"), "{line}");
+
+    // a second `up` with the same name is refused and starts nothing
+    let again = env.run(&["up", env.path("topology.rhai").to_str().unwrap(), "--name", "alpha"]);
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
+
+    env.down("alpha");
+    env.assert_nothing_left(&st);
+    let ls = env.run(&["ls"]);
+    assert!(String::from_utf8_lossy(&ls.stdout).contains("no live testnets"));
+    let missing = env.run(&["down", "alpha"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no live testnet named `alpha`"));
+}
+
+#[test]
+fn a_killed_supervisor_shows_stale_and_gc_cleans_it() {
+    let env = Env::new();
+    let st = env.up("beta");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(st.supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !alive(st.supervisor)));
+    let ls = env.run(&["ls"]);
+    let out = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        out.lines().any(|l| l.starts_with("beta") && l.ends_with("stale")),
+        "{out}"
+    );
+    // attaching to a stale testnet is a clear error
+    let repl = env.repl("beta", ":nodes\n");
+    assert_eq!(repl.status.code(), Some(3), "{}", text(&repl));
+    assert!(String::from_utf8_lossy(&repl.stderr).contains("is stale"));
+    // nodes outlive their supervisor until gc
+    assert!(st.pids.iter().all(|&p| alive(p)));
+    let runs = env.path("runs");
+    let gc = env.run(&["gc", "--dir", runs.to_str().unwrap()]);
+    assert_eq!(gc.status.code(), Some(0), "{}", text(&gc));
+    assert!(String::from_utf8_lossy(&gc.stdout).contains("removed stale testnet `beta`"));
+    env.assert_nothing_left(&st);
+}
+
+#[test]
+fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
+    let env = Env::new();
+    let st = env.up("gamma");
+    let saved = env.path("session.rhai");
+    let input = format!(
+        ":nodes\n\
+         net.node(0).consensus_info().height >= 0\n\
+         net.no_such_function(1)\n\
+         print(\"still here\")\n\
+         net.restart(1)\n\
+         net.wait_height(3, \"30s\")\n\
+         net.partition([[0, 1],\n    [2]])\n\
+         :faults\n\
+         net.heal()\n\
+         net.wait_converged(\"30s\")\n\
+         {PRINT_FAULTS}\
+         :save {}\n",
+        saved.display()
+    );
+    let out = env.repl("gamma", &input);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // :nodes table
+    assert!(stdout.contains("node     state"), "{stdout}");
+    for i in 0..3 {
+        assert!(stdout.contains(&format!("node-{i}   running")), "{stdout}");
+    }
+    assert!(stdout.contains("true"), "{stdout}");
+    // the bad command is an error with a caret, and the session goes on
+    assert!(
+        stderr.contains("error: function not found: no_such_function"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 | net.no_such_function(1)"), "{stderr}");
+    assert!(stderr.contains("  |     ^"), "{stderr}");
+    assert!(stdout.contains("still here"), "{stdout}");
+    // :faults while partitioned
+    assert!(stdout.contains("partition [[0, 1], [2]]"), "{stdout}");
+    let session_faults = fault_lines(&stdout);
+    assert_eq!(
+        session_faults,
+        vec![
+            "fault: apply fault#0 partition [[0, 1], [2]]".to_string(),
+            "fault: revert fault#0 partition [[0, 1], [2]]".to_string(),
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("saved 5 command(s)"), "{stdout}");
+    let script = std::fs::read_to_string(&saved).unwrap();
+    // queries and helpers are not replayed
+    assert!(!script.contains("consensus_info") && !script.contains("still here"), "{script}");
+    assert!(script.contains("net.restart(1);"), "{script}");
+
+    // the supervisor restarted node 1: a new pid
+    let after = env.state("gamma");
+    assert_eq!(after.supervisor, st.supervisor);
+
+    // the saved session runs on a fresh testnet and reproduces the same faults in the same order
+    let json = env.path("report.json");
+    let run = env.run(&[
+        "run",
+        saved.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}\n{script}", text(&run));
+    let run_out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(fault_lines(&run_out), session_faults, "{run_out}");
+    assert!(run_out.contains("converged: 3 nodes"), "{run_out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 0);
+
+    env.down("gamma");
+    env.assert_nothing_left(&st);
+}
+
+#[test]
+fn two_attached_processes_both_control_the_testnet() {
+    let env = Env::new();
+    let st = env.up("delta");
+    let spawn = |input: &'static str| {
+        let mut c = env
+            .cmd()
+            .args(["repl", "--attach", "delta"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        c
+    };
+    // at the same time: each restarts a node and cuts one direction
+    let a = spawn("net.restart(1)\nnet.cut(0, 1)\nprint(\"a done\")\n");
+    let b = spawn("net.restart(2)\nnet.cut(2, 0)\nprint(\"b done\")\n");
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(String::from_utf8_lossy(&a.stdout).contains("a done"), "{}", text(&a));
+    assert!(String::from_utf8_lossy(&b.stdout).contains("b done"), "{}", text(&b));
+    assert!(a.stderr.is_empty() && b.stderr.is_empty(), "{}\n{}", text(&a), text(&b));
+    // a third process sees both faults, with distinct ids, and every node running
+    let c = env.repl("delta", &format!(":faults\n:nodes\n{PRINT_FAULTS}net.heal()\n"));
+    let out = String::from_utf8_lossy(&c.stdout);
+    assert!(out.contains("cut 0->1") && out.contains("cut 2->0"), "{out}");
+    let mut ids: Vec<String> = fault_lines(&out)
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "{out}");
+    assert_eq!(out.matches("   running").count(), 3, "{out}");
+    env.down("delta");
+    env.assert_nothing_left(&st);
+}
+
+fn tmux(socket: &str, args: &[&str]) -> Output {
+    Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux")
+}
+
+fn pane(socket: &str) -> String {
+    String::from_utf8_lossy(&tmux(socket, &["capture-pane", "-p", "-J", "-S", "-200", "-t", "repl"]).stdout)
+        .into_owned()
+}
+
+fn wait_pane(socket: &str, want: &str, within: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let p = pane(socket);
+        if p.contains(want) {
+            return p;
+        }
+        assert!(
+            start.elapsed() < within,
+            "waited {within:?} for `{want}` in the tmux pane:\n{p}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn keys(socket: &str, k: &[&str]) {
+    let mut args = vec!["send-keys", "-t", "repl"];
+    args.extend_from_slice(k);
+    let out = tmux(socket, &args);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn repl_under_tmux_completes_cancels_and_saves() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipped");
+        return;
+    }
+    let env = Env::new();
+    let st = env.up("eps");
+    let socket = format!("nomos-live-{}", std::process::id());
+    let saved = env.path("tmux.rhai");
+    let cmdline = format!(
+        "cd {} && TMPDIR={} NOMOS_SCRIPT_STATE_DIR={} {BIN} repl --attach eps",
+        env.tmp.path().display(),
+        env.path("runs").display(),
+        env.state_dir().display()
+    );
+    let out = tmux(
+        &socket,
+        &["new-session", "-d", "-s", "repl", "-x", "160", "-y", "50", &cmdline],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let result = std::panic::catch_unwind(|| {
+        wait_pane(&socket, "nomos> ", Duration::from_secs(20));
+        keys(&socket, &[":nodes", "Enter"]);
+        wait_pane(&socket, "node-2   running", Duration::from_secs(10));
+        // tab completion of a function name and of a node index
+        keys(&socket, &["net.parti", "Tab"]);
+        wait_pane(&socket, "net.partition", Duration::from_secs(5));
+        keys(&socket, &["C-u"]);
+        keys(&socket, &["net.node(", "Tab", "Tab"]);
+        wait_pane(&socket, "0)  1)  2)", Duration::from_secs(5));
+        keys(&socket, &["C-u"]);
+        // Ctrl-C cancels a long wait without leaving
+        keys(&socket, &["net.wait_height(1000000, \"120s\")", "Enter"]);
+        std::thread::sleep(Duration::from_millis(700));
+        keys(&socket, &["C-c"]);
+        wait_pane(&socket, "interrupted (the session goes on)", Duration::from_secs(10));
+        keys(&socket, &["net.restart(1)", "Enter"]);
+        keys(&socket, &["net.bogus()", "Enter"]);
+        wait_pane(&socket, "function not found: bogus", Duration::from_secs(30));
+        keys(&socket, &["net.partition([[0, 1], [2]])", "Enter"]);
+        keys(&socket, &["net.heal()", "Enter"]);
+        keys(&socket, &["print(`healed ${net.faults().len()}`)", "Enter"]);
+        wait_pane(&socket, "healed 0", Duration::from_secs(20));
+        keys(&socket, &[&format!(":save {}", saved.display()), "Enter"]);
+        wait_pane(&socket, "saved 3 command(s)", Duration::from_secs(10));
+        keys(&socket, &["C-d"]);
+    });
+    let _ = tmux(&socket, &["kill-server"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    let script = std::fs::read_to_string(&saved).unwrap();
+    assert!(!script.contains("wait_height(1000000"), "an interrupted command is not replayed:\n{script}");
+    let run = env.run(&["run", saved.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}\n{script}", text(&run));
+    assert_eq!(
+        fault_lines(&String::from_utf8_lossy(&run.stdout)),
+        vec![
+            "fault: apply fault#0 partition [[0, 1], [2]]".to_string(),
+            "fault: revert fault#0 partition [[0, 1], [2]]".to_string(),
+        ]
+    );
+    env.down("eps");
+    env.assert_nothing_left(&st);
+}
+
+#[allow(dead_code)]
+fn exists(p: &Path) -> bool {
+    p.exists()
+}
