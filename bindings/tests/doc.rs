@@ -182,3 +182,29 @@ fn every_example_is_checked_and_the_quick_ones_run_on_a_real_testnet() {
         .collect();
     assert!(left.is_empty(), "run dirs left: {left:?}");
 }
+
+/// The example runner is a real check: a block that does not parse, or that calls something
+/// that does not exist, fails the command and is named with its position.
+#[test]
+fn a_broken_example_fails_the_example_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let guide = tmp.path().join("broken.md");
+    std::fs::write(
+        &guide,
+        "# Broken\n\n```rhai\nlet t = TopologyBuilder().nodes(3);\n```\n\n```rhai\nlet t = TopologyBuilder().nodez(3);\n```\n",
+    )
+    .expect("write");
+    let o = cmd(tmp.path())
+        .args(["doc", "--run-examples", "--no-live", "--guide"])
+        .arg(&guide)
+        .output()
+        .expect("doc --run-examples");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("broken.md block 2 (check)") && stderr.contains("nodez"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("broken.md block 1 "), "{stderr}");
+}

@@ -245,11 +245,12 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// An account's state on the node's tip: `#{balance, nonce}` (zero for an unknown key).
+        /// An account's state on the node's tip: `#{balance, nonce}` (zero for an unknown key;
+        /// a key that is not an ed25519 public key in hex is refused).
         ///
         /// ```rhai
-        /// let acct = net.node(0).account("00".pad(64, '0'));
-        /// print(acct.balance);
+        /// let key = "5866666666666666666666666666666666666666666666666666666666666666";
+        /// print(net.node(0).account(key).balance);   // 0: not a funded wallet
         /// ```
         fn account(node: NodeClient, public_key: String) -> Map => |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
             let pk = pk.to_string();

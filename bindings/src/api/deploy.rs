@@ -806,8 +806,8 @@ fn register_faults(reg: &mut Registrar) {
         }
     );
     script_fn!(reg,
-        /// Drops every frame from node `from` to node `to` (one direction only); returns the
-        /// fault's id.
+        /// Drops every frame from node `from` to node `to` (one direction only; the two must be
+        /// linked in the topology); returns the fault's id.
         ///
         /// ```rhai
         /// let id = net.cut(0, 1);
@@ -883,7 +883,7 @@ fn register_faults(reg: &mut Registrar) {
         /// Drops frames between nodes `a` and `b` with probability `p`.
         ///
         /// ```rhai
-        /// let id = net.loss(1, 2, 0.3);
+        /// let id = net.loss(0, 2, 0.3);   // a link of the star: node 0 and node 2
         /// net.revert(id);
         /// ```
         fn loss(net: Testnet, a: int, b: int, p: Number) -> int
@@ -916,7 +916,7 @@ fn register_faults(reg: &mut Registrar) {
         /// Reverts one fault by the id its function returned.
         ///
         /// ```rhai
-        /// let id = net.cut(2, 3);
+        /// let id = net.cut(0, 3);
         /// net.revert(id);
         /// ```
         fn revert(net: Testnet, id: int) => |n: &mut NetHandle, id: INT| -> Res<()> {

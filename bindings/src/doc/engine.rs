@@ -43,6 +43,7 @@ pub fn documented_engine(state: &Arc<HostState>) -> (Arc<Engine>, Areas) {
         engine.set_max_operations(MAX_OPERATIONS);
         engine.set_max_call_levels(MAX_CALL_LEVELS);
         engine.set_max_modules(MAX_MODULES);
+        engine.set_max_expr_depths(128, 64);
         engine.set_module_resolver(ScriptResolver::new(&state.script));
         let flag = state.bridge.interrupted_flag();
         engine.on_progress(move |_| {

@@ -330,3 +330,48 @@ fn script_type(t: &str) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::registry::{Registrar, collect_areas};
+    use crate::script_fn;
+
+    #[test]
+    fn functions_without_docs_examples_or_registrar_are_reported() {
+        let mut engine = Engine::new_raw();
+        let ((), areas) = collect_areas(|| {
+            let mut reg = Registrar::new(&mut engine, Area::General);
+            script_fn!(reg,
+                /// Documented, with an example.
+                ///
+                /// ```rhai
+                /// good();
+                /// ```
+                fn good() => || ()
+            );
+            script_fn!(reg,
+                /// Documented, but no example.
+                fn no_example(x: int) -> int => |x: rhai::INT| x
+            );
+        });
+        engine.register_fn("bare", || 1_i64);
+        let surface = Surface::read(&engine, &areas).unwrap();
+        assert_eq!(
+            surface.undocumented(),
+            vec![
+                "bare/0 (no doc comment)".to_string(),
+                "no_example/1 (no ```rhai example)".to_string()
+            ]
+        );
+        assert_eq!(surface.unclassified(), vec!["bare/0".to_string()]);
+        let good = surface.functions.iter().find(|f| f.name == "good").unwrap();
+        assert_eq!(good.signature(), "good()");
+        let f = surface
+            .functions
+            .iter()
+            .find(|f| f.name == "no_example")
+            .unwrap();
+        assert_eq!(f.signature(), "no_example(x: int) -> int");
+    }
+}

@@ -261,3 +261,70 @@ fn header(s: &mut String, text: &str) {
     }
     s.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::registry::{Registrar, collect_areas};
+    use crate::script_fn;
+    use rhai::{Engine, INT};
+
+    #[derive(Clone)]
+    struct Thing(INT);
+
+    /// The rendered page of a tiny surface, byte for byte: the layout every page follows.
+    #[test]
+    fn area_page_snapshot() {
+        let mut engine = Engine::new_raw();
+        let ((), areas) = collect_areas(|| {
+            let mut reg = Registrar::new(&mut engine, Area::Topology);
+            reg.register_type::<Thing>(
+                "Thing",
+                &[" A thing.", "", " ```rhai", " Thing(1)", " ```"],
+            );
+            script_fn!(reg,
+                /// Makes a thing.
+                ///
+                /// ```rhai,no_run
+                /// let t = Thing(1);
+                /// ```
+                fn Thing(n: int) -> Thing => |n: INT| Thing(n)
+            );
+            script_fn!(reg,
+                /// Its size.
+                ///
+                /// ```rhai
+                /// print(Thing(2).size);
+                /// ```
+                get size(thing: Thing) -> int => |t: &mut Thing| t.0
+            );
+            script_fn!(reg,
+                /// Grows it.
+                ///
+                /// ```rhai
+                /// Thing(2).grow(3);
+                /// ```
+                fn grow(thing: Thing, by: int) -> Thing => |t: &mut Thing, by: INT| Thing(t.0 + by)
+            );
+        });
+        let surface = Surface::read(&engine, &areas).unwrap();
+        let pages = render(&surface, &[]);
+        assert_eq!(
+            pages.keys().collect::<Vec<_>>(),
+            vec!["README.md", "topology.md"]
+        );
+        let expected = format!(
+            "{GENERATED}\n\n# Topology\n\n{}\n\n[Reference index](README.md)\n\n\
+## Functions\n\n### `Thing(n: int) -> Thing`\n\nMakes a thing.\n\n```rhai\nlet t = Thing(1);\n```\n\n\
+## `Thing`\n\nA thing.\n\n```rhai\nThing(1)\n```\n\n\
+### `thing.size -> int`\n\nIts size.\n\n```rhai\nprint(Thing(2).size);\n```\n\n\
+### `thing.grow(by: int) -> Thing`\n\nGrows it.\n\n```rhai\nThing(2).grow(3);\n```\n\n",
+            Area::Topology.intro()
+        );
+        assert_eq!(pages["topology.md"], expected);
+        assert!(pages["README.md"].contains("| [Topology](topology.md) | 3 |"));
+        assert!(
+            pages["README.md"].contains("| [`Thing`](topology.md#thing) | Topology | A thing. |")
+        );
+    }
+}

@@ -56,7 +56,9 @@ pub fn read_dir(dir: &Path) -> Result<Vec<StdlibModule>, String> {
         .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
         .collect();
     files.sort();
-    let engine = Engine::new();
+    let mut engine = Engine::new();
+    // the host's limits, so a module documented here also imports
+    engine.set_max_expr_depths(128, 64);
     files.iter().map(|f| read_module(&engine, f)).collect()
 }
 
