@@ -403,13 +403,14 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// The funded wallets: `#{index, public}` maps (public key in hex).
+        /// The funded wallets: `#{index, public_key}` maps (public key in hex; also under
+        /// `"public"`, a reserved word in scripts, so only `w["public"]` reads it).
         ///
         /// ```rhai,no_run
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(3)
         ///     .with_expectation("funded", |ctx| {
         ///         let w = ctx.wallets()[0];
-        ///         ctx.node(0).account(w.public).balance > 0
+        ///         ctx.node(0).account(w.public_key).balance > 0
         ///     });
         /// ```
         fn wallets(ctx: RunContext) -> Array => |c: &mut ContextHandle| -> Array {
@@ -419,6 +420,7 @@ pub fn register(engine: &mut Engine) {
                 .map(|w| {
                     map([
                         ("index", Dynamic::from_int(w.index as INT)),
+                        ("public_key", w.public.clone().into()),
                         ("public", w.public.clone().into()),
                     ])
                     .into()
