@@ -53,6 +53,8 @@ struct Cluster {
     serial: u32,
     api_ports: Vec<u16>,
     behaviour: Behaviour,
+    /// What `GET /api/v1/namespaces` lists (for gc).
+    namespaces: Vec<Value>,
 }
 
 fn not_found(what: &str) -> (u16, Value) {
@@ -187,6 +189,31 @@ impl Cluster {
                     self.new_pod(i); // the StatefulSet controller's replacement
                 }
                 (200, p)
+            }
+            ("GET", ["namespaces"]) => (
+                200,
+                json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {},
+                       "items": self.namespaces.clone()}),
+            ),
+            ("GET", ["namespaces", _, kind]) => {
+                let items: Vec<Value> = self
+                    .objects
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&format!("{kind}/")))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}),
+                )
+            }
+            ("DELETE", ["namespaces", _, kind, name])
+                if ["statefulsets", "services", "configmaps"].contains(kind) =>
+            {
+                match self.objects.remove(&format!("{kind}/{name}")) {
+                    Some(o) => (200, o),
+                    None => not_found(name),
+                }
             }
             ("PATCH", ["namespaces", _, "networkpolicies", name]) => {
                 self.objects
@@ -325,7 +352,7 @@ fn topology() -> Topology {
 
 async fn setup(behaviour: Behaviour) -> (K8sDeployer, Arc<Mutex<Cluster>>) {
     let mut ports = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         ports.push(node_api(2).await);
     }
     let cluster = Arc::new(Mutex::new(Cluster {
@@ -688,4 +715,211 @@ async fn bad_settings_fail_before_any_request() {
         .to_string();
     assert!(msg.contains("not a valid name"), "{msg}");
     assert!(cluster.lock().unwrap().calls.is_empty());
+}
+
+/// Collects run events (the teardown note with the kubectl hint).
+#[derive(Default)]
+struct Capture(Mutex<Vec<engine::report::RunEvent>>);
+
+impl engine::report::Reporter for Capture {
+    fn on_event(&self, event: &engine::report::RunEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+fn notes(c: &Capture) -> Vec<String> {
+    c.0.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            engine::report::RunEvent::Note { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_node_joins_the_faults_in_force_and_preserve_keeps_the_namespace() {
+    let (dep, cluster) = setup(Behaviour::default()).await;
+    let dep = dep.preserve(true);
+    let capture = Arc::new(Capture::default());
+    let mut o = opts("mock1");
+    o.events = Some(engine::report::EventSink::new(vec![capture.clone()]));
+    let net = dep.deploy(&topology(), &o).await.unwrap();
+    net.partition(vec![vec![0, 1], vec![2]]).unwrap();
+    take_calls(&cluster);
+
+    let i = net
+        .add_node(engine::deploy::AddNodeSpec {
+            peers: vec![0],
+            stake: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(i, 3);
+    let w: Vec<Call> = take_calls(&cluster)
+        .into_iter()
+        .filter(|c| c.method != "GET")
+        .collect();
+    let mut want = vec![
+        format!("POST {NS}/configmaps"),
+        format!("POST {NS}/services"),
+        format!("POST {APPS}/statefulsets"),
+    ];
+    // node-3 is in no group: the partition's extra group, cut from everyone.
+    want.extend((0..4).map(|i| format!("PATCH {NET}/networkpolicies/node-{i}-faults")));
+    assert_eq!(w.iter().map(Call::line).collect::<Vec<_>>(), want);
+    let config = w[0].body["data"]["config.yaml"].as_str().unwrap();
+    assert!(config.contains("- node-0:19000"), "{config}");
+    let allowed = |c: &Call| {
+        c.body["spec"]["ingress"][1]["from"][0]["podSelector"]["matchExpressions"][0]["values"]
+            .clone()
+    };
+    assert_eq!(allowed(&w[6]), json!(["3"]));
+    assert_eq!(net.node_count(), 4);
+    let e = net
+        .add_node(engine::deploy::AddNodeSpec {
+            peers: vec![0],
+            stake: 5,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reserved 0 staked joiner slots"), "{e}");
+
+    // K8S_RUNNER_PRESERVE: teardown deletes nothing and says how to look and clean up.
+    net.teardown(false).await.unwrap();
+    assert!(
+        take_calls(&cluster).iter().all(|c| c.method == "GET"),
+        "preserve must not delete"
+    );
+    let n = notes(&capture);
+    assert!(
+        n.iter().any(
+            |m| m.contains("namespace nomos-script-mock1 kept (K8S_RUNNER_PRESERVE)")
+                && m.contains("kubectl -n nomos-script-mock1 logs node-0-0")
+                && m.contains("kubectl delete namespace nomos-script-mock1")
+        ),
+        "{n:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_namespace_is_kept_and_only_the_runs_objects_are_deleted() {
+    let (dep, cluster) = setup(Behaviour::default()).await;
+    let dep = dep.with_namespace("team-ns");
+    let capture = Arc::new(Capture::default());
+    let mut o = opts("mock2");
+    o.events = Some(engine::report::EventSink::new(vec![capture.clone()]));
+    let net = dep.deploy(&topology(), &o).await.unwrap();
+    let calls = take_calls(&cluster);
+    // The namespace exists: looked up, not created.
+    assert_eq!(calls[0].line(), "GET /api/v1/namespaces/team-ns");
+    assert!(!calls.iter().any(|c| c.line() == "POST /api/v1/namespaces"));
+    assert_eq!(
+        calls[1].line(),
+        "POST /api/v1/namespaces/team-ns/configmaps"
+    );
+    assert_eq!(
+        calls[1].body["metadata"]["labels"]["nomos-script.run-id"],
+        "mock2"
+    );
+
+    net.teardown(false).await.unwrap();
+    let calls = take_calls(&cluster);
+    let lines: Vec<String> = calls.iter().map(Call::line).collect();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("DELETE /api/v1/namespaces/team-ns ")
+                || l == "DELETE /api/v1/namespaces/team-ns"),
+        "{lines:?}"
+    );
+    let list = calls
+        .iter()
+        .find(|c| c.line() == "GET /apis/apps/v1/namespaces/team-ns/statefulsets")
+        .expect("statefulsets listed");
+    assert!(
+        list.query
+            .contains("labelSelector=nomos-script.run-id%3Dmock2"),
+        "{}",
+        list.query
+    );
+    for i in 0..3 {
+        for (api, kind) in [
+            ("/apis/apps/v1", "statefulsets"),
+            ("/api/v1", "services"),
+            ("/api/v1", "configmaps"),
+        ] {
+            let del = format!(
+                "DELETE {api}/namespaces/team-ns/{kind}/node-{i}{}",
+                if kind == "configmaps" { "-config" } else { "" }
+            );
+            assert!(lines.contains(&del), "no {del}: {lines:?}");
+        }
+    }
+    assert!(cluster.lock().unwrap().objects.is_empty());
+    let n = notes(&capture);
+    assert!(
+        n.iter()
+            .any(|m| m.contains("objects of run mock2 deleted from namespace team-ns")),
+        "{n:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_deletes_only_namespaces_of_dead_owners_on_this_host() {
+    let (_, cluster) = setup(Behaviour::default()).await;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let ns = |name: &str, pid: u32, host: &str| {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+            "nomos-script.run-id": name, "nomos-script.owner-pid": pid.to_string(), "nomos-script.owner-host": host}}})
+    };
+    // A dead pid: a child that already exited.
+    let dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    let mut dead = dead;
+    dead.wait().unwrap();
+    let live_pid = std::os::unix::process::parent_id();
+    cluster.lock().unwrap().namespaces = vec![
+        ns("nomos-script-dead", dead_pid, &host),
+        ns("nomos-script-live", live_pid, &host),
+        ns("nomos-script-elsewhere", dead_pid, "another-host"),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nomos-script-example",
+               "labels": {"nomos-script.run-id": "example"}}}),
+    ];
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    serve(handle, cluster.clone());
+    let client = kube::Client::new(svc, "default");
+
+    let r = engine::deploy::k8s::gc(Some(client.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(r.namespaces, vec!["nomos-script-dead".to_owned()]);
+    assert_eq!(r.skipped.len(), 3);
+    let calls = take_calls(&cluster);
+    assert!(
+        calls.iter().all(|c| c.method == "GET"),
+        "dry run deletes nothing"
+    );
+    assert!(
+        calls[0].query.contains("labelSelector=nomos-script.run-id"),
+        "{}",
+        calls[0].query
+    );
+
+    let r = engine::deploy::k8s::gc(Some(client), false).await.unwrap();
+    assert_eq!(r.namespaces, vec!["nomos-script-dead".to_owned()]);
+    let writes: Vec<String> = take_calls(&cluster)
+        .iter()
+        .filter(|c| c.method != "GET")
+        .map(Call::line)
+        .collect();
+    assert_eq!(
+        writes,
+        vec!["DELETE /api/v1/namespaces/nomos-script-dead".to_owned()]
+    );
 }
