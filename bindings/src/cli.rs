@@ -113,10 +113,17 @@ pub struct RunArgs {
     /// Keep the run directory (node data, logs, configs) even after a pass, and print its path.
     #[arg(long)]
     pub keep: bool,
-    /// Write report.json and junit.xml into this directory (the HTML report is not implemented
-    /// yet).
+    /// Write a report directory: index.html (one self-contained file with plots of heights,
+    /// transactions, inclusion latency, faults and peers over time), report.json, junit.xml, and
+    /// each node's config and logs under runs/<run id>/node-<i>/.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Run the script N times, with seeds --seed, --seed+1, ... (random base without --seed),
+    /// then print the pass rate, the flake rate and the spread (min/median/max) of the run
+    /// duration, final height, share of transactions included and median inclusion latency.
+    /// Exits 0 only when every repetition passed, 1 otherwise.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
     /// Write a JUnit XML report to this file: one testsuite per run, one testcase per
     /// expectation and per failed workload.
     #[arg(long, value_name = "FILE")]

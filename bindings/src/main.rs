@@ -1,13 +1,12 @@
 //! `nomos-script`: raw args -> validated settings -> host. Kept thin on purpose.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use nomos_script::cli::{Cli, Command, DeployerChoice};
 use nomos_script::exit;
-use nomos_script::host::{HostSettings, Mode, Outcome, ScriptHost};
-use nomos_script::reports::{ScriptReport, write_json, write_junit};
+use nomos_script::host::{HostSettings, Mode, ScriptHost};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -69,31 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 exit::INFRA_ERROR
             })
         }
-        Command::Run(args) => {
-            let settings = HostSettings {
-                mode: Mode::Run,
-                deployer: args.deployer,
-                seed: args.seed,
-                keep: args.keep,
-                params: args.set,
-            };
-            let outcome = host.execute(&args.file, settings);
-            if let Some(err) = &outcome.error {
-                eprint!("{err}");
-            }
-            let mut files: Vec<(PathBuf, bool)> = Vec::new();
-            if let Some(dir) = &args.report_dir {
-                files.push((dir.join("report.json"), false));
-                files.push((dir.join("junit.xml"), true));
-            }
-            if let Some(p) = &args.json {
-                files.push((p.clone(), false));
-            }
-            if let Some(p) = &args.junit {
-                files.push((p.clone(), true));
-            }
-            Ok(write_reports(&args.file, &outcome, &files))
-        }
+        Command::Run(args) => Ok(nomos_script::reports::run_command(&host, &args)),
         Command::Check(args) => {
             let mut worst = exit::PASSED;
             for file in &args.files {
@@ -121,35 +96,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Doc(_) => unreachable!("handled before the runtime exists"),
     }
-}
-
-/// Writes the report files; a file that cannot be written turns a pass into an infrastructure
-/// error (CI would otherwise read a stale or missing report).
-fn write_reports(script: &Path, outcome: &Outcome, files: &[(PathBuf, bool)]) -> i32 {
-    let report = ScriptReport {
-        script: script.display().to_string(),
-        exit_code: outcome.code,
-        error: outcome.error.clone(),
-        runs: &outcome.reports,
-    };
-    let mut code = outcome.code;
-    for (path, junit) in files {
-        let written = if *junit {
-            write_junit(path, &report)
-        } else {
-            write_json(path, &report)
-        };
-        match written {
-            Ok(()) => eprintln!("report written: {}", path.display()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                if code == exit::PASSED {
-                    code = exit::INFRA_ERROR;
-                }
-            }
-        }
-    }
-    code
 }
 
 /// RUST_LOG controls the runner's own logs (stderr); quiet by default.

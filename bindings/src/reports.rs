@@ -1,12 +1,20 @@
-//! Report files of one `run`: JSON (every run report the script produced, with the exit code) and
-//! JUnit XML (one testsuite per run, one testcase per expectation and per failed workload) for CI.
+//! What `run` leaves behind: JSON (every run report the script produced, with the exit code),
+//! JUnit XML (one testsuite per run, one testcase per expectation and per failed workload) for CI,
+//! the HTML report directory (`--report-dir`), the Prometheus file_sd target file, pointers to the
+//! logs of the nodes a failure names, and the statistics of `--repeat N`.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use engine::report::{Outcome, RunReport};
+use engine::metrics::FileSdReporter;
+use engine::report::recorder::Recorder;
+use engine::report::{Outcome, Reporter, RunReport};
 use serde::Serialize;
+
+use crate::cli::RunArgs;
+use crate::exit;
+use crate::host::{HostSettings, Mode, ScriptHost};
 
 /// What the files describe: the script, its exit code, its error (if any) and its runs.
 #[derive(Debug, Serialize)]
@@ -17,9 +25,435 @@ pub struct ScriptReport<'a> {
     pub exit_code: i32,
     /// The script error, rendered, when the script itself failed.
     pub error: Option<String>,
-    /// Every run, in order.
+    /// Every run, in order (of every repetition with `--repeat`).
     #[serde(serialize_with = "serialize_runs")]
     pub runs: &'a [Arc<RunReport>],
+    /// With `--repeat`: each repetition (seed, exit code, error, its runs' ids).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub repetitions: &'a [Repetition],
+    /// With `--repeat`: pass rate, flake rate and the spread of the key figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RepeatStats>,
+}
+
+/// Reporters every run of this process gets besides the terminal one (the HTML recorder, the
+/// file_sd writer). Process-wide because one `nomos-script run` executes one script command, and
+/// the runs are started deep inside script bindings that only see the host state.
+static RUN_REPORTERS: Mutex<Vec<Arc<dyn Reporter>>> = Mutex::new(Vec::new());
+
+/// Sets the extra reporters of every run started from now on.
+pub fn set_run_reporters(reporters: Vec<Arc<dyn Reporter>>) {
+    *RUN_REPORTERS.lock().unwrap_or_else(|e| e.into_inner()) = reporters;
+}
+
+/// The extra reporters of a run about to start.
+pub fn run_reporters() -> Vec<Arc<dyn Reporter>> {
+    RUN_REPORTERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// One repetition of `--repeat`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repetition {
+    /// The seed it ran with (`--seed` replays it).
+    pub seed: u64,
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its script error, rendered, if any.
+    pub error: Option<String>,
+    /// The ids of its runs (in `runs`).
+    pub run_ids: Vec<String>,
+}
+
+/// min/median/max of one figure over the runs that have it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    /// Smallest value.
+    pub min: f64,
+    /// Median (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// Largest value.
+    pub max: f64,
+    /// How many runs had the figure.
+    pub samples: usize,
+}
+
+impl Spread {
+    /// The spread of `values` (None when empty).
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.retain(|v| v.is_finite());
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(Self {
+            min: values[0],
+            median: f64::midpoint(values[(values.len() - 1) / 2], values[values.len() / 2]),
+            max: values[values.len() - 1],
+            samples: values.len(),
+        })
+    }
+}
+
+/// What `--repeat N` prints and writes into the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatStats {
+    /// Repetitions made (fewer than asked when interrupted or stopped by a script error).
+    pub repetitions: usize,
+    /// Repetitions that passed.
+    pub passed: usize,
+    /// passed / repetitions.
+    pub pass_rate: f64,
+    /// Share of failed repetitions when the outcome varied with the seed; 0 when every
+    /// repetition ended the same way (all failing is a steady failure, not a flake).
+    pub flake_rate: f64,
+    /// Whole run time (deploy to teardown), seconds, per run.
+    pub duration_s: Option<Spread>,
+    /// Highest final height over the nodes, per run.
+    pub final_height: Option<Spread>,
+    /// Transactions included / submitted, percent, per run that submitted any.
+    pub txs_included_pct: Option<Spread>,
+    /// Median submission-to-inclusion latency, ms, per run that included any.
+    pub inclusion_latency_median_ms: Option<Spread>,
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts and ms are far below 2^52"
+)]
+impl RepeatStats {
+    /// Statistics over the repetitions and all their runs.
+    pub fn of(repetitions: &[Repetition], runs: &[Arc<RunReport>]) -> Self {
+        let n = repetitions.len();
+        let passed = repetitions
+            .iter()
+            .filter(|r| r.exit_code == exit::PASSED)
+            .count();
+        let ratio = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        let flaky = passed > 0 && passed < n;
+        Self {
+            repetitions: n,
+            passed,
+            pass_rate: ratio(passed),
+            flake_rate: if flaky { ratio(n - passed) } else { 0.0 },
+            duration_s: Spread::of(runs.iter().map(|r| r.timings.total.as_secs_f64()).collect()),
+            final_height: Spread::of(
+                runs.iter()
+                    .filter_map(|r| r.final_heights.iter().flatten().max())
+                    .map(|&h| h as f64)
+                    .collect(),
+            ),
+            txs_included_pct: Spread::of(
+                runs.iter()
+                    .filter(|r| r.txs_submitted > 0)
+                    .map(|r| 100.0 * r.txs_included as f64 / r.txs_submitted as f64)
+                    .collect(),
+            ),
+            inclusion_latency_median_ms: Spread::of(
+                runs.iter()
+                    .filter_map(|r| r.inclusion_latency.as_ref())
+                    .map(|l| l.median_ms as f64)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The lines printed after the last repetition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "repeat: {}/{} passed (pass rate {:.0}%, flake rate {:.0}%){}",
+            self.passed,
+            self.repetitions,
+            self.pass_rate * 100.0,
+            self.flake_rate * 100.0,
+            if self.passed == 0 && self.repetitions > 1 {
+                ": every repetition failed, a steady failure rather than a flake"
+            } else {
+                ""
+            }
+        );
+        let rows: [(&str, &Option<Spread>, &str, usize); 4] = [
+            ("run duration", &self.duration_s, "s", 1),
+            ("final height", &self.final_height, "", 0),
+            ("txs included", &self.txs_included_pct, "%", 1),
+            (
+                "inclusion latency median",
+                &self.inclusion_latency_median_ms,
+                "ms",
+                0,
+            ),
+        ];
+        for (name, spread, unit, digits) in rows {
+            match spread {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        "  {name:<25} min {:.digits$}{unit}  median {:.digits$}{unit}  max {:.digits$}{unit}  ({} runs)",
+                        s.min, s.median, s.max, s.samples
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  {name:<25} n/a");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The HTML recorder and the file_sd writer of one `run` command.
+struct RunOutputs {
+    recorder: Option<Arc<Recorder>>,
+    file_sd: Option<Arc<FileSdReporter>>,
+}
+
+impl RunOutputs {
+    fn new(report_dir: Option<&Path>) -> Self {
+        Self {
+            recorder: report_dir.map(|d| Arc::new(Recorder::new().with_artifacts_dir(d))),
+            file_sd: FileSdReporter::from_env().map(Arc::new),
+        }
+    }
+
+    fn reporters(&self) -> Vec<Arc<dyn Reporter>> {
+        let mut v: Vec<Arc<dyn Reporter>> = Vec::new();
+        if let Some(r) = &self.recorder {
+            v.push(r.clone());
+        }
+        if let Some(f) = &self.file_sd {
+            v.push(f.clone());
+        }
+        v
+    }
+}
+
+/// `nomos-script run FILE`: runs the script (`--repeat` times), prints failures with pointers to
+/// the logs of the nodes they name, writes the report files; returns the exit code.
+pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
+    let outputs = RunOutputs::new(args.report_dir.as_deref());
+    set_run_reporters(outputs.reporters());
+    let repeat = args.repeat.max(1);
+    let base_seed = match (args.seed, repeat) {
+        (seed, 1) => seed,
+        (Some(seed), _) => Some(seed),
+        (None, _) => Some(rand::random::<u64>() % 1_000_000_000),
+    };
+    let mut repetitions = Vec::new();
+    let mut runs: Vec<Arc<RunReport>> = Vec::new();
+    let mut last_error = None;
+    let mut code = exit::PASSED;
+    let mut sd_errors_shown = 0;
+    for i in 0..repeat {
+        let seed = base_seed.map(|s| s.wrapping_add(u64::from(i)));
+        if repeat > 1 {
+            eprintln!(
+                "repeat {}/{repeat}: seed {}",
+                i + 1,
+                seed.unwrap_or_default()
+            );
+        }
+        let settings = HostSettings {
+            mode: Mode::Run,
+            deployer: args.deployer,
+            seed,
+            keep: args.keep,
+            params: args.set.clone(),
+        };
+        let outcome = host.execute(&args.file, settings);
+        if let Some(err) = &outcome.error {
+            eprint!("{err}");
+        }
+        for report in &outcome.reports {
+            for hint in log_hints(report) {
+                eprintln!("{hint}");
+            }
+        }
+        if let Some(f) = &outputs.file_sd {
+            // the reporter keeps every error: print the new ones
+            let errors = f.errors();
+            for e in errors.iter().skip(sd_errors_shown) {
+                eprintln!("warning: prometheus file_sd (the run goes on unscraped): {e}");
+            }
+            sd_errors_shown = errors.len();
+        }
+        let first_run = runs.len();
+        runs.extend(outcome.reports.iter().cloned());
+        repetitions.push(Repetition {
+            seed: outcome
+                .reports
+                .first()
+                .map_or(seed.unwrap_or_default(), |r| r.seed),
+            exit_code: outcome.code,
+            error: outcome.error.clone(),
+            run_ids: runs[first_run..].iter().map(|r| r.run_id.clone()).collect(),
+        });
+        if repeat > 1 {
+            eprintln!(
+                "repeat {}/{repeat}: {} (exit {})",
+                i + 1,
+                if outcome.code == exit::PASSED {
+                    "passed"
+                } else {
+                    "failed"
+                },
+                outcome.code
+            );
+        }
+        code = if repeat == 1 {
+            outcome.code
+        } else if outcome.code == exit::INTERRUPTED {
+            exit::INTERRUPTED
+        } else if code == exit::PASSED && outcome.code != exit::PASSED {
+            exit::SCENARIO_FAILED
+        } else {
+            code
+        };
+        last_error = outcome.error;
+        // nothing to learn from repeating an interrupt, or a script that fails before any run
+        let stop = outcome.code == exit::INTERRUPTED
+            || (outcome.code == exit::SCRIPT_ERROR && outcome.reports.is_empty());
+        if stop && i + 1 < repeat {
+            eprintln!(
+                "repeat: stopping after repetition {} (exit {})",
+                i + 1,
+                outcome.code
+            );
+            break;
+        }
+    }
+    set_run_reporters(Vec::new());
+    let stats = (repeat > 1).then(|| RepeatStats::of(&repetitions, &runs));
+    if let Some(stats) = &stats {
+        print!("{}", stats.render());
+    }
+    let report = ScriptReport {
+        script: args.file.display().to_string(),
+        exit_code: code,
+        error: if repeat > 1 { None } else { last_error },
+        runs: &runs,
+        repetitions: if repeat > 1 { &repetitions } else { &[] },
+        repeat: stats,
+    };
+    write_outputs(&report, args, &outputs)
+}
+
+/// Writes the report files and the HTML report; a file that cannot be written turns a pass into
+/// an infrastructure error (CI would otherwise read a stale or missing report).
+fn write_outputs(report: &ScriptReport<'_>, args: &RunArgs, outputs: &RunOutputs) -> i32 {
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    if let Some(dir) = &args.report_dir {
+        files.push((dir.join("report.json"), false));
+        files.push((dir.join("junit.xml"), true));
+    }
+    if let Some(p) = &args.json {
+        files.push((p.clone(), false));
+    }
+    if let Some(p) = &args.junit {
+        files.push((p.clone(), true));
+    }
+    let mut code = report.exit_code;
+    let mut fail = |e: String| {
+        eprintln!("error: {e}");
+        if code == exit::PASSED {
+            code = exit::INFRA_ERROR;
+        }
+    };
+    for (path, junit) in &files {
+        let written = if *junit {
+            write_junit(path, report)
+        } else {
+            write_json(path, report)
+        };
+        match written {
+            Ok(()) => eprintln!("report written: {}", path.display()),
+            Err(e) => fail(e),
+        }
+    }
+    if let (Some(dir), Some(rec)) = (&args.report_dir, &outputs.recorder) {
+        // after report.json and junit.xml: index.html links them only when present
+        match engine::report::html::write_runs_report_dir(&rec.runs(), dir) {
+            Ok(()) => eprintln!("report written: {}", dir.join("index.html").display()),
+            Err(e) => fail(e),
+        }
+    }
+    code
+}
+
+/// Lines pointing at the log files of the nodes a failed run's messages name (`node-2`), or at
+/// every node's log dir when they name none. Empty for a passed run or a run dir that is gone.
+pub fn log_hints(report: &RunReport) -> Vec<String> {
+    let Some(run_dir) = report
+        .run_dir
+        .as_ref()
+        .filter(|d| !report.passed() && report.kept && d.is_dir())
+    else {
+        return Vec::new();
+    };
+    let nodes = failing_nodes(report);
+    if nodes.is_empty() {
+        return vec![format!(
+            "  node logs: {}",
+            run_dir.join("node-<i>").join("logs").display()
+        )];
+    }
+    nodes
+        .into_iter()
+        .map(|i| match node_log(run_dir, i) {
+            Some(path) => format!("  node-{i} log: {}", path.display()),
+            None => format!(
+                "  node-{i} log: {} (no log file found)",
+                run_dir.join(format!("node-{i}")).display()
+            ),
+        })
+        .collect()
+}
+
+/// Indexes of the nodes (`node-<i>`, in range) named by a run's failure messages, in order.
+fn failing_nodes(report: &RunReport) -> Vec<usize> {
+    let mut text = String::new();
+    for v in report.verdicts.iter().filter(|v| !v.verdict.passed) {
+        text.push_str(&v.verdict.message);
+        text.push('\n');
+    }
+    for w in &report.workload_errors {
+        text.push_str(&w.error);
+        text.push('\n');
+    }
+    if let Outcome::Error(e) = &report.outcome {
+        text.push_str(e);
+    }
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("node-") {
+        let digits: String = text[at + 5..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let Ok(i) = digits.parse::<usize>()
+            && i < report.nodes.max(report.final_heights.len())
+            && !found.contains(&i)
+        {
+            found.push(i);
+        }
+    }
+    found
+}
+
+/// The node's own newest log file, else its captured output.
+fn node_log(run_dir: &Path, i: usize) -> Option<PathBuf> {
+    let dir = run_dir.join(format!("node-{i}"));
+    let newest = std::fs::read_dir(dir.join("logs"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path());
+    newest.or_else(|| Some(dir.join("output.log")).filter(|p| p.is_file()))
 }
 
 fn serialize_runs<S: serde::Serializer>(runs: &&[Arc<RunReport>], s: S) -> Result<S::Ok, S::Error> {
@@ -56,6 +490,10 @@ pub fn junit(report: &ScriptReport<'_>) -> String {
     for run in report.runs {
         let mut cases = String::new();
         let (mut t, mut f, mut e) = (0, 0, 0);
+        let logs: String = log_hints(run)
+            .iter()
+            .map(|h| format!("\n{}", h.trim()))
+            .collect();
         for v in &run.verdicts {
             t += 1;
             let _ = write!(
@@ -71,7 +509,7 @@ pub fn junit(report: &ScriptReport<'_>) -> String {
                     cases,
                     ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
                     xml(&v.verdict.message),
-                    xml(&v.verdict.evidence.to_string())
+                    xml(&format!("{}{logs}", v.verdict.evidence))
                 );
             }
         }
@@ -119,16 +557,31 @@ pub fn junit(report: &ScriptReport<'_>) -> String {
         errors += e;
     }
     // a failed run is already a failing testsuite; only a script error needs its own
-    if let Some(error) = report
-        .error
-        .as_ref()
-        .filter(|_| report.exit_code == crate::exit::SCRIPT_ERROR || report.runs.is_empty())
-    {
+    let script_errors: Vec<(String, &String)> = if report.repetitions.is_empty() {
+        report
+            .error
+            .iter()
+            .filter(|_| report.exit_code == exit::SCRIPT_ERROR || report.runs.is_empty())
+            .map(|e| ("script".to_string(), e))
+            .collect()
+    } else {
+        report
+            .repetitions
+            .iter()
+            .filter(|r| r.exit_code == exit::SCRIPT_ERROR || r.run_ids.is_empty())
+            .filter_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| (format!("script (seed {})", r.seed), e))
+            })
+            .collect()
+    };
+    for (name, error) in script_errors {
         tests += 1;
         errors += 1;
         let _ = writeln!(
             suites,
-            "  <testsuite name=\"script\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"{class}\" name=\"script\">\n      <error message=\"{}\"/>\n    </testcase>\n  </testsuite>",
+            "  <testsuite name=\"{name}\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"{class}\" name=\"script\">\n      <error message=\"{}\"/>\n    </testcase>\n  </testsuite>",
             xml(error.lines().next().unwrap_or_default())
         );
     }
@@ -160,6 +613,65 @@ mod tests {
     use engine::report::NamedVerdict;
 
     #[test]
+    fn spread_and_repeat_stats() {
+        assert_eq!(Spread::of(vec![]), None);
+        let s = Spread::of(vec![3.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
+        assert_eq!((s.min, s.median, s.max, s.samples), (1.0, 2.5, 10.0, 4));
+        let rep = |code| Repetition {
+            seed: 1,
+            exit_code: code,
+            error: None,
+            run_ids: Vec::new(),
+        };
+        let mut a = RunReport::empty(1, Outcome::Passed);
+        a.final_heights = vec![Some(5), None, Some(9)];
+        a.txs_submitted = 4;
+        a.txs_included = 3;
+        let b = RunReport::empty(2, Outcome::Failed);
+        let runs = vec![Arc::new(a), Arc::new(b)];
+        let flaky = RepeatStats::of(&[rep(0), rep(1)], &runs);
+        assert_eq!((flaky.pass_rate, flaky.flake_rate), (0.5, 0.5));
+        assert_eq!(flaky.final_height.as_ref().map(|s| s.max), Some(9.0));
+        assert_eq!(
+            flaky.txs_included_pct.as_ref().map(|s| s.median),
+            Some(75.0)
+        );
+        assert_eq!(flaky.inclusion_latency_median_ms, None);
+        let text = flaky.render();
+        assert!(
+            text.starts_with("repeat: 1/2 passed (pass rate 50%, flake rate 50%)\n"),
+            "{text}"
+        );
+        assert!(text.contains("inclusion latency median  n/a"), "{text}");
+        // failing every time is steady, not flaky
+        let steady = RepeatStats::of(&[rep(1), rep(1)], &runs);
+        assert_eq!((steady.pass_rate, steady.flake_rate), (0.0, 0.0));
+        assert!(steady.render().contains("a steady failure"));
+    }
+
+    #[test]
+    fn failing_nodes_are_read_from_the_failure_messages() {
+        let mut run = RunReport::empty(7, Outcome::Failed);
+        run.nodes = 3;
+        run.verdicts = vec![
+            NamedVerdict {
+                name: "a".into(),
+                verdict: Verdict::fail(
+                    "node-2 height 3 < target 10; node=\"node-0\"; node-7 and node-",
+                    serde_json::Value::Null,
+                ),
+            },
+            NamedVerdict {
+                name: "b".into(),
+                verdict: Verdict::pass("node-1 fine", serde_json::Value::Null),
+            },
+        ];
+        assert_eq!(failing_nodes(&run), [2, 0]);
+        // no run dir: no pointers
+        assert!(log_hints(&run).is_empty());
+    }
+
+    #[test]
     fn junit_counts_failures_and_escapes() {
         let mut run = RunReport::empty(7, Outcome::Failed);
         run.run_id = "r1".into();
@@ -179,6 +691,8 @@ mod tests {
             exit_code: 1,
             error: None,
             runs: &runs,
+            repetitions: &[],
+            repeat: None,
         });
         assert!(
             text.contains("tests=\"2\" failures=\"1\" errors=\"0\""),

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod deploy;
+pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -28,6 +29,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     client::register(engine);
     report::register(engine);
     script_fns::register(engine);
+    metrics::register(engine, state);
     crate::live::script::register(engine, state);
 }
 

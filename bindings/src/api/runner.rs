@@ -58,7 +58,7 @@ pub fn run_on(state: &Arc<HostState>, net: &NetHandle, scenario: &Scenario) -> R
             .run(&scenario, opts)
             .await
     })?;
-    Ok(ReportHandle(Arc::new(report)))
+    Ok(record(state, report))
 }
 
 fn record(state: &HostState, report: RunReport) -> ReportHandle {
@@ -89,7 +89,11 @@ fn run_options(state: &HostState) -> engine::runner::RunOptions {
             KeepRunDir::OnFailure
         },
         cancel: state.bridge.cancel_token(),
-        reporters: vec![Arc::new(TerminalReporter::default())],
+        reporters: [
+            vec![Arc::new(TerminalReporter::default()) as Arc<dyn engine::report::Reporter>],
+            crate::reports::run_reporters(),
+        ]
+        .concat(),
         ..Default::default()
     }
 }
