@@ -65,7 +65,10 @@ impl Env {
     }
 
     fn state(&self, name: &str) -> State {
-        let path = self.state_dir().join("testnets").join(format!("{name}.json"));
+        let path = self
+            .state_dir()
+            .join("testnets")
+            .join(format!("{name}.json"));
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("state file")).unwrap();
         State {
@@ -119,7 +122,9 @@ impl Env {
     }
 
     fn assert_nothing_left(&self, st: &State) {
-        assert!(wait_until(Duration::from_secs(10), || !alive(st.supervisor)));
+        assert!(wait_until(Duration::from_secs(10), || !alive(
+            st.supervisor
+        )));
         for &pid in &st.pids {
             assert!(
                 wait_until(Duration::from_secs(10), || !alive(pid)),
@@ -219,7 +224,12 @@ fn up_ls_down_leaves_nothing_behind() {
     assert!(line.split_whitespace().nth(2) == Some("3"), "{line}");
 
     // a second `up` with the same name is refused and starts nothing
-    let again = env.run(&["up", env.path("topology.rhai").to_str().unwrap(), "--name", "alpha"]);
+    let again = env.run(&[
+        "up",
+        env.path("topology.rhai").to_str().unwrap(),
+        "--name",
+        "alpha",
+    ]);
     assert_eq!(again.status.code(), Some(3), "{}", text(&again));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
 
@@ -245,7 +255,8 @@ fn a_killed_supervisor_shows_stale_and_gc_cleans_it() {
     let ls = env.run(&["ls"]);
     let out = String::from_utf8_lossy(&ls.stdout);
     assert!(
-        out.lines().any(|l| l.starts_with("beta") && l.ends_with("stale")),
+        out.lines()
+            .any(|l| l.starts_with("beta") && l.ends_with("stale")),
         "{out}"
     );
     // attaching to a stale testnet is a clear error
@@ -315,7 +326,10 @@ fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
     assert!(stdout.contains("saved 5 command(s)"), "{stdout}");
     let script = std::fs::read_to_string(&saved).unwrap();
     // queries and helpers are not replayed
-    assert!(!script.contains("consensus_info") && !script.contains("still here"), "{script}");
+    assert!(
+        !script.contains("consensus_info") && !script.contains("still here"),
+        "{script}"
+    );
     assert!(script.contains("net.restart(1);"), "{script}");
 
     // the supervisor restarted node 1: a new pid
@@ -362,13 +376,32 @@ fn two_attached_processes_both_control_the_testnet() {
     let a = spawn("net.restart(1)\nnet.cut(0, 1)\nprint(\"a done\")\n");
     let b = spawn("net.restart(2)\nnet.cut(2, 0)\nprint(\"b done\")\n");
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(String::from_utf8_lossy(&a.stdout).contains("a done"), "{}", text(&a));
-    assert!(String::from_utf8_lossy(&b.stdout).contains("b done"), "{}", text(&b));
-    assert!(a.stderr.is_empty() && b.stderr.is_empty(), "{}\n{}", text(&a), text(&b));
+    assert!(
+        String::from_utf8_lossy(&a.stdout).contains("a done"),
+        "{}",
+        text(&a)
+    );
+    assert!(
+        String::from_utf8_lossy(&b.stdout).contains("b done"),
+        "{}",
+        text(&b)
+    );
+    assert!(
+        a.stderr.is_empty() && b.stderr.is_empty(),
+        "{}\n{}",
+        text(&a),
+        text(&b)
+    );
     // a third process sees both faults, with distinct ids, and every node running
-    let c = env.repl("delta", &format!(":faults\n:nodes\n{PRINT_FAULTS}net.heal()\n"));
+    let c = env.repl(
+        "delta",
+        &format!(":faults\n:nodes\n{PRINT_FAULTS}net.heal()\n"),
+    );
     let out = String::from_utf8_lossy(&c.stdout);
-    assert!(out.contains("cut 0->1") && out.contains("cut 2->0"), "{out}");
+    assert!(
+        out.contains("cut 0->1") && out.contains("cut 2->0"),
+        "{out}"
+    );
     let mut ids: Vec<String> = fault_lines(&out)
         .iter()
         .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
@@ -390,8 +423,14 @@ fn tmux(socket: &str, args: &[&str]) -> Output {
 }
 
 fn pane(socket: &str) -> String {
-    String::from_utf8_lossy(&tmux(socket, &["capture-pane", "-p", "-J", "-S", "-200", "-t", "repl"]).stdout)
-        .into_owned()
+    String::from_utf8_lossy(
+        &tmux(
+            socket,
+            &["capture-pane", "-p", "-J", "-S", "-200", "-t", "repl"],
+        )
+        .stdout,
+    )
+    .into_owned()
 }
 
 fn wait_pane(socket: &str, want: &str, within: Duration) -> String {
@@ -434,7 +473,17 @@ fn repl_under_tmux_completes_cancels_and_saves() {
     );
     let out = tmux(
         &socket,
-        &["new-session", "-d", "-s", "repl", "-x", "160", "-y", "50", &cmdline],
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "repl",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            &cmdline,
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
     let result = std::panic::catch_unwind(|| {
@@ -452,10 +501,18 @@ fn repl_under_tmux_completes_cancels_and_saves() {
         keys(&socket, &["net.wait_height(1000000, \"120s\")", "Enter"]);
         std::thread::sleep(Duration::from_millis(700));
         keys(&socket, &["C-c"]);
-        wait_pane(&socket, "interrupted (the session goes on)", Duration::from_secs(10));
+        wait_pane(
+            &socket,
+            "interrupted (the session goes on)",
+            Duration::from_secs(10),
+        );
         keys(&socket, &["net.restart(1)", "Enter"]);
         keys(&socket, &["net.bogus()", "Enter"]);
-        wait_pane(&socket, "function not found: bogus", Duration::from_secs(30));
+        wait_pane(
+            &socket,
+            "function not found: bogus",
+            Duration::from_secs(30),
+        );
         keys(&socket, &["net.partition([[0, 1], [2]])", "Enter"]);
         keys(&socket, &["net.heal()", "Enter"]);
         keys(&socket, &["print(`healed ${net.faults().len()}`)", "Enter"]);
@@ -469,7 +526,10 @@ fn repl_under_tmux_completes_cancels_and_saves() {
         std::panic::resume_unwind(e);
     }
     let script = std::fs::read_to_string(&saved).unwrap();
-    assert!(!script.contains("wait_height(1000000"), "an interrupted command is not replayed:\n{script}");
+    assert!(
+        !script.contains("wait_height(1000000"),
+        "an interrupted command is not replayed:\n{script}"
+    );
     let run = env.run(&["run", saved.to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(0), "{}\n{script}", text(&run));
     assert_eq!(

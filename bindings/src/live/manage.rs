@@ -40,12 +40,15 @@ fn age(secs: u64) -> String {
 pub fn ls(handle: &tokio::runtime::Handle) -> i32 {
     let all = state::list();
     if all.is_empty() {
-        println!("no live testnets (state dir {})", state::testnets_dir().display());
+        println!(
+            "no live testnets (state dir {})",
+            state::testnets_dir().display()
+        );
         return exit::PASSED;
     }
     println!(
-        "{:<20} {:<9} {:>5}  {:<24} {:>6}  {}",
-        "NAME", "DEPLOYER", "NODES", "HEIGHTS", "AGE", "STATUS"
+        "{:<20} {:<9} {:>5}  {:<24} {:>6}  STATUS",
+        "NAME", "DEPLOYER", "NODES", "HEIGHTS", "AGE"
     );
     for (path, st) in all {
         match st {
@@ -80,7 +83,8 @@ pub fn ls(handle: &tokio::runtime::Handle) -> i32 {
             }
             Err(e) => println!(
                 "{:<20} {:<9} {:>5}  {:<24} {:>6}  unreadable: {e}",
-                path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+                path.file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
                 "-",
                 "-",
                 "-",
@@ -159,7 +163,9 @@ pub fn down(handle: &tokio::runtime::Handle, name: &str) -> i32 {
             .map(|c| c.call("POST", "/shutdown", None, DOWN_WAIT));
         match asked {
             Some(Ok(_)) => {}
-            Some(Err(ref e)) => eprintln!("note: {e}; sending SIGTERM to the supervisor (pid {pid})"),
+            Some(Err(ref e)) => {
+                eprintln!("note: {e}; sending SIGTERM to the supervisor (pid {pid})")
+            }
             None => {}
         }
         if !matches!(asked, Some(Ok(_))) {

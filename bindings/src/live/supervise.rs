@@ -212,7 +212,10 @@ fn failed(name: &str, st: &LiveState, log_path: &Path) -> i32 {
 fn failed_with(name: &str, error: &str, code: i32, log_path: &Path) -> i32 {
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(20).collect();
-    eprintln!("error: testnet `{name}` did not come up: {}", error.trim_end());
+    eprintln!(
+        "error: testnet `{name}` did not come up: {}",
+        error.trim_end()
+    );
     if !tail.is_empty() {
         eprintln!("supervisor log (last lines):");
         for l in tail.iter().rev() {

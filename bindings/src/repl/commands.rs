@@ -11,7 +11,10 @@ use rhai::Engine;
 
 /// Helper names, for completion and `:help`.
 pub const HELPERS: &[(&str, &str)] = &[
-    (":help", ":help [topic]   this text, or the functions whose name contains topic"),
+    (
+        ":help",
+        ":help [topic]   this text, or the functions whose name contains topic",
+    ),
     (
         ":nodes",
         ":nodes          node, height, slot, tip, lib, peers, mempool size of every node",
@@ -32,7 +35,10 @@ pub const HELPERS: &[(&str, &str)] = &[
         ":load",
         ":load FILE      evaluate a script file in this session",
     ),
-    (":quit", ":quit           leave (Ctrl-D too); an attached testnet keeps running"),
+    (
+        ":quit",
+        ":quit           leave (Ctrl-D too); an attached testnet keeps running",
+    ),
 ];
 
 /// The general help text.
@@ -184,11 +190,7 @@ pub fn nodes_table(handle: &tokio::runtime::Handle, net: &Arc<dyn Testnet>) -> S
         })
         .collect();
     let rows = handle.block_on(futures::future::join_all(
-        clients
-            .iter()
-            .cloned()
-            .zip(states)
-            .map(|(c, s)| row(c, s)),
+        clients.iter().cloned().zip(states).map(|(c, s)| row(c, s)),
     ));
     let mut out = format!(
         "{:<8} {:<10} {:>7} {:>8} {:<9} {:<9} {:>5} {:>7}\n",

@@ -107,7 +107,8 @@ pub fn run(opts: ReplOptions) -> i32 {
         match std::fs::read_to_string(file) {
             Ok(src) => {
                 let ok = repl.eval_and_print(&src, file, true);
-                if ok && repl.session.net().is_none()
+                if ok
+                    && repl.session.net().is_none()
                     && let Some(last) = repl.session.owned_testnets().last()
                     && let Some(t) = last.testnet().cloned()
                 {
@@ -190,7 +191,11 @@ impl Repl {
         let _ = editor.load_history(&history);
         let mut buffer = String::new();
         loop {
-            let prompt = if buffer.is_empty() { "nomos> " } else { "  ...> " };
+            let prompt = if buffer.is_empty() {
+                "nomos> "
+            } else {
+                "  ...> "
+            };
             match editor.readline(prompt) {
                 Ok(line) => {
                     if !buffer.is_empty() {

@@ -27,11 +27,7 @@ pub fn complete(
     pos: usize,
 ) -> (usize, Vec<String>) {
     let before = &line[..pos];
-    let digits = before
-        .bytes()
-        .rev()
-        .take_while(u8::is_ascii_digit)
-        .count();
+    let digits = before.bytes().rev().take_while(u8::is_ascii_digit).count();
     let stem = before[..before.len() - digits].trim_end();
     if stem.ends_with("node(") {
         let typed = &before[before.len() - digits..];

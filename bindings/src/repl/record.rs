@@ -194,7 +194,12 @@ pub fn topology_expr(t: &Topology) -> String {
         }
     }
     for o in &t.overrides {
-        let _ = write!(s, "\n    .with_override({:?}, {})", o.path, literal(&o.value));
+        let _ = write!(
+            s,
+            "\n    .with_override({:?}, {})",
+            o.path,
+            literal(&o.value)
+        );
     }
     for j in &t.reserved_joiners {
         let _ = write!(s, "\n    .reserve_joiner({j})");

@@ -98,7 +98,10 @@ impl ControlClient {
                 e.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) {
-                unreachable(format!("no answer within {}", humantime::format_duration(timeout)))
+                unreachable(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timeout)
+                ))
             } else {
                 unreachable(e.to_string())
             }

@@ -188,7 +188,11 @@ impl RemoteTestnet {
         Ok(())
     }
 
-    fn node_action(&self, i: usize, action: &'static str) -> BoxFuture<'_, Result<(), ControlError>> {
+    fn node_action(
+        &self,
+        i: usize,
+        action: &'static str,
+    ) -> BoxFuture<'_, Result<(), ControlError>> {
         self.blocking(move |c| {
             c.call("POST", &format!("/nodes/{i}/{action}"), None, CONTROL)
                 .map(|_| ())
@@ -363,7 +367,12 @@ impl Testnet for RemoteTestnet {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let out = client
-                    .call("GET", &format!("/nodes/{i}/logs?lines={lines}"), None, QUICK)
+                    .call(
+                        "GET",
+                        &format!("/nodes/{i}/logs?lines={lines}"),
+                        None,
+                        QUICK,
+                    )
                     .map_err(http_err)?;
                 #[derive(serde::Deserialize)]
                 struct Text {

@@ -206,7 +206,10 @@ pub enum FaultWire {
         jitter_us: u64,
     },
     /// Frame loss.
-    Loss { links: LinkSelWire, probability: f64 },
+    Loss {
+        links: LinkSelWire,
+        probability: f64,
+    },
     /// Throughput limit.
     Bandwidth {
         links: LinkSelWire,
@@ -486,7 +489,7 @@ mod tests {
             .wallets(2)
             .stake(1, 7)
             .slot_duration(Duration::from_millis(150))
-            .with_override("consensus.x", serde_yaml::Value::from(3))
+            .with_override("testing.halt_at_height", serde_yaml::Value::from(30))
             .label(2, "role", "edge")
             .seed(9)
             .reserve_joiner(5)
