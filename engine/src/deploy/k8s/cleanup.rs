@@ -224,6 +224,28 @@ pub(super) fn remove_on_drop(net: &mut K8sTestnet) {
     let ns = net.namespace.clone();
     let run_id = net.run_id.clone();
     let owns = net.owns_namespace;
+    // The client's request queue is served by a task on the deploy's runtime: on a
+    // single-threaded runtime, blocking this thread would starve it, so hand the deletion to
+    // that runtime instead of waiting.
+    if let Ok(h) = tokio::runtime::Handle::try_current()
+        && h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+    {
+        h.spawn(async move {
+            let r = if owns {
+                let api: Api<Namespace> = Api::all(client.clone());
+                api.delete(&ns, &DeleteParams::background())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| kmsg(&e))
+            } else {
+                delete_labelled(&client, &ns, &run_id).await
+            };
+            if let Err(e) = r {
+                tracing::warn!("k8s: deleting {ns} after a dropped testnet: {e}");
+            }
+        });
+        return;
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("k8s-drop".to_owned())

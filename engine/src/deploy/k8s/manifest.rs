@@ -151,11 +151,15 @@ pub struct ManifestSettings {
     pub run_id: String,
     /// Owner pid and host labels (None in hand-applied manifests: `gc` leaves them alone).
     pub owner: Option<(u32, String)>,
+    /// The node image; never built or pushed by the deployer.
     pub image: String,
     /// `Always`, `IfNotPresent` or `Never` (None: the cluster's default for the tag).
     pub pull_policy: Option<String>,
+    /// Requests and limits of every node container.
     pub resources: K8sResources,
+    /// Decides the Services' type.
     pub access: ApiAccess,
+    /// Decides the data volume.
     pub storage: K8sStorage,
     /// Arguments after the image's entrypoint (the node kind's command line, config inside the pod).
     pub args: Vec<String>,
@@ -277,16 +281,22 @@ pub fn peer_addr(to: usize) -> String {
 /// The objects of one node.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeManifests {
+    /// The node's index in the topology.
     pub index: usize,
+    /// `node-<i>-config`: the rendered config, mounted at [`CONFIG_DIR`].
     pub config_map: ConfigMap,
+    /// `node-<i>`: the name peers dial, and the API's node port when reached that way.
     pub service: Service,
+    /// `node-<i>`: one replica, so scaling to 0/1 is stop/start and pod `node-<i>-0` is the node.
     pub stateful_set: StatefulSet,
 }
 
 /// The objects of a run: its namespace and every node's objects.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifests {
+    /// Deleting it removes everything else.
     pub namespace: Namespace,
+    /// Per node, in index order.
     pub nodes: Vec<NodeManifests>,
 }
 
