@@ -515,7 +515,7 @@ fn chaos_restart_scenario_restarts_nodes_and_stays_live() {
         "target_cooldown=3s",
     ]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("chaos: restarting node-"), "{run:?}");
+    assert!(run.stderr.contains("chaos: restart node-"), "{run:?}");
     assert!(run.stderr.contains("pass consensus_liveness"), "{run:?}");
     env.assert_clean(0);
 }

@@ -1,6 +1,7 @@
 //! The script surface: every engine builder and handle as rhai types, functions and static
 //! modules. Registration is split by engine area; this file only wires the parts together.
 
+pub mod chaos;
 pub mod client;
 pub mod deploy;
 pub mod metrics;
@@ -31,6 +32,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     script_fns::register(engine);
     metrics::register(engine, state);
     crate::live::script::register(engine, state);
+    chaos::register(engine, state);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

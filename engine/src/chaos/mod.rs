@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use invariant::{Check, Invariant, InvariantKind, Predicate};
-pub use plan::{PlannedStep, plan, seeded_rng};
+pub use plan::{PlannedStep, plan, plan_on, seeded_rng};
 pub use spec::{
     ChaosAction, ChaosBuilder, ChaosError, ChaosStream, DegradeScope, RestartMode, Targets,
 };
@@ -141,7 +141,7 @@ impl ChaosScenarioExt for ScenarioBuilder {
 
     fn when(self, cond: Condition, action: Action) -> Self {
         let t = Trigger::When(cond);
-        self.with_workload(Arc::new(TriggerWorkload::new("when", t, action)))
+        self.with_workload(Arc::new(TriggerWorkload::new(t.to_string(), t, action)))
     }
 
     fn always(self, name: &str, pred: Predicate) -> Self {

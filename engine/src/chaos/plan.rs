@@ -71,13 +71,31 @@ fn free(busy: &[Busy], node: usize, from: Duration, to: Duration) -> bool {
         .any(|b| b.node == node && b.from <= to && from <= b.to)
 }
 
-/// Plans every stream of `chaos` over `duration` on `nodes` nodes.
+/// Plans every stream of `chaos` over `duration` on `nodes` nodes, any two of
+/// which may be linked (see [`plan_on`] for a topology's own links).
 pub fn plan(
     chaos: &ChaosBuilder,
     seed: u64,
     nodes: usize,
     duration: Duration,
 ) -> Result<Vec<PlannedStep>, ChaosError> {
+    plan_on(chaos, seed, nodes, &[], duration)
+}
+
+/// Plans every stream of `chaos` over `duration` on `nodes` nodes linked by
+/// `edges` (a random pair to degrade is one of them; empty: any two nodes).
+pub fn plan_on(
+    chaos: &ChaosBuilder,
+    seed: u64,
+    nodes: usize,
+    edges: &[(usize, usize)],
+    duration: Duration,
+) -> Result<Vec<PlannedStep>, ChaosError> {
+    let edges: Vec<(usize, usize)> = edges
+        .iter()
+        .copied()
+        .filter(|&(a, b)| a != b && a < nodes && b < nodes)
+        .collect();
     chaos.validate()?;
     let horizon = duration.saturating_sub(chaos.quiet_tail);
     let mut out = Vec::new();
@@ -211,6 +229,10 @@ pub fn plan(
                     let links = match d.scope {
                         DegradeScope::All => LinkSel::All,
                         DegradeScope::RandomNode => LinkSel::Node(rng.random_range(0..nodes)),
+                        DegradeScope::RandomPair if !edges.is_empty() => {
+                            let (a, b) = edges[rng.random_range(0..edges.len())];
+                            LinkSel::Both(a.min(b), a.max(b))
+                        }
                         DegradeScope::RandomPair => {
                             let a = rng.random_range(0..nodes);
                             let mut b = rng.random_range(0..nodes - 1);
@@ -476,6 +498,33 @@ mod tests {
                 .apply()),
             "schedule step restart node-5: node 5 does not exist (the testnet has 3 nodes)"
         );
+    }
+
+    #[test]
+    fn random_pairs_are_links_of_the_topology() {
+        let c = ChaosBuilder::new()
+            .degrade()
+            .loss(0.5)
+            .min_delay(s(1))
+            .max_delay(s(1))
+            .duration(s(1))
+            .apply();
+        let ring = [(0, 1), (1, 2), (2, 3), (3, 0)];
+        let p = plan_on(&c, 5, 4, &ring, s(100)).unwrap();
+        assert!(p.len() > 40);
+        for step in p {
+            let ChaosAction::Loss {
+                links: LinkSel::Both(a, b),
+                ..
+            } = step.action
+            else {
+                panic!("{step}")
+            };
+            assert!(
+                ring.contains(&(a, b)) || ring.contains(&(b, a)),
+                "{a}<->{b}"
+            );
+        }
     }
 
     #[test]

@@ -245,18 +245,31 @@ impl Workload for TriggerWorkload {
                 .map_err(|e| WorkloadError::new(format!("{name}: {e}")))?;
             let Some(fired) = fired else {
                 ctx.emit(RunEvent::Note {
-                    message: format!("{name}: {trigger} did not fire before the run ended"),
+                    message: format!(
+                        "{}did not fire before the run ended",
+                        prefix(&name, &trigger)
+                    ),
                 });
                 return Ok(());
             };
             *slot.lock().expect("fired lock") = Some(fired.clone());
             ctx.emit(RunEvent::Note {
-                message: format!("{name}: {trigger} fired ({fired})"),
+                message: format!("{}fired ({fired})", prefix(&name, &trigger)),
             });
             action(fired.clone(), net).await.map_err(|e| {
                 WorkloadError::new(format!("{name}: the action of {trigger} failed: {e}"))
             })
         })
+    }
+}
+
+/// `name: on_height(3) ` or, when the name is the trigger itself, `on_height(3) `.
+fn prefix(name: &str, trigger: &Trigger) -> String {
+    let t = trigger.to_string();
+    if name == t {
+        format!("{t} ")
+    } else {
+        format!("{name}: {t} ")
     }
 }
 

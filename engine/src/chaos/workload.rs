@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{PlannedStep, plan};
+use super::plan::{PlannedStep, plan_on};
 use super::spec::{ChaosAction, ChaosBuilder, ChaosStream};
 use crate::context::RunContext;
 use crate::deploy::Testnet;
@@ -363,8 +363,14 @@ async fn drive(
 ) -> Result<(), WorkloadError> {
     let start = Instant::now();
     let net = ctx.testnet();
-    let steps = plan(&builder, ctx.seed(), net.node_count(), ctx.run_duration())
-        .map_err(|e| WorkloadError::new(format!("invalid chaos configuration: {e}")))?;
+    let steps = plan_on(
+        &builder,
+        ctx.seed(),
+        net.node_count(),
+        &net.topology().edges,
+        ctx.run_duration(),
+    )
+    .map_err(|e| WorkloadError::new(format!("invalid chaos configuration: {e}")))?;
     *planned.lock().expect("plan lock") = steps.clone();
     log.lock().expect("chaos log lock").clear();
     ctx.emit(RunEvent::Note {
