@@ -192,7 +192,7 @@ pub fn run_examples(examples: &[LabelledExample], script: &Path, live: bool) -> 
         Err(e) => summary.failures.push(format!("live prelude: {e}")),
     }
     teardown(&state, &runtime);
-    timings.sort_by(|a, b| b.1.cmp(&a.1));
+    timings.sort_by_key(|t| std::cmp::Reverse(t.1));
     timings.truncate(5);
     summary.slowest = timings;
     summary

@@ -178,11 +178,10 @@ fn area_page(
     for r in receivers {
         let _ = writeln!(s, "## `{r}`\n");
         match surface.types.iter().find(|t| t.name == r) {
-            Some(t) if t.area == area => {
-                if !t.doc.is_empty() {
-                    let _ = writeln!(s, "{}\n", plain_fences(&t.doc));
-                }
+            Some(t) if t.area == area && !t.doc.is_empty() => {
+                let _ = writeln!(s, "{}\n", plain_fences(&t.doc));
             }
+            Some(t) if t.area == area => {}
             Some(t) => {
                 let _ = writeln!(
                     s,
