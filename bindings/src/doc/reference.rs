@@ -131,8 +131,14 @@ fn index_page(surface: &Surface, rows: &[(String, String, usize, String)]) -> St
     s
 }
 
+/// The first sentence of the first paragraph (doc comments are hard-wrapped).
 fn first_line(doc: &str) -> String {
-    first_sentence(doc.lines().next().unwrap_or("")).replace('|', "\\|")
+    let paragraph: Vec<&str> = doc
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    first_sentence(&paragraph.join(" ")).replace('|', "\\|")
 }
 
 /// GitHub's heading anchor for a type name heading (`` ## `Testnet` `` -> `testnet`).
