@@ -6,6 +6,9 @@
 //!
 //! An invariant is an [`Expectation`]: its checker starts in `start_capture`
 //! and its verdict (held over N checks, or the witness) is given at the end.
+//! A predicate that returns an error (a node not answering, say) counts as a
+//! violation, with the error as the witness: write the predicate to tolerate
+//! what the scenario does on purpose (restarts) if it must.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
