@@ -62,7 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             for e in &report.errors {
                 eprintln!("error: {e}");
             }
-            Ok(if report.errors.is_empty() {
+            let k8s_errors = gc_k8s(&host, args.dry_run);
+            Ok(if report.errors.is_empty() && k8s_errors == 0 {
                 exit::PASSED
             } else {
                 exit::INFRA_ERROR
@@ -113,4 +114,35 @@ fn init_tracing() {
 fn devnode_main(config: &Path) -> anyhow::Result<()> {
     devnode::run_from_file(config)
         .map_err(|e| anyhow::anyhow!("devnode with config {}: {e}", config.display()))
+}
+
+/// The Kubernetes part of `gc`: only where a cluster is configured (KUBECONFIG or
+/// ~/.kube/config), so a machine without one is not slowed down or warned at.
+/// Returns the number of errors printed.
+fn gc_k8s(host: &ScriptHost, dry_run: bool) -> usize {
+    let configured = std::env::var_os("KUBECONFIG").is_some()
+        || std::env::var_os("HOME")
+            .is_some_and(|h| std::path::Path::new(&h).join(".kube/config").exists());
+    if !configured {
+        return 0;
+    }
+    match host
+        .runtime()
+        .block_on(engine::deploy::k8s::gc(None, dry_run))
+    {
+        Ok(report) => {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for ns in &report.namespaces {
+                println!("{verb} namespace {ns}");
+            }
+            for e in &report.errors {
+                eprintln!("error: {e}");
+            }
+            report.errors.len()
+        }
+        Err(e) => {
+            eprintln!("note: kubernetes part skipped: {e}");
+            0
+        }
+    }
 }

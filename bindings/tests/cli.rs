@@ -536,14 +536,23 @@ fn partition_then_heal_converges() {
 }
 
 #[test]
-fn a_backend_missing_from_this_build_is_an_infrastructure_error() {
+fn an_unreachable_kubernetes_cluster_is_an_infrastructure_error() {
     let env = Env::new();
-    let run = env.run(&["run", "scenarios/liveness.rhai", "--deployer", "k8s"]);
+    let missing = env.tmp.path().join("no-such-kubeconfig");
+    let out = env
+        .cmd()
+        .env("KUBECONFIG", &missing)
+        .env("HOME", env.tmp.path())
+        .args(["run", "scenarios/liveness.rhai", "--deployer", "k8s"])
+        .output()
+        .expect("run");
+    let run = Run::from(out);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
-        run.stderr.contains("the k8s deployer is not available"),
+        run.stderr.contains("cannot reach a Kubernetes cluster"),
         "{run:?}"
     );
+    assert!(run.stderr.contains("KUBECONFIG"), "{run:?}");
     assert!(run.stderr.contains("liveness.rhai:"), "{run:?}");
     env.assert_clean(0);
 }

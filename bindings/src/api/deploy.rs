@@ -57,10 +57,7 @@ impl DeployerHandle {
             DeployerChoice::Compose => {
                 Ok(Arc::new(engine::deploy::compose::ComposeDeployer::new()))
             }
-            other => infra(format!(
-                "the {} deployer is not available in this build yet; use --deployer local",
-                other.name()
-            )),
+            DeployerChoice::K8s => Ok(Arc::new(engine::deploy::k8s::K8sDeployer::new())),
         }
     }
 
