@@ -37,7 +37,9 @@ use super::deploy::NetHandle;
 use super::scenario::PlanBuilder;
 use super::script_fns::{ContextHandle, ScriptCallback};
 use super::values::{Res, amount, duration, err, index, index_groups, number, to_script};
+use crate::doc::registry::{Area, Registrar};
 use crate::host::HostState;
+use crate::script_fn;
 
 fn nodes(a: &Array, what: &str) -> Res<Vec<usize>> {
     a.iter().map(|v| index(v, what)).collect()
@@ -99,193 +101,529 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
     })
 }
 
+/// Registers `min_delay`, `max_delay` and `apply` of one chaos kind (`$kind` is how the kind is
+/// started on `c`, e.g. `"partition()"`).
 macro_rules! delays {
-    ($engine:expr, $t:ty, $kind:literal) => {
-        $engine
-            .register_fn("min_delay", |b: &mut $t, d: Dynamic| -> Res<$t> {
-                Ok(b.clone()
-                    .min_delay(duration(&d, concat!($kind, " min_delay"))?))
-            })
-            .register_fn("max_delay", |b: &mut $t, d: Dynamic| -> Res<$t> {
-                Ok(b.clone()
-                    .max_delay(duration(&d, concat!($kind, " max_delay"))?))
-            })
-            .register_fn("apply", |b: &mut $t| b.clone().apply());
+    ($reg:expr, $t:ty, $ty:literal, $kind:literal, $field:literal) => {
+        $reg.func(
+            "min_delay",
+            &[concat!("chaos: ", $ty), "delay: Duration"],
+            $ty,
+            &[
+                " Shortest wait before each fault of this kind (drawn between min_delay and",
+                " max_delay from the run seed).",
+                "",
+                " ```rhai",
+                concat!(" let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.", $kind, ".min_delay(\"5s\").apply());"),
+                " ```",
+            ],
+            |b: &mut $t, d: Dynamic| -> Res<$t> {
+                Ok(b.clone().min_delay(duration(&d, concat!($field, " min_delay"))?))
+            },
+        );
+        $reg.func(
+            "max_delay",
+            &[concat!("chaos: ", $ty), "delay: Duration"],
+            $ty,
+            &[
+                " Longest wait before each fault of this kind.",
+                "",
+                " ```rhai",
+                concat!(" let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.", $kind, ".min_delay(\"5s\").max_delay(\"10s\").apply());"),
+                " ```",
+            ],
+            |b: &mut $t, d: Dynamic| -> Res<$t> {
+                Ok(b.clone().max_delay(duration(&d, concat!($field, " max_delay"))?))
+            },
+        );
+        $reg.func(
+            "apply",
+            &[concat!("chaos: ", $ty)],
+            "ChaosBuilder",
+            &[
+                " Ends this kind of fault and returns to the `ChaosBuilder`, to add another kind or",
+                " to end the `chaos_with` closure.",
+                "",
+                " ```rhai",
+                concat!(" let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.", $kind, ".apply());"),
+                " ```",
+            ],
+            |b: &mut $t| b.clone().apply(),
+        );
     };
 }
 
+/// Registers `min_duration`, `max_duration` and `duration` of one chaos kind.
 macro_rules! durations {
-    ($engine:expr, $t:ty, $kind:literal) => {
-        $engine
-            .register_fn("min_duration", |b: &mut $t, d: Dynamic| -> Res<$t> {
+    ($reg:expr, $t:ty, $ty:literal, $kind:literal, $field:literal) => {
+        $reg.func(
+            "min_duration",
+            &[concat!("chaos: ", $ty), "hold: Duration"],
+            $ty,
+            &[
+                " Shortest time each fault of this kind holds before it is reverted.",
+                "",
+                " ```rhai",
+                concat!(
+                    " let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.",
+                    $kind,
+                    ".min_duration(\"1s\").max_duration(\"3s\").apply());"
+                ),
+                " ```",
+            ],
+            |b: &mut $t, d: Dynamic| -> Res<$t> {
                 Ok(b.clone()
-                    .min_duration(duration(&d, concat!($kind, " min_duration"))?))
-            })
-            .register_fn("max_duration", |b: &mut $t, d: Dynamic| -> Res<$t> {
+                    .min_duration(duration(&d, concat!($field, " min_duration"))?))
+            },
+        );
+        $reg.func(
+            "max_duration",
+            &[concat!("chaos: ", $ty), "hold: Duration"],
+            $ty,
+            &[
+                " Longest time each fault of this kind holds before it is reverted.",
+                "",
+                " ```rhai",
+                concat!(
+                    " let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.",
+                    $kind,
+                    ".max_duration(\"4s\").apply());"
+                ),
+                " ```",
+            ],
+            |b: &mut $t, d: Dynamic| -> Res<$t> {
                 Ok(b.clone()
-                    .max_duration(duration(&d, concat!($kind, " max_duration"))?))
-            })
-            .register_fn("duration", |b: &mut $t, d: Dynamic| -> Res<$t> {
+                    .max_duration(duration(&d, concat!($field, " max_duration"))?))
+            },
+        );
+        $reg.func(
+            "duration",
+            &[concat!("chaos: ", $ty), "hold: Duration"],
+            $ty,
+            &[
+                " How long each fault of this kind holds (min_duration = max_duration).",
+                "",
+                " ```rhai",
+                concat!(
+                    " let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.",
+                    $kind,
+                    ".duration(\"2s\").apply());"
+                ),
+                " ```",
+            ],
+            |b: &mut $t, d: Dynamic| -> Res<$t> {
                 Ok(b.clone()
-                    .duration(duration(&d, concat!($kind, " duration"))?))
-            });
+                    .duration(duration(&d, concat!($field, " duration"))?))
+            },
+        );
     };
 }
 
-fn register_builders(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<ChaosBuilder>("ChaosBuilder")
-        .register_fn("to_string", |b: &mut ChaosBuilder| format!("{b:?}"))
-        .register_fn("restart", |b: &mut ChaosBuilder| b.clone().restart())
-        .register_fn("partition", |b: &mut ChaosBuilder| b.clone().partition())
-        .register_fn("degrade", |b: &mut ChaosBuilder| b.clone().degrade())
-        .register_fn("pause", |b: &mut ChaosBuilder| b.clone().pause())
-        .register_fn("schedule", |b: &mut ChaosBuilder| b.clone().schedule())
-        .register_fn("name", |b: &mut ChaosBuilder, n: &str| b.clone().name(n))
-        .register_fn(
-            "quiet_tail",
-            |b: &mut ChaosBuilder, d: Dynamic| -> Res<ChaosBuilder> {
-                Ok(b.clone().quiet_tail(duration(&d, "quiet_tail")?))
-            },
-        );
-
-    engine.register_type_with_name::<RestartBuilder>("RestartChaos");
-    delays!(engine, RestartBuilder, "restart");
-    engine
-        .register_fn(
-            "target_cooldown",
-            |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
-                Ok(b.clone()
-                    .target_cooldown(duration(&d, "restart target_cooldown")?))
-            },
-        )
-        .register_fn(
-            "targets",
-            |b: &mut RestartBuilder, a: Array| -> Res<RestartBuilder> {
-                Ok(b.clone().targets(nodes(&a, "restart targets")?))
-            },
-        )
-        .register_fn(
-            "exclude",
-            |b: &mut RestartBuilder, a: Array| -> Res<RestartBuilder> {
-                Ok(b.clone().exclude(nodes(&a, "restart exclude")?))
-            },
-        )
-        .register_fn("kill", |b: &mut RestartBuilder| b.clone().kill())
-        .register_fn(
-            "down_for",
-            |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
-                Ok(b.clone().down_for(duration(&d, "restart down_for")?))
-            },
-        )
-        .register_fn(
-            "catch_up_within",
-            |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
-                Ok(b.clone()
-                    .catch_up_within(duration(&d, "restart catch_up_within")?))
-            },
-        );
-
-    engine.register_type_with_name::<PartitionBuilder>("PartitionChaos");
-    delays!(engine, PartitionBuilder, "partition");
-    durations!(engine, PartitionBuilder, "partition");
-    engine.register_fn(
-        "groups",
-        |b: &mut PartitionBuilder, g: Array| -> Res<PartitionBuilder> {
-            Ok(b.clone().groups(index_groups(&g, "partition groups")?))
-        },
+fn register_builders(reg: &mut Registrar) {
+    reg.register_type::<ChaosBuilder>(
+        "ChaosBuilder",
+        &[
+            " The faults of `chaos_with(|c| ..)`: each kind (`restart()`, `partition()`,",
+            " `degrade()`, `pause()`, `schedule()`) is configured and ended with `apply()`; the",
+            " whole timeline is planned from the run seed, so `--seed` replays it.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c",
+            "     .restart().min_delay(\"5s\").max_delay(\"10s\").apply()",
+            "     .partition().min_delay(\"8s\").max_delay(\"12s\").duration(\"3s\").apply());",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// A description of the planned chaos.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| { let c = c.restart().apply(); print(c.to_string()); c });
+        /// ```
+        fn to_string(chaos: ChaosBuilder) -> String => |b: &mut ChaosBuilder| format!("{b:?}")
+    );
+    script_fn!(reg,
+        /// Random node restarts: a random node (among `targets`, minus `exclude`, not restarted
+        /// within `target_cooldown`) every `min_delay`..`max_delay`. Needs node control.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().min_delay("5s").max_delay("10s").target_cooldown("15s").apply());
+        /// ```
+        fn restart(chaos: ChaosBuilder) -> RestartChaos => |b: &mut ChaosBuilder| b.clone().restart()
+    );
+    script_fn!(reg,
+        /// Random partitions: every `min_delay`..`max_delay` the network splits (into `groups`,
+        /// or a random split) for `min_duration`..`max_duration`, then heals. Needs network
+        /// faults.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.partition().min_delay("8s").max_delay("12s").duration("3s").apply());
+        /// ```
+        fn partition(chaos: ChaosBuilder) -> PartitionChaos => |b: &mut ChaosBuilder| b.clone().partition()
+    );
+    script_fn!(reg,
+        /// Random link degradation: latency, jitter and loss on a random pair of linked nodes,
+        /// one node's links or every link (`scope`), for a while, again and again.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.degrade().loss(0.2).scope("pair").duration("2s").apply());
+        /// ```
+        fn degrade(chaos: ChaosBuilder) -> DegradeChaos => |b: &mut ChaosBuilder| b.clone().degrade()
+    );
+    script_fn!(reg,
+        /// Random pauses: a random node frozen (SIGSTOP) for a while, then resumed. Needs node
+        /// control.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.pause().min_delay("5s").max_delay("8s").duration("1s").apply());
+        /// ```
+        fn pause(chaos: ChaosBuilder) -> PauseChaos => |b: &mut ChaosBuilder| b.clone().pause()
+    );
+    script_fn!(reg,
+        /// A fixed timeline of actions at given times after the start (`at`, `at_for`).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.schedule().at("5s", "restart", 2).at("9s", "heal").apply());
+        /// ```
+        fn schedule(chaos: ChaosBuilder) -> ScheduleChaos => |b: &mut ChaosBuilder| b.clone().schedule()
+    );
+    script_fn!(reg,
+        /// Names the chaos workload (reports, the fault log, the seed label of its random
+        /// choices).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.name("restarts").restart().apply());
+        /// ```
+        fn name(chaos: ChaosBuilder, name: String) -> ChaosBuilder => |b: &mut ChaosBuilder, n: &str| b.clone().name(n)
+    );
+    script_fn!(reg,
+        /// No new fault starts within this time before the end of the run, so the expectations
+        /// judge a settled network.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.quiet_tail("5s").restart().apply());
+        /// ```
+        fn quiet_tail(chaos: ChaosBuilder, quiet: Duration) -> ChaosBuilder
+        => |b: &mut ChaosBuilder, d: Dynamic| -> Res<ChaosBuilder> {
+            Ok(b.clone().quiet_tail(duration(&d, "quiet_tail")?))
+        }
     );
 
-    engine.register_type_with_name::<DegradeBuilder>("DegradeChaos");
-    delays!(engine, DegradeBuilder, "degrade");
-    durations!(engine, DegradeBuilder, "degrade");
-    engine
-        .register_fn(
-            "latency",
-            |b: &mut DegradeBuilder, d: Dynamic| -> Res<DegradeBuilder> {
-                Ok(b.clone().latency(duration(&d, "degrade latency")?))
-            },
-        )
-        .register_fn(
-            "jitter",
-            |b: &mut DegradeBuilder, d: Dynamic| -> Res<DegradeBuilder> {
-                Ok(b.clone().jitter(duration(&d, "degrade jitter")?))
-            },
-        )
-        .register_fn(
-            "loss",
-            |b: &mut DegradeBuilder, p: Dynamic| -> Res<DegradeBuilder> {
-                Ok(b.clone().loss(number(&p, "degrade loss")?))
-            },
-        )
-        .register_fn(
-            "scope",
-            |b: &mut DegradeBuilder, s: &str| -> Res<DegradeBuilder> {
-                let scope = match s {
-                    "pair" => DegradeScope::RandomPair,
-                    "node" => DegradeScope::RandomNode,
-                    "all" => DegradeScope::All,
-                    other => {
-                        return err(format!(
-                            "degrade scope = \"{other}\" is unknown (pair, node, all)"
-                        ));
-                    }
-                };
-                Ok(b.clone().scope(scope))
-            },
-        );
+    reg.register_type::<RestartBuilder>(
+        "RestartChaos",
+        &[
+            " Settings of random restarts (`c.restart()`), ended with `apply()`.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .chaos_with(|c| c.restart().exclude([0]).catch_up_within(\"20s\").apply());",
+            " ```",
+        ],
+    );
+    delays!(reg, RestartBuilder, "RestartChaos", "restart()", "restart");
+    script_fn!(reg,
+        /// A node restarted is not picked again within this time.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().target_cooldown("15s").apply());
+        /// ```
+        fn target_cooldown(chaos: RestartChaos, cooldown: Duration) -> RestartChaos
+        => |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
+            Ok(b.clone().target_cooldown(duration(&d, "restart target_cooldown")?))
+        }
+    );
+    script_fn!(reg,
+        /// Only these nodes are restarted (default: every node).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().targets([1, 2]).apply());
+        /// ```
+        fn targets(chaos: RestartChaos, nodes: Array) -> RestartChaos
+        => |b: &mut RestartBuilder, a: Array| -> Res<RestartBuilder> {
+            Ok(b.clone().targets(nodes(&a, "restart targets")?))
+        }
+    );
+    script_fn!(reg,
+        /// These nodes are never restarted (e.g. the hub of a star).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().exclude([0]).apply());
+        /// ```
+        fn exclude(chaos: RestartChaos, nodes: Array) -> RestartChaos
+        => |b: &mut RestartBuilder, a: Array| -> Res<RestartBuilder> {
+            Ok(b.clone().exclude(nodes(&a, "restart exclude")?))
+        }
+    );
+    script_fn!(reg,
+        /// Kills (SIGKILL) instead of stopping gracefully.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().kill().apply());
+        /// ```
+        fn kill(chaos: RestartChaos) -> RestartChaos => |b: &mut RestartBuilder| b.clone().kill()
+    );
+    script_fn!(reg,
+        /// How long a restarted node stays down before it starts again.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().down_for("2s").apply());
+        /// ```
+        fn down_for(chaos: RestartChaos, down: Duration) -> RestartChaos
+        => |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
+            Ok(b.clone().down_for(duration(&d, "restart down_for")?))
+        }
+    );
+    script_fn!(reg,
+        /// Every restarted node must catch up with the others within this time, or the run
+        /// fails naming it.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().catch_up_within("20s").apply());
+        /// ```
+        fn catch_up_within(chaos: RestartChaos, bound: Duration) -> RestartChaos
+        => |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
+            Ok(b.clone().catch_up_within(duration(&d, "restart catch_up_within")?))
+        }
+    );
 
-    engine.register_type_with_name::<PauseBuilder>("PauseChaos");
-    delays!(engine, PauseBuilder, "pause");
-    durations!(engine, PauseBuilder, "pause");
-    engine
-        .register_fn(
-            "targets",
-            |b: &mut PauseBuilder, a: Array| -> Res<PauseBuilder> {
-                Ok(b.clone().targets(nodes(&a, "pause targets")?))
-            },
-        )
-        .register_fn(
-            "exclude",
-            |b: &mut PauseBuilder, a: Array| -> Res<PauseBuilder> {
-                Ok(b.clone().exclude(nodes(&a, "pause exclude")?))
-            },
-        );
+    reg.register_type::<PartitionBuilder>(
+        "PartitionChaos",
+        &[
+            " Settings of random partitions (`c.partition()`), ended with `apply()`.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .chaos_with(|c| c.partition().groups([[0, 1], [2, 3]]).duration(\"3s\").apply());",
+            " ```",
+        ],
+    );
+    delays!(
+        reg,
+        PartitionBuilder,
+        "PartitionChaos",
+        "partition()",
+        "partition"
+    );
+    durations!(
+        reg,
+        PartitionBuilder,
+        "PartitionChaos",
+        "partition()",
+        "partition"
+    );
+    script_fn!(reg,
+        /// Always split into these groups (default: a random split each time).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.partition().groups([[0, 1], [2, 3]]).apply());
+        /// ```
+        fn groups(chaos: PartitionChaos, groups: Array) -> PartitionChaos
+        => |b: &mut PartitionBuilder, g: Array| -> Res<PartitionBuilder> {
+            Ok(b.clone().groups(index_groups(&g, "partition groups")?))
+        }
+    );
 
-    engine
-        .register_type_with_name::<ScheduleBuilder>("ScheduleChaos")
-        .register_fn(
-            "at",
-            |b: &mut ScheduleBuilder, t: Dynamic, name: &str| -> Res<ScheduleBuilder> {
-                let at = duration(&t, "schedule at")?;
-                Ok(b.clone().at(at, schedule_action(name, &Dynamic::UNIT)?))
-            },
-        )
-        .register_fn(
-            "at",
-            |b: &mut ScheduleBuilder,
-             t: Dynamic,
-             name: &str,
-             arg: Dynamic|
-             -> Res<ScheduleBuilder> {
-                let at = duration(&t, "schedule at")?;
-                Ok(b.clone().at(at, schedule_action(name, &arg)?))
-            },
-        )
-        .register_fn(
-            "at_for",
-            |b: &mut ScheduleBuilder,
-             t: Dynamic,
-             name: &str,
-             arg: Dynamic,
-             hold: Dynamic|
-             -> Res<ScheduleBuilder> {
-                let at = duration(&t, "schedule at")?;
-                let hold = duration(&hold, "schedule hold")?;
-                Ok(b.clone().at_for(at, schedule_action(name, &arg)?, hold))
-            },
-        )
-        .register_fn("apply", |b: &mut ScheduleBuilder| b.clone().apply());
+    reg.register_type::<DegradeBuilder>(
+        "DegradeChaos",
+        &[
+            " Settings of random link degradation (`c.degrade()`), ended with `apply()`.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .chaos_with(|c| c.degrade().latency(\"100ms\").jitter(\"20ms\").scope(\"node\").apply());",
+            " ```",
+        ],
+    );
+    delays!(
+        reg,
+        DegradeBuilder,
+        "DegradeChaos",
+        "degrade().loss(0.1)",
+        "degrade"
+    );
+    durations!(
+        reg,
+        DegradeBuilder,
+        "DegradeChaos",
+        "degrade().loss(0.1)",
+        "degrade"
+    );
+    script_fn!(reg,
+        /// Delay added to the degraded links.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.degrade().latency("150ms").apply());
+        /// ```
+        fn latency(chaos: DegradeChaos, delay: Duration) -> DegradeChaos
+        => |b: &mut DegradeBuilder, d: Dynamic| -> Res<DegradeBuilder> {
+            Ok(b.clone().latency(duration(&d, "degrade latency")?))
+        }
+    );
+    script_fn!(reg,
+        /// Random extra delay, up to this, on top of `latency`.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.degrade().latency("100ms").jitter("30ms").apply());
+        /// ```
+        fn jitter(chaos: DegradeChaos, jitter: Duration) -> DegradeChaos
+        => |b: &mut DegradeBuilder, d: Dynamic| -> Res<DegradeBuilder> {
+            Ok(b.clone().jitter(duration(&d, "degrade jitter")?))
+        }
+    );
+    script_fn!(reg,
+        /// Probability (0.0 to 1.0) that a frame on a degraded link is dropped.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.degrade().loss(0.3).apply());
+        /// ```
+        fn loss(chaos: DegradeChaos, p: Number) -> DegradeChaos
+        => |b: &mut DegradeBuilder, p: Dynamic| -> Res<DegradeBuilder> {
+            Ok(b.clone().loss(number(&p, "degrade loss")?))
+        }
+    );
+    script_fn!(reg,
+        /// Which links degrade each time: `"pair"` (one random link of the topology), `"node"`
+        /// (every link of one random node) or `"all"`.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.degrade().loss(0.2).scope("node").apply());
+        /// ```
+        fn scope(chaos: DegradeChaos, scope: String) -> DegradeChaos
+        => |b: &mut DegradeBuilder, s: &str| -> Res<DegradeBuilder> {
+            let scope = match s {
+                "pair" => DegradeScope::RandomPair,
+                "node" => DegradeScope::RandomNode,
+                "all" => DegradeScope::All,
+                other => {
+                    return err(format!(
+                        "degrade scope = \"{other}\" is unknown (pair, node, all)"
+                    ));
+                }
+            };
+            Ok(b.clone().scope(scope))
+        }
+    );
+
+    reg.register_type::<PauseBuilder>(
+        "PauseChaos",
+        &[
+            " Settings of random pauses (`c.pause()`), ended with `apply()`.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .chaos_with(|c| c.pause().exclude([0]).duration(\"1s\").apply());",
+            " ```",
+        ],
+    );
+    delays!(reg, PauseBuilder, "PauseChaos", "pause()", "pause");
+    durations!(reg, PauseBuilder, "PauseChaos", "pause()", "pause");
+    script_fn!(reg,
+        /// Only these nodes are paused (default: every node).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.pause().targets([2, 3]).apply());
+        /// ```
+        fn targets(chaos: PauseChaos, nodes: Array) -> PauseChaos
+        => |b: &mut PauseBuilder, a: Array| -> Res<PauseBuilder> {
+            Ok(b.clone().targets(nodes(&a, "pause targets")?))
+        }
+    );
+    script_fn!(reg,
+        /// These nodes are never paused.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.pause().exclude([0]).apply());
+        /// ```
+        fn exclude(chaos: PauseChaos, nodes: Array) -> PauseChaos
+        => |b: &mut PauseBuilder, a: Array| -> Res<PauseBuilder> {
+            Ok(b.clone().exclude(nodes(&a, "pause exclude")?))
+        }
+    );
+
+    reg.register_type::<ScheduleBuilder>(
+        "ScheduleChaos",
+        &[
+            " A fixed fault timeline (`c.schedule()`), ended with `apply()`. Actions: restart,",
+            " stop, kill, start, pause, resume, isolate (a node index), partition (groups),",
+            " latency (a duration), loss (a probability), heal.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .chaos_with(|c| c.schedule().at(\"3s\", \"isolate\", 1).at(\"6s\", \"heal\").apply());",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// An action without argument (`"heal"`) at `at` after the start.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.schedule().at("2s", "latency", "50ms").at("6s", "heal").apply());
+        /// ```
+        fn at(chaos: ScheduleChaos, at: Duration, action: String) -> ScheduleChaos
+        => |b: &mut ScheduleBuilder, t: Dynamic, name: &str| -> Res<ScheduleBuilder> {
+            let at = duration(&t, "schedule at")?;
+            Ok(b.clone().at(at, schedule_action(name, &Dynamic::UNIT)?))
+        }
+    );
+    script_fn!(reg,
+        /// An action with its argument (a node index, groups, a duration or a probability) at
+        /// `at` after the start.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.schedule().at("3s", "restart", 2).at("5s", "partition", [[0, 1], [2, 3]]).apply());
+        /// ```
+        fn at(chaos: ScheduleChaos, at: Duration, action: String, arg: Dynamic) -> ScheduleChaos
+        => |b: &mut ScheduleBuilder, t: Dynamic, name: &str, arg: Dynamic| -> Res<ScheduleBuilder> {
+            let at = duration(&t, "schedule at")?;
+            Ok(b.clone().at(at, schedule_action(name, &arg)?))
+        }
+    );
+    script_fn!(reg,
+        /// An action at `at` after the start, reverted after `hold`.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.schedule().at_for("0s", "latency", "100ms", "8s").apply());
+        /// ```
+        fn at_for(chaos: ScheduleChaos, at: Duration, action: String, arg: Dynamic, hold: Duration) -> ScheduleChaos
+        => |b: &mut ScheduleBuilder, t: Dynamic, name: &str, arg: Dynamic, hold: Dynamic| -> Res<ScheduleBuilder> {
+            let at = duration(&t, "schedule at")?;
+            let hold = duration(&hold, "schedule hold")?;
+            Ok(b.clone().at_for(at, schedule_action(name, &arg)?, hold))
+        }
+    );
+    script_fn!(reg,
+        /// Ends the schedule and returns to the `ChaosBuilder`.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.schedule().at("4s", "heal").apply());
+        /// ```
+        fn apply(chaos: ScheduleChaos) -> ChaosBuilder => |b: &mut ScheduleBuilder| b.clone().apply()
+    );
 }
 
 /// A trigger action calling a script closure with the testnet.
@@ -417,168 +755,299 @@ fn arm(
     }
 }
 
-fn register_live(engine: &mut Engine, state: &Arc<HostState>) {
-    engine
-        .register_type_with_name::<ScriptTrigger>("Trigger")
-        .register_fn("to_string", |t: &mut ScriptTrigger| {
+fn register_live(reg: &mut Registrar, state: &Arc<HostState>) {
+    reg.register_type::<ScriptTrigger>(
+        "Trigger",
+        &[
+            " A trigger armed on a live testnet (`net.on_height(..)`, `net.after(..)`, ...): its",
+            " action runs once, on its own thread, when the event happens; the handle says",
+            " whether it fired and waits for it with a deadline.",
+            "",
+            " ```rhai",
+            " let t = net.after(\"200ms\", |net| net.latency(\"10ms\"));",
+            " t.wait(\"10s\");",
+            " net.heal();",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// `Trigger(<event>, <state>)`.
+        ///
+        /// ```rhai
+        /// let t = net.after("1m", |net| net.heal());
+        /// print(t.to_string());
+        /// t.cancel();
+        /// ```
+        fn to_string(trigger: Trigger) -> String => |t: &mut ScriptTrigger| {
             format!("Trigger({}, {})", t.label, t.state())
-        })
-        .register_get("label", |t: &mut ScriptTrigger| t.label.clone())
-        .register_get("fired", |t: &mut ScriptTrigger| t.fired())
-        .register_get("state", |t: &mut ScriptTrigger| t.state())
-        .register_fn("cancel", |t: &mut ScriptTrigger| {
+        }
+    );
+    script_fn!(reg,
+        /// The event the trigger waits for, e.g. `height 12` or `after 10s`.
+        ///
+        /// ```rhai
+        /// let t = net.on_height(1000000, |net| net.heal());
+        /// print(t.label);
+        /// t.cancel();
+        /// ```
+        get label(trigger: Trigger) -> String => |t: &mut ScriptTrigger| t.label.clone()
+    );
+    script_fn!(reg,
+        /// When the trigger fired, `#{after, height, slot}`, or `()` while it has not.
+        ///
+        /// ```rhai
+        /// let t = net.after("100ms", |net| net.heal());
+        /// t.wait("10s");
+        /// print(t.fired);
+        /// ```
+        get fired(trigger: Trigger) -> Dynamic => |t: &mut ScriptTrigger| t.fired()
+    );
+    script_fn!(reg,
+        /// `"armed"`, `"firing"`, `"done"`, `"cancelled"`, `"failed: <why>"` (or `"dry"` when
+        /// checking).
+        ///
+        /// ```rhai
+        /// let t = net.after("1m", |net| net.heal());
+        /// print(t.state);   // armed
+        /// t.cancel();
+        /// ```
+        get state(trigger: Trigger) -> String => |t: &mut ScriptTrigger| t.state()
+    );
+    script_fn!(reg,
+        /// Disarms the trigger if it has not fired yet.
+        ///
+        /// ```rhai
+        /// let t = net.after("1m", |net| net.isolate(0));
+        /// t.cancel();
+        /// print(t.state);   // cancelled
+        /// ```
+        fn cancel(trigger: Trigger) => |t: &mut ScriptTrigger| {
             if let Some(h) = &t.handle {
                 h.cancel();
             }
-        })
-        .register_fn(
-            "wait",
-            |t: &mut ScriptTrigger, d: Dynamic| -> Res<Dynamic> {
-                t.wait(duration(&d, "trigger wait deadline")?)
-            },
-        );
+        }
+    );
+    script_fn!(reg,
+        /// Waits until the trigger has fired and its action finished; returns `#{after, height,
+        /// slot}`, or fails at the deadline (or with the action's error).
+        ///
+        /// ```rhai
+        /// let t = net.on_height(net.node(0).height() + 1, |net| net.latency("5ms"));
+        /// print(t.wait("10s"));
+        /// net.heal();
+        /// ```
+        fn wait(trigger: Trigger, deadline: Duration) -> Dynamic
+        => |t: &mut ScriptTrigger, d: Dynamic| -> Res<Dynamic> {
+            t.wait(duration(&d, "trigger wait deadline")?)
+        }
+    );
 
     let st = state.clone();
-    engine.register_fn(
-        "on_height",
-        move |ctx: NativeCallContext, n: &mut NetHandle, h: INT, f: FnPtr| -> Res<ScriptTrigger> {
+    script_fn!(reg,
+        /// Runs `action(net)` once, as soon as the chain (seen by the block feed) reaches
+        /// `height`; returns the trigger at once.
+        ///
+        /// ```rhai
+        /// let t = net.on_height(net.node(0).height() + 2, |net| net.isolate(3));
+        /// t.wait("10s");
+        /// net.heal();
+        /// ```
+        fn on_height(net: Testnet, height: int, action: FnPtr) -> Trigger
+        => move |ctx: NativeCallContext, n: &mut NetHandle, h: INT, f: FnPtr| -> Res<ScriptTrigger> {
             let h = height(h, "on_height height")?;
             Ok(arm(&ctx, &st, n, Trigger::Height(h), f))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "on_slot",
-        move |ctx: NativeCallContext, n: &mut NetHandle, s: INT, f: FnPtr| -> Res<ScriptTrigger> {
+    script_fn!(reg,
+        /// Runs `action(net)` once, when slot `slot` is reached; returns the trigger at once.
+        ///
+        /// ```rhai
+        /// let s = net.node(0).consensus_info().slot;
+        /// let t = net.on_slot(s + 3, |net| net.cut(0, 1));
+        /// t.wait("10s");
+        /// net.heal();
+        /// ```
+        fn on_slot(net: Testnet, slot: int, action: FnPtr) -> Trigger
+        => move |ctx: NativeCallContext, n: &mut NetHandle, s: INT, f: FnPtr| -> Res<ScriptTrigger> {
             let s = height(s, "on_slot slot")?;
             Ok(arm(&ctx, &st, n, Trigger::Slot(s), f))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "after",
-        move |ctx: NativeCallContext,
-              n: &mut NetHandle,
-              d: Dynamic,
-              f: FnPtr|
-              -> Res<ScriptTrigger> {
+    script_fn!(reg,
+        /// Runs `action(net)` once, after `delay`; returns the trigger at once.
+        ///
+        /// ```rhai
+        /// let t = net.after("300ms", |net| net.loss(0.05));
+        /// t.wait("10s");
+        /// net.heal();
+        /// ```
+        fn after(net: Testnet, delay: Duration, action: FnPtr) -> Trigger
+        => move |ctx: NativeCallContext, n: &mut NetHandle, d: Dynamic, f: FnPtr| -> Res<ScriptTrigger> {
             let d = duration(&d, "after")?;
             Ok(arm(&ctx, &st, n, Trigger::After(d), f))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "when",
-        move |ctx: NativeCallContext,
-              n: &mut NetHandle,
-              cond: FnPtr,
-              f: FnPtr|
-              -> Res<ScriptTrigger> {
+    script_fn!(reg,
+        /// Runs `action(net)` once, the first time `condition(net)` returns true (checked about
+        /// once a slot); returns the trigger at once.
+        ///
+        /// ```rhai
+        /// let t = net.when(|net| net.node(1).height() > 0, |net| net.isolate(2));
+        /// t.wait("10s");
+        /// net.heal();
+        /// ```
+        fn when(net: Testnet, condition: FnPtr, action: FnPtr) -> Trigger
+        => move |ctx: NativeCallContext, n: &mut NetHandle, cond: FnPtr, f: FnPtr| -> Res<ScriptTrigger> {
             let c = ScriptCallback::capture(&ctx, "when condition", cond, &st);
             let t = Trigger::When(script_condition(c, st.clone()));
             Ok(arm(&ctx, &st, n, t, f))
-        },
+        }
     );
 }
 
-fn register_plan(engine: &mut Engine, state: &Arc<HostState>) {
-    engine.register_fn(
-        "chaos_with",
-        |ctx: NativeCallContext, b: &mut PlanBuilder, f: FnPtr| -> Res<PlanBuilder> {
+fn register_plan(reg: &mut Registrar, state: &Arc<HostState>) {
+    script_fn!(reg,
+        /// Adds the chaos workload, as in the seed framework: the closure gets a `ChaosBuilder`,
+        /// adds fault kinds (each ended with `apply()`) and returns it. The timeline is planned
+        /// from the run seed; the plan must enable node control and/or network faults as the
+        /// kinds need.
+        ///
+        /// ```rhai
+        /// let plan = ScenarioBuilder::topology_with(|t| t.network_star().nodes(4))
+        ///     .enable_node_control()
+        ///     .chaos_with(|c| c.restart().min_delay("5s").max_delay("10s").target_cooldown("15s").apply())
+        ///     .expect_consensus_liveness()
+        ///     .with_run_duration("60s")
+        ///     .build();
+        /// ```
+        fn chaos_with(builder: ScenarioBuilder, f: FnPtr) -> ScenarioBuilder
+        => |ctx: NativeCallContext, b: &mut PlanBuilder, f: FnPtr| -> Res<PlanBuilder> {
             let c = call_chaos(&ctx, &f)?;
             if let Err(e) = c.validate() {
                 return err(format!("invalid chaos: {e}"));
             }
             Ok(b.map(|s| s.chaos_with(|_| c)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "on_height",
-        move |ctx: NativeCallContext, b: &mut PlanBuilder, h: INT, f: FnPtr| -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// During the run, runs `action(net)` once when the chain reaches `height`.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.network_full().nodes(4))
+        ///     .enable_network_faults()
+        ///     .on_height(5, |net| net.partition([[0, 1], [2, 3]]));
+        /// ```
+        fn on_height(builder: ScenarioBuilder, height: int, action: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, h: INT, f: FnPtr| -> Res<PlanBuilder> {
             let h = height(h, "on_height height")?;
             let cb = ScriptCallback::capture(&ctx, &format!("on_height({h})"), f, &st);
             let a = script_action(cb, st.clone());
             Ok(b.map(|s| s.on_height(h, a)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "on_slot",
-        move |ctx: NativeCallContext, b: &mut PlanBuilder, n: INT, f: FnPtr| -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// During the run, runs `action(net)` once when slot `slot` is reached.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .enable_node_control()
+        ///     .on_slot(20, |net| net.restart(1));
+        /// ```
+        fn on_slot(builder: ScenarioBuilder, slot: int, action: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, n: INT, f: FnPtr| -> Res<PlanBuilder> {
             let n = height(n, "on_slot slot")?;
             let cb = ScriptCallback::capture(&ctx, &format!("on_slot({n})"), f, &st);
             let a = script_action(cb, st.clone());
             Ok(b.map(|s| s.on_slot(n, a)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "after",
-        move |ctx: NativeCallContext,
-              b: &mut PlanBuilder,
-              d: Dynamic,
-              f: FnPtr|
-              -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// During the run, runs `action(net)` once, `delay` after the start.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .enable_network_faults()
+        ///     .after("10s", |net| net.isolate(3))
+        ///     .after("15s", |net| net.heal());
+        /// ```
+        fn after(builder: ScenarioBuilder, delay: Duration, action: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, d: Dynamic, f: FnPtr| -> Res<PlanBuilder> {
             let d = duration(&d, "after")?;
             let label = format!("after({})", humantime::format_duration(d));
             let cb = ScriptCallback::capture(&ctx, &label, f, &st);
             let a = script_action(cb, st.clone());
             Ok(b.map(|s| s.after(d, a)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "when",
-        move |ctx: NativeCallContext,
-              b: &mut PlanBuilder,
-              cond: FnPtr,
-              f: FnPtr|
-              -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// During the run, runs `action(net)` once, the first time `condition(net)` is true.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .enable_node_control()
+        ///     .when(|net| net.node(0).height() >= 10, |net| net.restart(2));
+        /// ```
+        fn when(builder: ScenarioBuilder, condition: FnPtr, action: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, cond: FnPtr, f: FnPtr| -> Res<PlanBuilder> {
             let c = ScriptCallback::capture(&ctx, "when condition", cond, &st);
             let cb = ScriptCallback::capture(&ctx, "when", f, &st);
             let cond = script_condition(c, st.clone());
             let a = script_action(cb, st.clone());
             Ok(b.map(|s| s.when(cond, a)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "always",
-        move |ctx: NativeCallContext,
-              b: &mut PlanBuilder,
-              name: &str,
-              f: FnPtr|
-              -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// An invariant checked about once a slot during the run: the first time `check(ctx)`
+        /// is false the run stops early and fails, with a witness (time, heights, and the
+        /// `detail` of `#{value, detail}` when returned).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .always("node-0 answers", |ctx| ctx.node(0).height() >= 0);
+        /// ```
+        fn always(builder: ScenarioBuilder, name: String, check: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<PlanBuilder> {
             let p = predicate(&ctx, &st, name, f, "always")?;
             Ok(b.map(|s| s.always(name, p)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "never",
-        move |ctx: NativeCallContext,
-              b: &mut PlanBuilder,
-              name: &str,
-              f: FnPtr|
-              -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// An invariant that must never hold: the first time `check(ctx)` is true the run stops
+        /// early and fails, with a witness.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .never("node-1 far behind", |ctx| ctx.node(0).height() > ctx.node(1).height() + 10);
+        /// ```
+        fn never(builder: ScenarioBuilder, name: String, check: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<PlanBuilder> {
             let p = predicate(&ctx, &st, name, f, "never")?;
             Ok(b.map(|s| s.never(name, p)))
-        },
+        }
     );
     let st = state.clone();
-    engine.register_fn(
-        "eventually_within",
-        move |ctx: NativeCallContext,
-              b: &mut PlanBuilder,
-              d: Dynamic,
-              name: &str,
-              f: FnPtr|
-              -> Res<PlanBuilder> {
+    script_fn!(reg,
+        /// `check(ctx)` must become true within `within` of the start, or the run fails then.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .eventually_within("20s", "height 5", |ctx| ctx.node(0).height() >= 5);
+        /// ```
+        fn eventually_within(builder: ScenarioBuilder, within: Duration, name: String, check: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, d: Dynamic, name: &str, f: FnPtr| -> Res<PlanBuilder> {
             let d = duration(&d, "eventually_within")?;
             let p = predicate(&ctx, &st, name, f, "eventually_within")?;
             Ok(b.map(|s| s.eventually_within(d, name, p)))
-        },
+        }
     );
 }
 
@@ -598,7 +1067,8 @@ fn predicate(
 
 /// Registers chaos builders, plan triggers and invariants, and live triggers.
 pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
-    register_builders(engine);
-    register_plan(engine, state);
-    register_live(engine, state);
+    let mut reg = Registrar::new(engine, Area::Chaos);
+    register_builders(&mut reg);
+    register_plan(&mut reg, state);
+    register_live(&mut reg, state);
 }

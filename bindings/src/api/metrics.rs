@@ -139,9 +139,10 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         /// The Prometheus server, from inside a workload or expectation closure.
         ///
         /// ```rhai,no_run
-        /// plan_builder.with_expectation("blocks produced", |ctx| {
-        ///     ctx.prometheus().value("sum(logos_blockchain_blocks_produced_total)") > 5
-        /// });
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_expectation("blocks produced", |ctx| {
+        ///         ctx.prometheus().value("sum(logos_blockchain_blocks_produced_total)") > 5
+        ///     });
         /// ```
         fn prometheus(ctx: RunContext) -> Prometheus
         => move |_: &mut ContextHandle| PrometheusHandle::open(&bridge, mode)

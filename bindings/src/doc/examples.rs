@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{Engine, Map, Scope};
+use rhai::{Engine, EvalAltResult, Map, Scope};
 
 use super::engine::{documented_engine, host_state};
 use crate::bridge::{Bridge, mark_script_thread};
@@ -213,9 +213,24 @@ fn eval(engine: &Engine, base: &Scope<'static>, code: &str, label: &str) -> Resu
         .compile(code)
         .map_err(|e| Diagnostic::from_parse(&e, &PathBuf::from(label)).render())?;
     ast.set_source(label);
-    engine
-        .run_ast_with_scope(&mut scope, &ast)
-        .map_err(|e| Diagnostic::from_eval(&e, &PathBuf::from(label)).render())
+    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| {
+        let mut d = Diagnostic::from_eval(&e, &PathBuf::from(label));
+        // a failed run or deploy raises a report or an infrastructure failure: say what failed
+        if let EvalAltResult::ErrorRuntime(value, _) = innermost(&e)
+            && let Some(message) = crate::api::failure_message(value)
+        {
+            d.message = message;
+        }
+        d.render()
+    })
+}
+
+fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => innermost(inner),
+        other => other,
+    }
 }
 
 fn teardown(state: &Arc<HostState>, runtime: &tokio::runtime::Runtime) {

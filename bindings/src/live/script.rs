@@ -17,7 +17,9 @@ use rhai::{Array, Dynamic, Engine};
 
 use crate::api::deploy::NetHandle;
 use crate::api::values::{Res, err, int, map};
+use crate::doc::registry::{Area, Registrar};
 use crate::host::{HostState, Mode};
+use crate::script_fn;
 
 /// `apply fault#1 partition [[0], [1, 2]]`: a fault record without its timing, so logs of two
 /// runs compare equal when the same faults happened in the same order.
@@ -32,38 +34,60 @@ pub fn fault_summary(r: &engine::links::FaultRecord) -> String {
 
 /// Registers `attach` and `fault_log`.
 pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
+    let mut reg = Registrar::new(engine, Area::Deployers);
     let st = state.clone();
-    engine.register_fn("attach", move |name: &str| -> Res<NetHandle> {
-        if st.settings.mode == Mode::Check {
-            return Ok(NetHandle::dry(0, st.bridge.clone()));
+    script_fn!(reg,
+        /// The testnet brought up with `nomos-script up FILE --name NAME`, from any script or
+        /// REPL: every `Testnet` function works on it, through its supervisor. Fails when no
+        /// such testnet exists or its supervisor is gone (`nomos-script down NAME` cleans up).
+        ///
+        /// ```rhai,no_run
+        /// let demo = attach("demo");
+        /// print(`${demo.node_count} nodes, run ${demo.run_id}`);
+        /// ```
+        fn attach(name: String) -> Testnet => move |name: &str| -> Res<NetHandle> {
+            if st.settings.mode == Mode::Check {
+                return Ok(NetHandle::dry(0, st.bridge.clone()));
+            }
+            let s = state::load(name).or_else(|e| err(e.to_string()))?;
+            if !s.supervisor_alive() {
+                return err(format!(
+                    "attach(\"{name}\"): the testnet is stale (its supervisor is gone); `nomos-script down {name}` cleans it up"
+                ));
+            }
+            let url = match (s.status, s.control_url) {
+                (Status::Ready, Some(u)) => u,
+                (status, _) => return err(format!("attach(\"{name}\"): not ready ({status:?})")),
+            };
+            let remote = RemoteTestnet::attach(name, &url).or_else(err)?;
+            Ok(NetHandle::live(Arc::new(remote), st.bridge.clone()))
         }
-        let s = state::load(name).or_else(|e| err(e.to_string()))?;
-        if !s.supervisor_alive() {
-            return err(format!(
-                "attach(\"{name}\"): the testnet is stale (its supervisor is gone); `nomos-script down {name}` cleans it up"
-            ));
+    );
+    reg.area(Area::Faults);
+    script_fn!(reg,
+        /// Every fault applied and reverted so far, in order: `#{id, fault, reverted, elapsed,
+        /// summary}` (`summary` leaves out the timing, so two runs' logs compare equal).
+        ///
+        /// ```rhai
+        /// let id = net.isolate(2);
+        /// net.revert(id);
+        /// for f in net.fault_log() { print(f.summary); }
+        /// ```
+        fn fault_log(net: Testnet) -> Array => |n: &mut NetHandle| -> Array {
+            n.testnet().map_or_else(Vec::new, |net| {
+                net.fault_log()
+                    .iter()
+                    .map(|r| {
+                        Dynamic::from(map([
+                            ("id", int(r.id.0)),
+                            ("fault", r.fault.to_string().into()),
+                            ("reverted", r.reverted.into()),
+                            ("elapsed", r.elapsed.as_secs_f64().into()),
+                            ("summary", fault_summary(r).into()),
+                        ]))
+                    })
+                    .collect()
+            })
         }
-        let url = match (s.status, s.control_url) {
-            (Status::Ready, Some(u)) => u,
-            (status, _) => return err(format!("attach(\"{name}\"): not ready ({status:?})")),
-        };
-        let remote = RemoteTestnet::attach(name, &url).or_else(err)?;
-        Ok(NetHandle::live(Arc::new(remote), st.bridge.clone()))
-    });
-    engine.register_fn("fault_log", |n: &mut NetHandle| -> Array {
-        n.testnet().map_or_else(Vec::new, |net| {
-            net.fault_log()
-                .iter()
-                .map(|r| {
-                    Dynamic::from(map([
-                        ("id", int(r.id.0)),
-                        ("fault", r.fault.to_string().into()),
-                        ("reverted", r.reverted.into()),
-                        ("elapsed", r.elapsed.as_secs_f64().into()),
-                        ("summary", fault_summary(r).into()),
-                    ]))
-                })
-                .collect()
-        })
-    });
+    );
 }
