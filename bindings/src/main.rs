@@ -92,7 +92,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(worst)
         }
         Command::Devnode(_) => unreachable!("handled before the runtime exists"),
-        Command::Up(_) | Command::Ls | Command::Down(_) | Command::Repl(_) | Command::Supervise(_) => {
+        Command::Up(_)
+        | Command::Ls
+        | Command::Down(_)
+        | Command::Repl(_)
+        | Command::Supervise(_) => {
             unreachable!("handled by live::run_command")
         }
         Command::Doc(_) => unreachable!("handled before the runtime exists"),
