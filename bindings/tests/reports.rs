@@ -478,7 +478,9 @@ fn metric_expectations_pass_against_a_real_prometheus_and_fail_on_an_impossible_
         "--set",
         "threshold=1000000000",
         "--set",
-        "within=1s",
+        // Prometheus applies service-discovery changes at most every 5 s: query long
+        // enough to see both nodes' series before judging.
+        "within=9s",
     ]);
     assert_eq!(run.code, 1, "{run:?}");
     let line = run

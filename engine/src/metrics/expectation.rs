@@ -75,6 +75,7 @@ pub struct MetricExpectation {
     op: CompareOp,
     threshold: f64,
     within: Duration,
+    min_series: usize,
     client: Option<PrometheusClient>,
 }
 
@@ -95,6 +96,7 @@ impl MetricExpectation {
             op,
             threshold,
             within: Duration::from_secs(10),
+            min_series: 1,
             client: None,
         })
     }
@@ -108,6 +110,14 @@ impl MetricExpectation {
     /// How long to keep retrying until the condition holds (default 10 s; zero: one query).
     pub fn within(mut self, d: Duration) -> Self {
         self.within = d;
+        self
+    }
+
+    /// Requires at least `n` series (for example one per node), so a check
+    /// made before Prometheus has scraped every target keeps retrying instead
+    /// of passing on the targets seen so far (default 1).
+    pub fn min_series(mut self, n: usize) -> Self {
+        self.min_series = n.max(1);
         self
     }
 
@@ -133,6 +143,16 @@ impl MetricExpectation {
         if samples.is_empty() {
             return Verdict::fail(
                 format!("{cond}: the query returned no series (is Prometheus scraping the nodes?)"),
+                evidence,
+            );
+        }
+        if samples.len() < self.min_series {
+            return Verdict::fail(
+                format!(
+                    "{cond}: the query returned {} series, expected at least {} (is Prometheus scraping every node?)",
+                    samples.len(),
+                    self.min_series
+                ),
                 evidence,
             );
         }
@@ -248,5 +268,25 @@ mod tests {
         assert!(!e.judge(&[]).passed);
         assert!(e.judge(&[sample("node-0", 6.0)]).passed);
         assert!(MetricExpectation::new(" ", CompareOp::Gt, 1.0).is_err());
+    }
+
+    #[test]
+    fn too_few_series_fail_when_a_minimum_is_set() {
+        let e = MetricExpectation::new("logos_blockchain_height", CompareOp::Gt, 0.0)
+            .expect("ok")
+            .min_series(3);
+        let v = e.judge(&[sample("node-0", 9.0), sample("node-1", 2.0)]);
+        assert!(!v.passed);
+        assert!(
+            v.message.contains("returned 2 series, expected at least 3"),
+            "{}",
+            v.message
+        );
+        let all = [
+            sample("node-0", 9.0),
+            sample("node-1", 2.0),
+            sample("node-2", 4.0),
+        ];
+        assert!(e.judge(&all).passed);
     }
 }
