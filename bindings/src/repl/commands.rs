@@ -13,7 +13,7 @@ use rhai::Engine;
 pub const HELPERS: &[(&str, &str)] = &[
     (
         ":help",
-        ":help [topic]   this text, or the functions whose name contains topic",
+        ":help [topic]   this text; an area (faults, node-control, chaos, waits, ...); or the functions whose name contains topic",
     ),
     (
         ":nodes",
@@ -107,8 +107,16 @@ pub fn function_signatures(engine: &Engine) -> Vec<(String, String, String)> {
         .unwrap_or_default()
 }
 
-/// `:help topic`: the signatures of matching functions.
+/// `:help topic`: a helper, an area of the reference (`:help faults`, `:help node-control`:
+/// every function of that area with the first line of its doc), or the signatures and docs
+/// of the functions whose name contains `topic`. Reads the same metadata as `nomos-script doc`.
 pub fn help_topic(engine: &Engine, topic: &str) -> String {
+    // an area first (`:help faults`), unless a helper is named with its colon (`:help :faults`)
+    if !topic.starts_with(':')
+        && let Some(text) = area_help(topic)
+    {
+        return text;
+    }
     if let Some((_, line)) = HELPERS
         .iter()
         .find(|(h, _)| h.trim_start_matches(':') == topic.trim_start_matches(':'))
@@ -133,6 +141,37 @@ pub fn help_topic(engine: &Engine, topic: &str) -> String {
         return format!("no function or helper matches `{topic}`; `:help` lists the helpers\n");
     }
     sigs.join("\n") + "\n"
+}
+
+/// The functions of the reference area named `topic` (its slug or title, any case).
+fn area_help(topic: &str) -> Option<String> {
+    use crate::doc::registry::Area;
+    let wanted = topic.trim().to_lowercase().replace(' ', "-");
+    let area = Area::ALL
+        .into_iter()
+        .find(|a| a.slug() == wanted || a.title().to_lowercase().replace(' ', "-") == wanted)?;
+    let surface = crate::doc::engine::surface().ok()?;
+    let mut out = format!("{}: {}\n\n", area.title(), area.intro());
+    let mut lines: Vec<String> = surface
+        .functions
+        .iter()
+        .filter(|f| f.area == Some(area))
+        .map(|f| {
+            let first = f.doc.lines().next().unwrap_or("").trim();
+            format!("  {}\n      {first}", f.signature())
+        })
+        .collect();
+    lines.dedup();
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "\n`:help NAME` shows a function's whole doc; docs/reference/{}.md has the examples.",
+        area.slug()
+    );
+    Some(out)
 }
 
 /// One row of `:nodes`.
@@ -232,4 +271,23 @@ pub fn faults_text(net: &dyn Testnet, log: bool) -> String {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_on_an_area_lists_its_functions_from_the_reference_metadata() {
+        let text = area_help("Faults").expect("faults is an area");
+        assert!(text.starts_with("Faults: "), "{text}");
+        assert!(text.contains("partition("), "{text}");
+        assert!(text.contains("heal("), "{text}");
+        assert!(
+            !text.contains("restart("),
+            "node control is another area: {text}"
+        );
+        assert!(area_help("node control").is_some());
+        assert!(area_help("no-such-area").is_none());
+    }
 }
