@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod k8s;
+mod link_faults;
 pub mod local;
 
 use std::fmt;
@@ -19,6 +20,21 @@ use crate::client::NodeClients;
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::report::EventSink;
 use crate::topology::Topology;
+
+/// The monitoring URLs set in the environment, as `VAR=url` lines for a testnet's endpoints:
+/// whoever reads the endpoints learns where the run's metrics and dashboards are.
+pub(crate) fn monitoring_endpoints() -> impl Iterator<Item = String> {
+    [
+        "LOGOS_BLOCKCHAIN_GRAFANA_URL",
+        "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
+        "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
+    ]
+    .into_iter()
+    .filter_map(|var| match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(format!("{var}={url}")),
+        _ => None,
+    })
+}
 
 /// Something a scenario may need from its deployer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -14,6 +14,7 @@ use super::docker::{LABEL_NODE, LABEL_RUN, label_filter, msg};
 use super::provision::{create_container, peer_addr, plan, prepare_node, start_container};
 use super::readiness::{Want, wait_one};
 use super::{ComposeTestnet, P2P_PORT};
+use crate::deploy::link_faults::LinkBacked;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
 use crate::nodekind;
 

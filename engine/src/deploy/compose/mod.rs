@@ -29,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use image::ImageInfo;
 
+use super::link_faults::{self, LinkBacked};
 use super::{
     AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
-    TeardownSummary, Testnet,
+    TeardownSummary, Testnet, monitoring_endpoints,
 };
 use crate::client::{NodeClient, NodeClients};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkLayer, LinkSel};
@@ -196,18 +197,6 @@ impl ComposeTestnet {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn links(&self) -> Result<&LinkLayer, ControlError> {
-        if self.torn_down.load(Ordering::SeqCst) {
-            return Err(ControlError::TornDown);
-        }
-        self.links
-            .as_ref()
-            .ok_or_else(|| ControlError::Unsupported {
-                capability: Capability::NetworkFaults,
-                deployer: "compose (without links)".to_owned(),
-            })
-    }
-
     /// The image the containers run.
     pub fn image(&self) -> &ImageInfo {
         &self.image
@@ -227,8 +216,20 @@ impl ComposeTestnet {
     pub fn container_name(&self, i: usize) -> Option<String> {
         self.lock_nodes().get(i).map(|n| n.container.clone())
     }
+}
 
-    pub(crate) fn emit_control(&self, action: String) {
+impl LinkBacked for ComposeTestnet {
+    const WITHOUT_LINKS: &'static str = "compose (without links)";
+
+    fn link_layer(&self) -> Option<&LinkLayer> {
+        self.links.as_ref()
+    }
+
+    fn is_torn_down(&self) -> bool {
+        self.torn_down.load(Ordering::SeqCst)
+    }
+
+    fn emit_control(&self, action: String) {
         if let Some(ev) = &self.events {
             ev.emit(crate::report::RunEvent::Control {
                 action,
@@ -236,10 +237,6 @@ impl ComposeTestnet {
             });
         }
     }
-}
-
-fn link_err(e: crate::links::LinkError) -> ControlError {
-    ControlError::Failed(e.to_string())
 }
 
 impl Testnet for ComposeTestnet {
@@ -281,26 +278,12 @@ impl Testnet for ComposeTestnet {
                 )
             })
             .collect();
-        for var in [
-            "LOGOS_BLOCKCHAIN_GRAFANA_URL",
-            "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
-            "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
-        ] {
-            if let Ok(url) = std::env::var(var)
-                && !url.is_empty()
-            {
-                v.push(format!("{var}={url}"));
-            }
-        }
+        v.extend(monitoring_endpoints());
         v
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        if self.links.is_some() {
-            vec![Capability::NodeControl, Capability::NetworkFaults]
-        } else {
-            vec![Capability::NodeControl]
-        }
+        link_faults::capabilities(self)
     }
 
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
@@ -340,38 +323,27 @@ impl Testnet for ComposeTestnet {
     }
 
     fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        let id = self.links()?.apply(fault.clone(), note).map_err(link_err)?;
-        self.emit_control(format!("fault {fault}"));
-        Ok(id)
+        link_faults::apply(self, fault, note)
     }
 
     fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        self.links()?.revert(id).map_err(link_err)?;
-        self.emit_control(format!("revert {id}"));
-        Ok(())
+        link_faults::revert(self, id)
     }
 
     fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        let n = self.links()?.clear(links.clone()).map_err(link_err)?;
-        self.emit_control(format!("clear {links}"));
-        Ok(n)
+        link_faults::clear(self, links)
     }
 
     fn heal(&self) -> Result<usize, ControlError> {
-        let n = self.links()?.heal();
-        self.emit_control(format!("heal ({n} faults reverted)"));
-        Ok(n)
+        link_faults::heal(self)
     }
 
     fn active_faults(&self) -> Vec<ActiveFault> {
-        self.links
-            .as_ref()
-            .map(|l| l.active_faults())
-            .unwrap_or_default()
+        link_faults::active(self)
     }
 
     fn fault_log(&self) -> Vec<FaultRecord> {
-        self.links.as_ref().map(|l| l.log()).unwrap_or_default()
+        link_faults::log(self)
     }
 
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {

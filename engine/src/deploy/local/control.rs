@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use super::LocalTestnet;
 use super::provision::{free_listeners, prepare_node, spawn_node};
 use super::readiness::{Want, wait_one};
+use crate::deploy::link_faults::LinkBacked;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
 use crate::nodekind::{self, NodePlan};
 

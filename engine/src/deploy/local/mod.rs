@@ -19,9 +19,10 @@ use futures::future::BoxFuture;
 
 pub use cleanup::{GcSummary, gc};
 
+use super::link_faults::{self, LinkBacked};
 use super::{
     AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
-    TeardownSummary, Testnet,
+    TeardownSummary, Testnet, monitoring_endpoints,
 };
 use crate::client::{NodeClient, NodeClients};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkLayer, LinkSel};
@@ -155,26 +156,31 @@ impl LocalTestnet {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn links(&self) -> Result<&LinkLayer, ControlError> {
-        if self.torn_down.load(Ordering::SeqCst) {
-            return Err(ControlError::TornDown);
-        }
-        self.links
-            .as_ref()
-            .ok_or_else(|| ControlError::Unsupported {
-                capability: Capability::NetworkFaults,
-                deployer: "local (without links)".to_owned(),
-            })
-    }
-
     /// Pid of node `i`'s process while it runs.
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.lock_nodes().get(i).and_then(|n| n.pid)
     }
 }
 
-fn link_err(e: crate::links::LinkError) -> ControlError {
-    ControlError::Failed(e.to_string())
+impl LinkBacked for LocalTestnet {
+    const WITHOUT_LINKS: &'static str = "local (without links)";
+
+    fn link_layer(&self) -> Option<&LinkLayer> {
+        self.links.as_ref()
+    }
+
+    fn is_torn_down(&self) -> bool {
+        self.torn_down.load(Ordering::SeqCst)
+    }
+
+    fn emit_control(&self, action: String) {
+        if let Some(ev) = &self.events {
+            ev.emit(crate::report::RunEvent::Control {
+                action,
+                elapsed: self.created.elapsed(),
+            });
+        }
+    }
 }
 
 impl Testnet for LocalTestnet {
@@ -216,26 +222,12 @@ impl Testnet for LocalTestnet {
                 )
             })
             .collect();
-        for var in [
-            "LOGOS_BLOCKCHAIN_GRAFANA_URL",
-            "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
-            "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
-        ] {
-            if let Ok(url) = std::env::var(var)
-                && !url.is_empty()
-            {
-                v.push(format!("{var}={url}"));
-            }
-        }
+        v.extend(monitoring_endpoints());
         v
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        if self.links.is_some() {
-            vec![Capability::NodeControl, Capability::NetworkFaults]
-        } else {
-            vec![Capability::NodeControl]
-        }
+        link_faults::capabilities(self)
     }
 
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
@@ -284,38 +276,27 @@ impl Testnet for LocalTestnet {
     }
 
     fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        let id = self.links()?.apply(fault.clone(), note).map_err(link_err)?;
-        self.emit_control(format!("fault {fault}"));
-        Ok(id)
+        link_faults::apply(self, fault, note)
     }
 
     fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        self.links()?.revert(id).map_err(link_err)?;
-        self.emit_control(format!("revert {id}"));
-        Ok(())
+        link_faults::revert(self, id)
     }
 
     fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        let n = self.links()?.clear(links.clone()).map_err(link_err)?;
-        self.emit_control(format!("clear {links}"));
-        Ok(n)
+        link_faults::clear(self, links)
     }
 
     fn heal(&self) -> Result<usize, ControlError> {
-        let n = self.links()?.heal();
-        self.emit_control(format!("heal ({n} faults reverted)"));
-        Ok(n)
+        link_faults::heal(self)
     }
 
     fn active_faults(&self) -> Vec<ActiveFault> {
-        self.links
-            .as_ref()
-            .map(|l| l.active_faults())
-            .unwrap_or_default()
+        link_faults::active(self)
     }
 
     fn fault_log(&self) -> Vec<FaultRecord> {
-        self.links.as_ref().map(|l| l.log()).unwrap_or_default()
+        link_faults::log(self)
     }
 
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
@@ -348,17 +329,6 @@ impl Testnet for LocalTestnet {
 
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         Box::pin(cleanup::teardown(self, keep))
-    }
-}
-
-impl LocalTestnet {
-    pub(crate) fn emit_control(&self, action: String) {
-        if let Some(ev) = &self.events {
-            ev.emit(crate::report::RunEvent::Control {
-                action,
-                elapsed: self.created.elapsed(),
-            });
-        }
     }
 }
 

@@ -1,0 +1,84 @@
+//! Network faults for the deployers whose peer traffic runs through the engine's [`LinkLayer`]
+//! (local and compose). They share one implementation so a fault is checked, applied and reported
+//! (as a control event) the same way whichever of them runs the nodes.
+
+use super::{Capability, ControlError};
+use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkError, LinkLayer, LinkSel};
+
+/// What a deployer hands the shared fault functions: its link layer (if it runs with links),
+/// whether it is torn down, and where control events go.
+pub(crate) trait LinkBacked {
+    /// How the deployer is named when it is asked for faults without links, e.g. "local (without links)".
+    const WITHOUT_LINKS: &'static str;
+
+    /// The run's link layer; `None` when the deployer was built without links.
+    fn link_layer(&self) -> Option<&LinkLayer>;
+
+    /// True once teardown has begun: faults are refused from then on.
+    fn is_torn_down(&self) -> bool;
+
+    /// Records a control action in the run's event stream.
+    fn emit_control(&self, action: String);
+}
+
+/// The link layer, or why faults cannot be applied now.
+fn layer<T: LinkBacked>(net: &T) -> Result<&LinkLayer, ControlError> {
+    if net.is_torn_down() {
+        return Err(ControlError::TornDown);
+    }
+    net.link_layer().ok_or_else(|| ControlError::Unsupported {
+        capability: Capability::NetworkFaults,
+        deployer: T::WITHOUT_LINKS.to_owned(),
+    })
+}
+
+fn link_err(e: LinkError) -> ControlError {
+    ControlError::Failed(e.to_string())
+}
+
+pub(crate) fn apply<T: LinkBacked>(
+    net: &T,
+    fault: Fault,
+    note: Option<String>,
+) -> Result<FaultId, ControlError> {
+    let id = layer(net)?.apply(fault.clone(), note).map_err(link_err)?;
+    net.emit_control(format!("fault {fault}"));
+    Ok(id)
+}
+
+pub(crate) fn revert<T: LinkBacked>(net: &T, id: FaultId) -> Result<(), ControlError> {
+    layer(net)?.revert(id).map_err(link_err)?;
+    net.emit_control(format!("revert {id}"));
+    Ok(())
+}
+
+pub(crate) fn clear<T: LinkBacked>(net: &T, links: LinkSel) -> Result<usize, ControlError> {
+    let n = layer(net)?.clear(links.clone()).map_err(link_err)?;
+    net.emit_control(format!("clear {links}"));
+    Ok(n)
+}
+
+pub(crate) fn heal<T: LinkBacked>(net: &T) -> Result<usize, ControlError> {
+    let n = layer(net)?.heal();
+    net.emit_control(format!("heal ({n} faults reverted)"));
+    Ok(n)
+}
+
+pub(crate) fn active<T: LinkBacked>(net: &T) -> Vec<ActiveFault> {
+    net.link_layer()
+        .map(|l| l.active_faults())
+        .unwrap_or_default()
+}
+
+pub(crate) fn log<T: LinkBacked>(net: &T) -> Vec<FaultRecord> {
+    net.link_layer().map(|l| l.log()).unwrap_or_default()
+}
+
+/// Node control always; network faults only with links.
+pub(crate) fn capabilities<T: LinkBacked>(net: &T) -> Vec<Capability> {
+    if net.link_layer().is_some() {
+        vec![Capability::NodeControl, Capability::NetworkFaults]
+    } else {
+        vec![Capability::NodeControl]
+    }
+}
