@@ -7,6 +7,7 @@ pub mod compose;
 pub mod k8s;
 mod link_faults;
 pub mod local;
+mod readiness;
 
 use std::fmt;
 use std::path::PathBuf;

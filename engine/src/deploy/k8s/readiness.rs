@@ -13,18 +13,23 @@ use super::K8sTestnet;
 use super::cleanup::pod_logs;
 use super::manifest::{node_name, pod_name};
 use super::provision::{call, is_not_found};
-use crate::client::NodeClient;
+use crate::deploy::readiness::{Polling, poll_ready};
 use crate::deploy::{DeployError, NodeState, Testnet};
-use crate::report::RunEvent;
 
 /// Log lines of each pod quoted in a readiness error.
 pub(super) const LOG_LINES: usize = 10;
 
-/// What a node must show to be ready.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Want {
-    pub peers: usize,
-    pub min_height: u64,
+pub(super) use crate::deploy::readiness::Want;
+
+/// Probes go through forwarded ports (named in errors); whether the pod failed for good is an
+/// API call, checked after a failed probe every 2 s at most.
+fn polling(net: &K8sTestnet) -> Polling {
+    Polling {
+        request_timeout: Duration::from_secs(2),
+        interval: net.poll.min(Duration::from_millis(250)),
+        gone_check_every: Some(Duration::from_secs(2)),
+        name_url: true,
+    }
 }
 
 pub(super) async fn wait_all(net: &K8sTestnet, deadline: Duration) -> Result<(), DeployError> {
@@ -340,54 +345,15 @@ pub(super) async fn wait_api(
     start: Instant,
     deadline: Duration,
 ) -> Result<(), String> {
-    let mut last;
-    let mut last_check = Instant::now();
-    loop {
-        let Some(client) = net.lock_nodes().get(i).map(|n| n.client.clone()) else {
-            return Err(format!("node-{i} does not exist"));
-        };
-        match probe(&client.with_timeout(Duration::from_secs(2)), want).await {
-            Ok((height, peers)) => {
-                net.emit(RunEvent::NodeReady {
-                    node: i,
-                    height,
-                    peers,
-                    after: start.elapsed(),
-                });
-                return Ok(());
-            }
-            Err(why) => last = why,
-        }
-        if last_check.elapsed() >= Duration::from_secs(2) {
-            last_check = Instant::now();
-            pod_fatal(net, i).await?;
-        }
-        if start.elapsed() >= deadline {
-            return Err(format!("node-{i} ({last})"));
-        }
-        tokio::time::sleep(net.poll.min(Duration::from_millis(250))).await;
-    }
-}
-
-async fn probe(client: &NodeClient, want: Want) -> Result<(u64, usize), String> {
-    let info = client
-        .consensus_info()
-        .await
-        .map_err(|e| format!("api not answering at {}: {}", client.base_url(), e.kind))?;
-    let net = client
-        .network_info()
-        .await
-        .map_err(|e| format!("network info failed: {}", e.kind))?;
-    let mut why = Vec::new();
-    if net.n_peers < want.peers {
-        why.push(format!("n_peers {} < {}", net.n_peers, want.peers));
-    }
-    if info.height < want.min_height {
-        why.push(format!("height {} < {}", info.height, want.min_height));
-    }
-    if why.is_empty() {
-        Ok((info.height, net.n_peers))
-    } else {
-        Err(why.join(", "))
-    }
+    poll_ready(
+        i,
+        want,
+        start,
+        deadline,
+        polling(net),
+        net.events.as_ref(),
+        || net.lock_nodes().get(i).map(|n| n.client.clone()),
+        || pod_fatal(net, i),
+    )
+    .await
 }

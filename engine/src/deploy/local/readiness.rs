@@ -5,50 +5,30 @@ use std::time::{Duration, Instant};
 
 use super::LocalTestnet;
 use crate::client::NodeClient;
+use crate::deploy::readiness::{Polling, poll_ready, wait_targets};
 use crate::deploy::{DeployError, NodeState};
-use crate::report::RunEvent;
 
-/// What a node must show to be ready.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Want {
-    pub peers: usize,
-    pub min_height: u64,
-}
+pub(super) use crate::deploy::readiness::Want;
+
+/// Local probes poll fast; an exited process is a cheap `try_wait`, checked before every probe.
+const POLLING: Polling = Polling {
+    request_timeout: Duration::from_secs(1),
+    interval: Duration::from_millis(100),
+    gone_check_every: None,
+    name_url: false,
+};
 
 pub(super) async fn wait_all(net: &LocalTestnet, deadline: Duration) -> Result<(), DeployError> {
-    let start = Instant::now();
-    let targets: Vec<(usize, NodeClient, usize)> = net
+    let targets: Vec<(usize, usize, NodeClient)> = net
         .lock_nodes()
         .iter()
         .filter(|n| n.state == NodeState::Running)
-        .map(|n| (n.index, n.client.clone(), n.expected_peers))
+        .map(|n| (n.index, n.expected_peers, n.client.clone()))
         .collect();
-    let futs = targets.into_iter().map(|(i, c, peers)| {
-        wait_one(
-            net,
-            i,
-            c,
-            Want {
-                peers,
-                min_height: 1,
-            },
-            start,
-            deadline,
-        )
-    });
-    let failures: Vec<String> = futures::future::join_all(futs)
-        .await
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(DeployError::NotReady {
-            waited: deadline,
-            nodes: failures,
-        })
-    }
+    wait_targets(targets, deadline, |i, want, client, start| {
+        wait_one(net, i, client, want, start, deadline)
+    })
+    .await
 }
 
 /// Polls one node until it shows `want`, its process exits, or the deadline passes.
@@ -60,54 +40,22 @@ pub(super) async fn wait_one(
     start: Instant,
     deadline: Duration,
 ) -> Result<(), String> {
-    let client = client.with_timeout(Duration::from_secs(1));
-    let mut last;
-    loop {
-        if let Some(exit) = exited(net, i) {
-            return Err(format!("node-{i} {exit}"));
-        }
-        match probe(&client, want).await {
-            Ok((height, peers)) => {
-                if let Some(ev) = &net.events {
-                    ev.emit(RunEvent::NodeReady {
-                        node: i,
-                        height,
-                        peers,
-                        after: start.elapsed(),
-                    });
-                }
-                return Ok(());
+    poll_ready(
+        i,
+        want,
+        start,
+        deadline,
+        POLLING,
+        net.events.as_ref(),
+        || Some(client.clone()),
+        || async move {
+            match exited(net, i) {
+                Some(exit) => Err(format!("node-{i} {exit}")),
+                None => Ok(()),
             }
-            Err(why) => last = why,
-        }
-        if start.elapsed() >= deadline {
-            return Err(format!("node-{i} ({last})"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn probe(client: &NodeClient, want: Want) -> Result<(u64, usize), String> {
-    let info = client
-        .consensus_info()
-        .await
-        .map_err(|e| format!("api not answering: {}", e.kind))?;
-    let net = client
-        .network_info()
-        .await
-        .map_err(|e| format!("network info failed: {}", e.kind))?;
-    let mut why = Vec::new();
-    if net.n_peers < want.peers {
-        why.push(format!("n_peers {} < {}", net.n_peers, want.peers));
-    }
-    if info.height < want.min_height {
-        why.push(format!("height {} < {}", info.height, want.min_height));
-    }
-    if why.is_empty() {
-        Ok((info.height, net.n_peers))
-    } else {
-        Err(why.join(", "))
-    }
+        },
+    )
+    .await
 }
 
 /// If node `i`'s process has exited: its status and the tail of its output.
