@@ -12,6 +12,7 @@ mod readiness;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -203,6 +204,49 @@ pub struct AddNodeSpec {
     /// 0: a non-producing follower. More: claims the next joiner slot the
     /// topology reserved with `reserve_joiner` (its stake was fixed at genesis).
     pub stake: u64,
+}
+
+impl AddNodeSpec {
+    /// Every backend refuses the same bad specs with the same words: no peers, or a peer index
+    /// that is not (yet) a node of the `count` there are.
+    pub(crate) fn check_peers(&self, count: usize) -> Result<(), ControlError> {
+        if self.peers.is_empty() {
+            return Err(ControlError::Failed(
+                "add_node peers = []: a new node needs at least one peer to join through"
+                    .to_owned(),
+            ));
+        }
+        if let Some(&p) = self.peers.iter().find(|&&p| p >= count) {
+            return Err(ControlError::NoSuchNode { index: p, count });
+        }
+        Ok(())
+    }
+
+    /// The new node `i`'s secret key (hex): a follower's own, or, with stake, the next joiner
+    /// slot the topology reserved (`joiners_used` counts the slots taken; a refused claim
+    /// gives its slot back).
+    pub(crate) fn node_key(
+        &self,
+        topology: &Topology,
+        joiners_used: &AtomicUsize,
+        i: usize,
+    ) -> Result<String, ControlError> {
+        let seed = topology.seed;
+        if self.stake == 0 {
+            return Ok(crate::nodekind::follower_secret(seed, i));
+        }
+        let j = joiners_used.fetch_add(1, Ordering::SeqCst);
+        let reserved = &topology.reserved_joiners;
+        if j >= reserved.len() {
+            joiners_used.fetch_sub(1, Ordering::SeqCst);
+            return Err(ControlError::Failed(format!(
+                "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
+                self.stake,
+                reserved.len()
+            )));
+        }
+        Ok(crate::nodekind::joiner_secret(seed, j))
+    }
 }
 
 /// What teardown did.

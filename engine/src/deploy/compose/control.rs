@@ -16,7 +16,6 @@ use super::readiness::{Want, wait_one};
 use super::{ComposeTestnet, P2P_PORT};
 use crate::deploy::link_faults::LinkBacked;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
-use crate::nodekind;
 
 /// Seconds `docker stop` waits after SIGTERM before SIGKILL.
 const GRACE_SECS: i32 = 5;
@@ -190,35 +189,12 @@ pub(super) async fn add_node(
     if net.torn_down.load(Ordering::SeqCst) {
         return Err(ControlError::TornDown);
     }
-    if spec.peers.is_empty() {
-        return Err(ControlError::Failed(
-            "add_node peers = []: a new node needs at least one peer to join through".to_owned(),
-        ));
-    }
     let i = {
-        let nodes = net.lock_nodes();
-        let count = nodes.len();
-        if let Some(&p) = spec.peers.iter().find(|&&p| p >= count) {
-            return Err(ControlError::NoSuchNode { index: p, count });
-        }
+        let count = net.lock_nodes().len();
+        spec.check_peers(count)?;
         count
     };
-    let seed = net.topology.seed;
-    let key_hex = if spec.stake > 0 {
-        let j = net.joiners_used.fetch_add(1, Ordering::SeqCst);
-        let reserved = &net.topology.reserved_joiners;
-        if j >= reserved.len() {
-            net.joiners_used.fetch_sub(1, Ordering::SeqCst);
-            return Err(ControlError::Failed(format!(
-                "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
-                spec.stake,
-                reserved.len()
-            )));
-        }
-        nodekind::joiner_secret(seed, j)
-    } else {
-        nodekind::follower_secret(seed, i)
-    };
+    let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
     let mut peers = Vec::new();
     for &p in &spec.peers {
         peers.push(peer_addr(net, i, p).await.map_err(ControlError::Failed)?);

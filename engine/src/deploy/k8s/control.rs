@@ -3,7 +3,6 @@
 //! 0 and deletes the pod with no grace period, add_node creates one more node's objects.
 //! Pausing has no Kubernetes equivalent and is refused with the reason.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -16,7 +15,6 @@ use super::manifest::{node_name, peer_addr, pod_name};
 use super::provision::{call, create_node, is_not_found, kmsg, render_node};
 use super::readiness::{Want, wait_api, wait_pod_gone, wait_pod_ready};
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
-use crate::nodekind;
 
 /// How long a started or restarted node's API may take to answer once its pod is ready.
 const API_WITHIN: Duration = Duration::from_secs(20);
@@ -191,35 +189,12 @@ pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlErr
 pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usize, ControlError> {
     let _g = net.control.lock().await;
     net.check_live()?;
-    if spec.peers.is_empty() {
-        return Err(ControlError::Failed(
-            "add_node peers = []: a new node needs at least one peer to join through".to_owned(),
-        ));
-    }
     let i = {
-        let nodes = net.lock_nodes();
-        let count = nodes.len();
-        if let Some(&p) = spec.peers.iter().find(|&&p| p >= count) {
-            return Err(ControlError::NoSuchNode { index: p, count });
-        }
+        let count = net.lock_nodes().len();
+        spec.check_peers(count)?;
         count
     };
-    let seed = net.topology.seed;
-    let key_hex = if spec.stake > 0 {
-        let j = net.joiners_used.fetch_add(1, Ordering::SeqCst);
-        let reserved = &net.topology.reserved_joiners;
-        if j >= reserved.len() {
-            net.joiners_used.fetch_sub(1, Ordering::SeqCst);
-            return Err(ControlError::Failed(format!(
-                "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
-                spec.stake,
-                reserved.len()
-            )));
-        }
-        nodekind::joiner_secret(seed, j)
-    } else {
-        nodekind::follower_secret(seed, i)
-    };
+    let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
     let peers = spec.peers.iter().map(|&p| peer_addr(p)).collect();
     let fail = failed("add", i);
     let m = render_node(net, i, key_hex, peers).map_err(|e| fail(e.to_string()))?;

@@ -13,7 +13,7 @@ use super::provision::{free_listeners, prepare_node, spawn_node};
 use super::readiness::{Want, wait_one};
 use crate::deploy::link_faults::LinkBacked;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
-use crate::nodekind::{self, NodePlan};
+use crate::nodekind::NodePlan;
 
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -193,37 +193,11 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
     let (i, peer_addrs) = {
         let nodes = net.lock_nodes();
         let count = nodes.len();
-        if spec.peers.is_empty() {
-            return Err(ControlError::Failed(
-                "add_node peers = []: a new node needs at least one peer to join through"
-                    .to_owned(),
-            ));
-        }
-        let mut addrs = Vec::new();
-        for &p in &spec.peers {
-            let n = nodes
-                .get(p)
-                .ok_or(ControlError::NoSuchNode { index: p, count })?;
-            addrs.push((p, n.p2p_addr));
-        }
+        spec.check_peers(count)?;
+        let addrs: Vec<_> = spec.peers.iter().map(|&p| (p, nodes[p].p2p_addr)).collect();
         (count, addrs)
     };
-    let seed = net.topology.seed;
-    let key_hex = if spec.stake > 0 {
-        let j = net.joiners_used.fetch_add(1, Ordering::SeqCst);
-        let reserved = &net.topology.reserved_joiners;
-        if j >= reserved.len() {
-            net.joiners_used.fetch_sub(1, Ordering::SeqCst);
-            return Err(ControlError::Failed(format!(
-                "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
-                spec.stake,
-                reserved.len()
-            )));
-        }
-        nodekind::joiner_secret(seed, j)
-    } else {
-        nodekind::follower_secret(seed, i)
-    };
+    let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
     let listeners = free_listeners(2)
         .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
     let api = listeners[0]
