@@ -5,100 +5,14 @@
 //! Each test gets a fresh temp dir as TMPDIR, so run dirs and node processes can be checked
 //! afterwards: nothing is left after a pass; a failed run keeps its run dir (its logs explain it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use common::Env;
 
-struct Env {
-    tmp: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.took, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            tmp: tempfile::Builder::new()
-                .prefix("chaos-test-")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let t = Instant::now();
-        let out: Output = Command::new(BIN)
-            .env("TMPDIR", self.tmp.path())
-            .env_remove("NOMOS_SCRIPT_PATH")
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("RUST_LOG")
-            .current_dir(workspace())
-            .args(args)
-            .output()
-            .expect("run nomos-script");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            took: t.elapsed(),
-        }
-    }
-
-    fn run_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.tmp.path())
-            .expect("read tmp")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("nomos-script-"))
-            })
-            .collect()
-    }
-
-    fn processes(&self) -> String {
-        let out = Command::new("pgrep")
-            .args(["-af", &self.tmp.path().display().to_string()])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn assert_clean(&self, expected_kept: usize) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.processes().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(self.processes(), "", "node processes left behind");
-        let dirs = self.run_dirs();
-        assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
-    }
+fn new_env() -> Env {
+    Env::new("chaos-test-")
 }
 
 /// The chaos lines (`chaos: <action> (planned <offset>`) of a run, in order.
@@ -112,7 +26,7 @@ fn chaos_lines(stderr: &str) -> Vec<String> {
 
 #[test]
 fn chaos_restart_scenario_replays_its_timeline_with_the_same_seed() {
-    let env = Env::new();
+    let env = new_env();
     let args = [
         "run",
         "scenarios/chaos_restart.rhai",
@@ -153,7 +67,7 @@ fn chaos_restart_scenario_replays_its_timeline_with_the_same_seed() {
 
 #[test]
 fn partition_heal_scenario_forks_reorganises_and_converges() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/partition_heal.rhai",
@@ -185,7 +99,7 @@ fn partition_heal_scenario_forks_reorganises_and_converges() {
 
 #[test]
 fn a_permanent_split_fails_convergence_naming_the_fault() {
-    let env = Env::new();
+    let env = new_env();
     let script = env.tmp.path().join("permanent.rhai");
     std::fs::write(
         &script,
@@ -208,7 +122,7 @@ fn a_permanent_split_fails_convergence_naming_the_fault() {
 
 #[test]
 fn dynamic_join_scenario_adds_a_node_that_syncs() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["run", "scenarios/dynamic_join.rhai", "--set", "duration=6s"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("node-3 joined at height "), "{run:?}");
@@ -219,7 +133,7 @@ fn dynamic_join_scenario_adds_a_node_that_syncs() {
 
 #[test]
 fn latency_scenario_stays_live_under_latency_and_loss() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/latency.rhai",
@@ -247,7 +161,7 @@ fn latency_scenario_stays_live_under_latency_and_loss() {
 
 #[test]
 fn triggers_fire_at_their_height_live_and_in_a_plan() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["run", "bindings/tests/fixtures/chaos_triggers.rhai"]);
     assert_eq!(run.code, 0, "{run:?}");
     let line = run
@@ -285,7 +199,7 @@ fn triggers_fire_at_their_height_live_and_in_a_plan() {
 
 #[test]
 fn a_broken_always_stops_a_long_run_early_with_a_witness() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["run", "bindings/tests/fixtures/chaos_always_broken.rhai"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.took < Duration::from_secs(20), "not early: {run:?}");
@@ -305,7 +219,7 @@ fn a_broken_always_stops_a_long_run_early_with_a_witness() {
 
 #[test]
 fn every_stdlib_module_is_imported_and_used() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["run", "bindings/tests/fixtures/chaos_stdlib.rhai"]);
     assert_eq!(run.code, 0, "{run:?}");
     for line in [
@@ -325,7 +239,7 @@ fn every_stdlib_module_is_imported_and_used() {
 
 #[test]
 fn invalid_chaos_is_a_script_error_naming_the_field() {
-    let env = Env::new();
+    let env = new_env();
     let script = env.tmp.path().join("bad.rhai");
     std::fs::write(
         &script,

@@ -7,121 +7,20 @@
 //! runner.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use common::{Env, fixture, run_command, workspace};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-struct Env {
-    tmp: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            tmp: tempfile::Builder::new()
-                .prefix("cli-test-")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.tmp.path())
-            .env_remove("NOMOS_SCRIPT_PATH")
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("RUST_LOG")
-            .env_remove("RUST_BACKTRACE")
-            .current_dir(workspace());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let out = self.cmd().args(args).output().expect("run nomos-script");
-        Run::from(out)
-    }
-
-    /// Run dirs the runner left in this test's temp dir.
-    fn run_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.tmp.path())
-            .expect("read tmp")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("nomos-script-"))
-            })
-            .collect()
-    }
-
-    /// Processes whose command line mentions this test's temp dir (node processes do).
-    fn processes(&self) -> String {
-        let out = Command::new("pgrep")
-            .args(["-af", &self.tmp.path().display().to_string()])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// No node process may be left, and the only run dirs are the `expected_kept` ones.
-    fn assert_clean(&self, expected_kept: usize) {
-        // teardown has finished when the runner exits; allow the kernel a moment to reap
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.processes().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(self.processes(), "", "node processes left behind");
-        let dirs = self.run_dirs();
-        assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Self {
-        Self {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
+fn new_env() -> Env {
+    Env::new("cli-test-").removing(&["RUST_BACKTRACE"])
 }
 
 #[test]
 fn check_accepts_every_scenario() {
-    let env = Env::new();
+    let env = new_env();
     let mut files: Vec<String> = std::fs::read_dir(workspace().join("scenarios"))
         .expect("scenarios dir")
         .filter_map(Result::ok)
@@ -146,8 +45,8 @@ fn check_accepts_every_scenario() {
 
 #[test]
 fn check_reports_an_invalid_plan_without_deploying() {
-    let env = Env::new();
-    let run = env.run(&["check", &fixture("zero_nodes.rhai").display().to_string()]);
+    let env = new_env();
+    let run = env.run(&["check", &fixture("zero_nodes.rhai")]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("nodes = 0"), "{run:?}");
     assert!(run.stderr.contains("zero_nodes.rhai:3:6"), "{run:?}");
@@ -156,7 +55,7 @@ fn check_reports_an_invalid_plan_without_deploying() {
 
 #[test]
 fn liveness_scenario_passes_and_leaves_nothing() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/liveness.rhai",
@@ -174,7 +73,7 @@ fn liveness_scenario_passes_and_leaves_nothing() {
 
 #[test]
 fn keep_prints_and_keeps_the_run_dir() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/liveness.rhai",
@@ -192,8 +91,8 @@ fn keep_prints_and_keeps_the_run_dir() {
 
 #[test]
 fn every_node_halted_fails_liveness_with_exit_1() {
-    let env = Env::new();
-    let run = env.run(&["run", &fixture("all_halted.rhai").display().to_string()]);
+    let env = new_env();
+    let run = env.run(&["run", &fixture("all_halted.rhai")]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr
@@ -216,11 +115,11 @@ fn every_node_halted_fails_liveness_with_exit_1() {
 
 #[test]
 fn one_halted_node_is_named_in_the_error_and_the_report_files() {
-    let env = Env::new();
+    let env = new_env();
     let reports = env.tmp.path().join("reports");
     let run = env.run(&[
         "run",
-        &fixture("one_halted.rhai").display().to_string(),
+        &fixture("one_halted.rhai"),
         "--report-dir",
         &reports.display().to_string(),
     ]);
@@ -253,11 +152,8 @@ fn one_halted_node_is_named_in_the_error_and_the_report_files() {
 
 #[test]
 fn dropped_transactions_fail_tx_inclusion() {
-    let env = Env::new();
-    let run = env.run(&[
-        "run",
-        &fixture("drop_transactions.rhai").display().to_string(),
-    ]);
+    let env = new_env();
+    let run = env.run(&["run", &fixture("drop_transactions.rhai")]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("tx_inclusion failed: 0 of"), "{run:?}");
     env.assert_clean(1);
@@ -265,8 +161,8 @@ fn dropped_transactions_fail_tx_inclusion() {
 
 #[test]
 fn a_caught_failure_is_the_report() {
-    let env = Env::new();
-    let run = env.run(&["run", &fixture("caught_failure.rhai").display().to_string()]);
+    let env = new_env();
+    let run = env.run(&["run", &fixture("caught_failure.rhai")]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("caught: passed=false outcome=failed"),
@@ -281,7 +177,7 @@ fn a_caught_failure_is_the_report() {
 
 #[test]
 fn syntax_error_exits_2_with_position() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["run", "bindings/tests/fixtures/syntax_error.rhai"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.starts_with("error: "), "{run:?}");
@@ -296,7 +192,7 @@ fn syntax_error_exits_2_with_position() {
 
 #[test]
 fn runtime_error_exits_2_with_position_and_caret() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["run", "bindings/tests/fixtures/runtime_error.rhai"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
@@ -318,8 +214,8 @@ fn runtime_error_exits_2_with_position_and_caret() {
 
 #[test]
 fn invalid_topology_exits_2_and_starts_nothing() {
-    let env = Env::new();
-    let run = env.run(&["run", &fixture("zero_nodes.rhai").display().to_string()]);
+    let env = new_env();
+    let run = env.run(&["run", &fixture("zero_nodes.rhai")]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr
@@ -328,10 +224,7 @@ fn invalid_topology_exits_2_and_starts_nothing() {
     );
     env.assert_clean(0);
 
-    let run = env.run(&[
-        "run",
-        &fixture("unknown_override.rhai").display().to_string(),
-    ]);
+    let run = env.run(&["run", &fixture("unknown_override.rhai")]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("unknown override key `consensus.foo`"),
@@ -342,10 +235,10 @@ fn invalid_topology_exits_2_and_starts_nothing() {
 
 #[test]
 fn ctrl_c_mid_run_exits_130_and_leaves_nothing() {
-    let env = Env::new();
+    let env = new_env();
     let mut child = env
         .cmd()
-        .args(["run", &fixture("long_run.rhai").display().to_string()])
+        .args(["run", &fixture("long_run.rhai")])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -388,7 +281,7 @@ fn ctrl_c_mid_run_exits_130_and_leaves_nothing() {
 
 #[test]
 fn runaway_script_is_stopped() {
-    let env = Env::new();
+    let env = new_env();
     let dir = env.tmp.path().join("s");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let file = dir.join("spin.rhai");
@@ -403,7 +296,7 @@ fn runaway_script_is_stopped() {
 
 #[test]
 fn imports_resolve_from_script_folder_stdlib_and_path_env() {
-    let env = Env::new();
+    let env = new_env();
     let root = env.tmp.path();
     let scripts = root.join("scripts");
     let lib = root.join("extra");
@@ -428,13 +321,12 @@ fn imports_resolve_from_script_folder_stdlib_and_path_env() {
          print(`twice=${l::twice(21)} level=${param(\"level\", 0) + 1}`);\ne::fail();\n",
     )
     .expect("write");
-    let out = env
-        .cmd()
-        .env("NOMOS_SCRIPT_PATH", &lib)
-        .args(["run", &main.display().to_string(), "--set", "level=41"])
-        .output()
-        .expect("run");
-    let run = Run::from(out);
+    let run = run_command(env.cmd().env("NOMOS_SCRIPT_PATH", &lib).args([
+        "run",
+        &main.display().to_string(),
+        "--set",
+        "level=41",
+    ]));
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stdout.contains("twice=42 level=42"), "{run:?}");
     assert!(run.stderr.contains("error: boom from extra"), "{run:?}");
@@ -457,7 +349,7 @@ fn imports_resolve_from_script_folder_stdlib_and_path_env() {
 
 #[test]
 fn script_workloads_and_expectations_run_concurrently() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/custom_checks.rhai",
@@ -474,7 +366,7 @@ fn script_workloads_and_expectations_run_concurrently() {
 
 #[test]
 fn help_names_the_commands_and_exit_codes() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&["--help"]);
     assert_eq!(run.code, 0, "{run:?}");
     for word in ["run", "check", "devnode", "130 interrupted"] {
@@ -487,11 +379,8 @@ fn help_names_the_commands_and_exit_codes() {
 
 #[test]
 fn a_script_error_with_a_live_testnet_still_tears_it_down() {
-    let env = Env::new();
-    let run = env.run(&[
-        "run",
-        &fixture("error_after_deploy.rhai").display().to_string(),
-    ]);
+    let env = new_env();
+    let run = env.run(&["run", &fixture("error_after_deploy.rhai")]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stdout.contains("up: "), "{run:?}");
     assert!(run.stderr.contains("no_such_method"), "{run:?}");
@@ -501,7 +390,7 @@ fn a_script_error_with_a_live_testnet_still_tears_it_down() {
 
 #[test]
 fn chaos_restart_scenario_restarts_nodes_and_stays_live() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/chaos_restart.rhai",
@@ -522,7 +411,7 @@ fn chaos_restart_scenario_restarts_nodes_and_stays_live() {
 
 #[test]
 fn partition_then_heal_converges() {
-    let env = Env::new();
+    let env = new_env();
     let run = env.run(&[
         "run",
         "scenarios/partition_heal.rhai",
@@ -537,16 +426,14 @@ fn partition_then_heal_converges() {
 
 #[test]
 fn an_unreachable_kubernetes_cluster_is_an_infrastructure_error() {
-    let env = Env::new();
+    let env = new_env();
     let missing = env.tmp.path().join("no-such-kubeconfig");
-    let out = env
-        .cmd()
-        .env("KUBECONFIG", &missing)
-        .env("HOME", env.tmp.path())
-        .args(["run", "scenarios/liveness.rhai", "--deployer", "k8s"])
-        .output()
-        .expect("run");
-    let run = Run::from(out);
+    let run = run_command(
+        env.cmd()
+            .env("KUBECONFIG", &missing)
+            .env("HOME", env.tmp.path())
+            .args(["run", "scenarios/liveness.rhai", "--deployer", "k8s"]),
+    );
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stderr.contains("cannot reach a Kubernetes cluster"),

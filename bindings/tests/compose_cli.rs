@@ -14,7 +14,6 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -23,26 +22,14 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
+
+use common::fixture;
+
 const LABEL_RUN: &str = "nomos-script.run-id";
 const LABEL_OWNER: &str = "nomos-script.owner-pid";
 /// Longest any single runner may take here (image build + deploy + run + teardown).
 const RUN_DEADLINE: Duration = Duration::from_secs(100);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// The reason to skip, when no Docker engine answers `docker info`.
 fn no_docker() -> Option<String> {
@@ -137,31 +124,23 @@ fn containers_of(pid: u32) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The shared temp-dir harness, with the image variable removed too (the tests build and use
+/// the default image) and no stdin.
 struct Env {
-    tmp: tempfile::TempDir,
+    base: common::Env,
 }
 
 impl Env {
     fn new() -> Self {
         Self {
-            tmp: tempfile::Builder::new()
-                .prefix("compose-cli-test-")
-                .tempdir()
-                .expect("tempdir"),
+            base: common::Env::new("compose-cli-test-")
+                .removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE", "RUST_BACKTRACE"]),
         }
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.tmp.path())
-            .env_remove("NOMOS_SCRIPT_PATH")
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_TESTNET_IMAGE")
-            .env_remove("RUST_LOG")
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null())
-            .current_dir(workspace());
+        let mut c = self.base.cmd();
+        c.stdin(Stdio::null());
         c
     }
 
@@ -228,35 +207,13 @@ impl Env {
         run
     }
 
-    fn run_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.tmp.path())
-            .expect("read tmp")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("nomos-script-"))
-            })
-            .collect()
-    }
-
-    /// Processes whose command line mentions this test's temp dir.
-    fn processes(&self) -> String {
-        let out = Command::new("pgrep")
-            .args(["-af", &self.tmp.path().display().to_string()])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// Nothing labelled by the run is left on Docker, no process mentions the temp dir, and the
     /// only run dirs are the `expected_kept` ones.
     fn assert_clean(&self, run: &Run, expected_kept: usize) {
         let left = leftovers(run.pid, &run.run_ids);
         assert!(left.is_empty(), "left on Docker: {left:?}\n{run:?}");
-        assert_eq!(self.processes(), "", "processes left behind");
-        let dirs = self.run_dirs();
+        assert_eq!(self.base.processes(), "", "processes left behind");
+        let dirs = self.base.run_dirs();
         assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
     }
 }
@@ -448,7 +405,7 @@ fn a_halted_node_fails_on_compose_naming_it() {
     );
     // a failed run keeps its run dir, with every container's log in it
     env.assert_clean(&run, 1);
-    let dir = env.run_dirs().remove(0);
+    let dir = env.base.run_dirs().remove(0);
     assert!(run.stderr.contains(&dir.display().to_string()), "{run:?}");
     for i in 0..3 {
         let log = dir.join(format!("logs/node-{i}.log"));
@@ -490,7 +447,7 @@ fn a_killed_runner_leaves_containers_that_gc_removes() {
     ] {
         assert!(left.contains(&expected), "{expected} not found: {left:?}");
     }
-    assert_eq!(env.run_dirs().len(), 1, "the killed run's dir");
+    assert_eq!(env.base.run_dirs().len(), 1, "the killed run's dir");
 
     let started = Instant::now();
     let gc = env.run(&["gc"]);

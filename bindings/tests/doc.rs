@@ -3,32 +3,13 @@
 //! generator writes (the drift check), editor definitions written, and every example of the
 //! reference and the guide checked, the quick ones run against one real local testnet.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use nomos_script::doc::command::{diff, generate};
 use nomos_script::doc::engine::surface;
 use nomos_script::doc::stdlib::read_dir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn cmd(tmp: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("TMPDIR", tmp)
-        .env_remove("NOMOS_SCRIPT_PATH")
-        .env_remove("NOMOS_DEVNODE_BIN")
-        .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-        .env_remove("RUST_LOG")
-        .current_dir(workspace());
-    c
-}
+use common::{command as cmd, workspace};
 
 #[test]
 fn every_registered_function_has_a_doc_comment_and_an_example() {

@@ -10,80 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use common::{Env, fixture, run_command};
 
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// A fresh temp dir used as TMPDIR (run dirs land there) and for the report files.
-struct Env {
-    tmp: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            tmp: tempfile::Builder::new()
-                .prefix("reports-test-")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.tmp.path())
-            .env_remove("NOMOS_SCRIPT_PATH")
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_METRICS_QUERY_URL")
-            .env_remove("LOGOS_BLOCKCHAIN_PROMETHEUS_SD_FILE")
-            .env_remove("LOGOS_BLOCKCHAIN_GRAFANA_URL")
-            .env_remove("RUST_LOG")
-            .current_dir(workspace());
-        c
-    }
-
-    fn run(&self, cmd: &mut Command) -> Run {
-        let out = cmd.output().expect("run nomos-script");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
+/// A fresh temp dir used as TMPDIR (run dirs land there) and for the report files; the metrics
+/// variables are removed too, so a run only sees the Prometheus a test starts.
+fn new_env() -> Env {
+    Env::new("reports-test-").removing(&[
+        "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
+        "LOGOS_BLOCKCHAIN_PROMETHEUS_SD_FILE",
+        "LOGOS_BLOCKCHAIN_GRAFANA_URL",
+    ])
 }
 
 fn attr<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> &'a str {
@@ -97,9 +35,9 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn report_dir_has_the_html_plots_node_files_and_a_junit_that_parses_back() {
-    let env = Env::new();
+    let env = new_env();
     let dir = env.path("report");
-    let run = env.run(
+    let run = run_command(
         env.cmd()
             .env("LOGOS_BLOCKCHAIN_GRAFANA_URL", "http://127.0.0.1:3999")
             .args(["run", &fixture("reports_flaky.rhai"), "--seed", "11"])
@@ -216,10 +154,10 @@ fn report_dir_has_the_html_plots_node_files_and_a_junit_that_parses_back() {
 
 #[test]
 fn infrastructure_and_script_errors_are_junit_errors_not_failures() {
-    let env = Env::new();
+    let env = new_env();
     // the node binary does not exist: the deploy fails, an infrastructure error (exit 3)
     let junit_path = env.path("infra.xml");
-    let run = env.run(
+    let run = run_command(
         env.cmd()
             .env("NOMOS_DEVNODE_BIN", env.path("no-such-node"))
             .args(["run", &fixture("reports_flaky.rhai"), "--seed", "2"])
@@ -250,7 +188,7 @@ fn infrastructure_and_script_errors_are_junit_errors_not_failures() {
     let script = env.path("broken.rhai");
     std::fs::write(&script, "let x = ;\n").unwrap();
     let junit_path = env.path("script.xml");
-    let run = env.run(
+    let run = run_command(
         env.cmd()
             .arg("run")
             .arg(&script)
@@ -283,10 +221,10 @@ fn infrastructure_and_script_errors_are_junit_errors_not_failures() {
 
 #[test]
 fn repeat_reports_pass_rate_flake_rate_and_spread() {
-    let env = Env::new();
+    let env = new_env();
     let json_path = env.path("repeat.json");
     // seeds 10 (even: passes) and 11 (odd: node-1 halts, fails)
-    let run = env.run(
+    let run = run_command(
         env.cmd()
             .args([
                 "run",
@@ -342,7 +280,7 @@ fn repeat_reports_pass_rate_flake_rate_and_spread() {
     assert!(h["max"].as_f64().unwrap() > 3.0, "{stats}");
 
     // every repetition passing exits 0
-    let run = env.run(env.cmd().args([
+    let run = run_command(env.cmd().args([
         "run",
         &fixture("reports_flaky.rhai"),
         "--seed",
@@ -445,14 +383,14 @@ fn start_prometheus(dir: &Path, sd_file: &Path) -> Prometheus {
 
 #[test]
 fn metric_expectations_pass_against_a_real_prometheus_and_fail_on_an_impossible_threshold() {
-    let env = Env::new();
+    let env = new_env();
     let sd_file = env.path("sd/targets.json");
     std::fs::create_dir_all(sd_file.parent().unwrap()).unwrap();
     std::fs::write(&sd_file, "[]").unwrap();
     let prom = start_prometheus(env.tmp.path(), &sd_file);
     let url = format!("http://127.0.0.1:{}", prom.port);
     let metric_run = |extra: &[&str]| {
-        env.run(
+        run_command(
             env.cmd()
                 .env("LOGOS_BLOCKCHAIN_METRICS_QUERY_URL", &url)
                 .env("LOGOS_BLOCKCHAIN_PROMETHEUS_SD_FILE", &sd_file)

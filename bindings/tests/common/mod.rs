@@ -1,0 +1,153 @@
+//! The harness the binary's tests share: the `nomos-script` binary run as a real process with a
+//! fresh temp dir as TMPDIR, so the run dirs it leaves (and the node processes, whose command
+//! lines name their config inside the run dir) can be found and checked afterwards.
+
+// Each test file is its own crate and uses a part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A script in bindings/tests/fixtures, as an argument.
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The binary with `tmp` as TMPDIR, run from the workspace root, with none of the variables
+/// that would point it at other scripts, node binaries or log settings.
+pub fn command(tmp: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("TMPDIR", tmp)
+        .env_remove("NOMOS_SCRIPT_PATH")
+        .env_remove("NOMOS_DEVNODE_BIN")
+        .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
+        .env_remove("RUST_LOG")
+        .current_dir(workspace());
+    c
+}
+
+/// Runs `cmd` to its end.
+pub fn run_command(cmd: &mut Command) -> Run {
+    let t = Instant::now();
+    let out = cmd.output().expect("run nomos-script");
+    Run::new(out, t.elapsed())
+}
+
+/// A finished run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    pub fn new(out: Output, took: Duration) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took,
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.took, self.stdout, self.stderr
+        )
+    }
+}
+
+/// One test's fresh temp dir, used as the binary's TMPDIR.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    /// Variables removed from the binary's environment besides those [`command`] removes.
+    removed: &'static [&'static str],
+}
+
+impl Env {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            tmp: tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .expect("tempdir"),
+            removed: &[],
+        }
+    }
+
+    /// Also removes `vars` from the environment of every command.
+    pub fn removing(mut self, vars: &'static [&'static str]) -> Self {
+        self.removed = vars;
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = command(self.tmp.path());
+        for var in self.removed {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_command(self.cmd().args(args))
+    }
+
+    /// Run dirs the runner left in this test's temp dir.
+    pub fn run_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.tmp.path())
+            .expect("read tmp")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("nomos-script-"))
+            })
+            .collect()
+    }
+
+    /// Processes whose command line mentions this test's temp dir (node processes do).
+    pub fn processes(&self) -> String {
+        let out = Command::new("pgrep")
+            .args(["-af", &self.tmp.path().display().to_string()])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// No node process may be left, and the only run dirs are the `expected_kept` ones.
+    pub fn assert_clean(&self, expected_kept: usize) {
+        // teardown has finished when the runner exits; allow the kernel a moment to reap
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.processes(), "", "node processes left behind");
+        let dirs = self.run_dirs();
+        assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
+    }
+}
