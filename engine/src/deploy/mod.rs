@@ -290,6 +290,21 @@ pub fn check_capabilities(
     Ok(())
 }
 
+/// The end of every deployer's `deploy`: waits for readiness when asked, and tears down a testnet
+/// that does not get ready (keeping its run dir when the options say so) before the error goes up.
+pub(crate) async fn ready_or_teardown<T: Testnet + 'static>(
+    net: Arc<T>,
+    opts: &DeployOptions,
+) -> Result<Arc<dyn Testnet>, DeployError> {
+    if opts.wait_ready
+        && let Err(e) = net.wait_ready(opts.ready_timeout).await
+    {
+        let _ = net.teardown(opts.keep_on_deploy_failure).await;
+        return Err(e);
+    }
+    Ok(net as Arc<dyn Testnet>)
+}
+
 fn unsupported<T>(
     net: &(impl Testnet + ?Sized),
     capability: Capability,

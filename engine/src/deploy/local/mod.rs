@@ -97,13 +97,7 @@ impl Deployer for LocalDeployer {
         Box::pin(async move {
             super::check_capabilities(self, &opts.required)?;
             let net = provision::provision(self, topology, opts).await?;
-            if opts.wait_ready
-                && let Err(e) = net.wait_ready(opts.ready_timeout).await
-            {
-                let _ = net.teardown(opts.keep_on_deploy_failure).await;
-                return Err(e);
-            }
-            Ok(net as Arc<dyn Testnet>)
+            super::ready_or_teardown(net, opts).await
         })
     }
 }
