@@ -6,7 +6,6 @@
 //! `cargo run -p nomos-script-engine --example bench_compose` (the node binary is taken from
 //! NOMOS_DEVNODE_BIN, else `nomos-devnode` next to this example's directory).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,23 +15,9 @@ use engine::deploy::{DeployOptions, Deployer};
 use engine::nodekind::ReferenceNode;
 use engine::topology::TopologyBuilder;
 
-fn devnode_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("NOMOS_DEVNODE_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("exe path");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("examples dir")
-        .join("nomos-devnode");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with cargo build -p nomos-devnode",
-        bin.display()
-    );
-    bin
-}
+mod common;
+
+use common::devnode_bin;
 
 /// Deploys `n` nodes (waiting for readiness) and tears down; returns (ready, teardown).
 async fn once(dep: &dyn Deployer, n: usize) -> (Duration, Duration) {

@@ -6,7 +6,6 @@
 //! `cargo build -p nomos-devnode && cargo run -p nomos-script-engine --example bench_heal [-- REPS SPLIT_SECS]`
 //! (the node binary is taken from NOMOS_DEVNODE_BIN, else next to this example's directory).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,23 +14,9 @@ use engine::deploy::{DeployOptions, Deployer, Testnet};
 use engine::nodekind::ReferenceNode;
 use engine::topology::TopologyBuilder;
 
-fn devnode_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("NOMOS_DEVNODE_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("exe path");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("examples dir")
-        .join("nomos-devnode");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with cargo build [--release] -p nomos-devnode",
-        bin.display()
-    );
-    bin
-}
+mod common;
+
+use common::devnode_bin;
 
 /// Every node's (height, tip), polled concurrently.
 async fn tips(net: &dyn Testnet) -> Vec<Option<(u64, String)>> {

@@ -6,7 +6,6 @@
 //! `cargo build --release -p nomos-devnode && cargo run --release -p nomos-script-engine --example bench_run`
 //! (the node binary is taken from NOMOS_DEVNODE_BIN, else next to this example's directory).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,23 +15,9 @@ use engine::nodekind::ReferenceNode;
 use engine::runner::{RunOptions, run_scenario};
 use engine::scenario::ScenarioBuilder;
 
-fn devnode_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("NOMOS_DEVNODE_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("exe path");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("examples dir")
-        .join("nomos-devnode");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with cargo build [--release] -p nomos-devnode",
-        bin.display()
-    );
-    bin
-}
+mod common;
+
+use common::devnode_bin;
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
