@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{alive, assert_empty, deployer, fast, run_pids};
+use common::{alive, assert_empty, deploy, deployer, fast, run_pids};
 use engine::deploy::{
     Capability, DeployError, DeployOptions, Deployer, KeepRunDir, NodeState, Testnet,
 };
@@ -65,10 +65,7 @@ async fn wait_caught_up(net: &dyn Testnet, i: usize, within: Duration) -> Result
 async fn three_nodes_get_ready_and_teardown_leaves_no_process_and_no_run_dir() {
     let base = tempfile::tempdir().unwrap();
     let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
-    let net = deployer(base.path())
-        .deploy(&topo, &DeployOptions::default())
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo).await;
     let run_dir = net.run_dir().unwrap();
     assert!(run_dir.starts_with(base.path()));
     assert!(
@@ -256,10 +253,7 @@ async fn killed_node_restarts_and_catches_up() {
     let base = tempfile::tempdir().unwrap();
     // Every node leads: a restarted leader must resync rather than fork off.
     let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
-    let net = deployer(base.path())
-        .deploy(&topo, &DeployOptions::default())
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo).await;
     let pid_before = run_pids(&net.run_dir().unwrap())[2];
     net.kill(2).await.unwrap();
     assert!(!alive(pid_before));
@@ -287,10 +281,7 @@ async fn killed_node_restarts_and_catches_up() {
 async fn paused_node_lags_and_catches_up_after_resume() {
     let base = tempfile::tempdir().unwrap();
     let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
-    let net = deployer(base.path())
-        .deploy(&topo, &DeployOptions::default())
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo).await;
     // the block feed sees each node's canonical height as the node reports it
     let feed_stop = engine::CancellationToken::new();
     let feed = engine::blockfeed::BlockFeed::start(&net.clients().0, feed_stop.clone());
@@ -567,10 +558,7 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
     let topo = fast(TopologyBuilder::new().nodes(2).reserve_joiner(1))
         .build()
         .unwrap();
-    let net = deployer(base.path())
-        .deploy(&topo, &DeployOptions::default())
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let follower = net
         .add_node(engine::deploy::AddNodeSpec {
@@ -624,10 +612,7 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
 async fn dropping_a_testnet_without_teardown_still_kills_its_nodes() {
     let base = tempfile::tempdir().unwrap();
     let topo = fast(TopologyBuilder::new().nodes(2)).build().unwrap();
-    let net = deployer(base.path())
-        .deploy(&topo, &DeployOptions::default())
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo).await;
     let pids = run_pids(&net.run_dir().unwrap());
     drop(net);
     let start = Instant::now();
@@ -641,10 +626,7 @@ async fn dropping_a_testnet_without_teardown_still_kills_its_nodes() {
 async fn gc_kills_the_nodes_of_an_abandoned_run_and_removes_its_dir() {
     let base = tempfile::tempdir().unwrap();
     let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
-    let net = deployer(base.path())
-        .deploy(&topo, &DeployOptions::default())
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo).await;
     let run_dir = net.run_dir().unwrap();
     let pids = run_pids(&run_dir);
     // this process owns the run, so gc treats it as abandoned

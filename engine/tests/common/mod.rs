@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::deploy::local::LocalDeployer;
+use engine::deploy::{DeployOptions, Deployer, Testnet};
 use engine::nodekind::ReferenceNode;
-use engine::topology::TopologyBuilder;
+use engine::topology::{Topology, TopologyBuilder};
 
 /// `<target>/debug/nomos-devnode`, next to this test executable's directory.
 pub fn devnode_bin() -> PathBuf {
@@ -34,6 +35,14 @@ pub fn deployer(base: &Path) -> LocalDeployer {
             binary: Some(devnode_bin()),
         }))
         .with_base_dir(base.to_path_buf())
+}
+
+/// A testnet of `topo` from [`deployer`] with the default options (ready when it returns).
+pub async fn deploy(base: &Path, topo: &Topology) -> Arc<dyn Testnet> {
+    deployer(base)
+        .deploy(topo, &DeployOptions::default())
+        .await
+        .expect("deploy")
 }
 
 /// Fast chain: 100 ms slots, f = 0.9, k = 5.
