@@ -38,6 +38,48 @@ pub(crate) fn monitoring_endpoints() -> impl Iterator<Item = String> {
     })
 }
 
+/// Observability settings handed to the nodes of the container backends (as set for the runner).
+pub(crate) const PASSED_ENV: [&str; 5] = [
+    "LOGOS_BLOCKCHAIN_OTLP_ENDPOINT",
+    "LOGOS_BLOCKCHAIN_OTLP_METRICS_ENDPOINT",
+    "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
+    "LOGOS_BLOCKCHAIN_LOG_LEVEL",
+    "LOGOS_BLOCKCHAIN_LOG_FILTER",
+];
+
+/// The run id (the options' or a new one) and its run dir `<base>/nomos-script-<run id>`
+/// (base: the deployer's base dir, else the temp dir), created.
+pub(crate) fn create_run_dir(
+    base: Option<&std::path::Path>,
+    opts: &DeployOptions,
+) -> Result<(String, PathBuf), DeployError> {
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
+    let base = base.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+    let run_dir = base.join(format!("nomos-script-{run_id}"));
+    std::fs::create_dir_all(&run_dir).map_err(|e| {
+        DeployError::Io(format!(
+            "failed to create run dir {}: {e}",
+            run_dir.display()
+        ))
+    })?;
+    Ok((run_id, run_dir))
+}
+
+/// Joins the non-empty lines of a log tail for an error message (its last 600 characters).
+pub(crate) fn one_line(tail: &str) -> String {
+    let joined = tail
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    if joined.is_empty() {
+        return "no output".to_owned();
+    }
+    let n = joined.chars().count();
+    joined.chars().skip(n.saturating_sub(600)).collect()
+}
+
 /// Something a scenario may need from its deployer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Capability {

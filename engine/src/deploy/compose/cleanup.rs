@@ -67,28 +67,6 @@ pub async fn container_logs(
     Ok(text)
 }
 
-/// Joins the non-empty lines of a log tail for an error message.
-pub(super) fn one_line(tail: &str) -> String {
-    let joined = tail
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ");
-    if joined.is_empty() {
-        "no output".to_owned()
-    } else {
-        joined
-            .chars()
-            .rev()
-            .take(600)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect()
-    }
-}
-
 /// What was removed for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Removed {

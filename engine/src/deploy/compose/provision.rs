@@ -31,15 +31,6 @@ pub(super) const COMPOSE_CONFIG_FILE: &str = "config.compose.yaml";
 /// Proxy target until the container's address is known (nothing listens there: dials fail
 /// fast and the node redials).
 const NO_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1);
-/// Observability endpoints handed to the nodes.
-const PASSED_ENV: [&str; 5] = [
-    "LOGOS_BLOCKCHAIN_OTLP_ENDPOINT",
-    "LOGOS_BLOCKCHAIN_OTLP_METRICS_ENDPOINT",
-    "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
-    "LOGOS_BLOCKCHAIN_LOG_LEVEL",
-    "LOGOS_BLOCKCHAIN_LOG_FILTER",
-];
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -68,7 +59,7 @@ pub(super) fn node_command(kind: &dyn NodeKind) -> Result<(PathBuf, Vec<String>)
 /// loopback host rewritten to the gateway (the host as containers see it).
 fn container_env(run_id: &str, gateway: IpAddr) -> Vec<String> {
     let mut env = vec![format!("NOMOS_SCRIPT_RUN_ID={run_id}")];
-    for var in PASSED_ENV {
+    for var in crate::deploy::PASSED_ENV {
         if let Ok(v) = std::env::var(var)
             && !v.is_empty()
         {
@@ -92,13 +83,7 @@ pub(super) async fn provision(
     let image = super::image::ensure_image(&docker, &program)
         .await
         .map_err(DeployError::Io)?;
-    let run_id = opts
-        .run_id
-        .clone()
-        .unwrap_or_else(crate::deploy::new_run_id);
-    let base = dep.base_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let run_dir = base.join(format!("nomos-script-{run_id}"));
-    std::fs::create_dir_all(&run_dir).map_err(|e| io("create run dir", &run_dir, e))?;
+    let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     super::cleanup::write_run_json(&run_id, &run_dir);
     if let Some(ev) = &opts.events {
         ev.emit(RunEvent::DeployStarted {
@@ -423,7 +408,7 @@ pub(super) async fn refresh(net: &ComposeTestnet, i: usize) -> Result<(), String
         return Err(format!(
             "container {name} exited with code {}: {}",
             state.exit_code.unwrap_or(-1),
-            super::cleanup::one_line(&tail)
+            crate::deploy::one_line(&tail)
         ));
     }
     let settings = info.network_settings.unwrap_or_default();

@@ -76,6 +76,6 @@ pub(super) async fn exited(net: &ComposeTestnet, i: usize) -> Option<String> {
     Some(format!(
         "container {name} exited with code {}: {}",
         state.exit_code.unwrap_or(-1),
-        super::cleanup::one_line(&tail)
+        crate::deploy::one_line(&tail)
     ))
 }

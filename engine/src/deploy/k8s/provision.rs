@@ -18,15 +18,6 @@ use crate::nodekind::{self, NodeKind};
 use crate::report::RunEvent;
 use crate::topology::Topology;
 
-/// Observability settings handed to the nodes (as set for the runner).
-const PASSED_ENV: [&str; 5] = [
-    "LOGOS_BLOCKCHAIN_OTLP_ENDPOINT",
-    "LOGOS_BLOCKCHAIN_OTLP_METRICS_ENDPOINT",
-    "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
-    "LOGOS_BLOCKCHAIN_LOG_LEVEL",
-    "LOGOS_BLOCKCHAIN_LOG_FILTER",
-];
-
 /// Every API call gets this long (the client has no overall timeout of its own).
 pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -98,7 +89,7 @@ pub(super) fn settings(
     run_id: &str,
     owner: Option<u32>,
 ) -> Result<ManifestSettings, DeployError> {
-    let env = PASSED_ENV
+    let env = crate::deploy::PASSED_ENV
         .iter()
         .filter_map(|var| {
             std::env::var(var)

@@ -14,7 +14,7 @@ use super::cleanup::pod_logs;
 use super::manifest::{node_name, pod_name};
 use super::provision::{call, is_not_found};
 use crate::deploy::readiness::{Polling, poll_ready};
-use crate::deploy::{DeployError, NodeState, Testnet};
+use crate::deploy::{DeployError, NodeState, Testnet, one_line};
 
 /// Log lines of each pod quoted in a readiness error.
 pub(super) const LOG_LINES: usize = 10;
@@ -114,21 +114,6 @@ async fn not_ready(
         net.namespace
     ));
     DeployError::NotReady { waited, nodes }
-}
-
-/// Joins the non-empty lines of a log tail for an error message (its last 600 characters).
-pub(super) fn one_line(tail: &str) -> String {
-    let joined = tail
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ");
-    if joined.is_empty() {
-        return "no output".to_owned();
-    }
-    let n = joined.chars().count();
-    joined.chars().skip(n.saturating_sub(600)).collect()
 }
 
 /// A pod problem that will not go away by waiting (bad image, crash loop, bad config).

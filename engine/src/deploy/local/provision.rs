@@ -46,13 +46,7 @@ pub(super) async fn provision(
     // Fail before creating anything if the binary cannot be found.
     kind.command(Path::new("config.yaml"))
         .map_err(|e| DeployError::NodeKind(e.to_string()))?;
-    let run_id = opts
-        .run_id
-        .clone()
-        .unwrap_or_else(crate::deploy::new_run_id);
-    let base = dep.base_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let run_dir = base.join(format!("nomos-script-{run_id}"));
-    std::fs::create_dir_all(&run_dir).map_err(|e| io("create run dir", &run_dir, e))?;
+    let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     // Until the testnet exists (and its Drop takes over), an error or a
     // cancelled deploy removes the run dir here.
     let guard = DirGuard(Some(run_dir.clone()));
