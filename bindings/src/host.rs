@@ -267,7 +267,7 @@ fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
         // `check` reports only what it checked
         engine.on_print(|_| {});
     } else {
-        engine.on_print(|s| println!("{s}"));
+        engine.on_print(::engine::report::terminal::println_above_bar);
     }
     engine.on_debug(|s, src, pos| match (src, pos.line()) {
         (Some(src), Some(line)) => eprintln!("[debug {src}:{line}] {s}"),

@@ -319,7 +319,7 @@ fn build_engine(state: &Arc<HostState>) -> Engine {
             None
         }
     });
-    engine.on_print(|s| println!("{s}"));
+    engine.on_print(::engine::report::terminal::println_above_bar);
     engine.on_debug(|s, _, _| eprintln!("[debug] {s}"));
     api::register(&mut engine, state);
     engine
