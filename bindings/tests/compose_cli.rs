@@ -12,40 +12,13 @@
 //! The node image is built from this binary on first use (a few seconds), then reused. Tests
 //! return early, with the reason printed, only when `docker info` fails.
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 mod common;
 
+use common::docker::{DockerRun as Run, Running, leftovers, no_docker};
 use common::fixture;
-
-const LABEL_RUN: &str = "nomos-script.run-id";
-const LABEL_OWNER: &str = "nomos-script.owner-pid";
-/// Longest any single runner may take here (image build + deploy + run + teardown).
-const RUN_DEADLINE: Duration = Duration::from_secs(100);
-
-/// The reason to skip, when no Docker engine answers `docker info`.
-fn no_docker() -> Option<String> {
-    match Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdin(Stdio::null())
-        .output()
-    {
-        Err(e) => Some(format!("cannot run `docker info`: {e}")),
-        Ok(o) if !o.status.success() => Some(format!(
-            "`docker info` failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Ok(_) => None,
-    }
-}
 
 macro_rules! require_docker {
     () => {
@@ -54,74 +27,6 @@ macro_rules! require_docker {
             return;
         }
     };
-}
-
-/// Output lines of a docker CLI command that must succeed.
-fn docker_lines(args: &[&str]) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Containers, networks and volumes carrying the run-id label and the label `extra` (either a
-/// `key=value` or a bare key), as "kind name" lines.
-fn labelled(extra: &str) -> Vec<String> {
-    let run = format!("label={LABEL_RUN}");
-    let extra = format!("label={extra}");
-    let mut found = Vec::new();
-    for (kind, cmd, format) in [
-        ("container", &["ps", "-a"][..], "{{.Names}}"),
-        ("network", &["network", "ls"][..], "{{.Name}}"),
-        ("volume", &["volume", "ls"][..], "{{.Name}}"),
-    ] {
-        let mut args = cmd.to_vec();
-        args.extend(["--filter", &run, "--filter", &extra, "--format", format]);
-        found.extend(
-            docker_lines(&args)
-                .into_iter()
-                .map(|name| format!("{kind} {name}")),
-        );
-    }
-    found.sort();
-    found.dedup();
-    found
-}
-
-/// Everything labelled by the runner with pid `pid` or by one of `run_ids`.
-fn leftovers(pid: u32, run_ids: &BTreeSet<String>) -> Vec<String> {
-    let mut all = labelled(&format!("{LABEL_OWNER}={pid}"));
-    for id in run_ids {
-        all.extend(labelled(&format!("{LABEL_RUN}={id}")));
-    }
-    all.sort();
-    all.dedup();
-    all
-}
-
-/// The containers the runner with pid `pid` has now: (name, run id) pairs.
-fn containers_of(pid: u32) -> Vec<(String, String)> {
-    let owner = format!("label={LABEL_OWNER}={pid}");
-    let format = format!("{{{{.Names}}}} {{{{.Label \"{LABEL_RUN}\"}}}}");
-    docker_lines(&["ps", "-a", "--filter", &owner, "--format", &format])
-        .into_iter()
-        .filter_map(|l| {
-            let (name, id) = l.split_once(' ')?;
-            Some((name.to_owned(), id.to_owned()))
-        })
-        .collect()
 }
 
 /// The shared temp-dir harness, with the image variable removed too (the tests build and use
@@ -144,61 +49,19 @@ impl Env {
         c
     }
 
-    /// Starts the runner with stdout and stderr read by threads; stderr lines are also sent on
-    /// the returned channel as they come.
+    /// Starts the runner; its containers are watched and its stderr lines can be awaited.
     fn spawn(&self, args: &[&str]) -> Running {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nomos-script");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        });
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        let err = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line.clone());
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        Running {
-            pid: child.id(),
-            child,
-            out,
-            err,
-            lines,
-            run_ids: BTreeSet::new(),
-            most_containers: 0,
-        }
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        Running::spawn(cmd)
     }
 
     /// Runs the runner to its end, watching its containers while it goes.
     fn run(&self, args: &[&str]) -> Run {
         let started = Instant::now();
-        let mut running = self.spawn(args);
-        loop {
-            running.watch();
-            if running.child.try_wait().expect("try_wait").is_some() {
-                break;
-            }
-            if started.elapsed() > RUN_DEADLINE {
-                running.kill();
-                let run = running.finish();
-                panic!("nomos-script {args:?} still running after {RUN_DEADLINE:?}: {run:?}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        let run = running.finish();
+        let run = self
+            .spawn(args)
+            .run_to_end(&format!("nomos-script {args:?}"));
         eprintln!(
             "nomos-script {args:?}: exit {} in {:.1?}",
             run.code,
@@ -215,78 +78,6 @@ impl Env {
         assert_eq!(self.base.processes(), "", "processes left behind");
         let dirs = self.base.run_dirs();
         assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
-    }
-}
-
-/// A runner still going.
-struct Running {
-    pid: u32,
-    child: Child,
-    out: JoinHandle<String>,
-    err: JoinHandle<String>,
-    lines: mpsc::Receiver<String>,
-    run_ids: BTreeSet<String>,
-    most_containers: usize,
-}
-
-impl Running {
-    /// Notes the runner's containers and their run ids.
-    fn watch(&mut self) {
-        let now = containers_of(self.pid);
-        self.most_containers = self.most_containers.max(now.len());
-        self.run_ids.extend(now.into_iter().map(|(_, id)| id));
-    }
-
-    /// Waits (up to `within`) for a stderr line starting with `prefix`.
-    fn wait_line(&mut self, prefix: &str, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    fn kill(&mut self) {
-        let pid = Pid::from_raw(i32::try_from(self.pid).expect("pid"));
-        let _ = kill(pid, Signal::SIGKILL);
-    }
-
-    fn finish(mut self) -> Run {
-        let status = self.child.wait().expect("wait");
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.out.join().unwrap_or_default(),
-            stderr: self.err.join().unwrap_or_default(),
-            pid: self.pid,
-            run_ids: self.run_ids,
-            most_containers: self.most_containers,
-        }
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    /// The runner's pid (the owner-pid label of what it created).
-    pid: u32,
-    /// Run ids of the containers seen while it ran.
-    run_ids: BTreeSet<String>,
-    /// Most containers of this runner seen at once.
-    most_containers: usize,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} (pid {}, run ids {:?}, up to {} containers)\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.pid, self.run_ids, self.most_containers, self.stdout, self.stderr
-        )
     }
 }
 

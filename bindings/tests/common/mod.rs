@@ -5,6 +5,8 @@
 // Each test file is its own crate and uses a part of this module.
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
