@@ -1,9 +1,12 @@
-//! JSON shapes of the HTTP API, mirroring the real node's paths where the
-//! framework uses them. The framework's client deserialises these same types.
+//! LEGACY: the JSON shapes of the reference node's former, invented API.
+//! The node no longer serves any of them (it serves the real node's shapes,
+//! see `crate::api`); they are kept only so that dependents still compile
+//! while they migrate, and will be removed. `Block` and `BlockHeader` are
+//! the internal types of `crate::types`, re-exported.
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::SignedTx;
+pub use crate::types::{Block, BlockHeader};
 
 /// `GET /cryptarchia/info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,30 +31,6 @@ pub struct NetworkInfo {
     pub n_peers: usize,
     pub n_connections: usize,
     pub n_pending_connections: usize,
-}
-
-/// A block header. The id is the hash of every other field but `signature`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockHeader {
-    pub id: String,
-    pub parent: String,
-    pub slot: u64,
-    pub height: u64,
-    /// Leader public key (64 hex).
-    pub leader: String,
-    /// Leader proof: signature over (epoch nonce, slot), 128 hex.
-    pub proof: String,
-    /// Hash of the ordered transaction ids (64 hex).
-    pub tx_root: String,
-    /// Leader's signature over the id (128 hex).
-    pub signature: String,
-}
-
-/// `POST /storage/block` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Block {
-    pub header: BlockHeader,
-    pub transactions: Vec<SignedTx>,
 }
 
 /// One line of `GET /cryptarchia/blocks/stream` (NDJSON). After a `reorg`

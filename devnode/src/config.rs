@@ -22,6 +22,12 @@ pub struct NodeConfig {
     pub limits: Limits,
     #[serde(default)]
     pub testing: TestingFaults,
+    /// The testing HTTP surface (the real node's testing port); absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testing_api: Option<TestingApiSection>,
+    /// Keys the node's wallet signs transfers for (`transfer-funds`).
+    #[serde(default, skip_serializing_if = "WalletSection::is_empty")]
+    pub wallet: WalletSection,
 }
 
 /// Identity of the node.
@@ -54,6 +60,108 @@ pub struct NetworkSection {
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
     pub listen: SocketAddr,
+    /// Which revision of the real node's API to serve.
+    #[serde(default)]
+    pub dialect: ApiDialect,
+    /// `logos-2026-01` only: serve `/cryptarchia/blocks` and
+    /// `/cryptarchia/blocks/stream` (as builds with the block-explorer feature).
+    #[serde(default = "default_true")]
+    pub block_explorer: bool,
+}
+
+impl ApiSection {
+    /// The default dialect, block explorer on.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            dialect: ApiDialect::default(),
+            block_explorer: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A revision of the real Logos Blockchain node's HTTP API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ApiDialect {
+    /// May 2026 (the default).
+    #[default]
+    Logos202605,
+    /// January 2026.
+    Logos202601,
+}
+
+impl ApiDialect {
+    pub const ALL: [ApiDialect; 2] = [ApiDialect::Logos202605, ApiDialect::Logos202601];
+
+    /// `"logos-2026-05"` or `"logos-2026-01"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiDialect::Logos202605 => "logos-2026-05",
+            ApiDialect::Logos202601 => "logos-2026-01",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiDialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ApiDialect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "api.dialect {s:?} is not one of \"{}\", \"{}\"",
+                    ApiDialect::Logos202605.as_str(),
+                    ApiDialect::Logos202601.as_str()
+                )
+            })
+    }
+}
+
+impl Serialize for ApiDialect {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiDialect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The testing HTTP surface (`/test/network/dial_peer`, `/metrics`,
+/// `/ledger/account/{pk}`, `/mempool/info`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingApiSection {
+    pub listen: SocketAddr,
+}
+
+/// The node's wallet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalletSection {
+    /// 32-byte ed25519 secret seeds, hex.
+    pub keys: Vec<String>,
+}
+
+impl WalletSection {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// What every node of a testnet shares: time origin, accounts and stake.
@@ -215,6 +323,10 @@ impl NodeConfig {
         }
         crate::crypto::signing_key_from_hex(&self.node.key)
             .map_err(|e| ConfigError::Invalid(format!("node.key: {e}")))?;
+        for (i, key) in self.wallet.keys.iter().enumerate() {
+            crate::crypto::signing_key_from_hex(key)
+                .map_err(|e| ConfigError::Invalid(format!("wallet.keys[{i}]: {e}")))?;
+        }
         Ok(())
     }
 }
@@ -244,6 +356,54 @@ storage: { data_dir: "/tmp/x" }
         let config = parse(VALID).unwrap();
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.testing, TestingFaults::default());
+        assert_eq!(config.api.dialect, ApiDialect::Logos202605);
+        assert!(config.api.block_explorer);
+        assert_eq!(config.testing_api, None);
+        assert!(config.wallet.keys.is_empty());
+    }
+
+    #[test]
+    fn dialect_testing_api_and_wallet_parse_and_round_trip() {
+        let text = VALID.replace(
+            "api: { listen: \"127.0.0.1:8080\" }",
+            "api: { listen: \"127.0.0.1:8080\", dialect: \"logos-2026-01\", block_explorer: false }\n\
+             testing_api: { listen: \"127.0.0.1:8081\" }\n\
+             wallet: { keys: [\"0202020202020202020202020202020202020202020202020202020202020202\"] }",
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.api.dialect, ApiDialect::Logos202601);
+        assert_eq!(config.api.dialect.as_str(), "logos-2026-01");
+        assert!(!config.api.block_explorer);
+        assert_eq!(
+            config.testing_api.as_ref().unwrap().listen.to_string(),
+            "127.0.0.1:8081"
+        );
+        assert_eq!(config.wallet.keys.len(), 1);
+        let again = parse(&config.to_yaml()).unwrap();
+        assert_eq!(again, config);
+
+        let bad = parse(&VALID.replace(
+            "api: { listen: \"127.0.0.1:8080\" }",
+            "api: { listen: \"127.0.0.1:8080\", dialect: \"logos-2025\" }",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("logos-2025")
+                && bad.contains("logos-2026-05")
+                && bad.contains("logos-2026-01"),
+            "{bad}"
+        );
+        let unknown = parse(&format!(
+            "{VALID}testing_api: {{ listen: \"127.0.0.1:1\", x: 1 }}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains('x'), "{unknown}");
+        let key = parse(&format!("{VALID}wallet: {{ keys: [\"zz\"] }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(key.contains("wallet.keys[0]"), "{key}");
     }
 
     #[test]

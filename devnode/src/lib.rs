@@ -1,7 +1,7 @@
 //! nomos-devnode: the reference node. A small, real Cryptarchia-style
 //! proof-of-stake node (slots, stake-weighted leader lottery, longest chain,
 //! LIB k below the tip), TCP gossip and sync, a signed-transfer ledger,
-//! redb storage and the real node's HTTP API shapes.
+//! redb storage and the real node's HTTP API (two revisions, `config::ApiDialect`).
 
 pub mod api;
 pub mod api_types;
@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod node;
 pub mod p2p;
 pub mod storage;
+pub mod types;
 
 pub use error::NodeError;
 pub use node::{run, run_from_file};

@@ -112,6 +112,24 @@ impl Mempool {
             .collect()
     }
 
+    /// The sender's next free nonce from `start` (its ledger nonce): `start`
+    /// plus its run of consecutive pending transfers, and what that run
+    /// spends.
+    pub fn next_nonce(&self, from: &str, start: u64) -> (u64, u64) {
+        let mut next = start;
+        let mut spent = 0u64;
+        if let Some(pending) = self.by_sender.get(from) {
+            for (nonce, (_, tx)) in pending.range(start..) {
+                if *nonce != next {
+                    break;
+                }
+                spent = spent.saturating_add(tx.amount);
+                next += 1;
+            }
+        }
+        (next, spent)
+    }
+
     /// Removes transfers that can never apply again on top of `ledger`
     /// (their nonce is used) for the given senders.
     pub fn prune<'a>(&mut self, ledger: &Ledger, senders: impl IntoIterator<Item = &'a str>) {

@@ -6,6 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,6 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::NodeError;
-use crate::api_types::{Block, BlockStreamEvent};
 use crate::config::NodeConfig;
 use crate::consensus::block::{Rules, produce, verify_standalone};
 use crate::consensus::chain::{Adopted, Chain, Entry, ImportError, is_better};
@@ -29,6 +29,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::p2p::message::Message;
 use crate::p2p::peers::PeerSet;
 use crate::storage::Storage;
+use crate::types::Block;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -44,6 +45,31 @@ pub struct State {
     pub mempool: Mempool,
     /// `false` while bootstrapping.
     pub online: bool,
+    /// The LIB last announced on the event channel.
+    lib_seen: String,
+}
+
+/// Most header ids one `GET /cryptarchia/headers` returns (as the real node).
+pub const MAX_HEADERS: usize = 512;
+
+/// A block that became canonical, with the chain's tip and LIB after it.
+#[derive(Debug, Clone)]
+pub struct AdoptedBlock {
+    pub entry: Arc<Entry>,
+    pub tip: String,
+    pub tip_slot: u64,
+    pub lib: String,
+    pub lib_slot: u64,
+}
+
+/// What the node publishes to its API streams.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// A block became canonical (after a branch switch: each block of the
+    /// new branch, oldest first).
+    Adopted(AdoptedBlock),
+    /// The LIB changed.
+    Lib { height: u64, id: String },
 }
 
 /// Result of importing a batch of blocks.
@@ -91,7 +117,11 @@ pub struct Node {
     pub api_addr: SocketAddr,
     state: Mutex<State>,
     store: Storage,
-    pub events: broadcast::Sender<BlockStreamEvent>,
+    pub events: broadcast::Sender<NodeEvent>,
+    /// Wall clock (ms) of the last mempool insert, 0 if none.
+    pub last_mempool_insert_ms: AtomicU64,
+    /// The wallet's keys by public key, in config order.
+    pub wallet: Vec<(String, SigningKey)>,
     pub peers: PeerSet,
     pub metrics: Metrics,
     pub cancel: CancellationToken,
@@ -149,6 +179,13 @@ impl Node {
             .clone()
             .unwrap_or_else(|| p2p_addr.to_string());
         let capacity = config.limits.mempool_capacity;
+        let lib_seen = chain.lib().id().to_owned();
+        let mut wallet = Vec::new();
+        for (i, secret) in config.wallet.keys.iter().enumerate() {
+            let key = signing_key_from_hex(secret)
+                .map_err(|e| NodeError::Config(format!("wallet.keys[{i}]: {e}")))?;
+            wallet.push((public_hex(&key), key));
+        }
         Ok(Self {
             public_key,
             advertise,
@@ -160,9 +197,12 @@ impl Node {
                 chain,
                 mempool: Mempool::new(capacity),
                 online: false,
+                lib_seen,
             }),
             store,
             events: broadcast::channel(4096).0,
+            last_mempool_insert_ms: AtomicU64::new(0),
+            wallet,
             peers: PeerSet::default(),
             metrics: Metrics::default(),
             cancel: CancellationToken::new(),
@@ -331,14 +371,48 @@ impl Node {
         &self,
         st: &mut State,
         adopted: Adopted,
-        events: &mut Vec<BlockStreamEvent>,
+        events: &mut Vec<NodeEvent>,
     ) -> Arc<Entry> {
-        let now = now_ms();
-        let block_event = |e: &Entry| BlockStreamEvent::Block {
-            header: e.block.header.clone(),
-            tx_ids: e.tx_ids.clone(),
-            adopted_at_ms: now,
-        };
+        let entry = self.apply_adopted(st, adopted, events);
+        let lib = st.chain.lib();
+        if lib.id() != st.lib_seen {
+            st.lib_seen = lib.id().to_owned();
+            events.push(NodeEvent::Lib {
+                height: lib.height(),
+                id: lib.id().to_owned(),
+            });
+        }
+        entry
+    }
+
+    /// The event of a block adopted into `chain` (tip and LIB as of now).
+    fn adopted_event(chain: &Chain, entry: &Arc<Entry>) -> NodeEvent {
+        let (tip, lib) = (chain.tip(), chain.lib());
+        NodeEvent::Adopted(AdoptedBlock {
+            entry: entry.clone(),
+            tip: tip.id().to_owned(),
+            tip_slot: tip.block.header.slot,
+            lib: lib.id().to_owned(),
+            lib_slot: lib.block.header.slot,
+        })
+    }
+
+    /// The current tip as an adopted-block snapshot (first line of the
+    /// logos-2026-05 block stream).
+    pub fn tip_snapshot(&self) -> AdoptedBlock {
+        let st = self.state();
+        match Self::adopted_event(&st.chain, st.chain.tip()) {
+            NodeEvent::Adopted(a) => a,
+            NodeEvent::Lib { .. } => unreachable!("adopted_event makes an Adopted"),
+        }
+    }
+
+    fn apply_adopted(
+        &self,
+        st: &mut State,
+        adopted: Adopted,
+        events: &mut Vec<NodeEvent>,
+    ) -> Arc<Entry> {
         match adopted {
             Adopted::SideBranch(entry) => entry,
             Adopted::Extended(entry) => {
@@ -351,7 +425,7 @@ impl Node {
                     &self.metrics.transactions_included,
                     entry.tx_ids.len() as u64,
                 );
-                events.push(block_event(&entry));
+                events.push(Self::adopted_event(chain, &entry));
                 entry
             }
             Adopted::Reorg {
@@ -386,19 +460,13 @@ impl Node {
                     .chain(adopted.iter())
                     .flat_map(|e| e.block.transactions.iter().map(|t| t.from.as_str()));
                 mempool.prune(chain.ledger(), senders);
-                events.push(BlockStreamEvent::Reorg {
-                    old_tip,
-                    new_tip: new_tip.id().to_owned(),
-                    fork_point,
-                    fork_height,
-                    depth: abandoned.len() as u64,
-                });
+                debug!(%fork_point, "branch switch: new branch streamed oldest first");
                 for entry in &adopted {
                     Metrics::add(
                         &self.metrics.transactions_included,
                         entry.tx_ids.len() as u64,
                     );
-                    events.push(block_event(entry));
+                    events.push(Self::adopted_event(chain, entry));
                 }
                 new_tip
             }
@@ -481,34 +549,167 @@ impl Node {
         tx.verify().map_err(AddTxError::Invalid)?;
         let added = {
             let mut st = self.state();
-            if st.mempool.contains(&id) {
-                return Ok((id, Added::Duplicate));
-            }
-            let account = st.chain.ledger().account(&tx.from);
-            if tx.nonce < account.nonce {
-                return Err(AddTxError::NonceTooLow {
-                    from: tx.from,
-                    expected: account.nonce,
-                    got: tx.nonce,
-                });
-            }
-            if account.balance < tx.amount {
-                return Err(AddTxError::InsufficientBalance {
-                    from: tx.from,
-                    balance: account.balance,
-                    amount: tx.amount,
-                });
-            }
-            if self.config.testing.drop_transactions {
-                debug!(tx = %id, "testing.drop_transactions: transaction dropped");
-                return Ok((id, Added::New));
-            }
-            st.mempool.insert(id.clone(), tx.clone())?
+            self.admit(&mut st, &id, &tx)?
         };
-        if from_api && added == Added::New {
+        if from_api && added == Added::New && !self.config.testing.drop_transactions {
             self.peers.broadcast(&Message::Tx { tx }.encode(), None);
         }
         Ok((id, added))
+    }
+
+    /// The ledger and mempool checks of [`Node::add_tx`], under the lock.
+    fn admit(&self, st: &mut State, id: &str, tx: &SignedTx) -> Result<Added, AddTxError> {
+        if st.mempool.contains(id) {
+            return Ok(Added::Duplicate);
+        }
+        let account = st.chain.ledger().account(&tx.from);
+        if tx.nonce < account.nonce {
+            return Err(AddTxError::NonceTooLow {
+                from: tx.from.clone(),
+                expected: account.nonce,
+                got: tx.nonce,
+            });
+        }
+        if account.balance < tx.amount {
+            return Err(AddTxError::InsufficientBalance {
+                from: tx.from.clone(),
+                balance: account.balance,
+                amount: tx.amount,
+            });
+        }
+        if self.config.testing.drop_transactions {
+            debug!(tx = %id, "testing.drop_transactions: transaction dropped");
+            return Ok(Added::New);
+        }
+        let added = st.mempool.insert(id.to_owned(), tx.clone())?;
+        if added == Added::New {
+            self.last_mempool_insert_ms
+                .store(now_ms(), Ordering::Relaxed);
+        }
+        Ok(added)
+    }
+
+    /// The wallet's key for the first of `funding` it knows.
+    pub fn wallet_key(&self, funding: &[String]) -> Option<&SigningKey> {
+        funding.iter().find_map(|pk| {
+            self.wallet
+                .iter()
+                .find(|(k, _)| k == pk)
+                .map(|(_, key)| key)
+        })
+    }
+
+    /// Whether the wallet holds the key of `public_key`.
+    pub fn wallet_knows(&self, public_key: &str) -> bool {
+        self.wallet.iter().any(|(k, _)| k == public_key)
+    }
+
+    /// Signs a transfer with the first funding key the wallet knows, at
+    /// that key's next nonce (ledger nonce at the tip plus its run of
+    /// pending transfers), and admits and gossips it. Nonce choice and
+    /// admission happen under one lock, so concurrent calls never reuse a
+    /// nonce.
+    pub fn wallet_transfer(
+        &self,
+        funding: &[String],
+        to: &str,
+        amount: u64,
+    ) -> Result<SignedTx, String> {
+        let key = self.wallet_key(funding).ok_or_else(|| {
+            format!("none of the funding public keys {funding:?} is known to the wallet")
+        })?;
+        crate::crypto::verifying_key_from_hex(to)
+            .map_err(|e| format!("recipient_public_key: {e}"))?;
+        let from = public_hex(key);
+        let (tx, added) = {
+            let mut st = self.state();
+            let account = st.chain.ledger().account(&from);
+            let (nonce, pending) = st.mempool.next_nonce(&from, account.nonce);
+            let needed = pending.saturating_add(amount);
+            if account.balance < needed {
+                return Err(AddTxError::InsufficientBalance {
+                    from,
+                    balance: account.balance.saturating_sub(pending),
+                    amount,
+                }
+                .to_string());
+            }
+            let tx = SignedTx::sign(key, to, amount, nonce);
+            let added = self
+                .admit(&mut st, &tx.id(), &tx)
+                .map_err(|e| e.to_string())?;
+            (tx, added)
+        };
+        if added == Added::New && !self.config.testing.drop_transactions {
+            self.peers
+                .broadcast(&Message::Tx { tx: tx.clone() }.encode(), None);
+        }
+        Ok(tx)
+    }
+
+    /// Balance of `public_key` at `tip` (default: the canonical tip);
+    /// returns the tip used and the balance.
+    pub fn balance_at(&self, public_key: &str, tip: Option<&str>) -> Result<(String, u64), String> {
+        let st = self.state();
+        let chain = &st.chain;
+        let tip_id = tip.unwrap_or(chain.tip().id()).to_owned();
+        if tip_id == chain.tip().id() {
+            return Ok((tip_id, chain.ledger().account(public_key).balance));
+        }
+        let mut path = Vec::new();
+        let mut cur = chain
+            .get(&tip_id)
+            .ok_or_else(|| format!("unknown block tip = {tip_id}"))?;
+        while cur.height() > 0 {
+            path.push(cur.clone());
+            cur = chain
+                .get(&cur.block.header.parent)
+                .ok_or_else(|| format!("block {} has no known parent", cur.id()))?;
+        }
+        let mut ledger = Ledger::from_genesis(&self.config.genesis);
+        for entry in path.iter().rev() {
+            ledger
+                .apply_all(&entry.block.transactions)
+                .map_err(|(i, e)| format!("block {}: transaction {i}: {e}", entry.id()))?;
+        }
+        Ok((tip_id, ledger.account(public_key).balance))
+    }
+
+    /// Canonical blocks with a slot in `[from, to]`, oldest first, at most
+    /// `max`.
+    pub fn blocks_in_slots(&self, from: u64, to: u64, max: usize) -> Vec<Arc<Entry>> {
+        let st = self.state();
+        let chain = &st.chain;
+        let slot_of = |h: u64| {
+            chain
+                .canonical_at(h)
+                .map_or(u64::MAX, |e| e.block.header.slot)
+        };
+        // Slots grow with height along the canonical chain.
+        let (mut lo, mut hi) = (0u64, chain.height() + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if slot_of(mid) < from {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        let mut h = lo;
+        while out.len() < max {
+            match chain.canonical_at(h) {
+                Some(e) if e.block.header.slot <= to => out.push(e.clone()),
+                _ => break,
+            }
+            h += 1;
+        }
+        out
+    }
+
+    /// The stored entry of block `id`.
+    pub fn entry(&self, id: &str) -> Option<Arc<Entry>> {
+        self.state().chain.get(id).cloned()
     }
 
     /// Values for the metrics page.
@@ -537,7 +738,7 @@ impl Node {
         }
     }
 
-    /// Headers from `from` back to `to` (inclusive), at most `max`.
+    /// Headers from `from` back to `to` (inclusive), at most [`MAX_HEADERS`].
     pub fn header_ids(&self, from: Option<&str>, to: Option<&str>) -> Result<Vec<String>, String> {
         let st = self.state();
         let chain = &st.chain;
@@ -560,7 +761,7 @@ impl Node {
         let mut cur = start;
         loop {
             out.push_back(cur.id().to_owned());
-            if cur.id() == stop || cur.height() == 0 || out.len() >= self.config.limits.max_batch {
+            if cur.id() == stop || cur.height() == 0 || out.len() >= MAX_HEADERS {
                 break;
             }
             match chain.get(&cur.block.header.parent) {
@@ -631,6 +832,18 @@ pub async fn run(
             addr: config.api.listen,
             source,
         })?;
+    let testing = match &config.testing_api {
+        Some(t) => Some(
+            TcpListener::bind(t.listen)
+                .await
+                .map_err(|source| NodeError::Bind {
+                    field: "testing_api.listen",
+                    addr: t.listen,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let p2p_addr = p2p.local_addr().map_err(NodeError::Io)?;
     let api_addr = api.local_addr().map_err(NodeError::Io)?;
     let node = Arc::new(Node::open(config, p2p_addr, api_addr)?);
@@ -640,6 +853,8 @@ pub async fn run(
         public_key = %node.public_key,
         %p2p_addr,
         %api_addr,
+        dialect = %node.config.api.dialect,
+        testing_api = ?testing.as_ref().and_then(|l| l.local_addr().ok()),
         leader,
         genesis = %node.rules.genesis_id,
         "node started"
@@ -652,7 +867,7 @@ pub async fn run(
             && !v.is_empty()
         {
             info!(
-                "{var} = {v} is configured; the reference node does not export OTLP (use GET /metrics and the logs)"
+                "{var} = {v} is configured; the reference node does not export OTLP (use GET /metrics on the testing API and the logs)"
             );
         }
     }
@@ -663,16 +878,25 @@ pub async fn run(
         node.connect(peer);
     }
     node.tasks.spawn(slot_loop(node.clone()));
-    let app = crate::api::router(node.clone());
-    let api_cancel = node.cancel.clone();
-    node.tasks.spawn(async move {
-        let served = axum::serve(api, app)
-            .with_graceful_shutdown(async move { api_cancel.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            error!("api server failed: {e}");
-        }
-    });
+    let mut servers = vec![("api", api, crate::api::router(node.clone()))];
+    if let Some(listener) = testing {
+        servers.push((
+            "testing api",
+            listener,
+            crate::api::testing::router(node.clone()),
+        ));
+    }
+    for (what, listener, app) in servers {
+        let cancel = node.cancel.clone();
+        node.tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                error!("{what} server failed: {e}");
+            }
+        });
+    }
 
     shutdown.await;
     info!("shutting down");

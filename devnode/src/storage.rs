@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use crate::api_types::Block;
+use crate::types::Block;
 
 const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");

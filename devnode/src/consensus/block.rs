@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
-use crate::api_types::{Block, BlockHeader};
 use crate::config::NodeConfig;
 use crate::consensus::lottery;
 use crate::crypto::{SignedTx, hash, public_hex, verifying_key_from_hex};
+use crate::types::{Block, BlockHeader};
 
 const BLOCK_DOMAIN: &[u8] = b"nomos-devnode/block/v1";
 const TX_ROOT_DOMAIN: &[u8] = b"nomos-devnode/tx-root/v1";

@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::api_types::Block;
 use crate::ledger::Ledger;
+use crate::types::Block;
 
 /// A stored block and its transaction ids.
 #[derive(Debug)]
@@ -315,9 +315,9 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
-    use crate::api_types::BlockHeader;
     use crate::config::{Genesis, GenesisAccount};
     use crate::crypto::{SignedTx, derive_secret, public_hex};
+    use crate::types::BlockHeader;
 
     fn header(id: &str, parent: &str, height: u64, slot: u64) -> Block {
         Block {

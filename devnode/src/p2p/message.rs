@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::api_types::Block;
 use crate::crypto::SignedTx;
+use crate::types::Block;
 
 /// Protocol version; a peer with another one is refused at the handshake.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -75,6 +75,13 @@ impl PeerSet {
         self.lock().contains_key(peer_key)
     }
 
+    /// Public keys of the handshaken peers, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.lock().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     pub fn count(&self) -> usize {
         self.lock().len()
     }

@@ -1,0 +1,122 @@
+//! The testing HTTP surface (the real node's testing port), served on
+//! `testing_api.listen` only when configured: `POST /test/network/dial_peer`
+//! and the reference node's own endpoints (`/metrics`,
+//! `/ledger/account/{pk}`, `/mempool/info`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::crypto::verifying_key_from_hex;
+use crate::node::Node;
+
+/// The testing routes (the same in both dialects).
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/test/network/dial_peer", post(dial_peer))
+        .route("/metrics", get(metrics))
+        .route("/ledger/account/{public_key}", get(account))
+        .route("/mempool/info", get(mempool_info))
+        .with_state(node)
+}
+
+#[derive(Debug, Deserialize)]
+struct DialPeer {
+    addr: String,
+}
+
+/// `host:port` from `host:port`, `/ip4/H/tcp/P`, `/ip4/H/udp/P/quic-v1`
+/// (also `ip6`, `dns`, `dns4`, `dns6`).
+pub fn dial_address(addr: &str) -> Result<String, String> {
+    let valid_port = |p: &str| p.parse::<u16>().is_ok_and(|p| p > 0);
+    if addr.starts_with('/') {
+        let parts: Vec<&str> = addr.split('/').collect();
+        if let [_, proto, host, transport, port, ..] = parts.as_slice()
+            && matches!(*proto, "ip4" | "ip6" | "dns" | "dns4" | "dns6")
+            && matches!(*transport, "tcp" | "udp")
+            && !host.is_empty()
+            && valid_port(port)
+        {
+            return Ok(if *proto == "ip6" {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            });
+        }
+        return Err(format!(
+            "address {addr:?} is not a multiaddr /ip4/HOST/tcp/PORT or /ip4/HOST/udp/PORT/quic-v1"
+        ));
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && valid_port(port) => Ok(addr.to_owned()),
+        _ => Err(format!("address {addr:?} is not host:port")),
+    }
+}
+
+async fn dial_peer(
+    State(node): State<Arc<Node>>,
+    Json(body): Json<DialPeer>,
+) -> Result<Json<()>, ApiError> {
+    let addr = dial_address(&body.addr).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    node.connect(addr);
+    Ok(Json(()))
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics.render(node.gauges()),
+    )
+}
+
+async fn account(
+    State(node): State<Arc<Node>>,
+    Path(public_key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    verifying_key_from_hex(&public_key)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("public_key: {e}")))?;
+    let acc = node
+        .state()
+        .chain
+        .ledger()
+        .account(&public_key.to_ascii_lowercase());
+    Ok(Json(json!({ "balance": acc.balance, "nonce": acc.nonce })))
+}
+
+async fn mempool_info(State(node): State<Arc<Node>>) -> Json<Value> {
+    Json(json!({ "size": node.state().mempool.len() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dial_address;
+
+    #[test]
+    fn dial_addresses_accept_host_port_and_multiaddrs() {
+        assert_eq!(dial_address("127.0.0.1:3000").unwrap(), "127.0.0.1:3000");
+        assert_eq!(
+            dial_address("/ip4/10.0.0.5/tcp/3000").unwrap(),
+            "10.0.0.5:3000"
+        );
+        assert_eq!(
+            dial_address("/ip4/10.0.0.5/udp/3001/quic-v1").unwrap(),
+            "10.0.0.5:3001"
+        );
+        assert_eq!(dial_address("/ip6/::1/tcp/3000").unwrap(), "[::1]:3000");
+        assert!(
+            dial_address("no-port")
+                .unwrap_err()
+                .contains("not host:port")
+        );
+        assert!(dial_address("/ip4/1.2.3.4/tcp/0").is_err());
+        assert!(dial_address("/ip4/1.2.3.4").is_err());
+    }
+}
