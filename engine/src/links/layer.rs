@@ -1,20 +1,24 @@
 //! `LinkLayer`: the registry of link proxies and of the faults in force on them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::error::LinkError;
 use super::fault::{ActiveFault, Effect, Fault, FaultId, FaultRecord, LinkId, LinkSel};
 use super::proxy::{Directions, Proxy, ProxySettings, accept_loop};
 use super::state::{LinkFaults, LinkState, LinkStats};
+use super::udp::{UdpRelay, relay_loop};
 
 /// The largest frame forwarded by default: the reference node's codec default (8 MiB).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 8 * 1024 * 1024;
+
+/// How long a UDP relay keeps a sender's session (and its socket) without traffic either way.
+pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Supplies a note for every fault record (typically "height 42"), so the log lines faults up
 /// with the chain without every caller passing it.
@@ -30,6 +34,8 @@ pub struct LinkConfig {
     pub max_frame_len: usize,
     /// How long a proxy waits to dial its target before closing the accepted connection.
     pub connect_timeout: Duration,
+    /// How long a UDP relay keeps a sender's session socket without a datagram either way.
+    pub udp_idle_timeout: Duration,
 }
 
 impl LinkConfig {
@@ -39,6 +45,7 @@ impl LinkConfig {
             seed,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             connect_timeout: Duration::from_secs(5),
+            udp_idle_timeout: DEFAULT_UDP_IDLE_TIMEOUT,
         }
     }
 }
@@ -88,6 +95,8 @@ struct Registry {
     /// Every direction known: both directions of every proxied link.
     links: BTreeMap<LinkId, Arc<LinkState>>,
     proxies: BTreeMap<LinkId, Arc<Proxy>>,
+    /// UDP relays, beside (and sharing the state of) any TCP proxy of the same direction.
+    udp_relays: BTreeMap<LinkId, Arc<UdpRelay>>,
     /// In the order applied; later faults of the same kind win on a link.
     active: Vec<Active>,
     log: Vec<FaultRecord>,
@@ -141,6 +150,7 @@ impl LinkLayer {
                     seed: config.seed,
                     max_frame_len: config.max_frame_len,
                     connect_timeout: config.connect_timeout,
+                    udp_idle_timeout: config.udp_idle_timeout,
                 },
                 created: Instant::now(),
                 shutdown: CancellationToken::new(),
@@ -209,6 +219,106 @@ impl LinkLayer {
             self.inner.shutdown.clone(),
         ));
         Ok(local)
+    }
+
+    /// Starts the UDP relay for datagrams node `from` sends to node `to` (bound on 127.0.0.1,
+    /// any free port) and returns the address to give `from` instead of `target`, `to`'s real
+    /// UDP address. Each sender gets its own session socket towards `target`, so `to` sees a
+    /// stable source per peer and its replies come back through the relay under the faults of
+    /// `to->from`. The link shares its fault state and counters with a TCP proxy of the same
+    /// direction, if any.
+    pub async fn add_udp_link(
+        &self,
+        from: usize,
+        to: usize,
+        target: SocketAddr,
+    ) -> Result<SocketAddr, LinkError> {
+        self.add_udp_link_on(from, to, IpAddr::V4(Ipv4Addr::LOCALHOST), target)
+            .await
+    }
+
+    /// [`add_udp_link`](Self::add_udp_link) bound on `bind` (a Docker network's gateway, say)
+    /// instead of 127.0.0.1.
+    pub async fn add_udp_link_on(
+        &self,
+        from: usize,
+        to: usize,
+        bind: IpAddr,
+        target: SocketAddr,
+    ) -> Result<SocketAddr, LinkError> {
+        let id = LinkId::new(from, to);
+        if from == to {
+            return Err(LinkError::SelfLink(id));
+        }
+        if self.registry().udp_relays.contains_key(&id) {
+            return Err(LinkError::DuplicateLink(id));
+        }
+        let bind = SocketAddr::new(bind, 0);
+        let bind_error = |source| LinkError::Bind {
+            link: id,
+            addr: bind,
+            source,
+        };
+        let socket = UdpSocket::bind(bind).await.map_err(bind_error)?;
+        let local = socket.local_addr().map_err(bind_error)?;
+        let relay = Arc::new(UdpRelay::new(id, local, target));
+        let dirs = {
+            let mut registry = self.registry();
+            // Checked again: another task may have added the same link while we were binding.
+            if registry.udp_relays.contains_key(&id) {
+                return Err(LinkError::DuplicateLink(id));
+            }
+            registry.udp_relays.insert(id, relay.clone());
+            let dirs = Directions {
+                up: registry.ensure_link(id),
+                down: registry.ensure_link(id.reverse()),
+            };
+            registry.publish();
+            dirs
+        };
+        tokio::spawn(relay_loop(
+            socket,
+            relay,
+            dirs,
+            self.inner.settings,
+            self.inner.shutdown.clone(),
+        ));
+        Ok(local)
+    }
+
+    /// Points the UDP relay of `from->to` at a new address, for a node that restarted on
+    /// another port; a sender's session moves to the new target with its next datagram.
+    pub fn set_udp_target(
+        &self,
+        from: usize,
+        to: usize,
+        target: SocketAddr,
+    ) -> Result<(), LinkError> {
+        let id = LinkId::new(from, to);
+        let registry = self.registry();
+        let relay = registry
+            .udp_relays
+            .get(&id)
+            .ok_or(LinkError::UnknownLink(id))?;
+        relay.set_target(target);
+        Ok(())
+    }
+
+    /// The UDP address node `from` should send to to reach node `to`, if that link is relayed.
+    pub fn udp_relay_addr(&self, from: usize, to: usize) -> Option<SocketAddr> {
+        self.registry()
+            .udp_relays
+            .get(&LinkId::new(from, to))
+            .map(|r| r.local)
+    }
+
+    /// Every UDP-relayed link, with the address its relay is bound on.
+    pub fn udp_relays(&self) -> BTreeMap<LinkId, SocketAddr> {
+        self.registry()
+            .udp_relays
+            .iter()
+            .map(|(id, r)| (*id, r.local))
+            .collect()
     }
 
     /// Points the proxy of `from->to` at a new address, for a node that restarted on another
@@ -421,8 +531,8 @@ impl LinkLayer {
         }
     }
 
-    /// Heals every link (logging the reverts), then stops every proxy and closes every
-    /// connection. The log stays readable afterwards.
+    /// Heals every link (logging the reverts), then stops every proxy and UDP relay and closes
+    /// every connection and session socket. The log stays readable afterwards.
     pub fn shutdown(&self) -> usize {
         let reverted = self.heal();
         self.inner.shutdown.cancel();

@@ -10,8 +10,11 @@ mod fault;
 mod layer;
 mod proxy;
 mod state;
+mod udp;
 
 pub use error::LinkError;
 pub use fault::{ActiveFault, Fault, FaultId, FaultRecord, LinkId, LinkSel};
-pub use layer::{DEFAULT_MAX_FRAME_LEN, LinkConfig, LinkLayer, NoteSource};
+pub use layer::{
+    DEFAULT_MAX_FRAME_LEN, DEFAULT_UDP_IDLE_TIMEOUT, LinkConfig, LinkLayer, NoteSource,
+};
 pub use state::LinkStats;

@@ -27,6 +27,7 @@ pub(crate) struct ProxySettings {
     pub seed: u64,
     pub max_frame_len: usize,
     pub connect_timeout: Duration,
+    pub udp_idle_timeout: Duration,
 }
 
 /// One proxy: its listening address and where it forwards to.
@@ -301,7 +302,7 @@ async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// `delay` plus a uniform offset in `[-jitter, +jitter]`.
-fn jittered(delay: Duration, jitter: Duration, rng: &mut ChaCha8Rng) -> Duration {
+pub(crate) fn jittered(delay: Duration, jitter: Duration, rng: &mut ChaCha8Rng) -> Duration {
     if jitter.is_zero() {
         return delay;
     }
