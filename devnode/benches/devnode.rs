@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{NetSpec, Testnet, key, wait_heights};
-use devnode::api_types::BlockStreamEvent;
+use common::{NetSpec, Streamed, Testnet, key, wait_heights};
 use devnode::crypto::{SignedTx, public_hex};
 
 const WALLETS: usize = 2_000;
@@ -44,7 +43,11 @@ async fn idle_and_throughput() {
     for nonce in 0..TXS_PER_WALLET {
         for w in 0..WALLETS {
             let k = key(&format!("bench/wallet/{w}"));
-            txs.push(serde_json::to_string(&SignedTx::sign(&k, &sink, 1, nonce)).unwrap());
+            txs.push(
+                SignedTx::sign(&k, &sink, 1, nonce)
+                    .to_mantle(net.dialect)
+                    .to_string(),
+            );
         }
     }
     let txs = Arc::new(txs);
@@ -123,17 +126,12 @@ async fn line_of_ten() {
         rss[0],
         rss[5]
     );
-    let adopted = |events: &[BlockStreamEvent]| -> std::collections::HashMap<String, u64> {
-        events
+    // Arrival time of each block on the two ends' block streams (the
+    // real node's stream carries no adoption time).
+    let adopted = |lines: &[Streamed]| -> std::collections::HashMap<String, u64> {
+        lines
             .iter()
-            .filter_map(|ev| match ev {
-                BlockStreamEvent::Block {
-                    header,
-                    adopted_at_ms,
-                    ..
-                } => Some((header.id.clone(), *adopted_at_ms)),
-                _ => None,
-            })
+            .map(|b| (b.id.clone(), b.received_ms))
             .collect()
     };
     let at_near = adopted(&near.lock().unwrap());
