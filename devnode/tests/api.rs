@@ -275,12 +275,21 @@ async fn wallet_and_transfers(net: &Testnet, name: &str) {
         metrics["last_item_timestamp"].as_u64().unwrap() > 0,
         "{metrics}"
     );
+    // 10 at once: the nonce is chosen under the state lock, never reused.
+    let calls = (0..10).map(|_| net.transfer_funds(0, std::slice::from_ref(&wallet), &bob, 1));
+    for (status, text) in futures::future::join_all(calls).await {
+        assert_eq!(status, 201, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        hashes.push(v["hash"].as_str().unwrap().to_owned());
+    }
+    let distinct: std::collections::HashSet<&String> = hashes.iter().collect();
+    assert_eq!(distinct.len(), 30, "every transfer has its own nonce");
     for h in &hashes {
         streamed_with(&stream, h).await;
     }
     wait_for(T, "bob's balance", || async {
         let acc = net.account(0, &bob).await?;
-        if acc.balance == 10 + 7 + 20 {
+        if acc.balance == 10 + 7 + 30 {
             Ok(())
         } else {
             Err(format!("{acc:?}"))
@@ -288,12 +297,12 @@ async fn wallet_and_transfers(net: &Testnet, name: &str) {
     })
     .await;
     let acc = net.account(0, &wallet).await.unwrap();
-    assert_eq!((acc.balance, acc.nonce), (1000 - 30, 21));
+    assert_eq!((acc.balance, acc.nonce), (1000 - 40, 31));
     let balance: Value = net
         .get(0, &format!("/wallet/{wallet}/balance"))
         .await
         .unwrap();
-    assert_eq!(balance["balance"], 970);
+    assert_eq!(balance["balance"], 960);
 }
 
 fn spec(name: &'static str, dialect: ApiDialect) -> NetSpec {
