@@ -76,7 +76,7 @@ pub trait Expectation: Send + Sync {
     ) -> BoxFuture<'a, Result<Verdict, ExpectationError>>;
 }
 
-async fn heights(ctx: &RunContext) -> Vec<Result<devnode::api_types::ConsensusInfo, String>> {
+async fn heights(ctx: &RunContext) -> Vec<Result<crate::client::ConsensusInfo, String>> {
     let clients = ctx.clients();
     let futs = clients.iter().map(|c| {
         let c = c.clone().with_timeout(Duration::from_secs(2));

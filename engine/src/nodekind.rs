@@ -30,6 +30,7 @@ use devnode::config::{
 use devnode::crypto::{derive_secret, public_hex};
 use ed25519_dalek::SigningKey;
 
+use crate::client::Dialect;
 use crate::topology::{ConfigOverride, Topology, TopologyError};
 
 /// Everything a deployer decided for one node before rendering its config.
@@ -39,6 +40,8 @@ pub struct NodePlan {
     /// 32-byte secret seed, hex.
     pub key_hex: String,
     pub api_addr: SocketAddr,
+    /// The testing surface's address, for kinds that have one.
+    pub testing_addr: Option<SocketAddr>,
     pub p2p_addr: SocketAddr,
     /// Addresses this node dials (possibly link-layer proxies standing in for peers).
     pub peers: Vec<String>,
@@ -61,10 +64,100 @@ pub enum NodeKindError {
     Binary(String),
 }
 
+/// How a node kind's peers reach each other (what the link layer must relay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkTransport {
+    /// Length-delimited frames over TCP (the reference node).
+    Tcp,
+    /// QUIC over UDP (the real node).
+    Udp,
+}
+
+/// What a node kind supports, declared so that a plan needing more is refused
+/// before anything is deployed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KindCapabilities {
+    /// Transactions signed by the framework and sent to `/mempool/add/tx`.
+    pub client_signed_txs: bool,
+    /// Node-signed transfers through the wallet API.
+    pub wallet_transfers: bool,
+    /// A node can be asked to dial a peer at run time.
+    pub runtime_connect: bool,
+    /// A Prometheus endpoint per node.
+    pub metrics_endpoint: bool,
+    /// The transport of peer links (what link faults must act on).
+    pub link_transport: LinkTransport,
+    /// Link faults (partitions, latency, loss) can be applied to this kind's links.
+    pub link_faults: bool,
+}
+
+impl KindCapabilities {
+    /// Everything the reference node offers.
+    pub fn reference() -> Self {
+        Self {
+            client_signed_txs: true,
+            wallet_transfers: true,
+            runtime_connect: true,
+            metrics_endpoint: true,
+            link_transport: LinkTransport::Tcp,
+            link_faults: true,
+        }
+    }
+}
+
+/// A feature a plan needs from its node kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindFeature {
+    ClientSignedTxs,
+    WalletTransfers,
+    RuntimeConnect,
+    MetricsEndpoint,
+    LinkFaults,
+}
+
+impl KindFeature {
+    /// Whether `caps` has it.
+    pub fn offered_by(self, caps: &KindCapabilities) -> bool {
+        match self {
+            KindFeature::ClientSignedTxs => caps.client_signed_txs,
+            KindFeature::WalletTransfers => caps.wallet_transfers,
+            KindFeature::RuntimeConnect => caps.runtime_connect,
+            KindFeature::MetricsEndpoint => caps.metrics_endpoint,
+            KindFeature::LinkFaults => caps.link_faults,
+        }
+    }
+}
+
+impl fmt::Display for KindFeature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KindFeature::ClientSignedTxs => "client-signed transactions",
+            KindFeature::WalletTransfers => "wallet transfers",
+            KindFeature::RuntimeConnect => "run-time connect",
+            KindFeature::MetricsEndpoint => "a metrics endpoint",
+            KindFeature::LinkFaults => "link faults",
+        })
+    }
+}
+
 /// One node implementation.
 pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Short name for messages (`reference`, or the binary's file name).
     fn name(&self) -> String;
+    /// What this kind supports.
+    fn capabilities(&self) -> KindCapabilities {
+        KindCapabilities::reference()
+    }
+    /// The API dialect its nodes serve for this topology; None: detected at readiness.
+    fn dialect(&self, topology: &Topology) -> Option<Dialect> {
+        let _ = topology;
+        None
+    }
+    /// Whether its nodes serve a testing surface on `NodePlan::testing_addr`.
+    fn testing_surface(&self) -> bool {
+        false
+    }
     /// Program and arguments that run one node with the config at `config`.
     fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError>;
     /// The config file's contents for one node.
@@ -111,6 +204,14 @@ impl ReferenceNode {
 impl NodeKind for ReferenceNode {
     fn name(&self) -> String {
         "reference".to_owned()
+    }
+
+    fn dialect(&self, topology: &Topology) -> Option<Dialect> {
+        Some(topology.api_dialect.unwrap_or(Dialect::Logos202605))
+    }
+
+    fn testing_surface(&self) -> bool {
+        true
     }
 
     fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError> {
@@ -184,6 +285,10 @@ impl NodeKind for TemplateNode {
             .unwrap_or_else(|| "custom".to_owned())
     }
 
+    fn testing_surface(&self) -> bool {
+        self.template.contains("{{testing_addr}}") || self.template.contains("{{testing_port}}")
+    }
+
     fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError> {
         let cfg = config.display().to_string();
         Ok((
@@ -205,6 +310,27 @@ impl NodeKind for TemplateNode {
             ("public_key", public_hex(&key)),
             ("api_addr", plan.api_addr.to_string()),
             ("api_port", plan.api_addr.port().to_string()),
+            (
+                "testing_addr",
+                plan.testing_addr.map(|a| a.to_string()).unwrap_or_default(),
+            ),
+            (
+                "testing_port",
+                plan.testing_addr
+                    .map(|a| a.port().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "api_dialect",
+                topology
+                    .api_dialect
+                    .unwrap_or(Dialect::Logos202605)
+                    .to_string(),
+            ),
+            (
+                "wallet_keys",
+                flow(&serde_json::json!(wallet_secrets(topology, plan.index))),
+            ),
             ("p2p_addr", plan.p2p_addr.to_string()),
             ("p2p_port", plan.p2p_addr.port().to_string()),
             ("peers", flow(&serde_json::json!(plan.peers))),
@@ -280,6 +406,21 @@ pub fn wallet_key(seed: u64, w: usize) -> SigningKey {
     SigningKey::from_bytes(&derive_secret(&format!("nomos-script/{seed}/wallet/{w}")))
 }
 
+/// Secrets of the funded wallets whose keys node `i`'s wallet knows: wallet `w` belongs
+/// to node `w % n` of the `n` nodes deployed at start (nodes added later know none).
+pub fn wallet_secrets(topology: &Topology, i: usize) -> Vec<String> {
+    let n = topology.node_count().max(1);
+    (0..topology.wallets)
+        .filter(|w| w % n == i)
+        .map(|w| hex::encode(wallet_key(topology.seed, w).to_bytes()))
+        .collect()
+}
+
+/// The node whose wallet knows funded wallet `w`.
+pub fn wallet_owner(topology: &Topology, w: usize) -> usize {
+    w % topology.node_count().max(1)
+}
+
 /// Genesis of a topology: leaders (stake > 0 nodes, then reserved joiners),
 /// funded wallets and an epoch nonce from the seed.
 pub fn genesis_for(topology: &Topology, time_ms: u64) -> Genesis {
@@ -326,6 +467,17 @@ pub fn reference_config(topology: &Topology, plan: &NodePlan) -> NodeConfig {
         },
         api: ApiSection {
             listen: plan.api_addr,
+            dialect: match topology.api_dialect.unwrap_or(Dialect::Logos202605) {
+                Dialect::Logos202601 => devnode::config::ApiDialect::Logos202601,
+                Dialect::Logos202605 => devnode::config::ApiDialect::Logos202605,
+            },
+            block_explorer: true,
+        },
+        testing_api: plan
+            .testing_addr
+            .map(|listen| devnode::config::TestingApiSection { listen }),
+        wallet: devnode::config::WalletSection {
+            keys: wallet_secrets(topology, plan.index),
         },
         genesis: plan.genesis.clone(),
         consensus: ConsensusParams {
@@ -407,6 +559,7 @@ pub(crate) fn validate_overrides(topology: &Topology) -> Result<(), TopologyErro
             index: i,
             key_hex: leader_secret(topology.seed, i),
             api_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            testing_addr: Some(SocketAddr::from(([127, 0, 0, 1], 3))),
             p2p_addr: SocketAddr::from(([127, 0, 0, 1], 2)),
             peers: Vec::new(),
             data_dir: PathBuf::from("/nonexistent"),
@@ -455,6 +608,7 @@ mod tests {
             index: 0,
             key_hex: leader_secret(topo.seed, 0),
             api_addr: SocketAddr::from(([127, 0, 0, 1], 1000)),
+            testing_addr: None,
             p2p_addr: SocketAddr::from(([127, 0, 0, 1], 2000)),
             peers: vec!["127.0.0.1:3000".into()],
             data_dir: PathBuf::from("/data"),

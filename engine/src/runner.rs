@@ -108,6 +108,7 @@ pub async fn run_scenario(
         ready_timeout: opts.ready_timeout,
         wait_ready: true,
         required: scenario.capabilities.clone(),
+        required_features: scenario.required_features.clone(),
         events: Some(sink.clone()),
         keep_on_deploy_failure: opts.keep.keep_for(&Outcome::Error(String::new())),
         run_id: Some(run_id),
@@ -186,7 +187,17 @@ async fn run_deployed(
 ) -> RunReport {
     report.run_dir = testnet.run_dir();
     let feed_cancel = CancellationToken::new();
-    let feed = BlockFeed::start(&testnet.clients().0, feed_cancel.clone());
+    let feed = BlockFeed::start_with(
+        &testnet.clients().0,
+        feed_cancel.clone(),
+        crate::blockfeed::FeedConfig {
+            mode: scenario.feed_mode,
+            slot_clock: testnet
+                .genesis_time_ms()
+                .map(|g| (g, testnet.topology().params.slot_duration)),
+            ..Default::default()
+        },
+    );
     let ctx = RunContext::new(
         testnet.clone(),
         feed.clone(),
@@ -234,6 +245,12 @@ async fn run_deployed(
     report.inclusion_latencies_ms = latencies;
     report.blocks_seen = stats.blocks_seen;
     report.feed_delay_median_ms = stats.delay_median_ms;
+    report.feed_modes = stats.modes.clone();
+    report.api_dialect = testnet
+        .clients()
+        .iter()
+        .find_map(|c| c.known_dialect())
+        .map(|d| d.to_string());
     report.final_heights = stats.heights;
     report.fault_log = testnet.fault_log();
     report.nodes = testnet.node_count();

@@ -55,6 +55,8 @@ pub struct ScenarioBuilder {
     workloads: Vec<Arc<dyn Workload>>,
     expectations: Vec<Arc<dyn Expectation>>,
     seed: Option<u64>,
+    feed_mode: crate::blockfeed::FeedMode,
+    features: Vec<crate::nodekind::KindFeature>,
 }
 
 impl fmt::Debug for ScenarioBuilder {
@@ -83,6 +85,8 @@ impl ScenarioBuilder {
             workloads: Vec::new(),
             expectations: Vec::new(),
             seed: None,
+            feed_mode: crate::blockfeed::FeedMode::Auto,
+            features: Vec::new(),
         }
     }
 
@@ -209,6 +213,21 @@ impl ScenarioBuilder {
         self
     }
 
+    /// How the block feed reads the nodes (`auto`: the stream where a node has one).
+    pub fn with_block_feed(mut self, mode: crate::blockfeed::FeedMode) -> Self {
+        self.feed_mode = mode;
+        self
+    }
+
+    /// Requires a feature of the node kind (the plan is refused before deploying
+    /// on a kind that lacks it).
+    pub fn require_feature(mut self, feature: crate::nodekind::KindFeature) -> Self {
+        if !self.features.contains(&feature) {
+            self.features.push(feature);
+        }
+        self
+    }
+
     /// Validates and builds the plan.
     pub fn build(self) -> Result<Scenario, ScenarioError> {
         let seed = self.seed.unwrap_or_else(rand::random);
@@ -284,7 +303,27 @@ impl ScenarioBuilder {
         }
         workloads.extend(self.workloads.iter().cloned());
         expectations.extend(self.expectations.iter().cloned());
+        let mut required_features = self.features.clone();
+        let mut need = |f| {
+            if !required_features.contains(&f) {
+                required_features.push(f);
+            }
+        };
+        match self.transactions.as_ref().map(|t| t.mode) {
+            Some(crate::workload::TxMode::ClientSigned) => {
+                need(crate::nodekind::KindFeature::ClientSignedTxs)
+            }
+            Some(crate::workload::TxMode::Wallet) => {
+                need(crate::nodekind::KindFeature::WalletTransfers)
+            }
+            _ => {}
+        }
+        if self.capabilities.contains(&Capability::NetworkFaults) {
+            need(crate::nodekind::KindFeature::LinkFaults);
+        }
         Ok(Scenario {
+            required_features,
+            feed_mode: self.feed_mode,
             cooldown: self.cooldown.unwrap_or(slot * 5),
             duration: self.duration,
             topology,
@@ -310,6 +349,10 @@ pub struct Scenario {
     pub expectations: Vec<Arc<dyn Expectation>>,
     /// What the deployer must offer.
     pub capabilities: Vec<Capability>,
+    /// What the node kind must offer.
+    pub required_features: Vec<crate::nodekind::KindFeature>,
+    /// How the block feed reads the nodes.
+    pub feed_mode: crate::blockfeed::FeedMode,
     builder: ScenarioBuilder,
 }
 

@@ -91,6 +91,9 @@ pub struct Topology {
     pub seed: u64,
     /// Staked genesis leaders reserved for nodes added at run time.
     pub reserved_joiners: Vec<u64>,
+    /// API dialect the nodes serve, where the node kind lets the topology choose it
+    /// (the reference node serves both); None: the kind's own (detected for a real node).
+    pub api_dialect: Option<crate::client::Dialect>,
 }
 
 impl Topology {
@@ -182,6 +185,7 @@ pub struct TopologyBuilder {
     labels: BTreeMap<usize, BTreeMap<String, String>>,
     seed: u64,
     reserved_joiners: Vec<u64>,
+    api_dialect: Option<crate::client::Dialect>,
 }
 
 impl Default for TopologyBuilder {
@@ -198,6 +202,7 @@ impl Default for TopologyBuilder {
             labels: BTreeMap::new(),
             seed: 0,
             reserved_joiners: Vec::new(),
+            api_dialect: None,
         }
     }
 }
@@ -252,6 +257,13 @@ impl TopologyBuilder {
     /// Exactly these undirected edges.
     pub fn edges(mut self, edges: Vec<(usize, usize)>) -> Self {
         self.shape = NetworkShape::Edges(edges);
+        self
+    }
+
+    /// The API dialect the nodes serve (the reference node serves `logos-2026-05` by
+    /// default and `logos-2026-01` on request).
+    pub fn api_dialect(mut self, dialect: crate::client::Dialect) -> Self {
+        self.api_dialect = Some(dialect);
         self
     }
 
@@ -438,6 +450,7 @@ impl TopologyBuilder {
             shape: self.shape.clone(),
             seed: self.seed,
             reserved_joiners: self.reserved_joiners.clone(),
+            api_dialect: self.api_dialect,
         };
         crate::nodekind::validate_overrides(&topology)?;
         Ok(topology)

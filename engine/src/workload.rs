@@ -50,6 +50,37 @@ pub struct TxWorkloadBuilder {
     pub users: Option<usize>,
     /// Threshold of the TxInclusion expectation attached with the workload.
     pub inclusion_threshold: f64,
+    /// Who signs the transfers.
+    pub mode: TxMode,
+}
+
+/// Who signs the workload's transfers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxMode {
+    /// Client-signed where the nodes offer it (the reference node: a testing surface to
+    /// read nonces from), else node-signed through the wallet API.
+    #[default]
+    Auto,
+    /// Signed here and sent to `/mempool/add/tx` (the reference node only).
+    ClientSigned,
+    /// Built and signed by the node's wallet (`/wallet/transactions/transfer-funds`): the
+    /// only way to a real node.
+    Wallet,
+}
+
+impl std::str::FromStr for TxMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(TxMode::Auto),
+            "client" | "client_signed" => Ok(TxMode::ClientSigned),
+            "wallet" => Ok(TxMode::Wallet),
+            _ => Err(format!(
+                "transaction mode {s:?}: expected \"auto\", \"client\" or \"wallet\""
+            )),
+        }
+    }
 }
 
 impl Default for TxWorkloadBuilder {
@@ -58,6 +89,7 @@ impl Default for TxWorkloadBuilder {
             rate: 1.0,
             users: None,
             inclusion_threshold: 0.5,
+            mode: TxMode::Auto,
         }
     }
 }
@@ -86,11 +118,18 @@ impl TxWorkloadBuilder {
         self
     }
 
+    /// Who signs the transfers.
+    pub fn mode(mut self, mode: TxMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// The workload.
     pub fn build(&self) -> TransactionWorkload {
         TransactionWorkload {
             rate_per_block: self.rate,
             users: self.users,
+            mode: self.mode,
         }
     }
 }
@@ -105,6 +144,7 @@ impl TxWorkloadBuilder {
 pub struct TransactionWorkload {
     pub rate_per_block: f64,
     pub users: Option<usize>,
+    pub mode: TxMode,
 }
 
 impl Workload for TransactionWorkload {
@@ -148,8 +188,65 @@ impl TransactionWorkload {
         let tokens = Arc::new(Semaphore::new(0));
         let accepted = Arc::new(AtomicU64::new(0));
         let last_error = Arc::new(std::sync::Mutex::new(None::<String>));
+        let wallet_mode = match self.mode {
+            TxMode::Wallet => true,
+            TxMode::ClientSigned => false,
+            TxMode::Auto => ctx.clients().iter().any(|c| c.testing_url().is_none()),
+        };
+        let topology = ctx.testnet().topology().clone();
         let mut tasks = Vec::new();
         for u in 0..users {
+            if wallet_mode {
+                let ctx = ctx.clone();
+                let stop = stop.clone();
+                let tokens = tokens.clone();
+                let accepted = accepted.clone();
+                let last_error = last_error.clone();
+                let owner = crate::nodekind::wallet_owner(&topology, u);
+                let req = crate::client::TransferFunds {
+                    tip: None,
+                    change_public_key: wallets[u].public.clone(),
+                    funding_public_keys: vec![wallets[u].public.clone()],
+                    recipient_public_key: wallets[(u + 1) % wallets.len()].public.clone(),
+                    amount: 1,
+                };
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let permit = tokio::select! {
+                            _ = stop.cancelled() => return,
+                            p = tokens.acquire() => p,
+                        };
+                        match permit {
+                            Ok(p) => p.forget(),
+                            Err(_) => return,
+                        }
+                        let Some(c) = ctx.clients().get(owner).cloned() else {
+                            ctx.tx_log().record_rejected();
+                            continue;
+                        };
+                        match c
+                            .with_timeout(Duration::from_secs(2))
+                            .transfer_funds(&req)
+                            .await
+                        {
+                            Ok(id) => {
+                                ctx.tx_log().record(TxRecord {
+                                    id,
+                                    submitted_at: ctx.elapsed(),
+                                    submitted_unix_ms: crate::blockfeed::now_ms(),
+                                    node: owner,
+                                });
+                                accepted.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                *last_error.lock().expect("lock") = Some(e.to_string());
+                                ctx.tx_log().record_rejected();
+                            }
+                        }
+                    }
+                }));
+                continue;
+            }
             let ctx = ctx.clone();
             let stop = stop.clone();
             let tokens = tokens.clone();

@@ -138,6 +138,46 @@ async fn udp_echo_goes_through_the_relay_with_one_stable_source_per_sender() {
 }
 
 #[tokio::test]
+async fn udp_relay_stops_when_the_last_handle_drops_and_shares_state_with_tcp() {
+    let echo = echo_server().await;
+    let links = LinkLayer::new(5);
+    let relay = links.add_udp_link(0, 1, echo.addr).await.unwrap();
+    // A TCP proxy on the same direction shares the link's fault state and counters.
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    links
+        .add_link(0, 1, tcp.local_addr().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        links.stats().len(),
+        2,
+        "one state per direction: {:?}",
+        links.stats()
+    );
+    let id = links.cut(0, 1).unwrap();
+    assert_eq!(links.log()[0].links, vec![UP]);
+    let c = client(relay).await;
+    c.send(b"cut").await.unwrap();
+    assert_eq!(recv_within(&c, QUIET).await, None);
+    links.revert(id).unwrap();
+    c.send(b"ok").await.unwrap();
+    assert_eq!(recv_within(&c, PROMPT).await.as_deref(), Some(&b"ok"[..]));
+
+    let copy = links.clone();
+    drop(links);
+    c.send(b"still one handle").await.unwrap();
+    assert!(recv_within(&c, PROMPT).await.is_some());
+    drop(copy);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.send(b"no handle").await.ok();
+    assert_eq!(
+        recv_within(&c, QUIET).await,
+        None,
+        "dropping the last handle stops the relay"
+    );
+}
+
+#[tokio::test]
 async fn udp_cut_drops_one_direction_and_partition_both_then_heal_restores() {
     let echo = echo_server().await;
     let links = LinkLayer::new(2);

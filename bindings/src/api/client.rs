@@ -213,13 +213,14 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// The block with this id as `#{header, transactions}`, or `()` when the node does not
-        /// have it.
+        /// The block with this id as `#{id, parent, slot, leader, block_root, transactions}`
+        /// (each transaction `#{id, ops, transfer}`), whatever the node's API dialect, or `()`
+        /// when the node does not have it. No real node reports a block's height.
         ///
         /// ```rhai
         /// let node = net.node(0);
         /// let b = node.block(node.consensus_info().tip);
-        /// if b != () { print(`slot ${b.header.slot}, ${b.transactions.len()} txs`); }
+        /// if b != () { print(`slot ${b.slot}, parent ${b.parent}, ${b.transactions.len()} txs`); }
         /// ```
         fn block(node: NodeClient, id: String) -> Dynamic => |n: &mut NodeHandle, id: &str| -> Res<Dynamic> {
             let id = id.to_string();
@@ -229,24 +230,27 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// The node's mempool: `#{size}`.
+        /// The node's mempool (`/mantle/metrics`): `#{size, pending_items, last_item_timestamp}`
+        /// (`size` = `pending_items`).
         ///
         /// ```rhai
         /// print(net.node(0).mempool_info().size);
         /// ```
         fn mempool_info(node: NodeClient) -> Map => |n: &mut NodeHandle| -> Res<Dynamic> {
-            Ok(
-                n.call("mempool_info", |c| async move { c.mempool_info().await })?
-                    .map_or_else(
-                        || map([("size", Dynamic::from_int(0))]).into(),
-                        |i| to_script(&i),
-                    ),
-            )
+            let m = n.call("mempool_info", |c| async move { c.mempool_info().await })?;
+            let (pending, last) = m.map_or((0, 0), |m| (m.pending_items, m.last_item_timestamp));
+            Ok(map([
+                ("size", int(pending)),
+                ("pending_items", int(pending)),
+                ("last_item_timestamp", int(last)),
+            ])
+            .into())
         }
     );
     script_fn!(reg,
         /// An account's state on the node's tip: `#{balance, nonce}` (zero for an unknown key;
-        /// a key that is not an ed25519 public key in hex is refused).
+        /// a key that is not an ed25519 public key in hex is refused). Read from the reference
+        /// node's testing surface: a node without one (a real node) refuses the call.
         ///
         /// ```rhai
         /// let key = "5866666666666666666666666666666666666666666666666666666666666666";
@@ -262,7 +266,7 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// The node's Prometheus metrics, as text.
+        /// The node's Prometheus metrics, as text (the reference node's testing surface).
         ///
         /// ```rhai
         /// let text = net.node(0).metrics();
@@ -276,8 +280,9 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// Asks the node to dial a peer at `address` (`host:port`, as `listen_addresses`
-        /// reports them).
+        /// Asks the node to dial a peer at `address` (`host:port` or a multiaddr, as
+        /// `listen_addresses` reports them), through the testing surface's
+        /// `/test/network/dial_peer`.
         ///
         /// ```rhai
         /// let addrs = net.node(1).network_info().listen_addresses;
@@ -287,6 +292,62 @@ pub fn register(engine: &mut Engine) {
             let addr = addr.to_string();
             n.call("connect", |c| async move { c.connect(&addr).await })?;
             Ok(())
+        }
+    );
+    script_fn!(reg,
+        /// The balance of a key the node's wallet knows (`/wallet/{pk}/balance`):
+        /// `#{tip, balance, address}`; a key the wallet does not know is refused by the node.
+        ///
+        /// ```rhai
+        /// let w = ctx.wallets()[0];
+        /// print(ctx.node(0).balance(w.public_key).balance);
+        /// ```
+        fn balance(node: NodeClient, public_key: String) -> Map => |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
+            let pk = pk.to_string();
+            Ok(n.call("balance", |c| async move { c.balance(&pk).await })?
+                .map_or_else(
+                    || map([("tip", Dynamic::from("")), ("balance", int(0)), ("address", Dynamic::from(""))]).into(),
+                    |b| to_script(&b),
+                ))
+        }
+    );
+    script_fn!(reg,
+        /// A node-signed transfer (`/wallet/transactions/transfer-funds`): the node's wallet
+        /// builds and signs it from `from` (a key it knows), sends `amount` to `to` with the
+        /// change back to `from`, and submits it. Returns the transaction hash; a refusal is a
+        /// script error carrying the node's reason.
+        ///
+        /// ```rhai
+        /// let w = ctx.wallets();
+        /// let hash = ctx.node(0).transfer_funds(w[0].public_key, w[1].public_key, 5);
+        /// print(hash);
+        /// ```
+        fn transfer_funds(node: NodeClient, from: String, to: String, amount: int) -> String
+        => |n: &mut NodeHandle, from: &str, to: &str, amount: INT| -> Res<String> {
+            if amount <= 0 {
+                return err(format!("transfer_funds: amount = {amount} must be above 0"));
+            }
+            let req = engine::client::TransferFunds {
+                tip: None,
+                change_public_key: from.to_string(),
+                funding_public_keys: vec![from.to_string()],
+                recipient_public_key: to.to_string(),
+                amount: amount as u64,
+            };
+            Ok(n.call("transfer_funds", |c| async move { c.transfer_funds(&req).await })?
+                .unwrap_or_default())
+        }
+    );
+    script_fn!(reg,
+        /// The node's API dialect: `logos-2026-05` or `logos-2026-01` (given by its kind or
+        /// detected from its `/cryptarchia/info`).
+        ///
+        /// ```rhai
+        /// print(net.node(0).dialect());
+        /// ```
+        fn dialect(node: NodeClient) -> String => |n: &mut NodeHandle| -> Res<String> {
+            Ok(n.call("dialect", |c| async move { c.dialect().await })?
+                .map_or_else(|| "dry".to_owned(), |d| d.to_string()))
         }
     );
 }

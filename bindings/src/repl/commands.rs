@@ -215,7 +215,7 @@ async fn row(c: NodeClient, state: String) -> Row {
         tip,
         lib,
         peers: ni.map_or_else(|_| dash(), |n| n.n_peers.to_string()),
-        mempool: mi.map_or_else(|_| dash(), |m| m.size.to_string()),
+        mempool: mi.map_or_else(|_| dash(), |m| m.pending_items.to_string()),
     }
 }
 

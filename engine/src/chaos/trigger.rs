@@ -131,7 +131,7 @@ pub async fn wait_for(
                 tokio::select! {
                     _ = stop.cancelled() => return Ok(None),
                     ev = rx.recv() => match ev {
-                        Ok(FeedEvent::Block { header, .. }) if header.height >= *n => {
+                        Ok(FeedEvent::Block { block: header, .. }) if header.height >= *n => {
                             return Ok(Some(fired(Some(header.height), Some(header.slot))));
                         }
                         Ok(_) | Err(RecvError::Lagged(_)) => {}
@@ -156,7 +156,7 @@ pub async fn wait_for(
                         _ = stop.cancelled() => return Ok(None),
                         _ = tokio::time::sleep_until(until) => break,
                         ev = rx.recv() => match ev {
-                            Ok(FeedEvent::Block { header, .. }) if header.slot >= *n => {
+                            Ok(FeedEvent::Block { block: header, .. }) if header.slot >= *n => {
                                 return Ok(Some(fired(Some(header.height), Some(header.slot))));
                             }
                             Ok(_) | Err(RecvError::Lagged(_)) => {}

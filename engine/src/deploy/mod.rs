@@ -146,6 +146,8 @@ pub struct DeployOptions {
     pub wait_ready: bool,
     /// Capabilities the caller will use; `deploy` refuses to start if one is missing.
     pub required: Vec<Capability>,
+    /// Features the caller needs from the node kind; `deploy` refuses to start if one is missing.
+    pub required_features: Vec<crate::nodekind::KindFeature>,
     /// Where deploy events (node ready, ...) go.
     pub events: Option<EventSink>,
     /// Keep the run dir if deploy itself fails (readiness timeout): its logs explain why.
@@ -160,6 +162,7 @@ impl Default for DeployOptions {
             ready_timeout: Duration::from_secs(30),
             wait_ready: true,
             required: Vec::new(),
+            required_features: Vec::new(),
             events: None,
             keep_on_deploy_failure: true,
             run_id: None,
@@ -187,6 +190,12 @@ pub enum DeployError {
     MissingCapability {
         capability: Capability,
         deployer: String,
+    },
+    /// The scenario needs what this node kind does not offer.
+    #[error("the {kind} node kind lacks {feature}: the scenario needs it")]
+    MissingKindFeature {
+        feature: crate::nodekind::KindFeature,
+        kind: String,
     },
     /// A file or socket operation failed (the message names the path).
     #[error("{0}")]
@@ -332,6 +341,21 @@ pub fn check_capabilities(
     Ok(())
 }
 
+/// Checks that node `kind` offers every feature in `required`.
+pub fn check_kind_features(
+    kind: &dyn crate::nodekind::NodeKind,
+    required: &[crate::nodekind::KindFeature],
+) -> Result<(), DeployError> {
+    let caps = kind.capabilities();
+    match required.iter().find(|f| !f.offered_by(&caps)) {
+        Some(f) => Err(DeployError::MissingKindFeature {
+            feature: *f,
+            kind: kind.name(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The end of every deployer's `deploy`: waits for readiness when asked, and tears down a testnet
 /// that does not get ready (keeping its run dir when the options say so) before the error goes up.
 pub(crate) async fn ready_or_teardown<T: Testnet + 'static>(
@@ -380,6 +404,10 @@ pub trait Testnet: Send + Sync {
     fn capabilities(&self) -> Vec<Capability>;
     /// Waits until every running node is ready, or names those that are not.
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>>;
+    /// Start of slot 0 (ms since the Unix epoch), where the deployer chose it.
+    fn genesis_time_ms(&self) -> Option<u64> {
+        None
+    }
     /// State of node `i`.
     fn node_state(&self, i: usize) -> Option<NodeState> {
         (i < self.node_count()).then_some(NodeState::Running)

@@ -59,7 +59,14 @@ fn clients_of(s: &NetSnapshot) -> NodeClients {
     NodeClients(
         s.nodes
             .iter()
-            .map(|n| NodeClient::new(n.index, &n.api_url))
+            .map(|n| {
+                let c =
+                    NodeClient::new(n.index, &n.api_url).with_testing_url(n.testing_url.as_deref());
+                match n.dialect {
+                    Some(d) => c.with_dialect(d),
+                    None => c,
+                }
+            })
             .collect(),
     )
 }

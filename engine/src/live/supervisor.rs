@@ -48,6 +48,8 @@ pub fn snapshot(testnet: &dyn Testnet) -> NetSnapshot {
             .map(|c| NodeEntry {
                 index: c.index(),
                 api_url: c.base_url().to_owned(),
+                testing_url: c.testing_url().map(str::to_owned),
+                dialect: c.known_dialect(),
                 state: testnet
                     .node_state(c.index())
                     .unwrap_or(NodeState::Exited)

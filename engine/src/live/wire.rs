@@ -37,6 +37,9 @@ pub struct TopologyDoc {
     pub seed: u64,
     /// Stakes of the staked joiner slots.
     pub reserved_joiners: Vec<u64>,
+    /// API dialect chosen by the topology.
+    #[serde(default)]
+    pub api_dialect: Option<crate::client::Dialect>,
 }
 
 /// One node of a [`TopologyDoc`].
@@ -106,6 +109,7 @@ impl From<&Topology> for TopologyDoc {
             },
             seed: t.seed,
             reserved_joiners: t.reserved_joiners.clone(),
+            api_dialect: t.api_dialect,
         }
     }
 }
@@ -149,6 +153,7 @@ impl From<&TopologyDoc> for Topology {
             shape,
             seed: d.seed,
             reserved_joiners: d.reserved_joiners.clone(),
+            api_dialect: d.api_dialect,
         }
     }
 }
@@ -374,6 +379,12 @@ pub struct NodeEntry {
     pub index: usize,
     /// Base URL of its HTTP API.
     pub api_url: String,
+    /// Base URL of its testing surface, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testing_url: Option<String>,
+    /// Its API dialect, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<crate::client::Dialect>,
     /// Lifecycle state.
     pub state: NodeStateWire,
 }

@@ -198,8 +198,12 @@ pub struct RunReport {
     pub blocks_seen: u64,
     /// Final height per node (None where unknown).
     pub final_heights: Vec<Option<u64>>,
-    /// Median block-feed delay (adoption to observation), ms.
+    /// Median block-feed delay (start of the block's slot to its first observation), ms.
     pub feed_delay_median_ms: Option<u64>,
+    /// The nodes' API dialect (given by the node kind or detected at readiness).
+    pub api_dialect: Option<String>,
+    /// How the block feed read each node: `stream` or `poll`.
+    pub feed_modes: Vec<String>,
     /// Submission-to-inclusion latency of included transactions (None without any).
     pub inclusion_latency: Option<LatencyStats>,
     /// The same latencies, one per included transaction in submission order, ms.
@@ -253,6 +257,8 @@ impl RunReport {
             blocks_seen: 0,
             final_heights: Vec::new(),
             feed_delay_median_ms: None,
+            api_dialect: None,
+            feed_modes: Vec::new(),
             inclusion_latency: None,
             inclusion_latencies_ms: Vec::new(),
         }

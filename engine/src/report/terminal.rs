@@ -187,8 +187,13 @@ impl TerminalReporter {
             Outcome::Error(e) => format!("ERROR ({e})"),
             Outcome::Interrupted => "INTERRUPTED".to_owned(),
         };
+        let api = report
+            .api_dialect
+            .as_ref()
+            .map(|d| format!(" · {d} API"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "── run {} {status} · seed {} · {} nodes · {} deployer\n",
+            "── run {} {status} · seed {} · {} nodes · {} deployer{api}\n",
             report.run_id, report.seed, report.nodes, report.deployer
         ));
         let w = report

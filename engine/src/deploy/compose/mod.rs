@@ -42,6 +42,8 @@ use crate::topology::Topology;
 
 /// Port of the node API inside every container.
 pub const API_PORT: u16 = 18080;
+/// Port of the node's testing surface inside every container (kinds that have one).
+pub const TESTING_PORT: u16 = 18081;
 /// Port of the node's p2p listener inside every container.
 pub const P2P_PORT: u16 = 19000;
 /// Where the per-node dir is mounted in the container.
@@ -278,6 +280,10 @@ impl Testnet for ComposeTestnet {
 
     fn capabilities(&self) -> Vec<Capability> {
         link_faults::capabilities(self)
+    }
+
+    fn genesis_time_ms(&self) -> Option<u64> {
+        Some(self.genesis.time_ms)
     }
 
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::docker::{self, container_name, labels, msg, network_name};
 use super::{
     API_PORT, ComposeDeployer, ComposeNode, ComposeTestnet, NODE_DIR_IN_CONTAINER, P2P_PORT,
+    TESTING_PORT,
 };
 use crate::client::NodeClient;
 use crate::deploy::{DeployError, DeployOptions, NodeState, Testnet};
@@ -78,6 +79,7 @@ pub(super) async fn provision(
     opts: &DeployOptions,
 ) -> Result<Arc<ComposeTestnet>, DeployError> {
     let kind = node_kind(dep)?;
+    crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     let (program, args) = node_command(&*kind)?;
     let docker = docker::connect().await.map_err(DeployError::Io)?;
     let image = super::image::ensure_image(&docker, &program)
@@ -260,6 +262,10 @@ pub(super) fn plan(
         index: i,
         key_hex,
         api_addr: SocketAddr::from(([0, 0, 0, 0], API_PORT)),
+        testing_addr: net
+            .kind
+            .testing_surface()
+            .then(|| SocketAddr::from(([0, 0, 0, 0], TESTING_PORT))),
         p2p_addr: SocketAddr::from(([0, 0, 0, 0], P2P_PORT)),
         peers,
         data_dir: inside.join("data"),
@@ -300,10 +306,28 @@ pub(super) fn prepare_node(
         dir,
         api_port,
         ip: None,
-        client: NodeClient::new(i, &format!("http://127.0.0.1:{api_port}")),
+        client: compose_client(net, i, api_port, None),
         state: NodeState::Stopped,
         expected_peers,
     })
+}
+
+/// The client of node `i` through its published ports.
+fn compose_client(
+    net: &ComposeTestnet,
+    i: usize,
+    api_port: u16,
+    testing_port: Option<u16>,
+) -> NodeClient {
+    let c = NodeClient::new(i, &format!("http://127.0.0.1:{api_port}")).with_testing_url(
+        testing_port
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .as_deref(),
+    );
+    match net.kind.dialect(&net.topology) {
+        Some(d) => c.with_dialect(d),
+        None => c,
+    }
 }
 
 /// Creates node `i`'s container (not started).
@@ -314,22 +338,35 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
         (n.container.clone(), n.dir.clone(), n.api_port)
     };
     let api = format!("{API_PORT}/tcp");
+    let testing = format!("{TESTING_PORT}/tcp");
+    let mut exposed = vec![api.clone()];
+    let mut bindings = HashMap::from([(
+        api,
+        Some(vec![PortBinding {
+            host_ip: Some("127.0.0.1".to_owned()),
+            host_port: Some(host_port.to_string()),
+        }]),
+    )]);
+    if net.kind.testing_surface() {
+        exposed.push(testing.clone());
+        bindings.insert(
+            testing,
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".to_owned()),
+                host_port: Some(String::new()),
+            }]),
+        );
+    }
     let body = ContainerCreateBody {
         image: Some(net.image.tag.clone()),
         cmd: Some(net.args.clone()),
         env: Some(net.env.clone()),
         labels: Some(labels(&net.run_id, Some(i))),
-        exposed_ports: Some(vec![api.clone()]),
+        exposed_ports: Some(exposed),
         stop_timeout: Some(5),
         host_config: Some(HostConfig {
             binds: Some(vec![format!("{}:{NODE_DIR_IN_CONTAINER}", dir.display())]),
-            port_bindings: Some(HashMap::from([(
-                api,
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".to_owned()),
-                    host_port: Some(host_port.to_string()),
-                }]),
-            )])),
+            port_bindings: Some(bindings),
             network_mode: Some(net.network.clone()),
             ..Default::default()
         }),
@@ -429,14 +466,22 @@ pub(super) async fn refresh(net: &ComposeTestnet, i: usize) -> Result<(), String
                 .find_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
         })
         .ok_or_else(|| format!("container {name}: Docker published no host port for the API"))?;
+    let testing_port = settings
+        .ports
+        .as_ref()
+        .and_then(|p| p.get(&format!("{TESTING_PORT}/tcp")))
+        .and_then(|b| b.as_ref())
+        .and_then(|b| {
+            b.iter()
+                .find_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+        });
     {
+        let client = compose_client(net, i, port, testing_port);
         let mut nodes = net.lock_nodes();
         let n = &mut nodes[i];
         n.ip = Some(ip);
-        if n.api_port != port {
-            n.api_port = port;
-            n.client = NodeClient::new(i, &format!("http://127.0.0.1:{port}"));
-        }
+        n.api_port = port;
+        n.client = client;
     }
     if let Some(links) = &net.links {
         let target = SocketAddr::new(IpAddr::V4(ip), P2P_PORT);

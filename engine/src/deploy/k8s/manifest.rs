@@ -316,6 +316,7 @@ pub fn node_plan(
         index: i,
         key_hex,
         api_addr: SocketAddr::from(([0, 0, 0, 0], API_PORT)),
+        testing_addr: None,
         p2p_addr: SocketAddr::from(([0, 0, 0, 0], P2P_PORT)),
         peers,
         data_dir: Path::new(DATA_DIR).join("db"),

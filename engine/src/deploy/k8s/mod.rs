@@ -399,6 +399,10 @@ impl Testnet for K8sTestnet {
         vec![Capability::NodeControl, Capability::NetworkFaults]
     }
 
+    fn genesis_time_ms(&self) -> Option<u64> {
+        Some(self.genesis.time_ms)
+    }
+
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
         Box::pin(readiness::wait_all(self, deadline))
     }

@@ -152,6 +152,7 @@ pub(super) async fn provision(
     opts: &DeployOptions,
 ) -> Result<Arc<K8sTestnet>, DeployError> {
     let kind = node_kind(dep)?;
+    crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     let run_id = opts
         .run_id
         .clone()
@@ -320,7 +321,10 @@ pub(super) async fn create_node(
     };
     Ok(K8sNode {
         index: i,
-        client: NodeClient::new(i, &url),
+        client: match net.kind.dialect(&net.topology) {
+            Some(d) => NodeClient::new(i, &url).with_dialect(d),
+            None => NodeClient::new(i, &url),
+        },
         state: NodeState::Running,
         expected_peers,
     })

@@ -198,12 +198,15 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         (count, addrs)
     };
     let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
-    let listeners = free_listeners(2)
+    let listeners = free_listeners(3)
         .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
     let api = listeners[0]
         .local_addr()
         .map_err(|e| ControlError::Failed(e.to_string()))?;
     let p2p = listeners[1]
+        .local_addr()
+        .map_err(|e| ControlError::Failed(e.to_string()))?;
+    let testing = listeners[2]
         .local_addr()
         .map_err(|e| ControlError::Failed(e.to_string()))?;
     let mut peers = Vec::new();
@@ -225,6 +228,7 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         index: i,
         key_hex,
         api_addr: api,
+        testing_addr: net.kind.testing_surface().then_some(testing),
         p2p_addr: p2p,
         peers,
         data_dir: net.run_dir.join(format!("node-{i}")).join("data"),

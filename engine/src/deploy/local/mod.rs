@@ -224,6 +224,10 @@ impl Testnet for LocalTestnet {
         link_faults::capabilities(self)
     }
 
+    fn genesis_time_ms(&self) -> Option<u64> {
+        Some(self.genesis.time_ms)
+    }
+
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
         Box::pin(readiness::wait_all(self, deadline))
     }

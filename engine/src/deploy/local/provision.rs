@@ -43,6 +43,7 @@ pub(super) async fn provision(
         Some(k) => k.clone(),
         None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string()))?,
     };
+    crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     // Fail before creating anything if the binary cannot be found.
     kind.command(Path::new("config.yaml"))
         .map_err(|e| DeployError::NodeKind(e.to_string()))?;
@@ -60,10 +61,12 @@ pub(super) async fn provision(
     }
 
     let n = topo.node_count();
-    let listeners = free_listeners(2 * n).map_err(|e| io("bind free ports in", &run_dir, e))?;
+    let listeners = free_listeners(3 * n).map_err(|e| io("bind free ports in", &run_dir, e))?;
     let addr = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
     let api: Vec<SocketAddr> = listeners[..n].iter().map(addr).collect();
-    let p2p: Vec<SocketAddr> = listeners[n..].iter().map(addr).collect();
+    let p2p: Vec<SocketAddr> = listeners[n..2 * n].iter().map(addr).collect();
+    let testing: Vec<SocketAddr> = listeners[2 * n..].iter().map(addr).collect();
+    let has_testing = kind.testing_surface();
     let links = dep.use_links.then(|| LinkLayer::new(topo.seed));
     let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
     for &(a, b) in &topo.edges {
@@ -92,6 +95,7 @@ pub(super) async fn provision(
                 index: i,
                 key_hex: nodekind::leader_secret(topo.seed, i),
                 api_addr: api[i],
+                testing_addr: has_testing.then_some(testing[i]),
                 p2p_addr: p2p[i],
                 peers: peers[i].clone(),
                 data_dir: run_dir.join(format!("node-{i}")).join("data"),
@@ -143,6 +147,11 @@ pub(super) fn prepare_node(
 ) -> Result<LocalNode, DeployError> {
     let i = plan.index;
     let dir = run_dir.join(format!("node-{i}"));
+    let mut client = NodeClient::new(i, &format!("http://{}", plan.api_addr))
+        .with_testing_url(plan.testing_addr.map(|a| format!("http://{a}")).as_deref());
+    if let Some(d) = kind.dialect(topo) {
+        client = client.with_dialect(d);
+    }
     for d in [&dir, &plan.data_dir, &plan.log_dir] {
         std::fs::create_dir_all(d).map_err(|e| io("create", d, e))?;
     }
@@ -155,7 +164,7 @@ pub(super) fn prepare_node(
         index: i,
         api_addr: plan.api_addr,
         p2p_addr: plan.p2p_addr,
-        client: NodeClient::new(i, &format!("http://{}", plan.api_addr)),
+        client,
         dir,
         config_path,
         log_dir: plan.log_dir,

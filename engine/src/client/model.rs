@@ -1,0 +1,165 @@
+//! The neutral model of a node's API: what the runner, the block feed,
+//! workloads, expectations and scripts see, whatever the node's dialect.
+//! Every dialect decodes into these types (see `dialect.rs`).
+
+use serde::{Deserialize, Serialize};
+
+/// Chain state of one node (`/cryptarchia/info` in every dialect).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusInfo {
+    /// Last irreversible block id (64 hex).
+    pub lib: String,
+    /// Tip id (64 hex).
+    pub tip: String,
+    /// Current slot.
+    pub slot: u64,
+    /// Height of the tip (genesis is 0).
+    pub height: u64,
+    /// Slot of the LIB, where the dialect reports it (`logos-2026-05`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lib_slot: Option<u64>,
+    /// `AwaitingStart`, `Bootstrapping` or `Online` (another value is kept as sent).
+    pub mode: String,
+}
+
+impl ConsensusInfo {
+    /// True once the node follows the chain (`Online`).
+    pub fn is_online(&self) -> bool {
+        self.mode == "Online"
+    }
+}
+
+/// Peers of one node (`/network/info`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// Addresses the node listens on: multiaddrs (`/ip4/127.0.0.1/udp/P/quic-v1`) on the
+    /// real node, `host:port` on the reference node.
+    pub listen_addresses: Vec<String>,
+    /// The node's peer id, where the dialect reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<String>,
+    pub n_peers: usize,
+    pub n_connections: usize,
+    pub n_pending_connections: usize,
+    /// Peer ids of the connected peers (`logos-2026-05`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_peers: Option<Vec<String>>,
+}
+
+/// A transfer the framework can read inside a transaction (the reference node's
+/// account transfer). The real node's UTXO transfers are zk-signed and opaque here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub from: String,
+    pub to: String,
+    pub amount: u64,
+    pub nonce: u64,
+}
+
+/// One transaction of a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockTx {
+    /// The transaction hash (`mantle_tx.hash`), or computed where the dialect's answer has
+    /// none and the transaction is one the framework can hash (a reference-node transfer).
+    /// None: the node sent no hash and the framework cannot compute one.
+    pub id: Option<String>,
+    /// The transfer, when the transaction is one the framework can read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
+    /// Number of operations in the transaction.
+    pub ops: usize,
+}
+
+/// A block, in the neutral model. Heights are not part of any real node's block
+/// answer: `height` is filled in where the client knows it (the block feed derives
+/// it from the parent chain), else None.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub id: String,
+    pub parent: String,
+    pub slot: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// Leader key from the proof of leadership, where present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// `block_root` of the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_root: Option<String>,
+    pub transactions: Vec<BlockTx>,
+}
+
+impl Block {
+    /// Hashes of the block's transactions that are known.
+    pub fn tx_ids(&self) -> Vec<String> {
+        self.transactions
+            .iter()
+            .filter_map(|t| t.id.clone())
+            .collect()
+    }
+}
+
+/// One line of a node's block stream, in the neutral model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamBlock {
+    pub block: Block,
+    /// The node's tip after it processed the block (`logos-2026-05` only).
+    pub tip: Option<String>,
+    /// The node's LIB after it processed the block (`logos-2026-05` only).
+    pub lib: Option<String>,
+}
+
+/// Mempool state (`/mantle/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MempoolInfo {
+    /// Transactions waiting.
+    pub pending_items: u64,
+    /// When the last one arrived (ms since the Unix epoch; 0 when none did).
+    pub last_item_timestamp: u64,
+}
+
+/// Balance of a key the node's wallet knows (`/wallet/{pk}/balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// Tip the balance was read at.
+    pub tip: String,
+    pub balance: u64,
+    /// The key (as the node spells it).
+    pub address: String,
+}
+
+/// A node-signed transfer (`POST /wallet/transactions/transfer-funds`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferFunds {
+    /// Tip to build on (None: the node's tip).
+    pub tip: Option<String>,
+    pub change_public_key: String,
+    pub funding_public_keys: Vec<String>,
+    pub recipient_public_key: String,
+    pub amount: u64,
+}
+
+/// An account of the reference node's ledger (its testing surface only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub balance: u64,
+    pub nonce: u64,
+}
+
+/// One line of `GET /cryptarchia/lib-stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibUpdate {
+    pub height: u64,
+    pub header_id: String,
+}
+
+/// A service declaration (testing port `GET /mantle/sdp/declarations` of the real node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SdpDeclaration {
+    pub service_type: String,
+    pub provider_id: String,
+    pub locked_note_id: String,
+    /// Multiaddrs the provider is reachable at.
+    pub locators: Vec<String>,
+    pub zk_id: String,
+}
