@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use devnode::api_types::{ConsensusInfo, NetworkInfo};
 use engine::deploy::k8s::K8sDeployer;
 use engine::deploy::{DeployError, DeployOptions, Deployer, NodeState};
 use engine::links::Fault;
@@ -312,22 +311,25 @@ async fn node_api(peers: usize) -> u16 {
                 let head = String::from_utf8_lossy(&buf[..n]).to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
                 let body = if path.starts_with("/cryptarchia/info") {
-                    serde_json::to_string(&ConsensusInfo {
-                        lib: "0".repeat(64),
-                        tip: "1".repeat(64),
-                        slot: 9,
-                        height: 3,
-                        mode: "Online".to_owned(),
+                    // the reference node's default dialect, logos-2026-05
+                    serde_json::json!({
+                        "cryptarchia_info": {
+                            "lib": "0".repeat(64), "lib_slot": 0,
+                            "tip": "1".repeat(64), "slot": 9, "height": 3,
+                        },
+                        "mode": {"Started": "Online"},
                     })
-                    .unwrap()
+                    .to_string()
                 } else {
-                    serde_json::to_string(&NetworkInfo {
-                        listen_addresses: vec!["0.0.0.0:19000".to_owned()],
-                        n_peers: peers,
-                        n_connections: peers,
-                        n_pending_connections: 0,
+                    serde_json::json!({
+                        "listen_addresses": ["0.0.0.0:19000"],
+                        "peer_id": "2".repeat(64),
+                        "n_peers": peers,
+                        "n_connections": peers,
+                        "n_pending_connections": 0,
+                        "connected_peers": [],
                     })
-                    .unwrap()
+                    .to_string()
                 };
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
