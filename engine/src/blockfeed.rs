@@ -317,12 +317,14 @@ impl BlockFeed {
         }
     }
 
-    /// One line of a node's stream: extends the chain directly when the parent is
-    /// known and the block is the node's tip; anything else is resolved from the
-    /// node's info and the parent chain.
+    /// One line of a node's stream. A line is not always the node's new tip (a
+    /// `logos-2026-01` stream carries every processed block, forks included), so it is
+    /// only a hint: the block is cached, and the chain extended directly only when the line
+    /// names it as the tip and its parent is this node's observed tip; anything else is
+    /// resolved from the node's info and the parent chain.
     async fn on_stream_block(&self, client: &NodeClient, sb: StreamBlock) {
         let idx = client.index();
-        let is_tip = sb.tip.as_deref().is_none_or(|t| t == sb.block.id);
+        let is_tip = sb.tip.as_deref() == Some(sb.block.id.as_str());
         let known = {
             let mut s = self.inner.state.lock().expect("feed lock");
             let parent_h = if sb.block.parent.chars().all(|c| c == '0') {
@@ -333,7 +335,10 @@ impl BlockFeed {
             parent_h.map(|ph| {
                 let fb = FeedBlock::from_block(&sb.block, ph + 1);
                 s.known.insert(fb.id.clone(), fb.clone());
-                let joins = ph == 0 || s.view(idx).canonical.get(&ph) == Some(&fb.parent);
+                let view = s.view(idx);
+                let joins = (ph == 0 && view.canonical.is_empty())
+                    || (view.canonical.get(&ph) == Some(&fb.parent)
+                        && view.canonical.keys().next_back() == Some(&ph));
                 (fb, joins)
             })
         };

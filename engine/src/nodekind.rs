@@ -255,6 +255,8 @@ pub struct TemplateNode {
     pub template: String,
     /// Arguments; `{config}` is replaced by the config path.
     pub args: Vec<String>,
+    /// What the binary supports (default: all the reference node offers).
+    pub capabilities: KindCapabilities,
 }
 
 impl TemplateNode {
@@ -273,7 +275,14 @@ impl TemplateNode {
             binary,
             template: text,
             args,
+            capabilities: KindCapabilities::reference(),
         })
+    }
+
+    /// The same kind, declaring these capabilities.
+    pub fn with_capabilities(mut self, capabilities: KindCapabilities) -> Self {
+        self.capabilities = capabilities;
+        self
     }
 }
 
@@ -283,6 +292,10 @@ impl NodeKind for TemplateNode {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "custom".to_owned())
+    }
+
+    fn capabilities(&self) -> KindCapabilities {
+        self.capabilities.clone()
     }
 
     fn testing_surface(&self) -> bool {
@@ -624,6 +637,7 @@ mod tests {
             binary: PathBuf::from("/bin/node"),
             template: "api: {{api_addr}}\npeers: {{peers}}\ntime: {{genesis_time_ms}}\n".into(),
             args: vec!["run".into(), "--config={config}".into()],
+            capabilities: KindCapabilities::reference(),
         };
         let text = kind.render_config(&topo, &plan(&topo)).unwrap();
         assert_eq!(
