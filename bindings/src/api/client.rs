@@ -298,9 +298,12 @@ pub fn register(engine: &mut Engine) {
         /// The balance of a key the node's wallet knows (`/wallet/{pk}/balance`):
         /// `#{tip, balance, address}`; a key the wallet does not know is refused by the node.
         ///
-        /// ```rhai
-        /// let w = ctx.wallets()[0];
-        /// print(ctx.node(0).balance(w.public_key).balance);
+        /// ```rhai,no_run
+        /// let plan = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(4)
+        ///     .with_expectation("funded", |ctx| {
+        ///         let w = ctx.wallets()[0];           // wallet 0 belongs to node 0
+        ///         ctx.node(0).balance(w.public_key).balance > 0
+        ///     });
         /// ```
         fn balance(node: NodeClient, public_key: String) -> Map => |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
             let pk = pk.to_string();
@@ -313,14 +316,18 @@ pub fn register(engine: &mut Engine) {
     );
     script_fn!(reg,
         /// A node-signed transfer (`/wallet/transactions/transfer-funds`): the node's wallet
-        /// builds and signs it from `from` (a key it knows), sends `amount` to `to` with the
+        /// builds and signs it from `from` (a key it knows: on the reference node funded wallet
+        /// `w` belongs to node `w % nodes`), sends `amount` to `to` with the
         /// change back to `from`, and submits it. Returns the transaction hash; a refusal is a
         /// script error carrying the node's reason.
         ///
-        /// ```rhai
-        /// let w = ctx.wallets();
-        /// let hash = ctx.node(0).transfer_funds(w[0].public_key, w[1].public_key, 5);
-        /// print(hash);
+        /// ```rhai,no_run
+        /// let plan = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(4)
+        ///     .with_workload("pay", |ctx| {
+        ///         let w = ctx.wallets();
+        ///         let hash = ctx.node(0).transfer_funds(w[0].public_key, w[1].public_key, 5);
+        ///         print(hash);
+        ///     });
         /// ```
         fn transfer_funds(node: NodeClient, from: String, to: String, amount: int) -> String
         => |n: &mut NodeHandle, from: &str, to: &str, amount: INT| -> Res<String> {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::report::recorder::api_urls;
+use crate::report::recorder::metrics_urls;
 use crate::report::{Reporter, RunEvent};
 
 /// The env var naming the file_sd target file.
@@ -18,7 +18,8 @@ pub const SD_FILE_ENV: &str = "LOGOS_BLOCKCHAIN_PROMETHEUS_SD_FILE";
 /// One target group of a file_sd file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SdGroup {
-    /// `host:port` of each node API (Prometheus scrapes `/metrics` on it).
+    /// `host:port` of each node's metrics (its testing surface, else its API; Prometheus
+    /// scrapes `/metrics` on it).
     pub targets: Vec<String>,
     pub labels: BTreeMap<String, String>,
 }
@@ -150,7 +151,7 @@ impl FileSdReporter {
 
     /// The groups for these endpoint lines (`node-<i> api http://host:port ...`).
     pub fn groups(&self, run_id: &str, deployer: &str, endpoints: &[String]) -> Vec<SdGroup> {
-        api_urls(endpoints)
+        metrics_urls(endpoints)
             .into_iter()
             .map(|(i, url)| {
                 let target = url

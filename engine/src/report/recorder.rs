@@ -452,12 +452,37 @@ fn node_action(action: &str) -> Option<(usize, bool)> {
 
 /// `(node index, api base url)` from `node-<i> api http://... ...` endpoint lines.
 pub fn api_urls(endpoints: &[String]) -> Vec<(usize, String)> {
+    urls_after(endpoints, "api")
+}
+
+/// `(index, base URL)` of each node's testing surface (`testing http://...`), for nodes
+/// that have one.
+pub fn testing_urls(endpoints: &[String]) -> Vec<(usize, String)> {
+    urls_after(endpoints, "testing")
+}
+
+/// Where each node's Prometheus metrics are: its testing surface where it has one (the
+/// reference node), else its API address.
+pub fn metrics_urls(endpoints: &[String]) -> Vec<(usize, String)> {
+    let testing = testing_urls(endpoints);
+    api_urls(endpoints)
+        .into_iter()
+        .map(|(i, api)| {
+            testing
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map_or((i, api), |(_, t)| (i, t.clone()))
+        })
+        .collect()
+}
+
+fn urls_after(endpoints: &[String], word: &str) -> Vec<(usize, String)> {
     endpoints
         .iter()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let node = words.next()?.strip_prefix("node-")?.parse().ok()?;
-            let mut words = line.split_whitespace().skip_while(|w| *w != "api");
+            let mut words = line.split_whitespace().skip_while(|w| *w != word);
             words.next()?;
             let url = words.next()?.trim_end_matches('/');
             url.starts_with("http").then(|| (node, url.to_owned()))

@@ -268,8 +268,13 @@ impl Testnet for ComposeTestnet {
                 let ip =
                     n.ip.map(|ip| ip.to_string())
                         .unwrap_or_else(|| "-".to_owned());
+                let testing = n
+                    .client
+                    .testing_url()
+                    .map(|t| format!(" testing {t}"))
+                    .unwrap_or_default();
                 format!(
-                    "node-{} api http://127.0.0.1:{} container {} ip {ip} p2p {ip}:{P2P_PORT}",
+                    "node-{} api http://127.0.0.1:{}{testing} container {} ip {ip} p2p {ip}:{P2P_PORT}",
                     n.index, n.api_port, n.container
                 )
             })

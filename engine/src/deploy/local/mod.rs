@@ -207,8 +207,13 @@ impl Testnet for LocalTestnet {
             .lock_nodes()
             .iter()
             .map(|n| {
+                let testing = n
+                    .client
+                    .testing_url()
+                    .map(|t| format!(" testing {t}"))
+                    .unwrap_or_default();
                 format!(
-                    "node-{} api http://{} p2p {} logs {}",
+                    "node-{} api http://{}{testing} p2p {} logs {}",
                     n.index,
                     n.api_addr,
                     n.p2p_addr,
