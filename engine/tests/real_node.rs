@@ -1,0 +1,146 @@
+//! Against a real Logos node, when `LOGOS_BLOCKCHAIN_NODE_BIN` names one (it
+//! cannot be built or run in CI here: see ../shared/real-node/README.md). The
+//! node is started as a user would, from the generated config kept beside the
+//! project (`../shared/real-node/config/`, its paths moved into a temp dir and
+//! its chain start set to now), in development mode (`POL_PROOF_DEV_MODE=true`,
+//! January 2026 builds). Then the framework's client and block feed are pointed at
+//! it: the dialect is detected, info, headers, blocks, network and mempool decode,
+//! and the feed in polling mode follows its chain. Without the variable the test
+//! prints that it is skipped.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use engine::CancellationToken;
+use engine::blockfeed::{BlockFeed, FeedConfig, FeedMode};
+use engine::client::NodeClient;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_and_the_block_feed_follow_a_real_node() {
+    let Some(bin) = std::env::var_os("LOGOS_BLOCKCHAIN_NODE_BIN") else {
+        eprintln!(
+            "skipped: LOGOS_BLOCKCHAIN_NODE_BIN is not set (a real Logos node binary cannot be built here)"
+        );
+        return;
+    };
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/real-node/config");
+    let config = std::fs::read_to_string(shared.join("node-0.config.yaml"))
+        .expect("../shared/real-node/config/node-0.config.yaml");
+    let deployment = shared.join("deployment.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let start = time_now_line();
+    let config: String = config
+        .replace("/var/lib/logos/node-0", &dir.path().display().to_string())
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("chain_start_time:") {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}chain_start_time: {start}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg_path = dir.path().join("node-0.config.yaml");
+    std::fs::write(&cfg_path, config).unwrap();
+    let mut child = tokio::process::Command::new(&bin)
+        .arg(&cfg_path)
+        .arg("--deployment")
+        .arg(&deployment)
+        .env("POL_PROOF_DEV_MODE", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the real node");
+    // the sample config serves its API on 127.0.0.1:47102
+    let client = NodeClient::new(0, "http://127.0.0.1:47102");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let info = loop {
+        match client.consensus_info().await {
+            Ok(i) if i.height >= 1 => break i,
+            _ if tokio::time::Instant::now() > deadline => {
+                panic!("the real node made no block in 60 s")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    assert!(client.known_dialect().is_some(), "dialect detected");
+    let tip = client
+        .block(&info.tip)
+        .await
+        .unwrap()
+        .expect("the tip block");
+    assert_eq!(tip.id, info.tip);
+    assert!(!client.headers(None, None).await.unwrap().is_empty());
+    let ni = client.network_info().await.unwrap();
+    assert!(ni.listen_addresses.iter().all(|a| a.starts_with("/ip4/")));
+    client.mempool_info().await.unwrap();
+
+    let cancel = CancellationToken::new();
+    let feed = BlockFeed::start_with(
+        std::slice::from_ref(&client),
+        cancel.clone(),
+        FeedConfig {
+            mode: FeedMode::Poll,
+            ..Default::default()
+        },
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let st = feed.stats();
+    cancel.cancel();
+    let now = client.consensus_info().await.unwrap();
+    let seen = st.heights[0].expect("the feed saw blocks");
+    assert!(
+        seen + 3 >= now.height,
+        "feed at {seen}, node at {}",
+        now.height
+    );
+    for h in 1..=seen {
+        assert!(
+            feed.canonical_at(0, h).is_some(),
+            "height {h} missing from the feed"
+        );
+    }
+    child.kill().await.ok();
+}
+
+/// Now as the node's config writes dates: `2026-12-01 07:18:45.000000 +00:00:00`.
+fn time_now_line() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.000000 +00:00:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[test]
+fn dates_are_written_as_the_node_reads_them() {
+    assert_eq!(civil_from_days(0), (1970, 1, 1));
+    assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+    assert!(time_now_line().ends_with(" +00:00:00"));
+}
