@@ -59,6 +59,7 @@ fn main() {
         seed: Some(1),
         keep: false,
         params: Vec::new(),
+        external: None,
     };
 
     // 1. a local testnet bound in the session (deployed here with the nomos-script binary as

@@ -131,6 +131,12 @@ pub struct RunArgs {
     /// Write a JSON report to this file: the script, its exit code and every run report.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Run every plan against a testnet nomos-script did not deploy: FILE lists its node API
+    /// URLs (one `http://host:port` a line, or the TESTNET_ENDPOINTS block `up` prints). The
+    /// plan's node count is ignored; plans needing node control or network faults are refused;
+    /// the nodes are left running.
+    #[arg(long, value_name = "FILE", conflicts_with = "deployer")]
+    pub attach_endpoints: Option<PathBuf>,
 }
 
 /// Options of `check`.
@@ -188,6 +194,11 @@ pub struct ReplArgs {
     /// Attach to a testnet brought up with `up --name NAME`.
     #[arg(long, value_name = "NAME")]
     pub attach: Option<String>,
+    /// Bind `net` to a testnet nomos-script did not deploy: FILE lists its node API URLs (one
+    /// `http://host:port` a line, or the TESTNET_ENDPOINTS block `up` prints). Node queries
+    /// work; node control and faults are refused; quitting leaves the nodes running.
+    #[arg(long, value_name = "FILE", conflicts_with = "attach")]
+    pub endpoints: Option<PathBuf>,
     /// A script evaluated first; `net` is bound to the testnet it deploys.
     pub file: Option<PathBuf>,
     /// Backend of `plan.run()` in the session.

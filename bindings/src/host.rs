@@ -50,6 +50,8 @@ pub struct HostSettings {
     pub keep: bool,
     /// `--set` parameters.
     pub params: Vec<(String, ParamValue)>,
+    /// `run --attach-endpoints FILE`: every plan runs on these nodes instead of deploying.
+    pub external: Option<Arc<engine::deploy::external::ExternalDeployer>>,
 }
 
 /// State shared by every binding of one script execution.

@@ -79,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     seed: Some(0),
                     keep: false,
                     params: args.set.clone(),
+                    external: None,
                 };
                 let outcome = host.execute(file, settings);
                 match &outcome.error {

@@ -234,6 +234,16 @@ impl RunOutputs {
 /// `nomos-script run FILE`: runs the script (`--repeat` times), prints failures with pointers to
 /// the logs of the nodes they name, writes the report files; returns the exit code.
 pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
+    let external = match &args.attach_endpoints {
+        Some(path) => match engine::deploy::external::ExternalDeployer::from_file(path) {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::SCRIPT_ERROR;
+            }
+        },
+        None => None,
+    };
     let outputs = RunOutputs::new(args.report_dir.as_deref());
     set_run_reporters(outputs.reporters());
     let repeat = args.repeat.max(1);
@@ -262,6 +272,7 @@ pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
             seed,
             keep: args.keep,
             params: args.set.clone(),
+            external: external.clone(),
         };
         let outcome = host.execute(&args.file, settings);
         if let Some(err) = &outcome.error {

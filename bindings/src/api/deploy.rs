@@ -52,6 +52,10 @@ impl DeployerHandle {
 
     /// The engine deployer, or an error saying the backend is not available.
     pub fn engine_deployer(&self) -> Res<Arc<dyn Deployer>> {
+        // `run --attach-endpoints FILE`: every plan runs on the external nodes
+        if let Some(external) = &self.state.settings.external {
+            return Ok(external.clone());
+        }
         match self.choice {
             DeployerChoice::Local => Ok(Arc::new(engine::deploy::local::LocalDeployer::default())),
             DeployerChoice::Compose => {

@@ -31,6 +31,17 @@ pub fn run_plan(
     if let Err(e) = engine::deploy::check_capabilities(&*engine_deployer, &scenario.capabilities) {
         return err(format!("cannot run this plan: {e}"));
     }
+    if let Some(external) = &state.settings.external {
+        println!(
+            "the plan runs against {} external nodes{} (its own node count, {}, is ignored)",
+            external.endpoints().len(),
+            external
+                .source()
+                .map(|p| format!(" from {}", p.display()))
+                .unwrap_or_default(),
+            scenario.topology().node_count()
+        );
+    }
     let scenario = scenario.fresh();
     let opts = run_options(state);
     // Not cancellable from here: on Ctrl-C the runner itself tears down and reports.

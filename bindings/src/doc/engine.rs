@@ -25,6 +25,7 @@ pub fn host_state(bridge: Bridge, mode: Mode, script: &Path) -> Arc<HostState> {
             seed: Some(0),
             keep: false,
             params: Vec::new(),
+            external: None,
         },
         seed: 0,
         script: script.to_path_buf(),

@@ -23,6 +23,7 @@ pub fn run_command(command: &Command) -> Option<i32> {
     Some(match command {
         Command::Repl(a) => crate::repl::run(crate::repl::ReplOptions {
             attach: a.attach.clone(),
+            endpoints: a.endpoints.clone(),
             file: a.file.clone(),
             deployer: a.deployer,
             seed: a.seed,

@@ -309,6 +309,7 @@ pub fn supervise(opts: &SuperviseOptions) -> i32 {
         seed: opts.up.seed,
         keep: false,
         params: opts.up.params.clone(),
+        external: None,
     };
     let mut session = Session::new(runtime.handle().clone(), settings, &opts.up.file);
     {

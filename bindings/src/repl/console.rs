@@ -28,6 +28,8 @@ use crate::params::ParamValue;
 pub struct ReplOptions {
     /// Testnet to attach to.
     pub attach: Option<String>,
+    /// `--endpoints FILE`: the node API URLs of a testnet nomos-script did not deploy.
+    pub endpoints: Option<PathBuf>,
     /// Script evaluated first (it may deploy the testnet `net` is bound to).
     pub file: Option<PathBuf>,
     /// Deployer of `plan.run()`.
@@ -71,6 +73,7 @@ pub fn run(opts: ReplOptions) -> i32 {
         seed: opts.seed,
         keep: false,
         params: opts.params.clone(),
+        external: None,
     };
     let session = Session::new(runtime.handle().clone(), settings, Path::new("<input>"));
     let mut repl = Repl {
@@ -100,6 +103,22 @@ pub fn run(opts: ReplOptions) -> i32 {
             Err(e) => {
                 eprintln!("error: {e}");
                 return exit::INFRA_ERROR;
+            }
+        }
+    }
+    if let Some(path) = &opts.endpoints {
+        match connect_external(runtime.handle(), path) {
+            Ok(net) => {
+                println!(
+                    "bound `net` to {} external nodes from {} (not deployed by nomos-script: no node control, no faults; they keep running when you quit); :help for help",
+                    net.node_count(),
+                    path.display()
+                );
+                repl.session.bind_net(net);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.code;
             }
         }
     }
@@ -150,6 +169,41 @@ fn attach(name: &str) -> Result<RemoteTestnet, String> {
         }
     };
     RemoteTestnet::attach(name, &url)
+}
+
+/// Why `--endpoints FILE` could not bind `net`, and the exit code.
+struct ExternalError {
+    message: String,
+    code: i32,
+}
+
+impl std::fmt::Display for ExternalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The external testnet `--endpoints FILE` names: the file parsed (a bad line is a script
+/// error), every node checked to answer.
+fn connect_external(
+    runtime: &tokio::runtime::Handle,
+    path: &Path,
+) -> Result<Arc<dyn Testnet>, ExternalError> {
+    let deployer =
+        engine::deploy::external::ExternalDeployer::from_file(path).map_err(|message| {
+            ExternalError {
+                message,
+                code: exit::SCRIPT_ERROR,
+            }
+        })?;
+    let opts = engine::deploy::DeployOptions::default();
+    runtime
+        .block_on(deployer.connect(&opts))
+        .map(|net| Arc::new(net) as Arc<dyn Testnet>)
+        .map_err(|e| ExternalError {
+            message: e.to_string(),
+            code: exit::INFRA_ERROR,
+        })
 }
 
 fn history_path() -> PathBuf {

@@ -4,6 +4,7 @@
 //! lacks is a clear error before anything starts.
 
 pub mod compose;
+pub mod external;
 pub mod k8s;
 mod link_faults;
 pub mod local;
