@@ -4,7 +4,6 @@
 //! redb storage and the real node's HTTP API (two revisions, `config::ApiDialect`).
 
 pub mod api;
-pub mod api_types;
 pub mod config;
 pub mod consensus;
 pub mod crypto;
