@@ -1,7 +1,7 @@
 //! Prints the engine's figures: deploy + readiness + teardown overhead for
 //! 3, 10 and 30 local nodes, the runner's peak RSS, the transaction rate the
 //! workload sustains against 3 nodes (with inclusion measured), and the block
-//! feed's delay from adoption to observation.
+//! feed's delay from the start of a block's slot to its observation.
 //!
 //! `cargo build --release -p nomos-devnode && cargo run --release -p nomos-script-engine --example bench_run`
 //! (the node binary is taken from NOMOS_DEVNODE_BIN, else next to this example's directory).
