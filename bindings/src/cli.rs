@@ -18,6 +18,11 @@ use crate::params::{ParamValue, parse_set};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The node implementation: `reference` (the default), `logos` (the real node:
+    /// LOGOS_BLOCKCHAIN_NODE_BIN and LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR) or `template`
+    /// (another binary with LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE).
+    #[arg(long, global = true, value_name = "KIND")]
+    pub node_kind: Option<String>,
 }
 
 /// The subcommands.
@@ -154,8 +159,21 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct DevnodeArgs {
     /// The node's YAML config.
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "action")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: Option<DevnodeAction>,
+}
+
+/// What `devnode` does besides running a node.
+#[derive(Debug, Subcommand)]
+pub enum DevnodeAction {
+    /// The reference node's config generator: reads a testnet description (the generator
+    /// contract's JSON, see docs/real-node.md) and writes the node's config into its `out_dir`.
+    GenConfig {
+        /// The description (`testnet.json`).
+        description: PathBuf,
+    },
 }
 
 /// Options of `up`.

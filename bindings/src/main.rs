@@ -12,7 +12,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The reference node builds its own runtime: it must run before anything creates one.
     if let Command::Devnode(args) = &cli.command {
-        return match devnode_main(&args.config) {
+        if let Some(nomos_script::cli::DevnodeAction::GenConfig { description }) = &args.action {
+            return match engine::nodekind::generator::gen_config_main(description) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit_code(exit::INFRA_ERROR)
+                }
+            };
+        }
+        let config = args
+            .config
+            .as_deref()
+            .expect("clap requires --config without an action");
+        return match devnode_main(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -21,6 +37,12 @@ fn main() -> ExitCode {
         };
     }
     init_tracing();
+    if let Some(kind) = &cli.node_kind
+        && let Err(e) = engine::nodekind::select_kind(kind)
+    {
+        eprintln!("error: --node-kind: {e}");
+        return exit_code(exit::SCRIPT_ERROR);
+    }
     if let Command::Doc(args) = &cli.command {
         return exit_code(nomos_script::doc::command::run(args));
     }

@@ -119,6 +119,9 @@ pub fn up(opts: &UpOptions) -> i32 {
     if let Some(seed) = opts.seed {
         cmd.arg("--seed").arg(seed.to_string());
     }
+    // the supervisor deploys: it must pick the same node kind as this command
+    cmd.arg("--node-kind")
+        .arg(engine::nodekind::selected_kind_name());
     for p in &opts.params {
         cmd.arg("--set").arg(param_arg(p));
     }

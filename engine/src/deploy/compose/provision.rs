@@ -56,6 +56,22 @@ pub(super) fn node_command(kind: &dyn NodeKind) -> Result<(PathBuf, Vec<String>)
         .map_err(|e| DeployError::NodeKind(e.to_string()))
 }
 
+/// The node kind's own environment as a container sees it: a value naming a mounted host
+/// directory (the circuits) names its place in the container instead.
+fn kind_env_in_container(kind: &dyn NodeKind) -> Vec<String> {
+    let mounts = kind.mounts();
+    kind.env()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = mounts
+                .iter()
+                .find(|(host, _)| host.display().to_string() == v)
+                .map_or(v, |(_, inside)| inside.clone());
+            format!("{k}={v}")
+        })
+        .collect()
+}
+
 /// Environment of every container: the run id and the observability settings, with a
 /// loopback host rewritten to the gateway (the host as containers see it).
 fn container_env(run_id: &str, gateway: IpAddr) -> Vec<String> {
@@ -108,8 +124,13 @@ pub(super) async fn provision(
         }
     };
     let genesis = nodekind::genesis_for(topo, now_ms());
+    let tcp_links = kind.capabilities().link_transport == nodekind::LinkTransport::Tcp;
     let net = Arc::new(ComposeTestnet {
-        env: container_env(&run_id, gateway),
+        env: {
+            let mut env = container_env(&run_id, gateway);
+            env.extend(kind_env_in_container(&*kind));
+            env
+        },
         run_id,
         run_dir,
         topology: topo.clone(),
@@ -121,7 +142,8 @@ pub(super) async fn provision(
         gateway,
         args,
         nodes: Mutex::new(Vec::new()),
-        links: dep.use_links.then(|| LinkLayer::new(topo.seed)),
+        // the gateway relays carry TCP: a kind whose peers speak UDP gets direct links
+        links: (dep.use_links && tcp_links).then(|| LinkLayer::new(topo.seed)),
         cancel: CancellationToken::new(),
         torn_down: AtomicBool::new(false),
         joiners_used: AtomicUsize::new(0),
@@ -186,7 +208,13 @@ async fn start_nodes(net: &Arc<ComposeTestnet>, topo: &Topology) -> Result<(), D
         .map_err(|e| DeployError::Io(format!("failed to find free ports on 127.0.0.1: {e}")))?;
     for (i, peers) in peers.into_iter().enumerate() {
         let plan = plan(net, i, nodekind::leader_secret(topo.seed, i), peers);
-        let node = prepare_node(net, plan, topo.degree(i), &direct_peers(topo, i), ports[i])?;
+        let node = prepare_node(
+            net,
+            plan,
+            topo.degree(i),
+            &direct_peers(&*net.kind, topo, i),
+            ports[i],
+        )?;
         net.lock_nodes().push(node);
     }
     super::template::write_compose_file(net).map_err(DeployError::Io)?;
@@ -219,7 +247,7 @@ pub(super) async fn peer_addr(
     to: usize,
 ) -> Result<String, String> {
     let Some(links) = &net.links else {
-        return Ok(format!("{}:{P2P_PORT}", container_name(&net.run_id, to)));
+        return Ok(by_name(&*net.kind, &container_name(&net.run_id, to)));
     };
     let target = net
         .lock_nodes()
@@ -242,12 +270,20 @@ pub(super) async fn peer_addr(
     Ok(relay.to_string())
 }
 
+/// A peer's p2p address by its name on the Docker network, spelled as the kind wants it.
+fn by_name(kind: &dyn NodeKind, name: &str) -> String {
+    match kind.capabilities().link_transport {
+        nodekind::LinkTransport::Tcp => format!("{name}:{P2P_PORT}"),
+        nodekind::LinkTransport::Udp => format!("/dns4/{name}/udp/{P2P_PORT}/quic-v1"),
+    }
+}
+
 /// Peers of node `i` by service name, for the hand-run compose file.
-fn direct_peers(topo: &Topology, i: usize) -> Vec<String> {
+fn direct_peers(kind: &dyn NodeKind, topo: &Topology, i: usize) -> Vec<String> {
     topo.edges
         .iter()
         .filter(|&&(a, _)| a == i)
-        .map(|&(_, b)| format!("node-{b}:{P2P_PORT}"))
+        .map(|&(_, b)| by_name(kind, &format!("node-{b}")))
         .collect()
 }
 
@@ -267,9 +303,14 @@ pub(super) fn plan(
             .testing_surface()
             .then(|| SocketAddr::from(([0, 0, 0, 0], TESTING_PORT))),
         p2p_addr: SocketAddr::from(([0, 0, 0, 0], P2P_PORT)),
+        blend_addr: net
+            .kind
+            .blend_port()
+            .then(|| SocketAddr::from(([0, 0, 0, 0], P2P_PORT + 1))),
         peers,
         data_dir: inside.join("data"),
         log_dir: inside.join("logs"),
+        config_dir: net.run_dir.join(format!("node-{i}")),
         genesis: net.genesis.clone(),
     }
 }
@@ -365,7 +406,16 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
         exposed_ports: Some(exposed),
         stop_timeout: Some(5),
         host_config: Some(HostConfig {
-            binds: Some(vec![format!("{}:{NODE_DIR_IN_CONTAINER}", dir.display())]),
+            binds: Some(
+                std::iter::once(format!("{}:{NODE_DIR_IN_CONTAINER}", dir.display()))
+                    .chain(
+                        net.kind
+                            .mounts()
+                            .into_iter()
+                            .map(|(host, inside)| format!("{}:{inside}:ro", host.display())),
+                    )
+                    .collect(),
+            ),
             port_bindings: Some(bindings),
             network_mode: Some(net.network.clone()),
             ..Default::default()

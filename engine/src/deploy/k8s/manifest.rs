@@ -318,9 +318,11 @@ pub fn node_plan(
         api_addr: SocketAddr::from(([0, 0, 0, 0], API_PORT)),
         testing_addr: None,
         p2p_addr: SocketAddr::from(([0, 0, 0, 0], P2P_PORT)),
+        blend_addr: None,
         peers,
         data_dir: Path::new(DATA_DIR).join("db"),
         log_dir: Path::new(DATA_DIR).join("logs"),
+        config_dir: std::env::temp_dir().join(format!("nomos-script-k8s-node-{i}")),
         genesis: genesis.clone(),
     }
 }

@@ -9,7 +9,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::LocalTestnet;
-use super::provision::{free_listeners, prepare_node, spawn_node};
+use super::provision::{NodePorts, link_to, prepare_node, spawn_node};
 use super::readiness::{Want, wait_one};
 use crate::deploy::link_faults::LinkBacked;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
@@ -198,43 +198,29 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         (count, addrs)
     };
     let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
-    let listeners = free_listeners(3)
+    let ports = NodePorts::bind(&*net.kind, 1)
         .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
-    let api = listeners[0]
-        .local_addr()
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
-    let p2p = listeners[1]
-        .local_addr()
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
-    let testing = listeners[2]
-        .local_addr()
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
     let mut peers = Vec::new();
     for (p, addr) in &peer_addrs {
-        let target = match &net.links {
-            Some(l) => l
-                .add_link(i, *p, *addr)
-                .await
-                .map_err(|e| {
-                    ControlError::Failed(format!("failed to start the link proxy {i}->{p}: {e}"))
-                })?
-                .to_string(),
-            None => addr.to_string(),
-        };
+        let target = link_to(net.links.as_ref(), &*net.kind, i, *p, *addr)
+            .await
+            .map_err(ControlError::Failed)?;
         peers.push(target);
     }
-    drop(listeners);
     let plan = NodePlan {
         index: i,
         key_hex,
-        api_addr: api,
-        testing_addr: net.kind.testing_surface().then_some(testing),
-        p2p_addr: p2p,
+        api_addr: ports.api[0],
+        testing_addr: net.kind.testing_surface().then_some(ports.testing[0]),
+        p2p_addr: ports.p2p[0],
+        blend_addr: ports.blend.first().copied(),
         peers,
         data_dir: net.run_dir.join(format!("node-{i}")).join("data"),
         log_dir: net.run_dir.join(format!("node-{i}")).join("logs"),
+        config_dir: net.run_dir.join(format!("node-{i}")),
         genesis: net.genesis.clone(),
     };
+    drop(ports);
     let node = prepare_node(
         &*net.kind,
         &net.topology,

@@ -23,6 +23,90 @@ pub(super) fn free_listeners(n: usize) -> std::io::Result<Vec<std::net::TcpListe
         .collect()
 }
 
+/// Free loopback ports for `n` nodes of `kind`, held (bound) until dropped so that no two of
+/// them, nor a link proxy bound meanwhile, share a port: API and testing over TCP; p2p over
+/// TCP or UDP by the kind's transport; blend over UDP where the kind has one.
+pub(super) struct NodePorts {
+    pub api: Vec<SocketAddr>,
+    pub testing: Vec<SocketAddr>,
+    pub p2p: Vec<SocketAddr>,
+    pub blend: Vec<SocketAddr>,
+    _tcp: Vec<std::net::TcpListener>,
+    _udp: Vec<std::net::UdpSocket>,
+}
+
+impl NodePorts {
+    /// The addresses, with the ports freed for the nodes to bind.
+    pub(super) fn release(
+        self,
+    ) -> (
+        Vec<SocketAddr>,
+        Vec<SocketAddr>,
+        Vec<SocketAddr>,
+        Vec<SocketAddr>,
+    ) {
+        (self.api, self.p2p, self.testing, self.blend)
+    }
+
+    pub(super) fn bind(kind: &dyn nodekind::NodeKind, n: usize) -> std::io::Result<Self> {
+        let udp_p2p = kind.capabilities().link_transport == nodekind::LinkTransport::Udp;
+        let tcp = free_listeners(if udp_p2p { 2 * n } else { 3 * n })?;
+        let bind_udp = |k: usize| -> std::io::Result<Vec<std::net::UdpSocket>> {
+            (0..k)
+                .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
+                .collect()
+        };
+        let udp = bind_udp(if udp_p2p { n } else { 0 } + if kind.blend_port() { n } else { 0 })?;
+        let t = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
+        let u = |s: &std::net::UdpSocket| s.local_addr().expect("bound socket has an address");
+        let api = tcp[..n].iter().map(t).collect();
+        let testing = tcp[n..2 * n].iter().map(t).collect();
+        let (p2p, blend) = if udp_p2p {
+            (
+                udp[..n].iter().map(u).collect(),
+                udp[n..].iter().map(u).collect(),
+            )
+        } else {
+            (
+                tcp[2 * n..].iter().map(t).collect(),
+                udp.iter().map(u).collect(),
+            )
+        };
+        Ok(Self {
+            api,
+            testing,
+            p2p,
+            blend,
+            _tcp: tcp,
+            _udp: udp,
+        })
+    }
+}
+
+/// The address node `a` dials to reach node `b`: a link-layer proxy (TCP) or relay (UDP)
+/// by the kind's transport when links are on, else `b`'s own address; spelled as the kind
+/// wants it.
+pub(super) async fn link_to(
+    links: Option<&LinkLayer>,
+    kind: &dyn nodekind::NodeKind,
+    a: usize,
+    b: usize,
+    target: SocketAddr,
+) -> Result<String, String> {
+    let addr = match links {
+        Some(l) if kind.capabilities().link_transport == nodekind::LinkTransport::Udp => l
+            .add_udp_link(a, b, target)
+            .await
+            .map_err(|e| format!("failed to start the UDP link relay {a}->{b}: {e}"))?,
+        Some(l) => l
+            .add_link(a, b, target)
+            .await
+            .map_err(|e| format!("failed to start the link proxy {a}->{b}: {e}"))?,
+        None => target,
+    };
+    Ok(kind.peer_address(addr))
+}
+
 pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -61,28 +145,17 @@ pub(super) async fn provision(
     }
 
     let n = topo.node_count();
-    let listeners = free_listeners(3 * n).map_err(|e| io("bind free ports in", &run_dir, e))?;
-    let addr = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
-    let api: Vec<SocketAddr> = listeners[..n].iter().map(addr).collect();
-    let p2p: Vec<SocketAddr> = listeners[n..2 * n].iter().map(addr).collect();
-    let testing: Vec<SocketAddr> = listeners[2 * n..].iter().map(addr).collect();
+    let ports = NodePorts::bind(&*kind, n).map_err(|e| io("bind free ports in", &run_dir, e))?;
     let has_testing = kind.testing_surface();
     let links = dep.use_links.then(|| LinkLayer::new(topo.seed));
     let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
     for &(a, b) in &topo.edges {
-        let target = match &links {
-            Some(l) => l
-                .add_link(a, b, p2p[b])
-                .await
-                .map_err(|e| {
-                    DeployError::Io(format!("failed to start the link proxy {a}->{b}: {e}"))
-                })?
-                .to_string(),
-            None => p2p[b].to_string(),
-        };
+        let target = link_to(links.as_ref(), &*kind, a, b, ports.p2p[b])
+            .await
+            .map_err(DeployError::Io)?;
         peers[a].push(target);
     }
-    drop(listeners);
+    let (api, p2p, testing, blend) = ports.release();
 
     let genesis = nodekind::genesis_for(topo, now_ms());
     let mut nodes = Vec::with_capacity(n);
@@ -97,9 +170,11 @@ pub(super) async fn provision(
                 api_addr: api[i],
                 testing_addr: has_testing.then_some(testing[i]),
                 p2p_addr: p2p[i],
+                blend_addr: blend.get(i).copied(),
                 peers: peers[i].clone(),
                 data_dir: run_dir.join(format!("node-{i}")).join("data"),
                 log_dir: run_dir.join(format!("node-{i}")).join("logs"),
+                config_dir: run_dir.join(format!("node-{i}")),
                 genesis: genesis.clone(),
             },
             topo.degree(i),
@@ -202,6 +277,7 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
         .stderr(err)
         .process_group(0)
         .env("NOMOS_SCRIPT_RUN_ID", &net.run_id)
+        .envs(net.kind.env())
         .kill_on_drop(false);
     if std::env::var_os("LOGOS_BLOCKCHAIN_LOG_DIR").is_none() {
         cmd.env("LOGOS_BLOCKCHAIN_LOG_DIR", &node.log_dir);

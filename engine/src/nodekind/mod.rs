@@ -33,6 +33,9 @@ use ed25519_dalek::SigningKey;
 use crate::client::Dialect;
 use crate::topology::{ConfigOverride, Topology, TopologyError};
 
+pub mod generator;
+pub mod logos;
+
 /// Everything a deployer decided for one node before rendering its config.
 #[derive(Debug, Clone)]
 pub struct NodePlan {
@@ -43,10 +46,15 @@ pub struct NodePlan {
     /// The testing surface's address, for kinds that have one.
     pub testing_addr: Option<SocketAddr>,
     pub p2p_addr: SocketAddr,
-    /// Addresses this node dials (possibly link-layer proxies standing in for peers).
+    /// The blend listener's address, for kinds that have one (UDP).
+    pub blend_addr: Option<SocketAddr>,
+    /// Addresses this node dials (possibly link-layer proxies standing in for peers),
+    /// spelled as the kind wants them ([`NodeKind::peer_address`]).
     pub peers: Vec<String>,
     pub data_dir: PathBuf,
     pub log_dir: PathBuf,
+    /// Where the node's config files are written (a generator writes its files here).
+    pub config_dir: PathBuf,
     pub genesis: Genesis,
 }
 
@@ -62,6 +70,12 @@ pub enum NodeKindError {
     Render(String),
     #[error("cannot locate the node binary: {0}")]
     Binary(String),
+    /// The kind is misconfigured (a missing variable, an unknown name).
+    #[error("{0}")]
+    Setup(String),
+    /// The config generator failed (the message has its command, exit code and stderr).
+    #[error("{0}")]
+    Generator(String),
 }
 
 /// How a node kind's peers reach each other (what the link layer must relay).
@@ -158,31 +172,111 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     fn testing_surface(&self) -> bool {
         false
     }
-    /// Program and arguments that run one node with the config at `config`.
+    /// Whether its nodes need a blend port (`NodePlan::blend_addr`).
+    fn blend_port(&self) -> bool {
+        false
+    }
+    /// A peer's p2p address as this kind's config spells it (`host:port` for the
+    /// reference node; a multiaddr `/ip4/H/udp/P/quic-v1` for the real node).
+    fn peer_address(&self, addr: SocketAddr) -> String {
+        addr.to_string()
+    }
+    /// Extra environment of every node process or container.
+    fn env(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Host directories mounted into node containers, as `(host path, container path)`.
+    fn mounts(&self) -> Vec<(PathBuf, String)> {
+        Vec::new()
+    }
+    /// Program and arguments that run one node with the config at `config` (other files the
+    /// kind writes sit beside it).
     fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError>;
-    /// The config file's contents for one node.
+    /// The config file's contents for one node (extra files go to `plan.config_dir`).
     fn render_config(&self, topology: &Topology, plan: &NodePlan) -> Result<String, NodeKindError>;
+}
+
+/// Every node kind name `LOGOS_BLOCKCHAIN_NODE_KIND` (or `--node-kind`) accepts.
+pub const KIND_NAMES: [&str; 3] = ["reference", "logos", "template"];
+
+static KIND_OVERRIDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Selects the node kind by name for this process (the CLI's `--node-kind`), before any
+/// deploy; it wins over `LOGOS_BLOCKCHAIN_NODE_KIND`.
+pub fn select_kind(name: &str) -> Result<(), NodeKindError> {
+    if !KIND_NAMES.contains(&name) {
+        return Err(NodeKindError::Setup(format!(
+            "unknown node kind {name:?}: expected one of {}",
+            KIND_NAMES.join(", ")
+        )));
+    }
+    let _ = KIND_OVERRIDE.set(name.to_owned());
+    Ok(())
+}
+
+/// The name of the node kind the process and environment select.
+pub fn selected_kind_name() -> String {
+    if let Some(k) = KIND_OVERRIDE.get() {
+        return k.clone();
+    }
+    if let Ok(k) = std::env::var("LOGOS_BLOCKCHAIN_NODE_KIND") {
+        return k;
+    }
+    match (
+        std::env::var_os("LOGOS_BLOCKCHAIN_NODE_BIN"),
+        std::env::var_os("LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE"),
+    ) {
+        (Some(_), Some(_)) => "template".to_owned(),
+        (Some(_), None) => "logos".to_owned(),
+        _ => "reference".to_owned(),
+    }
 }
 
 /// The node kind the environment selects (see the module docs).
 pub fn from_env() -> Result<Arc<dyn NodeKind>, NodeKindError> {
-    if let Ok(bin) = std::env::var("LOGOS_BLOCKCHAIN_NODE_BIN") {
-        let template = std::env::var("LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE").map_err(|_| {
-            NodeKindError::Binary(format!(
-                "LOGOS_BLOCKCHAIN_NODE_BIN = {bin} needs LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE (a config template file)"
+    let generator = generator::Generator::from_env();
+    match selected_kind_name().as_str() {
+        "reference" => {
+            let mut kind = ReferenceNode::from_env();
+            if kind.binary.is_none()
+                && let Some(bin) = std::env::var_os("LOGOS_BLOCKCHAIN_NODE_BIN")
+            {
+                kind.binary = Some(PathBuf::from(bin));
+            }
+            Ok(match generator {
+                Some(g) => Arc::new(generator::GeneratedNode::new(Arc::new(kind), g)),
+                None => Arc::new(kind),
+            })
+        }
+        "logos" => Ok(Arc::new(logos::LogosNode::from_env()?)),
+        "template" => template_from_env(),
+        other => Err(NodeKindError::Setup(format!(
+            "LOGOS_BLOCKCHAIN_NODE_KIND = {other:?}: expected one of {}",
+            KIND_NAMES.join(", ")
+        ))),
+    }
+}
+
+fn template_from_env() -> Result<Arc<dyn NodeKind>, NodeKindError> {
+    let bin = std::env::var("LOGOS_BLOCKCHAIN_NODE_BIN").map_err(|_| {
+        NodeKindError::Setup(
+            "the template node kind needs LOGOS_BLOCKCHAIN_NODE_BIN (the node binary)".to_owned(),
+        )
+    })?;
+    let template = std::env::var("LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE").map_err(|_| {
+            NodeKindError::Setup(format!(
+                "the template node kind (LOGOS_BLOCKCHAIN_NODE_BIN = {bin}) needs LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE (a config template file)"
             ))
         })?;
-        let args = std::env::var("LOGOS_BLOCKCHAIN_NODE_ARGS")
-            .ok()
-            .map(|a| a.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_else(|| vec!["--config".to_owned(), "{config}".to_owned()]);
-        return Ok(Arc::new(TemplateNode::new(
-            PathBuf::from(bin),
-            PathBuf::from(template),
-            args,
-        )?));
-    }
-    Ok(Arc::new(ReferenceNode::from_env()))
+    let args = std::env::var("LOGOS_BLOCKCHAIN_NODE_ARGS")
+        .ok()
+        .map(|a| a.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_else(|| vec!["--config".to_owned(), "{config}".to_owned()]);
+    Ok(Arc::new(TemplateNode::new(
+        PathBuf::from(bin),
+        PathBuf::from(template),
+        args,
+    )?))
 }
 
 /// The reference node, run as `<bin> devnode --config FILE`.
@@ -237,7 +331,9 @@ impl NodeKind for ReferenceNode {
     }
 
     fn render_config(&self, topology: &Topology, plan: &NodePlan) -> Result<String, NodeKindError> {
-        let base = reference_config(topology, plan);
+        // the built-in generator, through the same contract as an external one
+        let d = generator::describe("reference", &["config.yaml"], topology, plan);
+        let base = generator::reference_from_description(&d).map_err(NodeKindError::Render)?;
         let value =
             serde_yaml::to_value(&base).map_err(|e| NodeKindError::Render(e.to_string()))?;
         let value = apply_overrides(value, &topology.overrides_for(plan.index))
@@ -531,32 +627,73 @@ fn patch(
     create: bool,
 ) -> Result<serde_yaml::Value, TopologyError> {
     for o in overrides {
-        let unknown = || {
-            TopologyError::new(
-                "with_override",
-                format!("unknown override key `{}`", o.path),
-            )
-        };
         let mut cur = &mut value;
+        let mut walked: Vec<&str> = Vec::new();
         for part in o.path.split('.') {
+            let at = if walked.is_empty() {
+                "the top level".to_owned()
+            } else {
+                format!("`{}`", walked.join("."))
+            };
+            let unknown = |there: String| {
+                TopologyError::new(
+                    "with_override",
+                    format!(
+                        "unknown override key `{}`: {at} has no `{part}` ({there})",
+                        o.path
+                    ),
+                )
+            };
             cur = match cur {
                 serde_yaml::Value::Mapping(m) => {
                     let key = serde_yaml::Value::String(part.to_owned());
                     if create && !m.contains_key(&key) {
                         m.insert(key.clone(), serde_yaml::Value::Mapping(Default::default()));
                     }
-                    m.get_mut(&key).ok_or_else(unknown)?
+                    if !m.contains_key(&key) {
+                        let keys: Vec<String> = m
+                            .keys()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect();
+                        return Err(unknown(format!("keys there: {}", keys.join(", "))));
+                    }
+                    m.get_mut(&key).expect("checked")
                 }
-                serde_yaml::Value::Sequence(s) => {
-                    let i: usize = part.parse().map_err(|_| unknown())?;
-                    s.get_mut(i).ok_or_else(unknown)?
+                serde_yaml::Value::Sequence(seq) => {
+                    let len = seq.len();
+                    match part.parse::<usize>().ok().filter(|i| *i < len) {
+                        Some(i) => &mut seq[i],
+                        None => return Err(unknown(format!("a list of {len}: indexes 0..{len}"))),
+                    }
                 }
-                _ => return Err(unknown()),
+                _ => return Err(unknown("a plain value, not a mapping".to_owned())),
             };
+            walked.push(part);
         }
         *cur = o.value.clone();
     }
     Ok(value)
+}
+
+/// Applies node `index`'s overrides to a config a generator produced: every path must
+/// exist in that config (an unknown key is named with the keys that do exist there).
+pub fn overrides_on_generated(
+    text: &str,
+    topology: &Topology,
+    index: usize,
+) -> Result<String, NodeKindError> {
+    let overrides = topology.overrides_for(index);
+    if overrides.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        NodeKindError::Render(format!(
+            "node-{index}: overrides need a YAML (or JSON) config, but the generated one does not parse: {e}"
+        ))
+    })?;
+    let value = apply_overrides(value, &overrides)
+        .map_err(|e| NodeKindError::Render(format!("node-{index}: {}", e.message)))?;
+    serde_yaml::to_string(&value).map_err(|e| NodeKindError::Render(e.to_string()))
 }
 
 /// Checks every override against the reference node's config for each node
@@ -574,9 +711,11 @@ pub(crate) fn validate_overrides(topology: &Topology) -> Result<(), TopologyErro
             api_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             testing_addr: Some(SocketAddr::from(([127, 0, 0, 1], 3))),
             p2p_addr: SocketAddr::from(([127, 0, 0, 1], 2)),
+            blend_addr: None,
             peers: Vec::new(),
             data_dir: PathBuf::from("/nonexistent"),
             log_dir: PathBuf::from("/nonexistent"),
+            config_dir: PathBuf::from("/nonexistent"),
             genesis: genesis.clone(),
         };
         let value = serde_yaml::to_value(reference_config(topology, &plan))
@@ -623,9 +762,11 @@ mod tests {
             api_addr: SocketAddr::from(([127, 0, 0, 1], 1000)),
             testing_addr: None,
             p2p_addr: SocketAddr::from(([127, 0, 0, 1], 2000)),
+            blend_addr: None,
             peers: vec!["127.0.0.1:3000".into()],
             data_dir: PathBuf::from("/data"),
             log_dir: PathBuf::from("/logs"),
+            config_dir: PathBuf::from("/config"),
             genesis: genesis_for(topo, 42),
         }
     }
