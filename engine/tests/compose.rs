@@ -281,7 +281,7 @@ async fn a_container_that_exits_fails_deploy_with_its_last_log_lines() {
     assert!(
         matches!(
             err,
-            DeployError::Spawn { .. } | DeployError::NotReady { .. }
+            DeployError::Spawn { .. } | DeployError::NodeExited { .. }
         ),
         "{text}"
     );

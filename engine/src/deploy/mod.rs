@@ -81,6 +81,25 @@ pub(crate) fn one_line(tail: &str) -> String {
     joined.chars().skip(n.saturating_sub(600)).collect()
 }
 
+/// A `NodeExited` tail (already bounded) on one line.
+fn tail_line(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        "no output".to_owned()
+    } else {
+        tail.lines().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+/// "code 2", "signal 9" (or both, or "unknown status") for `DeployError::NodeExited`.
+fn exit_how(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), Some(s)) => format!("code {c} (signal {s})"),
+        (Some(c), None) => format!("code {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        (None, None) => "unknown status".to_owned(),
+    }
+}
+
 /// Something a scenario may need from its deployer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Capability {
@@ -212,6 +231,24 @@ pub enum DeployError {
     NotReady {
         waited: Duration,
         nodes: Vec<String>,
+    },
+    /// A node's process (or container) exited before it was ready: reported as soon as it is
+    /// seen, with how it ended, the last lines of its output and where its full log is.
+    #[error(
+        "{node} exited with {} while starting: {}; log: {log}",
+        exit_how(*.code, *.signal),
+        tail_line(.tail)
+    )]
+    NodeExited {
+        node: String,
+        /// Exit code, when it exited on its own.
+        code: Option<i32>,
+        /// The signal that killed it.
+        signal: Option<i32>,
+        /// Its last output lines (at most ~10 lines / 2 KB), newline-separated.
+        tail: String,
+        /// Where its full output is (a file, or how to get it).
+        log: String,
     },
     /// Cancelled while deploying.
     #[error("deploy interrupted")]

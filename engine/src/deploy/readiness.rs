@@ -4,8 +4,12 @@
 //! become ready (an exited process, a stopped container, a failed pod); those are parameters here,
 //! so every backend reports readiness with the same criteria and messages.
 
+use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use super::DeployError;
 use crate::client::NodeClient;
@@ -16,6 +20,52 @@ use crate::report::{EventSink, RunEvent};
 pub(crate) struct Want {
     pub peers: usize,
     pub min_height: u64,
+}
+
+/// Why one node did not become ready.
+#[derive(Debug)]
+pub(crate) enum Unready {
+    /// Not ready by the deadline, or failed for good in a way reported with the others (the
+    /// line names the node and why); all such nodes go into one `DeployError::NotReady`.
+    Late(String),
+    /// Its process or container exited (`DeployError::NodeExited`): the wait ends at once.
+    Exited(DeployError),
+}
+
+impl From<String> for Unready {
+    fn from(why: String) -> Self {
+        Unready::Late(why)
+    }
+}
+
+impl fmt::Display for Unready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unready::Late(why) => f.write_str(why),
+            Unready::Exited(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The last lines of a node's output for a `NodeExited` error: at most `TAIL_LINES` non-empty
+/// lines and `TAIL_BYTES` bytes (the end is kept), newline-separated.
+pub(crate) fn exit_tail(output: &str) -> String {
+    const TAIL_LINES: usize = 10;
+    const TAIL_BYTES: usize = 2048;
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    if tail.len() <= TAIL_BYTES {
+        return tail;
+    }
+    let mut cut = tail.len() - TAIL_BYTES;
+    while !tail.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("...{}", &tail[cut..])
 }
 
 /// How one backend polls a node.
@@ -34,7 +84,8 @@ pub(crate) struct Polling {
 
 /// Polls node `i` until it shows `want` (emitting `NodeReady`), `gone` reports it can no longer
 /// become ready, or `deadline` (counted from `start`) passes. `client` gives the node's current
-/// client (`None`: the node does not exist); `gone` gives Err(the full message) when it is gone.
+/// client (`None`: the node does not exist); `gone` gives Err(why) when it is gone (checked once
+/// more when the deadline passes, so an exit is never reported as a timeout).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn poll_ready<G, GF>(
     i: usize,
@@ -45,16 +96,16 @@ pub(crate) async fn poll_ready<G, GF>(
     events: Option<&EventSink>,
     mut client: impl FnMut() -> Option<NodeClient>,
     mut gone: G,
-) -> Result<(), String>
+) -> Result<(), Unready>
 where
     G: FnMut() -> GF,
-    GF: Future<Output = Result<(), String>>,
+    GF: Future<Output = Result<(), Unready>>,
 {
     let mut last;
     let mut last_check = Instant::now();
     loop {
         let Some(c) = client() else {
-            return Err(format!("node-{i} does not exist"));
+            return Err(Unready::Late(format!("node-{i} does not exist")));
         };
         if polling.gone_check_every.is_none() {
             gone().await?;
@@ -86,14 +137,16 @@ where
             gone().await?;
         }
         if start.elapsed() >= deadline {
-            return Err(format!("node-{i} ({last})"));
+            gone().await?;
+            return Err(Unready::Late(format!("node-{i} ({last})")));
         }
         tokio::time::sleep(polling.interval).await;
     }
 }
 
 /// Waits for every `(index, expected peers, extra)` target at once with
-/// `wait_one(index, want, extra, start)`; all failures are reported together.
+/// `wait_one(index, want, extra, start)`. A node that exits ends the wait at once with its
+/// `NodeExited` error; the other failures are reported together (by node index).
 pub(crate) async fn wait_targets<T, F, Fut>(
     targets: Vec<(usize, usize, T)>,
     deadline: Duration,
@@ -101,31 +154,39 @@ pub(crate) async fn wait_targets<T, F, Fut>(
 ) -> Result<(), DeployError>
 where
     F: FnMut(usize, Want, T, Instant) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), Unready>>,
 {
     let start = Instant::now();
-    let futs = targets.into_iter().map(|(i, peers, extra)| {
-        wait_one(
-            i,
-            Want {
-                peers,
-                min_height: 1,
-            },
-            extra,
-            start,
-        )
-    });
-    let failures: Vec<String> = futures::future::join_all(futs)
-        .await
+    let mut futs: FuturesUnordered<_> = targets
         .into_iter()
-        .filter_map(Result::err)
+        .map(|(i, peers, extra)| {
+            let fut = wait_one(
+                i,
+                Want {
+                    peers,
+                    min_height: 1,
+                },
+                extra,
+                start,
+            );
+            async move { (i, fut.await) }
+        })
         .collect();
+    let mut failures: Vec<(usize, String)> = Vec::new();
+    while let Some((i, result)) = futs.next().await {
+        match result {
+            Ok(()) => {}
+            Err(Unready::Exited(e)) => return Err(e),
+            Err(Unready::Late(why)) => failures.push((i, why)),
+        }
+    }
     if failures.is_empty() {
         Ok(())
     } else {
+        failures.sort_by_key(|f| f.0);
         Err(DeployError::NotReady {
             waited: deadline,
-            nodes: failures,
+            nodes: failures.into_iter().map(|f| f.1).collect(),
         })
     }
 }

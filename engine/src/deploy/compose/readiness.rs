@@ -5,17 +5,17 @@
 use std::time::{Duration, Instant};
 
 use super::ComposeTestnet;
-use crate::deploy::readiness::{Polling, poll_ready, wait_targets};
+use crate::deploy::readiness::{Polling, Unready, exit_tail, poll_ready, wait_targets};
 use crate::deploy::{DeployError, NodeState};
 
 pub(super) use crate::deploy::readiness::Want;
 
-/// Whether a container still runs is a Docker API call: checked after a failed probe, twice a
-/// second at most.
+/// Whether a container still runs is a Docker API call (a local socket, a few ms): checked after
+/// a failed probe, five times a second at most, so an exit is reported within ~200 ms.
 const POLLING: Polling = Polling {
     request_timeout: Duration::from_secs(1),
     interval: Duration::from_millis(100),
-    gone_check_every: Some(Duration::from_millis(500)),
+    gone_check_every: Some(Duration::from_millis(200)),
     name_url: false,
 };
 
@@ -39,7 +39,7 @@ pub(super) async fn wait_one(
     want: Want,
     start: Instant,
     deadline: Duration,
-) -> Result<(), String> {
+) -> Result<(), Unready> {
     poll_ready(
         i,
         want,
@@ -50,7 +50,7 @@ pub(super) async fn wait_one(
         || net.lock_nodes().get(i).map(|n| n.client.clone()),
         || async move {
             match exited(net, i).await {
-                Some(exit) => Err(format!("node-{i} {exit}")),
+                Some(exit) => Err(Unready::Exited(exit)),
                 None => Ok(()),
             }
         },
@@ -58,9 +58,9 @@ pub(super) async fn wait_one(
     .await
 }
 
-/// If node `i`'s container is no longer running: its exit code and last log lines (and the
-/// node is marked `Exited`).
-pub(super) async fn exited(net: &ComposeTestnet, i: usize) -> Option<String> {
+/// If node `i`'s container is no longer running: the `NodeExited` error with its exit code and
+/// last log lines (and the node is marked `Exited`).
+pub(super) async fn exited(net: &ComposeTestnet, i: usize) -> Option<DeployError> {
     let name = net.lock_nodes().get(i)?.container.clone();
     let info = net.docker.inspect_container(&name, None).await.ok()?;
     let state = info.state?;
@@ -70,12 +70,24 @@ pub(super) async fn exited(net: &ComposeTestnet, i: usize) -> Option<String> {
     if let Some(n) = net.lock_nodes().get_mut(i) {
         n.state = NodeState::Exited;
     }
-    let tail = super::cleanup::container_logs(&net.docker, &name, Some(5))
+    let tail = super::cleanup::container_logs(&net.docker, &name, Some(20))
         .await
-        .unwrap_or_default();
-    Some(format!(
-        "container {name} exited with code {}: {}",
-        state.exit_code.unwrap_or(-1),
-        crate::deploy::one_line(&tail)
-    ))
+        .unwrap_or_else(|e| format!("({e})"));
+    let status = state
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".to_owned());
+    Some(DeployError::NodeExited {
+        node: format!("node-{i}"),
+        code: state.exit_code.map(|c| c as i32),
+        signal: None,
+        tail: exit_tail(&tail),
+        log: format!(
+            "docker logs {name} (container {status}; saved to {} at teardown when the run dir is kept)",
+            net.run_dir
+                .join("logs")
+                .join(format!("node-{i}.log"))
+                .display()
+        ),
+    })
 }

@@ -13,7 +13,7 @@ use super::K8sTestnet;
 use super::cleanup::pod_logs;
 use super::manifest::{node_name, pod_name};
 use super::provision::{call, is_not_found};
-use crate::deploy::readiness::{Polling, poll_ready};
+use crate::deploy::readiness::{Polling, Unready, poll_ready};
 use crate::deploy::{DeployError, NodeState, Testnet, one_line};
 
 /// Log lines of each pod quoted in a readiness error.
@@ -338,7 +338,8 @@ pub(super) async fn wait_api(
         polling(net),
         net.events.as_ref(),
         || net.lock_nodes().get(i).map(|n| n.client.clone()),
-        || pod_fatal(net, i),
+        || async move { pod_fatal(net, i).await.map_err(Unready::Late) },
     )
     .await
+    .map_err(|e| e.to_string())
 }

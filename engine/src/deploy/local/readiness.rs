@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use super::LocalTestnet;
 use crate::client::NodeClient;
-use crate::deploy::readiness::{Polling, poll_ready, wait_targets};
+use crate::deploy::readiness::{Polling, Unready, exit_tail, poll_ready, wait_targets};
 use crate::deploy::{DeployError, NodeState};
 
 pub(super) use crate::deploy::readiness::Want;
 
-/// Local probes poll fast; an exited process is a cheap `try_wait`, checked before every probe.
+/// Local probes poll fast; an exited process is a cheap `try_wait`, checked before every probe
+/// (so an exit is reported within one interval plus one refused probe).
 const POLLING: Polling = Polling {
     request_timeout: Duration::from_secs(1),
     interval: Duration::from_millis(100),
@@ -39,7 +40,7 @@ pub(super) async fn wait_one(
     want: Want,
     start: Instant,
     deadline: Duration,
-) -> Result<(), String> {
+) -> Result<(), Unready> {
     poll_ready(
         i,
         want,
@@ -50,7 +51,7 @@ pub(super) async fn wait_one(
         || Some(client.clone()),
         || async move {
             match exited(net, i) {
-                Some(exit) => Err(format!("node-{i} {exit}")),
+                Some(exit) => Err(Unready::Exited(exit)),
                 None => Ok(()),
             }
         },
@@ -58,26 +59,35 @@ pub(super) async fn wait_one(
     .await
 }
 
-/// If node `i`'s process has exited: its status and the tail of its output.
-pub(super) fn exited(net: &LocalTestnet, i: usize) -> Option<String> {
+/// If node `i`'s process has exited (it is reaped and marked `Exited`): the `NodeExited` error
+/// with its exit code or signal and the tail of its `output.log`.
+pub(super) fn exited(net: &LocalTestnet, i: usize) -> Option<DeployError> {
+    use std::os::unix::process::ExitStatusExt;
     let mut nodes = net.lock_nodes();
     let n = nodes.get_mut(i)?;
     let status = n.child.as_mut()?.try_wait().ok()??;
     n.child = None;
     n.pid = None;
     n.state = NodeState::Exited;
-    let tail = tail_of(&n.dir.join("output.log"));
-    Some(format!("exited with {status}: {tail}"))
+    let log = n.dir.join("output.log");
+    drop(nodes);
+    let text = read_end(&log, 64 * 1024).unwrap_or_default();
+    Some(DeployError::NodeExited {
+        node: format!("node-{i}"),
+        code: status.code(),
+        signal: status.signal(),
+        tail: exit_tail(&String::from_utf8_lossy(&text)),
+        log: log.display().to_string(),
+    })
 }
 
-/// Last few non-empty lines of a log file, for error messages.
-pub(super) fn tail_of(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
-    if tail.is_empty() {
-        format!("no output (see {})", path.display())
-    } else {
-        tail.chars().take(400).collect()
-    }
+/// The last `max` bytes of a file (a node that ran for long may have a large output).
+fn read_end(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
 }
