@@ -157,9 +157,10 @@ pub struct CheckArgs {
 
 /// Options of `devnode`.
 #[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true)]
 pub struct DevnodeArgs {
     /// The node's YAML config.
-    #[arg(long, value_name = "FILE", required_unless_present = "action")]
+    #[arg(long, value_name = "FILE", required = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub action: Option<DevnodeAction>,

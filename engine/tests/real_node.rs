@@ -144,3 +144,47 @@ fn dates_are_written_as_the_node_reads_them() {
     assert_eq!(civil_from_days(20_788), (2026, 12, 1));
     assert!(time_now_line().ends_with(" +00:00:00"));
 }
+
+/// Deploys three real nodes through the `logos` kind (its command line, the configs from
+/// `LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR`, UDP ports) and runs a liveness scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_real_nodes_deployed_through_the_logos_kind_pass_liveness() {
+    if std::env::var_os("LOGOS_BLOCKCHAIN_NODE_BIN").is_none()
+        || std::env::var_os("LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR").is_none()
+    {
+        eprintln!(
+            "skipped: set LOGOS_BLOCKCHAIN_NODE_BIN and LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR to deploy real nodes"
+        );
+        return;
+    }
+    let kind = engine::nodekind::logos::LogosNode::from_env().expect("the logos kind");
+    let base = tempfile::tempdir().unwrap();
+    let dep = engine::deploy::local::LocalDeployer::new()
+        .with_node_kind(std::sync::Arc::new(kind))
+        .with_base_dir(base.path().to_path_buf());
+    let plan = engine::scenario::ScenarioBuilder::topology_with(|t| {
+        t.nodes(3)
+            .slot_duration(Duration::from_secs(2))
+            .active_slot_coeff(0.9)
+    })
+    .expect_consensus_liveness()
+    .with_run_duration(Duration::from_secs(40))
+    .build()
+    .unwrap();
+    let report = engine::runner::run_scenario(
+        &plan,
+        &dep,
+        engine::runner::RunOptions {
+            ready_timeout: Duration::from_secs(90),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        engine::report::Outcome::Passed,
+        "{}",
+        report.summary()
+    );
+    assert!(report.api_dialect.is_some(), "the dialect was detected");
+}

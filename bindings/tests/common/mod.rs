@@ -37,6 +37,9 @@ pub fn command(tmp: &Path) -> Command {
         .env_remove("NOMOS_SCRIPT_PATH")
         .env_remove("NOMOS_DEVNODE_BIN")
         .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
+        .env_remove("LOGOS_BLOCKCHAIN_NODE_KIND")
+        .env_remove("LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR")
+        .env_remove("LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE")
         .env_remove("RUST_LOG")
         .current_dir(workspace());
     c
@@ -116,6 +119,15 @@ impl Env {
 
     pub fn run(&self, args: &[&str]) -> Run {
         run_command(self.cmd().args(args))
+    }
+
+    /// `run` with extra environment variables.
+    pub fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut c = self.cmd();
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_command(c.args(args))
     }
 
     /// Run dirs the runner left in this test's temp dir.

@@ -131,7 +131,12 @@ pub fn describe(kind: &str, files: &[&str], topology: &Topology, plan: &NodePlan
         })
         .collect();
     let start_ms = plan.genesis.time_ms;
-    let stake = topology.nodes.get(plan.index).map_or(0, |s| s.stake);
+    // a node added at run time is a staked joiner when its key is a reserved leader's
+    let stake = leaders
+        .iter()
+        .find(|l| l["key_seed"] == plan.key_hex.as_str())
+        .and_then(|l| l["stake"].as_u64())
+        .unwrap_or(0);
     json!({
         "version": 1,
         "kind": kind,

@@ -124,7 +124,8 @@ pub(super) async fn provision(
         }
     };
     let genesis = nodekind::genesis_for(topo, now_ms());
-    let tcp_links = kind.capabilities().link_transport == nodekind::LinkTransport::Tcp;
+    let tcp_links = kind.capabilities().link_transport == nodekind::LinkTransport::Tcp
+        && kind.capabilities().link_faults;
     let net = Arc::new(ComposeTestnet {
         env: {
             let mut env = container_env(&run_id, gateway);

@@ -147,7 +147,10 @@ pub(super) async fn provision(
     let n = topo.node_count();
     let ports = NodePorts::bind(&*kind, n).map_err(|e| io("bind free ports in", &run_dir, e))?;
     let has_testing = kind.testing_surface();
-    let links = dep.use_links.then(|| LinkLayer::new(topo.seed));
+    // no link layer for a kind whose links cannot be faulted (its nodes find peers by
+    // themselves): it would only stand in the way, and faults are refused for it
+    let links =
+        (dep.use_links && kind.capabilities().link_faults).then(|| LinkLayer::new(topo.seed));
     let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
     for &(a, b) in &topo.edges {
         let target = link_to(links.as_ref(), &*kind, a, b, ports.p2p[b])
