@@ -75,7 +75,8 @@ impl Cluster {
         let container = if crash {
             json!({"name": "node", "ready": false, "restartCount": 3, "image": "x", "imageID": "",
                    "state": {"waiting": {"reason": "CrashLoopBackOff",
-                                         "message": "back-off 40s restarting failed container=node"}}})
+                                         "message": "back-off 40s restarting failed container=node"}},
+                   "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}}})
         } else {
             json!({"name": "node", "ready": true, "restartCount": 0, "image": "x", "imageID": "",
                    "state": {"running": {}}})
@@ -633,7 +634,7 @@ async fn failing_rollout_reports_pod_logs_and_deletes_the_namespace() {
     // The failing node, why, and its log; the other pods' logs too.
     assert!(
         msg.contains(
-            "node-1 (rollout failed: container node is waiting: CrashLoopBackOff after 3 restarts"
+            "node-1 (rollout failed: container node is waiting: CrashLoopBackOff after 3 restarts, last exit code 2:"
         ),
         "{msg}"
     );

@@ -142,11 +142,18 @@ fn fatal_reason(pod: &Pod) -> Option<String> {
                 | "CreateContainerError"
                 | "RunContainerError"
         ) {
-            let restarts = if c.restart_count > 0 {
+            let mut restarts = if c.restart_count > 0 {
                 format!(" after {} restarts", c.restart_count)
             } else {
                 String::new()
             };
+            // a crash loop's last run: how it ended
+            if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+                restarts.push_str(&format!(", last exit code {}", t.exit_code));
+                if let Some(sig) = t.signal {
+                    restarts.push_str(&format!(" (signal {sig})"));
+                }
+            }
             return Some(format!(
                 "container {} is waiting: {reason}{restarts}: {}",
                 c.name,
