@@ -302,3 +302,42 @@ async fn no_engine_is_a_clear_error() {
     );
     assert!(err.contains("is it running? (DOCKER_HOST)"), "{err}");
 }
+
+/// Another kind on Docker: configs written on the host by a generator script through the
+/// generator contract, mounted into the containers, run by the image built from the node
+/// binary; the run passes with wallet-owned keys and the testing surface published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_with_generated_configs_runs_on_docker() {
+    let Some(d) = engine_or_skip().await else {
+        return;
+    };
+    let base = tempfile::tempdir().expect("tempdir");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gen_reference.py");
+    let kind = engine::nodekind::generator::GeneratedNode::new(
+        Arc::new(ReferenceNode {
+            binary: Some(common::devnode_bin()),
+        }),
+        engine::nodekind::generator::Generator::new(vec![
+            "python3".into(),
+            script.display().to_string(),
+        ]),
+    );
+    let plan = ScenarioBuilder::new(common::fast(TopologyBuilder::new().nodes(2)))
+        .wallets(4)
+        .transactions_with(|t| t.rate(2.0))
+        .expect_consensus_liveness()
+        .with_run_duration(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let report = run_scenario(
+        &plan,
+        &deployer(base.path()).with_node_kind(Arc::new(kind)),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Passed, "{}", report.summary());
+    assert!(report.txs_included > 0, "{}", report.summary());
+    assert_nothing_labelled(&d, &report.run_id).await;
+    common::assert_empty(base.path());
+}

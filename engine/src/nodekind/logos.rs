@@ -30,6 +30,15 @@ pub struct LogosNode {
 }
 
 impl LogosNode {
+    /// `/ip4/H/udp/P/quic-v1` (or `/ip6/...`): a QUIC peer address.
+    pub fn multiaddr(addr: SocketAddr) -> String {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(ip) => format!("/ip4/{ip}"),
+            std::net::IpAddr::V6(ip) => format!("/ip6/{ip}"),
+        };
+        format!("{ip}/udp/{}/quic-v1", addr.port())
+    }
+
     /// From `LOGOS_BLOCKCHAIN_NODE_BIN`, `LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR`,
     /// `LOGOS_BLOCKCHAIN_CIRCUITS` and `POL_PROOF_DEV_MODE` (default true).
     pub fn from_env() -> Result<Self, NodeKindError> {
@@ -81,11 +90,7 @@ impl NodeKind for LogosNode {
     }
 
     fn peer_address(&self, addr: SocketAddr) -> String {
-        let ip = match addr.ip() {
-            std::net::IpAddr::V4(ip) => format!("/ip4/{ip}"),
-            std::net::IpAddr::V6(ip) => format!("/ip6/{ip}"),
-        };
-        format!("{ip}/udp/{}/quic-v1", addr.port())
+        Self::multiaddr(addr)
     }
 
     fn env(&self) -> Vec<(String, String)> {

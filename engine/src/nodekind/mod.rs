@@ -1,22 +1,28 @@
-//! What is specific to one node implementation: its command line and how its
-//! config is rendered for node `i` of a topology. The reference node
-//! (`nomos-devnode`) is the built-in kind; another binary plugs in with
-//! `LOGOS_BLOCKCHAIN_NODE_BIN` and a config template.
-//!
-//! ## Selecting the node binary
-//! - `LOGOS_BLOCKCHAIN_NODE_BIN=/path/to/node` and
-//!   `LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE=/path/to/template.yaml`: another node.
-//!   It is started as `<bin> --config <file>` (`LOGOS_BLOCKCHAIN_NODE_ARGS`, split
+//! What is specific to one node implementation (its kind): command line,
+//! environment, ports, how its configs are made, its API dialect and what it
+//! supports ([`KindCapabilities`]). Kinds, selected by name with
+//! `LOGOS_BLOCKCHAIN_NODE_KIND` or `--node-kind` ([`from_env`]):
+//! - `reference` (default): the reference node, `<exe> devnode --config <file>` (the
+//!   running executable, or `NOMOS_DEVNODE_BIN` / `LOGOS_BLOCKCHAIN_NODE_BIN`); configs
+//!   from its built-in generator through the generator contract ([`generator`]), or from
+//!   `LOGOS_BLOCKCHAIN_NODE_CONFIG_GENERATOR` when set.
+//! - `logos`: the real node ([`logos`]), `LOGOS_BLOCKCHAIN_NODE_BIN` plus a generator.
+//! - `template`: `LOGOS_BLOCKCHAIN_NODE_BIN=/path/to/node` and
+//!   `LOGOS_BLOCKCHAIN_NODE_CONFIG_TEMPLATE=/path/to/template.yaml`: another node,
+//!   started as `<bin> --config <file>` (`LOGOS_BLOCKCHAIN_NODE_ARGS`, split
 //!   on spaces, replaces `--config`; `{config}` in it stands for the file).
 //!   The template is rendered by plain `{{var}}` substitution with: `index`,
-//!   `name`, `key` (hex secret), `public_key`, `api_addr`, `api_port`,
-//!   `p2p_addr`, `p2p_port`, `peers` (YAML flow list of `host:port`),
-//!   `data_dir`, `log_dir`, `genesis_time_ms`, `epoch_nonce`, `slot_duration_ms`,
-//!   `active_slot_coeff`, `security_param`, `leaders` and `accounts` (YAML flow
+//!   `name`, `key` (hex secret), `public_key`, `api_addr`, `api_port`, `testing_addr`,
+//!   `testing_port`, `p2p_addr`, `p2p_port`, `blend_addr`, `blend_port`, `peers` (YAML
+//!   flow list of `host:port`), `peers_multiaddr` (the same as `/ip4/H/udp/P/quic-v1`),
+//!   `data_dir`, `log_dir`, `genesis_time_ms`, `chain_start_time` (a date, as the real
+//!   node writes it), `chain_start_unix`, `epoch_nonce`, `slot_duration_ms`,
+//!   `active_slot_coeff`, `security_param`, `stake` (this node's), `stakes` (flow list by
+//!   index), `api_dialect`, `wallet_keys`, `leaders` and `accounts` (YAML flow
 //!   lists of `{public_key, stake|balance}`). If the result parses as YAML,
 //!   the topology's overrides are applied to it by dotted path.
-//! - `NOMOS_DEVNODE_BIN=/path/to/nomos-devnode`: the reference node from that binary.
-//! - otherwise the reference node from the running executable: `<exe> devnode --config <file>`.
+//!   Without `LOGOS_BLOCKCHAIN_NODE_KIND`, `LOGOS_BLOCKCHAIN_NODE_BIN` alone selects
+//!   `logos`, with a template `template`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -443,6 +449,49 @@ impl NodeKind for TemplateNode {
             ("p2p_addr", plan.p2p_addr.to_string()),
             ("p2p_port", plan.p2p_addr.port().to_string()),
             ("peers", flow(&serde_json::json!(plan.peers))),
+            (
+                "peers_multiaddr",
+                flow(&serde_json::json!(
+                    plan.peers
+                        .iter()
+                        .map(|p| p
+                            .parse::<SocketAddr>()
+                            .map_or_else(|_| p.clone(), |a| logos::LogosNode::multiaddr(a)))
+                        .collect::<Vec<_>>()
+                )),
+            ),
+            (
+                "blend_addr",
+                plan.blend_addr.map(|a| a.to_string()).unwrap_or_default(),
+            ),
+            (
+                "blend_port",
+                plan.blend_addr
+                    .map(|a| a.port().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "stake",
+                topology
+                    .nodes
+                    .get(plan.index)
+                    .map_or(0, |n| n.stake)
+                    .to_string(),
+            ),
+            (
+                "stakes",
+                flow(&serde_json::json!(
+                    topology.nodes.iter().map(|n| n.stake).collect::<Vec<_>>()
+                )),
+            ),
+            (
+                "chain_start_time",
+                generator::node_date(plan.genesis.time_ms),
+            ),
+            (
+                "chain_start_unix",
+                (plan.genesis.time_ms / 1000).to_string(),
+            ),
             ("data_dir", plan.data_dir.display().to_string()),
             ("log_dir", plan.log_dir.display().to_string()),
             ("genesis_time_ms", plan.genesis.time_ms.to_string()),
