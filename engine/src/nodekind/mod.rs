@@ -456,7 +456,7 @@ impl NodeKind for TemplateNode {
                         .iter()
                         .map(|p| p
                             .parse::<SocketAddr>()
-                            .map_or_else(|_| p.clone(), |a| logos::LogosNode::multiaddr(a)))
+                            .map_or_else(|_| p.clone(), logos::LogosNode::multiaddr))
                         .collect::<Vec<_>>()
                 )),
             ),
