@@ -20,6 +20,8 @@ use crate::report::{EventSink, RunEvent};
 pub(crate) struct Want {
     pub peers: usize,
     pub min_height: u64,
+    /// The node must also report mode `Online` (the node kind's readiness rule).
+    pub online: bool,
 }
 
 /// Why one node did not become ready.
@@ -165,6 +167,7 @@ where
                 Want {
                     peers,
                     min_height: 1,
+                    online: false,
                 },
                 extra,
                 start,
@@ -210,6 +213,9 @@ async fn probe(client: &NodeClient, want: Want, name_url: bool) -> Result<(u64, 
     }
     if info.height < want.min_height {
         why.push(format!("height {} < {}", info.height, want.min_height));
+    }
+    if want.online && !info.is_online() {
+        why.push(format!("mode {} (not Online)", info.mode));
     }
     if why.is_empty() {
         Ok((info.height, net.n_peers))

@@ -459,6 +459,9 @@ impl NodeKind for GeneratedNode {
     fn blend_port(&self) -> bool {
         self.inner.blend_port()
     }
+    fn ready_when_online(&self) -> bool {
+        self.inner.ready_when_online()
+    }
     fn peer_address(&self, addr: SocketAddr) -> String {
         self.inner.peer_address(addr)
     }

@@ -89,6 +89,12 @@ impl NodeKind for LogosNode {
         true
     }
 
+    /// Ready when Online as well: a real node reports `Bootstrapping` (January 2026) or
+    /// `{"Started": "Bootstrapping"}` (May 2026) until it has caught up.
+    fn ready_when_online(&self) -> bool {
+        true
+    }
+
     fn peer_address(&self, addr: SocketAddr) -> String {
         Self::multiaddr(addr)
     }

@@ -178,6 +178,11 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     fn testing_surface(&self) -> bool {
         false
     }
+    /// Its readiness rule beyond the common one (API answers, `n_peers` >= the node's degree,
+    /// height >= 1): whether a node must also report mode `Online`.
+    fn ready_when_online(&self) -> bool {
+        false
+    }
     /// Whether its nodes need a blend port (`NodePlan::blend_addr`).
     fn blend_port(&self) -> bool {
         false

@@ -120,6 +120,7 @@ async fn start_inner(net: &ComposeTestnet, i: usize) -> Result<(), ControlError>
         Want {
             peers: 0,
             min_height: 0,
+            online: false,
         },
         Instant::now(),
         Duration::from_secs(15),
@@ -229,6 +230,7 @@ pub(super) async fn add_node(
         Want {
             peers: spec.peers.len(),
             min_height: 0,
+            online: false,
         },
         Instant::now(),
         Duration::from_secs(20),

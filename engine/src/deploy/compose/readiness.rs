@@ -26,8 +26,9 @@ pub(super) async fn wait_all(net: &ComposeTestnet, deadline: Duration) -> Result
         .filter(|n| n.state == NodeState::Running)
         .map(|n| (n.index, n.expected_peers, ()))
         .collect();
+    let online = net.kind.ready_when_online();
     wait_targets(targets, deadline, |i, want, (), start| {
-        wait_one(net, i, want, start, deadline)
+        wait_one(net, i, Want { online, ..want }, start, deadline)
     })
     .await
 }

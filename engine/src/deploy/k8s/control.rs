@@ -126,6 +126,7 @@ async fn wait_back(
         Want {
             peers: 0,
             min_height: 0,
+            online: false,
         },
         Instant::now(),
         API_WITHIN,
@@ -215,6 +216,7 @@ pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usiz
         Want {
             peers: spec.peers.len(),
             min_height: 0,
+            online: false,
         },
         Instant::now(),
         API_WITHIN,

@@ -63,6 +63,7 @@ pub(super) async fn wait_all(net: &K8sTestnet, deadline: Duration) -> Result<(),
             Want {
                 peers,
                 min_height: 1,
+                online: net.kind.ready_when_online(),
             },
             start,
             deadline,

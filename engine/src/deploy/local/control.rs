@@ -117,6 +117,7 @@ async fn start_inner(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
         Want {
             peers: 0,
             min_height: 0,
+            online: false,
         },
         Instant::now(),
         Duration::from_secs(15),
@@ -239,6 +240,7 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         Want {
             peers: peer_addrs.len(),
             min_height: 0,
+            online: false,
         },
         Instant::now(),
         Duration::from_secs(20),

@@ -26,8 +26,9 @@ pub(super) async fn wait_all(net: &LocalTestnet, deadline: Duration) -> Result<(
         .filter(|n| n.state == NodeState::Running)
         .map(|n| (n.index, n.expected_peers, n.client.clone()))
         .collect();
+    let online = net.kind.ready_when_online();
     wait_targets(targets, deadline, |i, want, client, start| {
-        wait_one(net, i, client, want, start, deadline)
+        wait_one(net, i, client, Want { online, ..want }, start, deadline)
     })
     .await
 }
