@@ -688,11 +688,17 @@ mod tests {
     fn override_keys_are_checked_against_the_node_config() {
         assert_eq!(
             err(TopologyBuilder::new().with_override("consensus.foo", 1.into())),
-            "unknown override key `consensus.foo`"
+            "unknown override key `consensus.foo`: `consensus` has no `foo` (keys there: slot_duration_ms, active_slot_coeff, security_param)"
         );
-        assert_eq!(
-            err(TopologyBuilder::new().with_override("nope", 1.into())),
-            "unknown override key `nope`"
+        let e = err(TopologyBuilder::new().with_override("nope", 1.into()));
+        assert!(
+            e.starts_with("unknown override key `nope`: the top level has no `nope` (keys there: node, network, api,"),
+            "{e}"
+        );
+        let e = err(TopologyBuilder::new().with_override("genesis.leaders.3.stake", 1.into()));
+        assert!(
+            e.contains("`genesis.leaders` has no `3` (a list of 1: indexes 0..1)"),
+            "{e}"
         );
         let e = err(TopologyBuilder::new().with_override("testing.halt_at_height", "abc".into()));
         assert!(e.contains("testing.halt_at_height"), "{e}");
