@@ -93,9 +93,17 @@ pub struct GcArgs {
     /// Where run dirs live (default: the system temp dir, honouring TMPDIR).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Only list what would be removed.
+    /// Only list what would be removed (every pid, run id, dir, container, network, volume and
+    /// image), and what is left alone and why.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also remove run dirs kept on purpose (after a failure or with --keep); without it they
+    /// are only listed.
+    #[arg(long)]
+    pub kept: bool,
+    /// With --kept: only kept dirs kept longer ago than DURATION (`1d`, `12h`).
+    #[arg(long, value_name = "DURATION", requires = "kept", value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
 }
 
 /// Options of `run`.

@@ -72,9 +72,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 println!("{line}");
             }
             let base = args.dir.unwrap_or_else(std::env::temp_dir);
+            let opts = engine::gc::GcOptions {
+                dry_run: args.dry_run,
+                kept: args.kept,
+                older_than: args.older_than,
+            };
             let report = host
                 .runtime()
-                .block_on(engine::gc::collect_in(args.dry_run, &base));
+                .block_on(engine::gc::collect_with(&base, &opts));
             for line in report.lines() {
                 println!("{line}");
             }

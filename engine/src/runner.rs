@@ -272,6 +272,10 @@ async fn run_deployed(
         sink.emit(RunEvent::TeardownStarted);
         let t = Instant::now();
         let keep = opts.keep.keep_for(&report.outcome);
+        if keep && let Some(dir) = testnet.run_dir() {
+            let reason = opts.keep.reason_for(&report.outcome);
+            crate::deploy::mark_kept(&dir, testnet.run_id(), reason, true);
+        }
         match testnet.teardown(keep).await {
             Ok(s) => {
                 report.kept = s.kept;

@@ -273,6 +273,7 @@ pub(super) async fn teardown(
         }
     } else {
         write_run_json(&net.run_id, &net.run_dir);
+        crate::deploy::mark_kept(&net.run_dir, &net.run_id, "kept at teardown", false);
     }
     result.map(|()| TeardownSummary {
         killed: 0,

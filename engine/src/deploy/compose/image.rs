@@ -148,6 +148,10 @@ pub async fn ensure_image(docker: &Docker, binary: &Path) -> Result<ImageInfo, S
     })
 }
 
+/// The label naming the binary a node image was built from (`gc` removes an image only when
+/// that binary is gone or has changed, and no container uses the image).
+pub const IMAGE_BINARY_LABEL: &str = "nomos-script.image.binary";
+
 /// Builds `tag` from `binary` (even if it exists).
 pub async fn build(docker: &Docker, binary: &Path, tag: &str) -> Result<(), String> {
     let bin = binary.to_path_buf();
@@ -158,7 +162,13 @@ pub async fn build(docker: &Docker, binary: &Path, tag: &str) -> Result<(), Stri
         t: Some(tag.to_owned()),
         rm: true,
         forcerm: true,
-        labels: Some([("nomos-script.image".to_owned(), "node".to_owned())].into()),
+        labels: Some(
+            [
+                ("nomos-script.image".to_owned(), "node".to_owned()),
+                (IMAGE_BINARY_LABEL.to_owned(), binary.display().to_string()),
+            ]
+            .into(),
+        ),
         ..Default::default()
     };
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));

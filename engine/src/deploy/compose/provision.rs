@@ -119,6 +119,8 @@ pub(super) async fn provision(
             let _ = docker.remove_network(&network).await;
             if !opts.keep_on_deploy_failure {
                 let _ = std::fs::remove_dir_all(&run_dir);
+            } else {
+                crate::deploy::mark_kept(&run_dir, &run_id, "deploy failed", true);
             }
             return Err(e);
         }

@@ -93,6 +93,7 @@ pub(super) async fn teardown(
         }
     } else {
         write_run_json(net);
+        crate::deploy::mark_kept(&net.run_dir, &net.run_id, "kept at teardown", false);
     }
     result.map(|()| TeardownSummary {
         killed,
@@ -134,6 +135,10 @@ pub struct GcSummary {
     pub killed: usize,
     /// Run dirs left alone because their owner is still running.
     pub skipped_live: Vec<PathBuf>,
+    /// Run dirs left alone because they were kept on purpose (a `KEPT` marker).
+    pub skipped_kept: Vec<PathBuf>,
+    /// Run dirs left alone because another user owns them.
+    pub skipped_foreign: Vec<PathBuf>,
 }
 
 fn alive(pid: u32) -> bool {
@@ -147,9 +152,10 @@ fn cmdline_mentions(pid: u32, needle: &str) -> bool {
 }
 
 /// Cleans what killed local runs left under `base` (default: the system
-/// temp dir): for every `nomos-script-*` dir whose owner process is gone,
-/// SIGKILLs its node processes (only those whose command line names the run
-/// dir) and removes the dir.
+/// temp dir): for every `nomos-script-*` dir of this user whose owner process
+/// is gone and that was not kept on purpose (`KEPT`), SIGKILLs its node
+/// processes (only those whose command line names the run dir) and removes
+/// the dir.
 pub fn gc(base: Option<&Path>) -> std::io::Result<GcSummary> {
     let base = base
         .map(Path::to_path_buf)
@@ -162,6 +168,18 @@ pub fn gc(base: Option<&Path>) -> std::io::Result<GcSummary> {
             continue;
         }
         let dir = entry.path();
+        let owner = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::symlink_metadata(&dir).map(|m| m.uid()).ok()
+        };
+        if owner != Some(crate::gc::current_uid()) {
+            summary.skipped_foreign.push(dir);
+            continue;
+        }
+        if crate::deploy::read_kept(&dir).is_some() {
+            summary.skipped_kept.push(dir);
+            continue;
+        }
         let label: Option<RunLabel> = std::fs::read_to_string(dir.join("run.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());

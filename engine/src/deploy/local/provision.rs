@@ -201,6 +201,9 @@ pub(super) async fn provision(
     });
     for i in 0..n {
         if let Err(e) = spawn_node(&net, i) {
+            if opts.keep_on_deploy_failure {
+                crate::deploy::mark_kept(&net.run_dir, &net.run_id, "deploy failed", true);
+            }
             let _ = crate::deploy::Testnet::teardown(&*net, opts.keep_on_deploy_failure).await;
             return Err(e);
         }
