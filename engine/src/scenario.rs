@@ -296,6 +296,14 @@ impl ScenarioBuilder {
                     format!("tx inclusion threshold = {} must be in (0, 1]", i.threshold),
                 ));
             }
+            if let Some(t) = i.per_node_threshold {
+                if !(t > 0.0 && t <= 1.0) {
+                    return Err(ScenarioError::new(
+                        "per_node_threshold",
+                        format!("tx inclusion per-node threshold = {t} must be in (0, 1]"),
+                    ));
+                }
+            }
             expectations.push(Arc::new(i.build()));
         }
         if let Some(c) = &self.convergence {

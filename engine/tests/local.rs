@@ -249,6 +249,98 @@ async fn dropped_transactions_fail_tx_inclusion() {
     assert_empty(base.path());
 }
 
+/// 5 nodes, node-2 accepts transactions and loses them, 10 users (2 per node).
+fn one_node_drops(
+    inclusion: impl FnOnce(
+        engine::expectation::TxInclusionBuilder,
+    ) -> engine::expectation::TxInclusionBuilder,
+) -> engine::scenario::Scenario {
+    ScenarioBuilder::topology_with(|t| {
+        fast(t.nodes(5)).with_node_override(2, "testing.drop_transactions", true.into())
+    })
+    .wallets(20)
+    .transactions_with(|txs| txs.rate(2.0).users(10))
+    .expect_tx_inclusion_with(inclusion)
+    .with_run_duration(Duration::from_secs(4))
+    .seed(7)
+    .build()
+    .unwrap()
+}
+
+fn inclusion_verdict(report: &engine::report::RunReport) -> &engine::expectation::Verdict {
+    &report
+        .verdicts
+        .iter()
+        .find(|v| v.name == "tx_inclusion")
+        .expect("tx_inclusion verdict")
+        .verdict
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_losing_its_transactions_fails_inclusion_naming_it() {
+    let base = tempfile::tempdir().unwrap();
+    let report = run_scenario(&one_node_drops(|i| i), &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    let v = inclusion_verdict(&report);
+    assert!(!v.passed);
+    assert!(v.message.starts_with("node-2: 0/"), "{}", v.message);
+    assert!(
+        v.message.contains("included (0%); aggregate "),
+        "{}",
+        v.message
+    );
+    for other in [0, 1, 3, 4] {
+        assert!(
+            !v.message.contains(&format!("node-{other}")),
+            "{}",
+            v.message
+        );
+    }
+    let nodes = v.evidence["nodes"].as_array().expect("per-node evidence");
+    assert_eq!(nodes.len(), 5, "{}", v.evidence);
+    let two = &nodes[2];
+    assert_eq!(two["node"], 2);
+    assert_eq!(two["included"], 0);
+    assert!(two["submitted"].as_u64().unwrap() > 0, "{}", v.evidence);
+    assert!(nodes[0]["included"].as_u64().unwrap() > 0, "{}", v.evidence);
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aggregate_mode_lets_one_losing_node_pass() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = one_node_drops(|i| i.per_node(false).threshold(0.5));
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let v = inclusion_verdict(&report);
+    assert!(v.passed, "{}", report.summary());
+    assert!(report.passed(), "{}", report.summary());
+    // the counts are reported even though they are not judged
+    assert_eq!(v.evidence["nodes"][2]["included"], 0, "{}", v.evidence);
+    assert_empty(base.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_five_node_run_passes_per_node_inclusion() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(5)))
+        .wallets(20)
+        .transactions_with(|txs| txs.rate(1.0).users(10))
+        .with_run_duration(Duration::from_secs(5))
+        .seed(5)
+        .build()
+        .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert!(report.passed(), "{}", report.summary());
+    let v = inclusion_verdict(&report);
+    assert!(v.message.contains("each of 5 nodes"), "{}", v.message);
+    let nodes = v.evidence["nodes"].as_array().expect("per-node evidence");
+    assert_eq!(nodes.len(), 5, "{}", v.evidence);
+    for n in nodes {
+        assert!(n["judged"].as_u64().unwrap() > 0, "{}", v.evidence);
+    }
+    assert_empty(base.path());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_restarts_and_catches_up() {
     let base = tempfile::tempdir().unwrap();
