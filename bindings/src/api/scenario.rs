@@ -578,6 +578,34 @@ fn register_sub_builders(reg: &mut Registrar) {
             Ok(t.clone().threshold(number(&r, "threshold")?))
         }
     );
+    script_fn!(reg,
+        /// Whether each node is also judged on the transactions submitted to it (default
+        /// `true`): a node whose share included is below the per-node threshold fails the
+        /// expectation, named with its counts. `false` judges the aggregate share only.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).transactions()
+        ///     .expect_tx_inclusion_with(|i| i.per_node(false));
+        /// ```
+        fn per_node(inclusion: TxInclusionBuilder, on: bool) -> TxInclusionBuilder
+        => |t: &mut TxInclusionBuilder, on: bool| -> Res<_> {
+            Ok(t.clone().per_node(on))
+        }
+    );
+    script_fn!(reg,
+        /// Least share of each node's transactions that must be included, in (0, 1] (default:
+        /// the aggregate threshold). Transactions submitted in the last max(1 s, 5 expected
+        /// block intervals) of the run are not judged per node.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).transactions()
+        ///     .expect_tx_inclusion_with(|i| i.threshold(0.8).per_node_threshold(0.5));
+        /// ```
+        fn per_node_threshold(inclusion: TxInclusionBuilder, share: Number) -> TxInclusionBuilder
+        => |t: &mut TxInclusionBuilder, r: Dynamic| -> Res<_> {
+            Ok(t.clone().per_node_threshold(number(&r, "per_node_threshold")?))
+        }
+    );
     reg.register_type::<ConvergenceBuilder>(
         "ConvergenceBuilder",
         &[
