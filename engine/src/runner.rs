@@ -322,11 +322,34 @@ async fn run_phases(
     });
     let run_started = Instant::now();
     let stop = CancellationToken::new();
+    // a workload that fails (or panics) stops the run at once, like a broken invariant,
+    // unless the plan opted out
+    let workload_failed = CancellationToken::new();
     let mut handles = Vec::new();
     for w in &scenario.workloads {
         let name = w.name();
         let fut = w.run(ctx.clone(), stop.clone());
-        handles.push((name, tokio::spawn(fut)));
+        let failed = workload_failed.clone();
+        let fail_fast = scenario.fail_fast;
+        let guarded = async move {
+            use futures::FutureExt;
+            match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    if fail_fast {
+                        failed.cancel();
+                    }
+                    Err(e)
+                }
+                Err(panic) => {
+                    if fail_fast {
+                        failed.cancel();
+                    }
+                    std::panic::resume_unwind(panic)
+                }
+            }
+        };
+        handles.push((name, tokio::spawn(guarded)));
     }
     // run for the duration, emitting progress
     let deadline = tokio::time::Instant::now() + scenario.duration();
@@ -338,6 +361,7 @@ async fn run_phases(
         tokio::select! {
             _ = cancel.cancelled() => { interrupted = true; break; }
             _ = aborted.cancelled() => break,
+            _ = workload_failed.cancelled() => break,
             _ = tokio::time::sleep_until(deadline) => break,
             _ = tick.tick() => {
                 let st = ctx.block_feed().stats();
@@ -377,6 +401,10 @@ async fn run_phases(
         return true;
     }
     if record_early_failure(ctx, report, sink) {
+        return false;
+    }
+    if workload_failed.is_cancelled() {
+        // the run stopped early: its expectations were not judged
         return false;
     }
     // cooldown: let in-flight transactions land

@@ -57,6 +57,7 @@ pub struct ScenarioBuilder {
     seed: Option<u64>,
     feed_mode: crate::blockfeed::FeedMode,
     features: Vec<crate::nodekind::KindFeature>,
+    continue_on_workload_failure: bool,
 }
 
 impl fmt::Debug for ScenarioBuilder {
@@ -87,6 +88,7 @@ impl ScenarioBuilder {
             seed: None,
             feed_mode: crate::blockfeed::FeedMode::Auto,
             features: Vec::new(),
+            continue_on_workload_failure: false,
         }
     }
 
@@ -219,6 +221,13 @@ impl ScenarioBuilder {
         self
     }
 
+    /// A failed workload no longer stops the run: it goes on to its end and every
+    /// expectation is judged (the failure still fails the run).
+    pub fn continue_on_workload_failure(mut self) -> Self {
+        self.continue_on_workload_failure = true;
+        self
+    }
+
     /// Requires a feature of the node kind (the plan is refused before deploying
     /// on a kind that lacks it).
     pub fn require_feature(mut self, feature: crate::nodekind::KindFeature) -> Self {
@@ -296,13 +305,13 @@ impl ScenarioBuilder {
                     format!("tx inclusion threshold = {} must be in (0, 1]", i.threshold),
                 ));
             }
-            if let Some(t) = i.per_node_threshold {
-                if !(t > 0.0 && t <= 1.0) {
-                    return Err(ScenarioError::new(
-                        "per_node_threshold",
-                        format!("tx inclusion per-node threshold = {t} must be in (0, 1]"),
-                    ));
-                }
+            if let Some(t) = i.per_node_threshold
+                && !(t > 0.0 && t <= 1.0)
+            {
+                return Err(ScenarioError::new(
+                    "per_node_threshold",
+                    format!("tx inclusion per-node threshold = {t} must be in (0, 1]"),
+                ));
             }
             expectations.push(Arc::new(i.build()));
         }
@@ -330,6 +339,7 @@ impl ScenarioBuilder {
             need(crate::nodekind::KindFeature::LinkFaults);
         }
         Ok(Scenario {
+            fail_fast: !self.continue_on_workload_failure,
             required_features,
             feed_mode: self.feed_mode,
             cooldown: self.cooldown.unwrap_or(slot * 5),
@@ -361,6 +371,9 @@ pub struct Scenario {
     pub required_features: Vec<crate::nodekind::KindFeature>,
     /// How the block feed reads the nodes.
     pub feed_mode: crate::blockfeed::FeedMode,
+    /// A failed workload stops the run at once (the default); false: the run goes on to
+    /// its end and its expectations are judged.
+    pub fail_fast: bool,
     builder: ScenarioBuilder,
 }
 

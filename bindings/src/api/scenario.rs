@@ -232,6 +232,17 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         }
     );
     script_fn!(reg,
+        /// A failed workload no longer stops the run early: the run goes on to its end and every
+        /// expectation is judged (the failure still fails the run). By default a workload that
+        /// fails (or a script workload that throws) stops the run at once, like a broken invariant.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).continue_on_workload_failure();
+        /// ```
+        fn continue_on_workload_failure(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| b.map(ScenarioBuilder::continue_on_workload_failure)
+    );
+    script_fn!(reg,
         /// Declares that the plan controls nodes (restart, stop, ...): a deployer without node
         /// control is refused before anything is deployed.
         ///
