@@ -18,6 +18,54 @@ use futures::future::BoxFuture;
 /// Fails one second into the run.
 struct FailsAfterOneSecond;
 
+/// Panics one second into the run.
+struct PanicsAfterOneSecond;
+
+impl Workload for PanicsAfterOneSecond {
+    fn name(&self) -> String {
+        "panics_after_1s".to_owned()
+    }
+
+    fn run(
+        &self,
+        _ctx: RunContext,
+        stop: engine::CancellationToken,
+    ) -> BoxFuture<'static, Result<(), WorkloadError>> {
+        Box::pin(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => panic!("boom at 1 s"),
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_workload_stops_the_run_at_once_too() {
+    let base = tempfile::tempdir().unwrap();
+    let plan = ScenarioBuilder::new(fast(TopologyBuilder::new().nodes(2)))
+        .with_workload(std::sync::Arc::new(PanicsAfterOneSecond))
+        .with_run_duration(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    assert!(
+        report.workload_errors[0]
+            .error
+            .contains("panicked: boom at 1 s"),
+        "{:?}",
+        report.workload_errors
+    );
+    assert!(
+        report.timings.run < Duration::from_secs(3),
+        "{:?}",
+        report.timings.run
+    );
+    assert_empty(base.path());
+}
+
 impl Workload for FailsAfterOneSecond {
     fn name(&self) -> String {
         "fails_after_1s".to_owned()

@@ -598,9 +598,12 @@ impl engine::workload::Workload for Panics {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_workload_fails_the_run_and_teardown_still_happens() {
     let base = tempfile::tempdir().unwrap();
+    // opted out of stopping at the first failed workload, so liveness is still judged
+    // (the default stop is tested in tests/fail_fast.rs)
     let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
         .with_workload(Arc::new(Panics))
         .expect_consensus_liveness()
+        .continue_on_workload_failure()
         .with_run_duration(Duration::from_secs(1))
         .build()
         .unwrap();
