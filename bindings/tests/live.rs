@@ -513,8 +513,12 @@ fn repl_under_tmux_completes_cancels_and_saves() {
             "function not found: bogus",
             Duration::from_secs(30),
         );
+        // one command at a time: keys typed while the REPL evaluates may be read by its
+        // interrupt watcher, not by the line editor
         keys(&socket, &["net.partition([[0, 1], [2]])", "Enter"]);
+        wait_pane(&socket, "[2]])\n0\nnomos>", Duration::from_secs(20));
         keys(&socket, &["net.heal()", "Enter"]);
+        wait_pane(&socket, "net.heal()\n1\nnomos>", Duration::from_secs(20));
         keys(&socket, &["print(`healed ${net.faults().len()}`)", "Enter"]);
         wait_pane(&socket, "healed 0", Duration::from_secs(20));
         keys(&socket, &[&format!(":save {}", saved.display()), "Enter"]);
