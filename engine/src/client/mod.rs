@@ -256,15 +256,30 @@ impl NodeClient {
         }
         let url = format!("{}/cryptarchia/info", self.base);
         let v = self.json(&url, self.http.get(&url)).await?;
-        let d = Dialect::detect(&v).ok_or_else(|| {
+        self.learn_dialect(&url, &v)
+    }
+
+    /// The dialect an answer of `/cryptarchia/info` is in, kept for every clone.
+    fn learn_dialect(&self, url: &str, info: &Value) -> Result<Dialect, ClientError> {
+        let d = Dialect::detect(info).ok_or_else(|| {
             self.decode_err(
-                &url,
+                url,
                 "no known dialect answers like this",
                 "neither logos-2026-01 nor logos-2026-05",
-                v.to_string().as_bytes(),
+                info.to_string().as_bytes(),
             )
         })?;
         Ok(*self.dialect.get_or_init(|| d))
+    }
+
+    /// Sends a request whose answer carries nothing the caller needs: Ok on 2xx.
+    async fn send_ok(&self, url: &str, req: reqwest::RequestBuilder) -> Result<(), ClientError> {
+        let (status, bytes) = self.send(url, req).await?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(self.rejected(url, status, &bytes))
+        }
     }
 
     /// `GET /cryptarchia/info`.
@@ -273,17 +288,7 @@ impl NodeClient {
         let v = self.json(&url, self.http.get(&url)).await?;
         let d = match self.dialect.get() {
             Some(d) => *d,
-            None => {
-                let d = Dialect::detect(&v).ok_or_else(|| {
-                    self.decode_err(
-                        &url,
-                        "no known dialect",
-                        "unknown info shape",
-                        v.to_string().as_bytes(),
-                    )
-                })?;
-                *self.dialect.get_or_init(|| d)
-            }
+            None => self.learn_dialect(&url, &v)?,
         };
         d.decode_info(&v)
             .map_err(|e| self.decode_err(&url, d.as_str(), e, v.to_string().as_bytes()))
@@ -374,12 +379,7 @@ impl NodeClient {
     /// node answers 200 `null`; a refusal keeps the node's status and text.
     pub async fn submit_raw(&self, body: &Value) -> Result<(), ClientError> {
         let url = format!("{}/mempool/add/tx", self.base);
-        let (status, bytes) = self.send(&url, self.http.post(&url).json(body)).await?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(self.rejected(&url, status, &bytes))
-        }
+        self.send_ok(&url, self.http.post(&url).json(body)).await
     }
 
     /// Submits a client-signed reference-node transfer; returns its id (hash).
@@ -430,12 +430,7 @@ impl NodeClient {
     pub async fn connect(&self, addr: &str) -> Result<(), ClientError> {
         let url = self.testing_path("/test/network/dial_peer", "a run-time dial")?;
         let body = serde_json::json!({ "addr": addr });
-        let (status, bytes) = self.send(&url, self.http.post(&url).json(&body)).await?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(self.rejected(&url, status, &bytes))
-        }
+        self.send_ok(&url, self.http.post(&url).json(&body)).await
     }
 
     /// Service declarations (testing surface `GET /mantle/sdp/declarations`).

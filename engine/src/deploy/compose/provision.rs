@@ -509,25 +509,20 @@ pub(super) async fn refresh(net: &ComposeTestnet, i: usize) -> Result<(), String
         .and_then(|e| e.ip_address.as_deref())
         .and_then(|s| s.parse::<Ipv4Addr>().ok())
         .ok_or_else(|| format!("container {name} has no address on network {}", net.network))?;
-    let port = settings
-        .ports
-        .as_ref()
-        .and_then(|p| p.get(&format!("{API_PORT}/tcp")))
-        .and_then(|b| b.as_ref())
-        .and_then(|b| {
-            b.iter()
-                .find_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
-        })
+    let published = |inside: u16| {
+        settings
+            .ports
+            .as_ref()
+            .and_then(|p| p.get(&format!("{inside}/tcp")))
+            .and_then(|b| b.as_ref())
+            .and_then(|b| {
+                b.iter()
+                    .find_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+            })
+    };
+    let port = published(API_PORT)
         .ok_or_else(|| format!("container {name}: Docker published no host port for the API"))?;
-    let testing_port = settings
-        .ports
-        .as_ref()
-        .and_then(|p| p.get(&format!("{TESTING_PORT}/tcp")))
-        .and_then(|b| b.as_ref())
-        .and_then(|b| {
-            b.iter()
-                .find_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
-        });
+    let testing_port = published(TESTING_PORT);
     {
         let client = compose_client(net, i, port, testing_port);
         let mut nodes = net.lock_nodes();
