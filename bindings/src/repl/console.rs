@@ -415,6 +415,7 @@ impl Repl {
                 deployer: net.deployer_name(),
                 topology: net.topology(),
                 heal_at_end: !net.active_faults().is_empty(),
+                session_seed: self.session.seed(),
             },
             &self.recorded,
         );

@@ -217,6 +217,8 @@ pub struct SaveInfo<'a> {
     pub topology: &'a Topology,
     /// Faults were still in force when saving: heal before the convergence check.
     pub heal_at_end: bool,
+    /// The session's seed (what its plans and random choices used).
+    pub session_seed: u64,
 }
 
 /// The scenario text.
@@ -233,6 +235,12 @@ pub fn scenario(info: &SaveInfo<'_>, commands: &[String]) -> String {
         info.origin,
         info.deployer,
         info.topology.node_count()
+    );
+    let _ = writeln!(
+        s,
+        "// Session seed {seed}: `nomos-script run FILE --seed {seed}` gives plans and random\n\
+         // choices in the replay the seed they had in the session.",
+        seed = info.session_seed
     );
     s.push_str(
         "// Deploys a fresh testnet of the same topology, waits until it is ready, replays the\n\

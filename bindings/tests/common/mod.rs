@@ -165,3 +165,14 @@ impl Env {
         assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
     }
 }
+
+/// A test that needs `tool` cannot run here: fails under `CI=true` (the suite must not pass
+/// silently there), else prints why it is skipped.
+pub fn skip_or_fail(tool: &str, reason: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !ci,
+        "{tool} is needed under CI=true: {reason} (.ci/deps installs it)"
+    );
+    eprintln!("skipped: {tool} not available ({reason})");
+}

@@ -12,8 +12,17 @@ use crate::p2p::connection::{ConnError, serve, short_key};
 use crate::p2p::peers::CountGuard;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// Cap of the redial backoff: small, so a healed link is used again fast.
+/// Longest redial backoff, for slots of 4 s and more.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Cap of the redial backoff: half a slot (between 100 ms and 2 s), so a
+/// healed link is used again within half a slot. A cap of 2 s regardless of
+/// the slot let a "2 s" partition on 200 ms slots last up to 4 s (20 slots):
+/// long enough for both sides to grow more than k blocks past their last
+/// common block, after which neither may reorganise and the fork is final.
+pub fn backoff_cap(slot_duration_ms: u64) -> Duration {
+    Duration::from_millis(slot_duration_ms / 2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
+}
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Accepts inbound connections until shutdown.
@@ -45,6 +54,7 @@ pub async fn accept_loop(node: Arc<Node>, listener: TcpListener) {
 /// The address is used as given (it may be a proxy standing in for the
 /// peer); the peer's advertised address is never substituted.
 pub async fn dial_forever(node: Arc<Node>, addr: String) {
+    let cap = backoff_cap(node.rules.slot_duration_ms);
     let mut backoff = FIRST_BACKOFF;
     let mut peer_key: Option<String> = None;
     let mut failures = 0u32;
@@ -105,7 +115,7 @@ pub async fn dial_forever(node: Arc<Node>, addr: String) {
         if !sleep_or_cancel(&node, backoff).await {
             return;
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff = (backoff * 2).min(cap);
     }
 }
 
@@ -114,5 +124,17 @@ async fn sleep_or_cancel(node: &Node, d: Duration) -> bool {
     tokio::select! {
         _ = node.cancel.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_cap_is_half_a_slot_within_bounds() {
+        assert_eq!(backoff_cap(200), FIRST_BACKOFF);
+        assert_eq!(backoff_cap(1000), Duration::from_millis(500));
+        assert_eq!(backoff_cap(30_000), MAX_BACKOFF);
     }
 }
