@@ -728,15 +728,24 @@ impl Expectation for Convergence {
                     Some(p) => last_problem = (p, rows, evidence),
                 }
                 if started.elapsed() >= deadline {
-                    let (p, rows, evidence) = last_problem;
-                    return Ok(Verdict::fail(
-                        format!(
-                            "{p} after {}: {}",
-                            humantime::format_duration(deadline),
-                            rows.join(", ")
-                        ),
-                        evidence,
-                    ));
+                    let (p, rows, mut evidence) = last_problem;
+                    let mut msg = format!(
+                        "{p} after {}: {}",
+                        humantime::format_duration(deadline),
+                        rows.join(", ")
+                    );
+                    let tips: Vec<(usize, u64)> =
+                        ok.iter().map(|(i, info)| (*i, info.height)).collect();
+                    if let Some(fork) = fork_point(ctx, &tips) {
+                        msg.push_str(&format!("; {}", fork.explain(k)));
+                        evidence["fork_height"] = fork.height.into();
+                        evidence["fork_depths"] = serde_json::json!(fork.depths);
+                        evidence["k"] = k.into();
+                        if let Some(risk) = longest_partition_risk(ctx) {
+                            msg.push_str(&format!("; {}", risk.explain()));
+                        }
+                    }
+                    return Ok(Verdict::fail(msg, evidence));
                 }
                 tokio::time::sleep(poll).await;
             }
@@ -744,8 +753,25 @@ impl Expectation for Convergence {
     }
 }
 
+use crate::forkrisk::ForkPoint;
+
 fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
+    match id.char_indices().nth(8) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
+/// Where the nodes' canonical chains (as the block feed saw them) last agree.
+fn fork_point(ctx: &RunContext, tips: &[(usize, u64)]) -> Option<ForkPoint> {
+    let feed = ctx.block_feed();
+    crate::forkrisk::fork_point(tips, |i, h| feed.canonical_at(i, h))
+}
+
+/// The riskiest partition of the run's fault log, by its actual length.
+fn longest_partition_risk(ctx: &RunContext) -> Option<crate::forkrisk::PartitionRisk> {
+    let testnet = ctx.testnet();
+    crate::forkrisk::riskiest_partition(testnet.topology(), &testnet.fault_log())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod context;
 pub mod deploy;
 pub mod exit;
 pub mod expectation;
+pub mod forkrisk;
 pub mod gc;
 pub mod links;
 pub mod live;

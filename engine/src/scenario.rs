@@ -338,7 +338,18 @@ impl ScenarioBuilder {
         if self.capabilities.contains(&Capability::NetworkFaults) {
             need(crate::nodekind::KindFeature::LinkFaults);
         }
+        let mut warnings = Vec::new();
+        for w in &workloads {
+            for (groups, longest) in w.planned_partitions(self.duration) {
+                let groups = groups.unwrap_or_else(|| crate::forkrisk::most_even_split(&topology));
+                let risk = crate::forkrisk::partition_risk(&topology, &groups, longest);
+                if risk.is_risky() {
+                    warnings.push(format!("workload `{}`: {}", w.name(), risk.explain()));
+                }
+            }
+        }
         Ok(Scenario {
+            warnings,
             fail_fast: !self.continue_on_workload_failure,
             required_features,
             feed_mode: self.feed_mode,
@@ -374,6 +385,9 @@ pub struct Scenario {
     /// A failed workload stops the run at once (the default); false: the run goes on to
     /// its end and its expectations are judged.
     pub fail_fast: bool,
+    /// What the plan may get wrong, found at build time (printed by `check` and at build): a
+    /// partition that can fork the testnet for good ([`crate::forkrisk`]).
+    pub warnings: Vec<String>,
     builder: ScenarioBuilder,
 }
 

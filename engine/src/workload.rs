@@ -39,6 +39,12 @@ pub trait Workload: Send + Sync {
         ctx: RunContext,
         stop: CancellationToken,
     ) -> BoxFuture<'static, Result<(), WorkloadError>>;
+    /// Partitions this workload will make, as known before the run: each with its groups (None:
+    /// random groups) and its longest duration. Used to flag partitions that can fork the
+    /// testnet for good ([`crate::forkrisk`]).
+    fn planned_partitions(&self, _run: Duration) -> Vec<(Option<Vec<Vec<usize>>>, Duration)> {
+        Vec::new()
+    }
 }
 
 /// Settings of the transaction workload (`transactions_with(|txs| txs.rate(5).users(20))`).

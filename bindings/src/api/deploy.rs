@@ -349,11 +349,25 @@ impl NetHandle {
                         })
                         .chain(problems)
                         .collect();
-                    return Err(format!(
+                    let mut msg = format!(
                         "wait_converged timed out after {}: {}",
                         humantime::format_duration(deadline),
                         states.join("; ")
-                    ));
+                    );
+                    // a fork: where, how deep, and the partition that made it
+                    let k = net.topology().params.security_param;
+                    if let Some(fork) =
+                        engine::forkrisk::walk_fork_point(&clients.0, 4 * k + 64).await
+                        && fork.depths.iter().any(|(_, d)| *d > 0)
+                    {
+                        msg.push_str(&format!("; {}", fork.explain(k)));
+                        if let Some(risk) =
+                            engine::forkrisk::riskiest_partition(net.topology(), &net.fault_log())
+                        {
+                            msg.push_str(&format!("; {}", risk.explain()));
+                        }
+                    }
+                    return Err(msg);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

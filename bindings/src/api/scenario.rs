@@ -295,7 +295,12 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
             // --seed wins, then the script's .seed(n), then the run's random seed (printed).
             let seed = st.settings.seed.or(b.seed).unwrap_or(st.seed);
             match b.inner.clone().seed(seed).build() {
-                Ok(s) => Ok(Plan(Arc::new(s))),
+                Ok(s) => {
+                    for w in &s.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    Ok(Plan(Arc::new(s)))
+                }
                 Err(e) => err(format!("invalid scenario: {e}")),
             }
         }

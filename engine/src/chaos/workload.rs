@@ -86,6 +86,36 @@ impl Workload for ChaosWorkload {
         self.builder.name.clone()
     }
 
+    fn planned_partitions(&self, run: Duration) -> Vec<(Option<Vec<Vec<usize>>>, Duration)> {
+        let mut out = Vec::new();
+        for stream in &self.builder.streams {
+            match stream {
+                ChaosStream::Partition(p) => out.push((p.groups.clone(), p.duration.max)),
+                ChaosStream::Schedule(steps) => {
+                    for (i, step) in steps.iter().enumerate() {
+                        let groups = match &step.action {
+                            ChaosAction::Partition(g) => g.clone(),
+                            ChaosAction::Isolate(n) => vec![vec![*n]],
+                            _ => continue,
+                        };
+                        // held for `hold`, else until the next heal of the schedule or the end
+                        let until = step.hold.map(|h| step.at + h).unwrap_or_else(|| {
+                            steps[i + 1..]
+                                .iter()
+                                .filter(|s| s.at >= step.at && s.action == ChaosAction::Heal)
+                                .map(|s| s.at)
+                                .min()
+                                .unwrap_or(run)
+                        });
+                        out.push((Some(groups), until.saturating_sub(step.at)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     fn run(
         &self,
         ctx: RunContext,
