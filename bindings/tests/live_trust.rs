@@ -276,12 +276,12 @@ fn control_calls_without_the_secret_are_refused_and_change_nothing() {
     assert!(!state.exists());
 }
 
+/// A listening socket and the pid holding it.
+type Owned = (u32, Listener);
+
 /// Listening sockets of the supervisor and everything below it (the local node processes),
 /// with the ones bound beyond `allowed`.
-fn supervisor_listeners(
-    live: &Live,
-    allowed: impl Fn(IpAddr) -> bool,
-) -> (Vec<(u32, Listener)>, Vec<(u32, Listener)>) {
+fn supervisor_listeners(live: &Live, allowed: impl Fn(IpAddr) -> bool) -> (Vec<Owned>, Vec<Owned>) {
     let pids = with_descendants(live.supervisor);
     let all = listeners_of(pids);
     let beyond = all
