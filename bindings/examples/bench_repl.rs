@@ -113,12 +113,10 @@ fn main() {
         "up failed: {}",
         String::from_utf8_lossy(&up.stderr)
     );
-    let url = std::fs::read_to_string(state_dir.path().join("testnets/bench.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["control_url"].as_str().map(str::to_owned))
-        .expect("control url");
-    let remote = engine::live::remote::RemoteTestnet::attach("bench", &url).expect("attach");
+    let st = engine::live::state::read_state(&state_dir.path().join("testnets/bench.json"))
+        .expect("state file");
+    let (url, secret) = st.control().expect("control url and secret");
+    let remote = engine::live::remote::RemoteTestnet::attach("bench", url, secret).expect("attach");
     let mut session = Session::new(runtime.handle().clone(), settings, Path::new("<input>"));
     session.bind_net(Arc::new(remote));
     std::thread::sleep(Duration::from_millis(300));

@@ -159,7 +159,8 @@ pub fn down(handle: &tokio::runtime::Handle, name: &str) -> i32 {
         let asked = st
             .control_url
             .as_deref()
-            .and_then(|u| ControlClient::new(u).ok())
+            .zip(st.control_secret.as_deref())
+            .and_then(|(u, secret)| ControlClient::new(u, secret).ok())
             .map(|c| c.call("POST", "/shutdown", None, DOWN_WAIT));
         match asked {
             Some(Ok(_)) => {}

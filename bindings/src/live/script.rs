@@ -55,11 +55,11 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
                     "attach(\"{name}\"): the testnet is stale (its supervisor is gone); `nomos-script down {name}` cleans it up"
                 ));
             }
-            let url = match (s.status, s.control_url) {
-                (Status::Ready, Some(u)) => u,
-                (status, _) => return err(format!("attach(\"{name}\"): not ready ({status:?})")),
-            };
-            let remote = RemoteTestnet::attach(name, &url).or_else(err)?;
+            if s.status != Status::Ready {
+                return err(format!("attach(\"{name}\"): not ready ({:?})", s.status));
+            }
+            let (url, secret) = s.control().or_else(|e| err(format!("attach(\"{name}\"): {e}")))?;
+            let remote = RemoteTestnet::attach(name, url, secret).or_else(err)?;
             Ok(NetHandle::live(Arc::new(remote), st.bridge.clone()))
         }
     );

@@ -3,7 +3,7 @@
 //! testnet it deployed (or deploys the plan/topology the script returned), serves the control API
 //! and tears everything down when asked to.
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -94,7 +94,11 @@ pub fn up(opts: &UpOptions) -> i32 {
         .truncate(true)
         .mode(0o600)
         .open(&log_path)
-    {
+        // a log left by an earlier testnet of this name keeps its mode otherwise
+        .and_then(|f| {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map(|()| f)
+        }) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: failed to create {}: {e}", log_path.display());
@@ -270,6 +274,7 @@ pub fn supervise(opts: &SuperviseOptions) -> i32 {
         exit_code: None,
         supervisor_pid: std::process::id(),
         control_url: None,
+        control_secret: None,
         run_id: None,
         node_urls: Vec::new(),
         endpoints: Vec::new(),
@@ -376,6 +381,7 @@ pub fn supervise(opts: &SuperviseOptions) -> i32 {
     };
     st.status = Status::Ready;
     st.control_url = Some(url.clone());
+    st.control_secret = Some(server.secret().to_owned());
     st.deployer = testnet.deployer_name().to_owned();
     st.run_id = Some(testnet.run_id().to_owned());
     st.node_urls = testnet

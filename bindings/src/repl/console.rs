@@ -159,16 +159,15 @@ fn attach(name: &str) -> Result<RemoteTestnet, String> {
             st.supervisor_pid
         ));
     }
-    let url = match (st.status, st.control_url) {
-        (Status::Ready, Some(url)) => url,
-        (status, _) => {
-            return Err(format!(
-                "testnet `{name}` is not ready (status {status:?}); see {}",
-                st.log.display()
-            ));
-        }
-    };
-    RemoteTestnet::attach(name, &url)
+    if st.status != Status::Ready {
+        return Err(format!(
+            "testnet `{name}` is not ready (status {:?}); see {}",
+            st.status,
+            st.log.display()
+        ));
+    }
+    let (url, secret) = st.control()?;
+    RemoteTestnet::attach(name, url, secret)
 }
 
 /// Why `--endpoints FILE` could not bind `net`, and the exit code.

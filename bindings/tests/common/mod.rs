@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod sockets;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

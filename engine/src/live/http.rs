@@ -29,17 +29,34 @@ pub enum HttpError {
     },
 }
 
-/// Base URL and timeouts of one control API.
-#[derive(Debug, Clone)]
+/// Base URL, secret and timeouts of one control API.
+#[derive(Clone)]
 pub struct ControlClient {
     base: String,
     addr: SocketAddr,
+    secret: String,
     connect_timeout: Duration,
 }
 
+/// Never prints the secret.
+impl std::fmt::Debug for ControlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlClient")
+            .field("base", &self.base)
+            .field("secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
 impl ControlClient {
-    /// A client of `base` (`http://HOST:PORT`).
-    pub fn new(base: &str) -> Result<Self, String> {
+    /// A client of `base` (`http://HOST:PORT`) sending `secret` (the testnet's, from its state
+    /// file) with every call.
+    pub fn new(base: &str, secret: &str) -> Result<Self, String> {
+        if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "the control secret for `{base}` is missing or malformed (see the testnet's state file)"
+            ));
+        }
         let hostport = base
             .strip_prefix("http://")
             .ok_or_else(|| format!("control url `{base}` must start with http://"))?
@@ -52,6 +69,7 @@ impl ControlClient {
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             addr,
+            secret: secret.to_owned(),
             connect_timeout: Duration::from_secs(2),
         })
     }
@@ -84,8 +102,9 @@ impl ControlClient {
             .map_err(|e| unreachable(e.to_string()))?;
         let body = body.unwrap_or_default();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.addr,
+            self.secret,
             body.len()
         );
         stream
@@ -190,12 +209,16 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let c = ControlClient::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let c = ControlClient::new(&format!("http://127.0.0.1:{port}"), "ab12").unwrap();
         let e = c
             .call("GET", "/state", None, Duration::from_secs(1))
             .unwrap_err()
             .to_string();
         assert!(e.contains("did not answer GET /state"), "{e}");
-        assert!(ControlClient::new("127.0.0.1:1").is_err());
+        assert!(ControlClient::new("127.0.0.1:1", "ab12").is_err());
+        // a secret that could smuggle another header line is refused before any connection
+        assert!(ControlClient::new("http://127.0.0.1:1", "ab\r\nX: y").is_err());
+        assert!(ControlClient::new("http://127.0.0.1:1", "").is_err());
+        assert!(!format!("{c:?}").contains("ab12"));
     }
 }

@@ -76,9 +76,10 @@ fn http_err(e: HttpError) -> ControlError {
 }
 
 impl RemoteTestnet {
-    /// Attaches to the supervisor at `control_url` (blocking: one `GET /state`).
-    pub fn attach(name: &str, control_url: &str) -> Result<Self, String> {
-        let client = ControlClient::new(control_url)?;
+    /// Attaches to the supervisor at `control_url`, whose every call carries `secret` (blocking:
+    /// one `GET /state`).
+    pub fn attach(name: &str, control_url: &str, secret: &str) -> Result<Self, String> {
+        let client = ControlClient::new(control_url, secret)?;
         let body = client
             .call("GET", "/state", None, QUICK)
             .map_err(|e| format!("cannot attach to testnet `{name}`: {e}"))?;

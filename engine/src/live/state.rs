@@ -44,6 +44,9 @@ pub struct LiveState {
     pub supervisor_pid: u32,
     /// Base URL of its control API (`http://127.0.0.1:PORT`), once ready.
     pub control_url: Option<String>,
+    /// The secret every control call must carry (hex), once ready; this file is its only record.
+    #[serde(default)]
+    pub control_secret: Option<String>,
     /// Run id labelling every resource (containers carry it as a label).
     pub run_id: Option<String>,
     /// Node API URLs, by index.
@@ -67,6 +70,18 @@ pub struct LiveState {
 }
 
 impl LiveState {
+    /// The control URL and secret of a ready testnet, or why there are none.
+    pub fn control(&self) -> Result<(&str, &str), String> {
+        match (self.status, &self.control_url, &self.control_secret) {
+            (Status::Ready, Some(url), Some(secret)) => Ok((url, secret)),
+            (Status::Ready, _, _) => Err(format!(
+                "testnet `{}` records no control URL and secret (a state file of an older version?)",
+                self.name
+            )),
+            (status, _, _) => Err(format!("testnet `{}` is not ready ({status:?})", self.name)),
+        }
+    }
+
     /// Whether the supervisor process still runs.
     pub fn supervisor_alive(&self) -> bool {
         pid_alive(self.supervisor_pid)
@@ -206,13 +221,22 @@ pub fn write_state(path: &Path, state: &LiveState) -> Result<(), StateError> {
         path: tmp.clone(),
         source,
     };
+    // A fresh file (a stale temp file, or a link planted in its place, is removed first; O_EXCL
+    // follows no link) created 0600, and set 0600 again in case the umask or a filesystem changed it: the rename then
+    // replaces the state file with one only its owner can read, whatever the old one's mode.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove stale", e)),
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io("create", e))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io("chmod", e))?;
     f.write_all(&text).map_err(|e| io("write", e))?;
     f.sync_all().map_err(|e| io("sync", e))?;
     drop(f);
@@ -311,6 +335,7 @@ mod tests {
             exit_code: None,
             supervisor_pid: std::process::id(),
             control_url: Some("http://127.0.0.1:1".into()),
+            control_secret: Some("ab".repeat(32)),
             run_id: None,
             node_urls: vec![],
             endpoints: vec![],
@@ -322,11 +347,29 @@ mod tests {
             log: dir.path().join("x.log"),
             created_unix: now_unix(),
         };
+        // a state file, and a stale temp file, that someone left readable by all
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+        for p in [&path, &tmp] {
+            std::fs::write(p, "{}").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
         write_state(&path, &s).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        assert!(!tmp.exists());
+        let dir_mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dir_mode, 0o700);
         let back = read_state(&path).unwrap();
         assert_eq!(back.wallet_keys, s.wallet_keys);
+        assert_eq!(
+            back.control().unwrap(),
+            ("http://127.0.0.1:1", "ab".repeat(32).as_str())
+        );
         assert!(back.supervisor_alive());
         assert!(!pid_alive(u32::MAX - 1));
     }

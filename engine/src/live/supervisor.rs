@@ -2,13 +2,18 @@
 //! the testnet (so node processes are its children and link proxies live in it). Every call that
 //! changes the testnet holds one lock, so two attached processes cannot interleave a restart
 //! with a partition half-way.
+//!
+//! Every call needs the testnet's secret (`Authorization: Bearer <secret>`): 32 random bytes drawn
+//! from the OS when the server is bound, recorded only in the 0600 state file. A call without it,
+//! or with another, is answered 401 before any handler runs, so it changes nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -35,6 +40,59 @@ struct Shared {
 pub struct ControlServer {
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    secret: Arc<str>,
+}
+
+/// Bytes of randomness in a control secret (hex-encoded on the wire and in the state file).
+pub const SECRET_BYTES: usize = 32;
+
+/// A fresh control secret: [`SECRET_BYTES`] bytes from the operating system's generator, in hex.
+/// Not derived from the run seed: a replayed run must not be controllable with a known secret.
+pub fn new_secret() -> std::io::Result<String> {
+    use rand::TryRngCore;
+    let mut bytes = [0u8; SECRET_BYTES];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("no randomness for the control secret: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Compares in time that depends only on the lengths, so the answer time does not tell how many
+/// leading characters of a guess were right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The secret a request carries, if any: `Authorization: Bearer <secret>`.
+fn bearer(req: &Request) -> Option<&[u8]> {
+    let value = req.headers().get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| rest.trim_ascii())
+}
+
+/// Refuses, before any handler or body extraction runs, every call without the secret.
+async fn require_secret(State(secret): State<Arc<str>>, req: Request, next: Next) -> Response {
+    match bearer(&req) {
+        Some(given) if constant_time_eq(given, secret.as_bytes()) => next.run(req).await,
+        given => {
+            let why = if given.is_some() {
+                "wrong control secret"
+            } else {
+                "this call needs the testnet's control secret (Authorization: Bearer, from its state file)"
+            };
+            let mut r = fail(StatusCode::UNAUTHORIZED, why.to_owned());
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            r
+        }
+    }
 }
 
 /// What a snapshot of `testnet` looks like on the wire.
@@ -68,11 +126,14 @@ pub fn snapshot(testnet: &dyn Testnet) -> NetSnapshot {
 }
 
 impl ControlServer {
-    /// Binds a free port on 127.0.0.1 for `testnet`'s control API.
+    /// Binds a free port on 127.0.0.1 for `testnet`'s control API, guarded by a fresh secret
+    /// ([`secret`](Self::secret)).
     pub async fn bind(testnet: Arc<dyn Testnet>) -> std::io::Result<Self> {
+        let secret: Arc<str> = new_secret()?.into();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         Ok(Self {
             listener,
+            secret,
             shared: Arc::new(Shared {
                 testnet,
                 control: tokio::sync::Mutex::new(()),
@@ -84,6 +145,12 @@ impl ControlServer {
     /// The address it listens on.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The secret every call must carry; whoever may control the testnet reads it from the state
+    /// file.
+    pub fn secret(&self) -> &str {
+        &self.secret
     }
 
     /// Cancelled by `POST /shutdown`.
@@ -106,7 +173,9 @@ impl ControlServer {
             .route("/heal", post(heal))
             .route("/wait_ready", post(wait_ready))
             .route("/shutdown", post(shutdown_now))
-            .with_state(self.shared);
+            .with_state(self.shared)
+            // outermost, so unknown paths are refused too and nothing is parsed before it
+            .layer(middleware::from_fn_with_state(self.secret, require_secret));
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
@@ -249,4 +318,39 @@ async fn shutdown_now(State(s): Shr) -> Json<serde_json::Value> {
     let _g = s.control.lock().await;
     s.shutdown.cancel();
     Json(serde_json::json!({"ok": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_auth(value: Option<&str>) -> Request {
+        let b = axum::http::Request::builder().uri("/state");
+        let b = match value {
+            Some(v) => b.header(header::AUTHORIZATION, v),
+            None => b,
+        };
+        b.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn secrets_are_fresh_hex_and_compared_whole() {
+        let (a, b) = (new_secret().unwrap(), new_secret().unwrap());
+        assert_eq!(a.len(), 2 * SECRET_BYTES);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), b.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[..63]));
+        assert!(!constant_time_eq(b"", a.as_bytes()));
+    }
+
+    #[test]
+    fn only_a_bearer_header_carries_the_secret() {
+        assert_eq!(bearer(&with_auth(Some("Bearer abc"))), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with_auth(Some("bearer  abc "))), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with_auth(Some("Basic abc"))), None);
+        assert_eq!(bearer(&with_auth(Some("abc"))), None);
+        assert_eq!(bearer(&with_auth(None)), None);
+    }
 }
