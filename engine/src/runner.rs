@@ -198,8 +198,9 @@ async fn run_deployed(
             ..Default::default()
         },
     );
+    // workloads, triggers and expectations see only what the plan enabled
     let ctx = RunContext::new(
-        testnet.clone(),
+        crate::deploy::granted::restrict(testnet.clone(), &scenario.capabilities),
         feed.clone(),
         scenario.seed(),
         scenario.duration(),

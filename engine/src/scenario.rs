@@ -52,6 +52,8 @@ pub struct ScenarioBuilder {
     duration: Duration,
     cooldown: Option<Duration>,
     capabilities: BTreeSet<Capability>,
+    /// Capabilities a part of the plan uses (by whom): each must be enabled.
+    needed: Vec<(Capability, String)>,
     workloads: Vec<Arc<dyn Workload>>,
     expectations: Vec<Arc<dyn Expectation>>,
     seed: Option<u64>,
@@ -83,6 +85,7 @@ impl ScenarioBuilder {
             duration: Duration::from_secs(60),
             cooldown: None,
             capabilities: BTreeSet::new(),
+            needed: Vec::new(),
             workloads: Vec::new(),
             expectations: Vec::new(),
             seed: None,
@@ -178,6 +181,13 @@ impl ScenarioBuilder {
         self
     }
 
+    /// Records that `who` (a workload) uses `c`: `build` refuses the plan unless it enables
+    /// `c` (`enable_node_control()`, `enable_network_faults()`).
+    pub fn needs(mut self, c: Capability, who: impl Into<String>) -> Self {
+        self.needed.push((c, who.into()));
+        self
+    }
+
     /// Requires the node-control capability of the deployer.
     pub fn enable_node_control(mut self) -> Self {
         self.capabilities.insert(Capability::NodeControl);
@@ -254,6 +264,17 @@ impl ScenarioBuilder {
                     humantime::format_duration(self.duration),
                     humantime::format_duration(slot)
                 ),
+            ));
+        }
+        if let Some((c, who)) = self
+            .needed
+            .iter()
+            .find(|(c, _)| !self.capabilities.contains(c))
+        {
+            let call = crate::deploy::granted::enable_call(*c);
+            return Err(ScenarioError::new(
+                call.trim_end_matches("()"),
+                format!("{who} uses {c}, which the plan does not enable: add .{call} to the plan"),
             ));
         }
         let mut workloads: Vec<Arc<dyn Workload>> = Vec::new();

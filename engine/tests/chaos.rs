@@ -144,6 +144,8 @@ async fn random_restarts_under_transaction_load_lose_no_included_transaction() {
     let plan = ScenarioBuilder::topology_with(|t| fast(t.network_full().nodes(3)))
         .wallets(8)
         .transactions_with(|t| t.rate(2.0).users(4))
+        .enable_node_control()
+        .enable_network_faults()
         .with_chaos(chaos.clone())
         .with_expectation(Arc::new(NoFinalTxLost::default()))
         .expect_consensus_liveness()
@@ -252,6 +254,8 @@ async fn a_partition_makes_two_chains_and_heal_reorganises_them_into_one() {
             .active_slot_coeff(0.9)
             .security_param(60)
     })
+    .enable_node_control()
+    .enable_network_faults()
     .chaos_with(|c| {
         c.schedule()
             .at_for(
@@ -554,6 +558,8 @@ async fn eventually_within_and_never_fail_when_broken() {
 
 fn replay_plan(seed: u64, chaos: Arc<ChaosWorkload>) -> engine::scenario::Scenario {
     ScenarioBuilder::topology_with(|t| fast(t.network_full().nodes(3)))
+        .enable_node_control()
+        .enable_network_faults()
         .with_chaos(chaos)
         .with_run_duration(secs(5))
         .seed(seed)
@@ -659,6 +665,8 @@ async fn a_restarted_node_that_cannot_catch_up_fails_the_chaos_workload() {
     let plan = ScenarioBuilder::topology_with(|t| {
         fast(t.network_full().nodes(3)).with_node_override(2, "testing.halt_at_height", 3.into())
     })
+    .enable_node_control()
+    .enable_network_faults()
     .chaos_with(|c| {
         c.restart()
             .targets(vec![2])

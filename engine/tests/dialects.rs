@@ -105,6 +105,8 @@ fn partition_plan(dialect: Dialect, mode: FeedMode, explorer: bool) -> engine::s
     })
     .wallets(8)
     .transactions_with(|t| t.rate(2.0).mode(TxMode::Wallet))
+    .enable_node_control()
+    .enable_network_faults()
     .chaos_with(|c| {
         c.schedule()
             .at_for(
@@ -223,6 +225,8 @@ async fn a_plan_needing_what_the_node_kind_lacks_is_refused_before_deploying() {
         ..KindCapabilities::reference()
     };
     let plan = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        .enable_node_control()
+        .enable_network_faults()
         .chaos_with(|c| {
             c.schedule()
                 .at_for(

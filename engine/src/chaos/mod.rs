@@ -114,12 +114,16 @@ impl ChaosScenarioExt for ScenarioBuilder {
 
     fn with_chaos(self, w: Arc<ChaosWorkload>) -> Self {
         let (control, faults) = w.builder().needs();
+        let name = crate::workload::Workload::name(&*w);
         let mut s = self.with_workload(w);
         if control {
-            s = s.require(Capability::NodeControl);
+            s = s.needs(Capability::NodeControl, format!("chaos workload `{name}`"));
         }
         if faults {
-            s = s.require(Capability::NetworkFaults);
+            s = s.needs(
+                Capability::NetworkFaults,
+                format!("chaos workload `{name}`"),
+            );
         }
         s
     }

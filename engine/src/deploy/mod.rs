@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod external;
+pub mod granted;
 pub mod k8s;
 mod link_faults;
 pub mod local;
@@ -342,6 +343,13 @@ pub enum ControlError {
         state: NodeState,
         action: String,
     },
+    /// The plan did not enable the capability the action needs.
+    #[error("{action} needs {capability}, which the plan did not enable: add .{call} to the plan")]
+    NotEnabled {
+        capability: Capability,
+        action: String,
+        call: &'static str,
+    },
     /// The action was tried and failed (the message says why).
     #[error("{0}")]
     Failed(String),
@@ -489,7 +497,7 @@ fn unsupported<T>(
     })
 }
 
-type ControlFuture<'a, T> = BoxFuture<'a, Result<T, ControlError>>;
+pub(crate) type ControlFuture<'a, T> = BoxFuture<'a, Result<T, ControlError>>;
 
 /// A running testnet. Node control and network faults default to
 /// `ControlError::Unsupported`; backends override what they offer.

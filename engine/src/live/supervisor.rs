@@ -198,6 +198,7 @@ fn control_err(e: ControlError) -> Response {
         ControlError::NoSuchNode { .. } => StatusCode::NOT_FOUND,
         ControlError::BadState { .. } => StatusCode::CONFLICT,
         ControlError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+        ControlError::NotEnabled { .. } => StatusCode::FORBIDDEN,
         ControlError::TornDown => StatusCode::GONE,
         ControlError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };

@@ -1,0 +1,181 @@
+//! A testnet as a plan sees it: node control and network faults only where the plan enabled
+//! them (`enable_node_control()`, `enable_network_faults()`), whatever the backend could do. The
+//! runner hands this view to workloads, triggers and expectations, so a use the plan did not
+//! ask for is refused with the call to add, rather than quietly working on one backend and
+//! failing on another.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::{
+    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NodeState, TeardownSummary,
+    Testnet,
+};
+use crate::client::NodeClients;
+use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
+use crate::topology::Topology;
+
+/// `net` restricted to `granted`.
+pub fn restrict(net: Arc<dyn Testnet>, granted: &[Capability]) -> Arc<dyn Testnet> {
+    Arc::new(Granted {
+        inner: net,
+        granted: granted.to_vec(),
+    })
+}
+
+/// The call that enables `c` on a plan.
+pub fn enable_call(c: Capability) -> &'static str {
+    match c {
+        Capability::NodeControl => "enable_node_control()",
+        Capability::NetworkFaults => "enable_network_faults()",
+    }
+}
+
+struct Granted {
+    inner: Arc<dyn Testnet>,
+    granted: Vec<Capability>,
+}
+
+impl Granted {
+    fn need(&self, c: Capability, action: &str) -> Result<(), ControlError> {
+        if self.granted.contains(&c) {
+            Ok(())
+        } else {
+            Err(ControlError::NotEnabled {
+                capability: c,
+                action: action.to_owned(),
+                call: enable_call(c),
+            })
+        }
+    }
+
+    fn control<'a, T: Send + 'a>(
+        &'a self,
+        action: &str,
+        f: impl FnOnce(&'a dyn Testnet) -> ControlFuture<'a, T>,
+    ) -> ControlFuture<'a, T> {
+        match self.need(Capability::NodeControl, action) {
+            Ok(()) => f(&*self.inner),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+impl Testnet for Granted {
+    fn deployer_name(&self) -> &str {
+        self.inner.deployer_name()
+    }
+    fn run_id(&self) -> &str {
+        self.inner.run_id()
+    }
+    fn node_count(&self) -> usize {
+        self.inner.node_count()
+    }
+    fn clients(&self) -> NodeClients {
+        self.inner.clients()
+    }
+    fn topology(&self) -> &Topology {
+        self.inner.topology()
+    }
+    fn run_dir(&self) -> Option<PathBuf> {
+        self.inner.run_dir()
+    }
+    fn endpoints(&self) -> Vec<String> {
+        self.inner.endpoints()
+    }
+    fn capabilities(&self) -> Vec<Capability> {
+        self.inner
+            .capabilities()
+            .into_iter()
+            .filter(|c| self.granted.contains(c))
+            .collect()
+    }
+    fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
+        self.inner.wait_ready(deadline)
+    }
+    fn genesis_time_ms(&self) -> Option<u64> {
+        self.inner.genesis_time_ms()
+    }
+    fn node_state(&self, i: usize) -> Option<NodeState> {
+        self.inner.node_state(i)
+    }
+    fn start(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control(&format!("start({i})"), |n| n.start(i))
+    }
+    fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control(&format!("stop({i})"), |n| n.stop(i))
+    }
+    fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control(&format!("restart({i})"), |n| n.restart(i))
+    }
+    fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control(&format!("kill({i})"), |n| n.kill(i))
+    }
+    fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control(&format!("pause({i})"), |n| n.pause(i))
+    }
+    fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control(&format!("resume({i})"), |n| n.resume(i))
+    }
+    fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
+        self.control("add_node", move |n| n.add_node(spec))
+    }
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, &fault.to_string())?;
+        self.inner.apply_fault(fault, note)
+    }
+    // Reverting, clearing and healing only remove faults: always allowed.
+    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
+        self.inner.revert_fault(id)
+    }
+    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
+        self.inner.clear_links(links)
+    }
+    fn heal(&self) -> Result<usize, ControlError> {
+        self.inner.heal()
+    }
+    fn active_faults(&self) -> Vec<ActiveFault> {
+        self.inner.active_faults()
+    }
+    fn fault_log(&self) -> Vec<FaultRecord> {
+        self.inner.fault_log()
+    }
+    fn partition(&self, groups: Vec<Vec<usize>>) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, "partition")?;
+        self.inner.partition(groups)
+    }
+    fn isolate(&self, i: usize) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, "isolate")?;
+        self.inner.isolate(i)
+    }
+    fn cut(&self, from: usize, to: usize) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, "cut")?;
+        self.inner.cut(from, to)
+    }
+    fn set_latency(
+        &self,
+        links: LinkSel,
+        delay: Duration,
+        jitter: Duration,
+    ) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, "latency")?;
+        self.inner.set_latency(links, delay, jitter)
+    }
+    fn set_loss(&self, links: LinkSel, probability: f64) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, "loss")?;
+        self.inner.set_loss(links, probability)
+    }
+    fn set_bandwidth(&self, links: LinkSel, bytes_per_sec: u64) -> Result<FaultId, ControlError> {
+        self.need(Capability::NetworkFaults, "bandwidth")?;
+        self.inner.set_bandwidth(links, bytes_per_sec)
+    }
+    fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
+        self.inner.logs(i, lines)
+    }
+    fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
+        self.inner.teardown(keep)
+    }
+}
