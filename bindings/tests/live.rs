@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
 
 /// Three nodes, 100 ms slots: quick to come up, quick to converge.
@@ -457,8 +459,8 @@ fn keys(socket: &str, k: &[&str]) {
 
 #[test]
 fn repl_under_tmux_completes_cancels_and_saves() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed: skipped");
+    if let Err(e) = Command::new("tmux").arg("-V").output() {
+        common::tools::skip_missing("tmux", &format!("cannot run `tmux -V`: {e}"));
         return;
     }
     let env = Env::new();

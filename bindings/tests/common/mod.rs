@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 
 pub mod docker;
+/// The same decision as the engine's tests: one file.
+#[path = "../../../engine/tests/common/tools.rs"]
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
