@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+use crate::client::model::short_id as short;
 use crate::context::RunContext;
 use crate::deploy::NodeState;
 
@@ -744,9 +745,6 @@ impl Expectation for Convergence {
     }
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
 
 #[cfg(test)]
 mod inclusion_tests {
