@@ -507,3 +507,32 @@ fn a_wrong_argument_type_is_named_in_script_types() {
     }
     env.assert_clean(0);
 }
+
+#[test]
+fn a_set_value_must_match_the_type_of_the_param_default() {
+    let env = new_env();
+    let file = script(
+        &env,
+        "params.rhai",
+        "let nodes = param(\"nodes\", 4);\nlet rate = param(\"rate\", 1.5);\nprint(`nodes ${nodes + 1} rate ${rate}`);\n",
+    );
+    let run = env.run(&["run", &file, "--set", "nodes=abc"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--set nodes=abc: param 'nodes' is an int (default 4), got 'abc'"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("params.rhai:1:"), "{run:?}");
+    let run = env.run(&["check", &file, "--set", "rate=fast"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("param 'rate' is a float (default 1.5), got 'fast'"),
+        "{run:?}"
+    );
+    let run = env.run(&["run", &file, "--set", "nodes=6", "--set", "rate=2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("nodes 7 rate 2.0"), "{run:?}");
+    env.assert_clean(0);
+}

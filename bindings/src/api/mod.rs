@@ -48,17 +48,23 @@ pub fn failure_message(value: &Dynamic) -> Option<String> {
 
 fn register_general(engine: &mut Engine, state: &Arc<HostState>) {
     let mut reg = Registrar::new(engine, Area::General);
-    let params = crate::params::to_map(&state.settings.params);
+    let params = state.settings.params.clone();
     script_fn!(reg,
         /// The script parameter `key` given with `--set key=value`, or `default` when it was
-        /// not given (`params.key` reads the same values but fails when absent).
+        /// not given (`params.key` reads the same values but fails when absent). The value
+        /// must be of the default's type: an int default takes only an int, a float default an
+        /// int or a float, a bool default `true`/`false`; a string default takes any value
+        /// (`--set duration=10` where the default is `"90s"`).
         ///
         /// ```rhai
         /// let nodes = param("nodes", 4);
         /// let topology = TopologyBuilder().nodes(nodes);
         /// ```
-        fn param(key: String, default: Dynamic) -> Dynamic => move |key: &str, default: Dynamic| {
-            params.get(key).cloned().unwrap_or(default)
+        fn param(key: String, default: Dynamic) -> Dynamic => move |key: &str, default: Dynamic| -> Res<Dynamic> {
+            match params.iter().rev().find(|(k, _)| k == key) {
+                Some((_, value)) => crate::params::checked(key, value, &default).or_else(values::err),
+                None => Ok(default),
+            }
         }
     );
     let bridge = state.bridge.clone();
