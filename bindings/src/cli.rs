@@ -120,7 +120,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// A script parameter, repeatable. The script sees it as `params.KEY` (and `param("KEY",
-    /// default)`); integers, floats and true/false are parsed as such, anything else is a string.
+    /// default)`, which refuses a value not of the default's type); integers, floats and
+    /// true/false are parsed as such, anything else is a string.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, ParamValue)>,
     /// Keep the run directory (node data, logs, configs) even after a pass, and print its path.

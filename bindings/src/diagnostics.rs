@@ -2,8 +2,10 @@
 //! for the main script and for imported modules (each named by its path), with the chain of call
 //! sites that led there.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rhai::{EvalAltResult, ParseError, Position};
 
@@ -168,8 +170,134 @@ fn leaf_message(err: &EvalAltResult) -> String {
             }
         }
         EvalAltResult::ErrorTerminated(..) => "script interrupted".to_string(),
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+            format!("function not found: {}", script_signature(signature))
+        }
+        EvalAltResult::ErrorMismatchDataType(expected, actual, _) => {
+            type_mismatch("data type incorrect", expected, actual)
+        }
+        EvalAltResult::ErrorMismatchOutputType(expected, actual, _) => {
+            type_mismatch("output type incorrect", expected, actual)
+        }
+        EvalAltResult::ErrorIndexingType(what, _) => {
+            format!("indexer unavailable: {}", script_types_in(what))
+        }
         other => lowercase_first(&strip_position(&other.to_string())),
     }
+}
+
+fn type_mismatch(what: &str, expected: &str, actual: &str) -> String {
+    match (script_types_in(actual), script_types_in(expected)) {
+        (a, e) if a.is_empty() => format!("{what}, expecting {e}"),
+        (a, e) if e.is_empty() => format!("{what}: {a}"),
+        (a, e) => format!("{what}: {a} (expecting {e})"),
+    }
+}
+
+/// Script names of the project's registered types, by Rust type name (filled as types are
+/// registered, so messages name `TopologyBuilder`, not `nomos_script::api::...`).
+static TYPE_NAMES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Records the script name of a registered type (`std::any::type_name` of it, script name).
+pub fn record_type_name(rust: &str, script: &str) {
+    TYPE_NAMES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(rust.to_string(), script.to_string());
+}
+
+/// One type as a script writer names it: `i64` -> `int`, `f64` -> `float`,
+/// `&str | ImmutableString | String` -> `string`, `rhai::Array` -> `array`, `Map` -> `map`,
+/// `FnPtr` -> `function`, a registered type -> its script name.
+pub fn script_type_name(rust: &str) -> String {
+    let t = rust.trim();
+    if t.contains(" | ") {
+        let mut names: Vec<String> = Vec::new();
+        for part in t.split(" | ") {
+            let n = script_type_name(part);
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        return names.join(" | ");
+    }
+    let t = t.trim_start_matches("&mut ").trim_start_matches('&').trim();
+    if let Some(name) = TYPE_NAMES.lock().unwrap_or_else(|e| e.into_inner()).get(t) {
+        return name.clone();
+    }
+    let bare = t
+        .trim_start_matches("rhai::")
+        .trim_start_matches("types::")
+        .trim_start_matches("dynamic::");
+    match bare {
+        "i64" | "i32" | "u64" | "u32" | "usize" | "INT" => "int".into(),
+        "f64" | "f32" | "FLOAT" => "float".into(),
+        "str" | "String" | "alloc::string::String" | "ImmutableString" | "string" => {
+            "string".into()
+        }
+        "Array" | "array" | "alloc::vec::Vec<rhai::types::dynamic::Dynamic>" => "array".into(),
+        "Map" | "map" => "map".into(),
+        "FnPtr" | "Fn" => "function".into(),
+        "Blob" | "blob" | "alloc::vec::Vec<u8>" => "blob".into(),
+        "Instant" | "std::time::Instant" | "timestamp" => "timestamp".into(),
+        "Dynamic" => "any value".into(),
+        other if other.starts_with("std::collections::") && other.contains("Map<") => "map".into(),
+        // another Rust path: its last segment, which is what a registered name would be
+        other if other.contains("::") && !other.contains('<') => {
+            other.rsplit("::").next().unwrap_or(other).to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `nodes (TopologyBuilder, &str | ImmutableString | String)` ->
+/// `nodes (TopologyBuilder, string)`: the parameter types of a signature in script names.
+fn script_signature(signature: &str) -> String {
+    match signature.split_once(" (") {
+        Some((name, rest)) if rest.ends_with(')') => {
+            let params = &rest[..rest.len() - 1];
+            format!("{name} ({})", script_types_in(params))
+        }
+        _ => signature.to_string(),
+    }
+}
+
+/// A comma-separated list of types (or a `Type[Type]` indexing), each in script names.
+fn script_types_in(text: &str) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                depth += 1;
+                token.push(c);
+            }
+            '>' => {
+                depth = depth.saturating_sub(1);
+                token.push(c);
+            }
+            ',' | '[' | ']' if depth == 0 => {
+                out.push_str(&map_token(&token));
+                token.clear();
+                out.push(c);
+            }
+            _ => token.push(c),
+        }
+    }
+    out.push_str(&map_token(&token));
+    out
+}
+
+/// One token of a list, its surrounding spaces kept.
+fn map_token(token: &str) -> String {
+    let trimmed = token.trim();
+    if trimmed.is_empty() {
+        return token.to_string();
+    }
+    let lead = &token[..token.len() - token.trim_start().len()];
+    let trail = &token[token.trim_end().len()..];
+    format!("{lead}{}{trail}", script_type_name(trimmed))
 }
 
 /// rhai appends " (line N, position M)" to messages; the location is printed separately.
@@ -225,6 +353,49 @@ mod tests {
             text.contains("note: in function `f` called at s.rhai:4:1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn type_names_are_the_script_ones() {
+        assert_eq!(script_type_name("i64"), "int");
+        assert_eq!(script_type_name("f64"), "float");
+        assert_eq!(
+            script_type_name("&str | ImmutableString | String"),
+            "string"
+        );
+        assert_eq!(script_type_name("alloc::string::String"), "string");
+        assert_eq!(script_type_name("rhai::Array"), "array");
+        assert_eq!(script_type_name("Map"), "map");
+        assert_eq!(script_type_name("bool"), "bool");
+        assert_eq!(script_type_name("FnPtr"), "function");
+        assert_eq!(script_type_name("Fn"), "function");
+        assert_eq!(script_type_name("&mut TopologyBuilder"), "TopologyBuilder");
+        record_type_name("some_crate::api::HiddenHandle", "Testnet");
+        assert_eq!(script_type_name("some_crate::api::HiddenHandle"), "Testnet");
+        assert_eq!(
+            script_signature("nodes (TopologyBuilder, &str | ImmutableString | String)"),
+            "nodes (TopologyBuilder, string)"
+        );
+        assert_eq!(
+            script_signature("f (i64, f64, rhai::Array, bool)"),
+            "f (int, float, array, bool)"
+        );
+    }
+
+    #[test]
+    fn a_wrong_argument_type_is_reported_in_script_types() {
+        let mut engine = rhai::Engine::new();
+        engine.register_fn("needs_int", |x: rhai::INT| x);
+        let err = engine.run("needs_int(\"four\")").unwrap_err();
+        let d = Diagnostic::from_eval(&err, Path::new("s.rhai"));
+        assert_eq!(d.message, "function not found: needs_int (string)");
+        let err = engine.run("needs_int([1], 2.5)").unwrap_err();
+        let d = Diagnostic::from_eval(&err, Path::new("s.rhai"));
+        assert_eq!(d.message, "function not found: needs_int (array, float)");
+        let err = engine.eval::<rhai::INT>("\"x\"").unwrap_err();
+        let d = Diagnostic::from_eval(&err, Path::new("s.rhai"));
+        assert!(!d.message.contains("ImmutableString"), "{}", d.message);
+        assert!(!d.message.contains("i64"), "{}", d.message);
     }
 
     #[test]

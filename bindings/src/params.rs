@@ -49,6 +49,52 @@ impl ParamValue {
     }
 }
 
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Float(x) => write!(f, "{x:?}"),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// `param(key, default)` given `--set key=value`: the value, checked against the type of the
+/// default. An int default takes an int; a float default an int or a float (as a float); a bool
+/// default `true`/`false`; a string default or any other (unit, array, map) anything, as parsed
+/// (so a duration default `"90s"` also takes `--set duration=10`, seconds).
+pub fn checked(key: &str, value: &ParamValue, default: &Dynamic) -> Result<Dynamic, String> {
+    let wrong = |what: &str| {
+        Err(format!(
+            "--set {key}={value}: param '{key}' is {what} (default {default}), got '{value}'"
+        ))
+    };
+    if default.is_int() {
+        return match value {
+            ParamValue::Int(i) => Ok(Dynamic::from_int(*i)),
+            _ => wrong("an int"),
+        };
+    }
+    if default.is_float() {
+        return match value {
+            #[expect(clippy::cast_precision_loss, reason = "script parameters are small")]
+            ParamValue::Int(i) => Ok(Dynamic::from_float(*i as f64)),
+            ParamValue::Float(x) => Ok(Dynamic::from_float(*x)),
+            _ => wrong("a float"),
+        };
+    }
+    if default.is_bool() {
+        return match value {
+            ParamValue::Bool(b) => Ok(Dynamic::from_bool(*b)),
+            _ => wrong("a bool (true or false)"),
+        };
+    }
+    // a string default takes anything, as parsed: a duration default ("90s") also takes
+    // `--set duration=10` (seconds), as a duration argument does
+    Ok(value.to_dynamic())
+}
+
 /// clap value parser for `KEY=VALUE`.
 pub fn parse_set(raw: &str) -> Result<(String, ParamValue), String> {
     let Some((key, value)) = raw.split_once('=') else {
@@ -85,6 +131,39 @@ mod tests {
         assert_eq!(parse_set("a=true").unwrap().1, ParamValue::Bool(true));
         assert_eq!(parse_set("a=90s").unwrap().1, ParamValue::Str("90s".into()));
         assert_eq!(parse_set("a=").unwrap().1, ParamValue::Str(String::new()));
+    }
+
+    #[test]
+    fn values_are_checked_against_the_default() {
+        let int = ParamValue::Int(4);
+        let abc = ParamValue::Str("abc".into());
+        assert_eq!(
+            checked("nodes", &abc, &Dynamic::from_int(4)).unwrap_err(),
+            "--set nodes=abc: param 'nodes' is an int (default 4), got 'abc'"
+        );
+        assert!(
+            checked("nodes", &ParamValue::Float(2.5), &Dynamic::from_int(4))
+                .unwrap_err()
+                .contains("is an int (default 4), got '2.5'")
+        );
+        assert_eq!(
+            checked("nodes", &int, &Dynamic::from_int(1))
+                .unwrap()
+                .as_int()
+                .unwrap(),
+            4
+        );
+        let rate = checked("rate", &int, &Dynamic::from_float(1.5)).unwrap();
+        assert!((rate.as_float().unwrap() - 4.0).abs() < f64::EPSILON);
+        assert!(
+            checked("fast", &abc, &Dynamic::from_bool(false))
+                .unwrap_err()
+                .contains("param 'fast' is a bool (true or false) (default false), got 'abc'")
+        );
+        let secs = checked("duration", &int, &Dynamic::from("90s")).unwrap();
+        assert_eq!(secs.as_int().unwrap(), 4);
+        let any = checked("any", &abc, &Dynamic::UNIT).unwrap();
+        assert_eq!(any.into_string().unwrap(), "abc");
     }
 
     #[test]

@@ -443,3 +443,99 @@ fn an_unreachable_kubernetes_cluster_is_an_infrastructure_error() {
     assert!(run.stderr.contains("liveness.rhai:"), "{run:?}");
     env.assert_clean(0);
 }
+
+/// Writes `source` into the test's temp dir and returns its path.
+fn script(env: &Env, name: &str, source: &str) -> String {
+    let path = env.path(name);
+    std::fs::write(&path, source).expect("write script");
+    path.display().to_string()
+}
+
+#[test]
+fn negative_and_absurd_durations_are_refused_alike() {
+    let env = new_env();
+    for (source, expected) in [
+        ("sleep(-1);\n", "sleep = -1 is negative"),
+        ("sleep(-0.5);\n", "sleep = -0.5 is negative"),
+        ("sleep(\"-3s\");\n", "sleep = \"-3s\" is negative"),
+        (
+            "sleep(\"100000000d\");\n",
+            "a duration of 273972y 220d is absurd: at most 30d",
+        ),
+        ("sleep(1e12);\n", "a duration of 31709y 289d is absurd"),
+        (
+            "let p = ScenarioBuilder::topology_with(|t| t.nodes(1)).with_run_duration(-5);\n",
+            "with_run_duration = -5 is negative",
+        ),
+    ] {
+        let file = script(&env, "durations.rhai", source);
+        let run = env.run(&["run", &file]);
+        assert_eq!(run.code, 2, "{source}: {run:?}");
+        assert!(run.stderr.contains(expected), "{source}: {run:?}");
+        assert!(
+            run.stderr.contains("durations.rhai:1:"),
+            "{source}: {run:?}"
+        );
+    }
+    // a number is slept through the framework's sleep: `check` skips it
+    let file = script(&env, "long.rhai", "sleep(600);\nsleep(0.5);\n");
+    let run = env.run(&["check", &file]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.took < Duration::from_secs(60), "{run:?}");
+    env.assert_clean(0);
+}
+
+#[test]
+fn a_wrong_argument_type_is_named_in_script_types() {
+    let env = new_env();
+    for (source, expected) in [
+        (
+            "let t = TopologyBuilder().nodes(\"four\");\n",
+            "function not found: nodes (TopologyBuilder, string)",
+        ),
+        ("NodeClient(5);\n", "function not found: NodeClient (int)"),
+        (
+            "let p = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets([1]);\n",
+            "function not found: wallets (ScenarioBuilder, array)",
+        ),
+        ("sleep(#{a: 1});\n", "got a map"),
+    ] {
+        let file = script(&env, "types.rhai", source);
+        let run = env.run(&["run", &file]);
+        assert_eq!(run.code, 2, "{source}: {run:?}");
+        assert!(run.stderr.contains(expected), "{source}: {run:?}");
+        for rust in ["i64", "ImmutableString", "&str", "rhai::", "alloc::"] {
+            assert!(!run.stderr.contains(rust), "{source}: {rust} in {run:?}");
+        }
+    }
+    env.assert_clean(0);
+}
+
+#[test]
+fn a_set_value_must_match_the_type_of_the_param_default() {
+    let env = new_env();
+    let file = script(
+        &env,
+        "params.rhai",
+        "let nodes = param(\"nodes\", 4);\nlet rate = param(\"rate\", 1.5);\nprint(`nodes ${nodes + 1} rate ${rate}`);\n",
+    );
+    let run = env.run(&["run", &file, "--set", "nodes=abc"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--set nodes=abc: param 'nodes' is an int (default 4), got 'abc'"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("params.rhai:1:"), "{run:?}");
+    let run = env.run(&["check", &file, "--set", "rate=fast"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("param 'rate' is a float (default 1.5), got 'fast'"),
+        "{run:?}"
+    );
+    let run = env.run(&["run", &file, "--set", "nodes=6", "--set", "rate=2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("nodes 7 rate 2.0"), "{run:?}");
+    env.assert_clean(0);
+}

@@ -10,7 +10,8 @@
 //! run used Docker at all.
 //!
 //! The node image is built from this binary on first use (a few seconds), then reused. Tests
-//! return early, with the reason printed, only when `docker info` fails.
+//! return early, with the reason printed, only when `docker info` fails, and fail instead under
+//! CI (`common::tools`).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,8 +23,7 @@ use common::fixture;
 
 macro_rules! require_docker {
     () => {
-        if let Some(reason) = no_docker() {
-            eprintln!("skipped: no Docker engine ({reason})");
+        if common::tools::skip_without("docker", no_docker()) {
             return;
         }
     };

@@ -61,8 +61,7 @@ fn endpoint_lines(out: &str) -> Option<Vec<String>> {
 
 #[test]
 fn observability_env_reaches_containers_and_grafana_prints_with_endpoints() {
-    if let Some(reason) = no_docker() {
-        eprintln!("skipped: no Docker engine ({reason})");
+    if common::tools::skip_without("docker", no_docker()) {
         return;
     }
     let env = common::Env::new("compose-env-test-").removing(&[

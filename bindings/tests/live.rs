@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
 
 /// Three nodes, 100 ms slots: quick to come up, quick to converge.
@@ -238,8 +240,38 @@ fn up_ls_down_leaves_nothing_behind() {
     let ls = env.run(&["ls"]);
     assert!(String::from_utf8_lossy(&ls.stdout).contains("no live testnets"));
     let missing = env.run(&["down", "alpha"]);
-    assert_eq!(missing.status.code(), Some(3));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no live testnet named `alpha`"));
+}
+
+/// `down` and `repl --attach` with a name no testnet has: a usage error (exit 2) listing the
+/// names that exist; nothing is started.
+#[test]
+fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
+    let env = Env::new();
+    for args in [&["down", "nope"][..], &["repl", "--attach", "nope"][..]] {
+        let out = env.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(stderr.contains("no live testnet named `nope`"), "{stderr}");
+        assert!(stderr.contains("there are no live testnets"), "{stderr}");
+    }
+    // another testnet's state file makes its name known (its supervisor need not be alive)
+    let dir = env.state_dir().join("testnets");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("other.json"), "{}").unwrap();
+    for args in [&["down", "nope"][..], &["repl", "--attach", "nope"][..]] {
+        let out = env.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            stderr.contains("known: `other` (`nomos-script ls`"),
+            "{stderr}"
+        );
+    }
+    let bad = env.run(&["down", "../x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is invalid"));
 }
 
 #[test]
@@ -457,8 +489,8 @@ fn keys(socket: &str, k: &[&str]) {
 
 #[test]
 fn repl_under_tmux_completes_cancels_and_saves() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed: skipped");
+    if let Err(e) = Command::new("tmux").arg("-V").output() {
+        common::tools::skip_missing("tmux", &format!("cannot run `tmux -V`: {e}"));
         return;
     }
     let env = Env::new();

@@ -34,7 +34,7 @@ fn restart_then_partition_converges_on_local_processes() {
 #[test]
 fn restart_then_partition_converges_on_compose() {
     if let Some(reason) = common::docker::no_docker() {
-        common::skip_or_fail("docker", &reason);
+        common::tools::skip_missing("docker", &reason);
         return;
     }
     let env = Env::new("restart-partition-compose-").removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE"]);

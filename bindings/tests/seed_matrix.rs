@@ -18,8 +18,12 @@ fn partition_heal_passes_on_20_consecutive_seeds() {
                 let mut cmd = env.cmd();
                 let script = script.clone();
                 std::thread::spawn(move || {
-                    let run =
-                        common::run_command(cmd.args(["run", &script, "--seed", &seed.to_string()]));
+                    let run = common::run_command(cmd.args([
+                        "run",
+                        &script,
+                        "--seed",
+                        &seed.to_string(),
+                    ]));
                     (seed, run)
                 })
             })

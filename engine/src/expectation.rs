@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+use crate::client::model::short_id as short;
 use crate::context::RunContext;
 use crate::deploy::NodeState;
 
@@ -754,13 +755,6 @@ impl Expectation for Convergence {
 }
 
 use crate::forkrisk::ForkPoint;
-
-fn short(id: &str) -> &str {
-    match id.char_indices().nth(8) {
-        Some((end, _)) => &id[..end],
-        None => id,
-    }
-}
 
 /// Where the nodes' canonical chains (as the block feed saw them) last agree.
 fn fork_point(ctx: &RunContext, tips: &[(usize, u64)]) -> Option<ForkPoint> {

@@ -1,7 +1,8 @@
 //! `gc` after a compose deploy whose handle was leaked (as if the runner had been killed):
 //! a dry run lists its containers and network and removes nothing; a real run removes them
 //! and the run dir. A kept compose run dir is left alone; a node image goes only when unused and
-//! its binary is gone. Skipped (with a printed reason) only when no Docker engine answers.
+//! its binary is gone. Without a Docker engine: skipped (reason printed), or failed under CI
+//! (`common::tools`).
 
 mod common;
 
@@ -20,7 +21,7 @@ async fn gc_removes_what_a_leaked_deploy_left() {
     let d = match docker::connect().await {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("SKIPPED: {e}");
+            common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
             return;
         }
     };
@@ -80,7 +81,7 @@ async fn gc_removes_what_a_leaked_deploy_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_leaves_a_kept_compose_run_dir() {
     if let Err(e) = docker::connect().await {
-        eprintln!("SKIPPED: {e}");
+        common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
@@ -122,7 +123,7 @@ async fn gc_removes_a_node_image_only_when_unused_and_its_binary_is_gone() {
     let d = match docker::connect().await {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("SKIPPED: {e}");
+            common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
             return;
         }
     };

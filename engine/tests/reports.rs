@@ -71,16 +71,40 @@ fn shaded_rects(svg: &str, rgb: &str) -> usize {
         .count()
 }
 
-fn chromium() -> Option<PathBuf> {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-            let p = Path::new(dir).join(name);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
+/// The decision every tool-gated test makes (`common::tools`), with the CI value passed in
+/// rather than read from this process's environment (tests run in parallel).
+#[test]
+fn a_missing_tool_fails_under_ci_and_skips_elsewhere() {
+    use common::tools::{decide, is_ci};
+    for ci in ["true", "TRUE", "1", " true "] {
+        assert!(is_ci(Some(ci)), "{ci:?}");
+        let message = decide("no-such-tool-xyz", "not on PATH", Some(ci)).unwrap_err();
+        assert!(
+            message.contains("no-such-tool-xyz is required under CI"),
+            "{message}"
+        );
+        assert!(message.contains("not on PATH"), "{message}");
     }
-    None
+    let docker = decide("docker", "no engine", Some("true")).unwrap_err();
+    assert!(docker.contains("docker-compose"), "{docker}");
+    let chromium = decide("chromium", "absent", Some("1")).unwrap_err();
+    assert!(
+        chromium.contains("apt-get install chromium (.ci/deps"),
+        "{chromium}"
+    );
+    for ci in [None, Some(""), Some("false"), Some("0")] {
+        assert!(!is_ci(ci), "{ci:?}");
+        assert_eq!(
+            decide("tmux", "not on PATH", ci).unwrap(),
+            "skipped: tmux not found (not on PATH)"
+        );
+    }
+    assert!(common::tools::on_path(&["no-such-tool-xyz"]).is_none());
+    assert!(common::tools::on_path(&["no-such-tool-xyz", "sh"]).is_some());
+}
+
+fn chromium() -> Option<PathBuf> {
+    common::tools::on_path(&["chromium", "chromium-browser", "google-chrome"])
 }
 
 /// Runs chromium headless with a deadline; returns (stdout, stderr). Output
@@ -125,11 +149,13 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> (String, String)
 }
 
 /// Opens the report in headless Chromium: the DOM it builds has every plot,
-/// and a screenshot is taken. None (with a printed reason) when Chromium is absent.
+/// and a screenshot is taken. None (with a printed reason) when Chromium is absent; under CI
+/// its absence fails the test (`common::tools`).
 fn open_in_chromium(index: &Path, expect_svgs: usize) -> Option<PathBuf> {
     let Some(bin) = chromium() else {
-        eprintln!(
-            "skipping the chromium check: no chromium binary on PATH (apt-get install chromium)"
+        common::tools::skip_missing(
+            "chromium",
+            "no chromium, chromium-browser or google-chrome on PATH; the browser check of the report",
         );
         return None;
     };

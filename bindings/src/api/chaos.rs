@@ -48,10 +48,10 @@ fn nodes(a: &Array, what: &str) -> Res<Vec<usize>> {
 /// Calls the `chaos_with` closure and checks it returned the chaos builder.
 fn call_chaos(ctx: &NativeCallContext, f: &FnPtr) -> Res<ChaosBuilder> {
     let out: Dynamic = f.call_within_context(ctx, (ChaosBuilder::new(),))?;
-    let found = out.type_name().to_string();
+    let found = super::values::a_type(&out);
     out.try_cast::<ChaosBuilder>().ok_or_else(|| {
         format!(
-            "the closure given to chaos_with must return the ChaosBuilder (end each fault with .apply(), e.g. `|c| c.restart().apply()`), but it returned a {found}"
+            "the closure given to chaos_with must return the ChaosBuilder (end each fault with .apply(), e.g. `|c| c.restart().apply()`), but it returned {found}"
         )
         .into()
     })
@@ -677,8 +677,8 @@ fn to_check(name: &str, v: Dynamic) -> Result<Check, String> {
         return Ok(Check { value, detail });
     }
     Err(format!(
-        "invariant `{name}` must return a bool or #{{value, detail}}, got a {}",
-        v.type_name()
+        "invariant `{name}` must return a bool or #{{value, detail}}, got {}",
+        super::values::a_type(&v)
     ))
 }
 

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use engine::client::model::short_id as short;
 use engine::deploy::{AddNodeSpec, ControlError, DeployOptions, Deployer, Testnet};
 use engine::links::LinkSel;
 use engine::topology::{Topology, TopologyBuilder};
@@ -374,10 +375,6 @@ impl NetHandle {
         })?;
         r.or_else(err)
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
 }
 
 fn link_sel(net: &NetHandle, a: INT, b: INT) -> Res<LinkSel> {

@@ -14,7 +14,7 @@ pub mod values;
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine};
+use rhai::{Dynamic, Engine, FLOAT, INT};
 
 use crate::doc::registry::{Area, Registrar};
 use crate::host::{HostState, Mode};
@@ -48,37 +48,66 @@ pub fn failure_message(value: &Dynamic) -> Option<String> {
 
 fn register_general(engine: &mut Engine, state: &Arc<HostState>) {
     let mut reg = Registrar::new(engine, Area::General);
-    let params = crate::params::to_map(&state.settings.params);
+    let params = state.settings.params.clone();
     script_fn!(reg,
         /// The script parameter `key` given with `--set key=value`, or `default` when it was
-        /// not given (`params.key` reads the same values but fails when absent).
+        /// not given (`params.key` reads the same values but fails when absent). The value
+        /// must be of the default's type: an int default takes only an int, a float default an
+        /// int or a float, a bool default `true`/`false`; a string default takes any value
+        /// (`--set duration=10` where the default is `"90s"`).
         ///
         /// ```rhai
         /// let nodes = param("nodes", 4);
         /// let topology = TopologyBuilder().nodes(nodes);
         /// ```
-        fn param(key: String, default: Dynamic) -> Dynamic => move |key: &str, default: Dynamic| {
-            params.get(key).cloned().unwrap_or(default)
+        fn param(key: String, default: Dynamic) -> Dynamic => move |key: &str, default: Dynamic| -> Res<Dynamic> {
+            match params.iter().rev().find(|(k, _)| k == key) {
+                Some((_, value)) => crate::params::checked(key, value, &default).or_else(values::err),
+                None => Ok(default),
+            }
         }
     );
     let bridge = state.bridge.clone();
     let dry = state.settings.mode == Mode::Check;
+    let sleep = move |d: &Dynamic| -> Res<()> {
+        let d = duration(d, "sleep")?;
+        if dry {
+            return Ok(());
+        }
+        // async block: the timer must be created inside the runtime
+        bridge.block_on_cancellable(async move { tokio::time::sleep(d).await })?;
+        Ok(())
+    };
+    let dynamic_sleep = sleep.clone();
     script_fn!(reg,
-        /// Sleeps (skipped by `check`); Ctrl-C interrupts it.
+        /// Sleeps (skipped by `check`); Ctrl-C interrupts it. A negative duration or one over
+        /// 30 days is an error.
         ///
         /// ```rhai
         /// sleep("300ms");
+        /// ```
+        fn sleep(duration: Duration) => move |d: Dynamic| dynamic_sleep(&d)
+    );
+    // rhai's own `sleep(int)` and `sleep(float)` would otherwise win over the one above for
+    // numbers: they block the thread (no Ctrl-C, not skipped by `check`) and ignore negatives.
+    let int_sleep = sleep.clone();
+    script_fn!(reg,
+        /// Sleeps this many seconds, like `sleep("2s")` (skipped by `check`; Ctrl-C
+        /// interrupts it); a negative number is an error.
+        ///
+        /// ```rhai
+        /// sleep(1);
+        /// ```
+        fn sleep(seconds: int) => move |s: INT| int_sleep(&Dynamic::from_int(s))
+    );
+    script_fn!(reg,
+        /// Sleeps this many seconds, like `sleep("200ms")` for `sleep(0.2)` (skipped by
+        /// `check`; Ctrl-C interrupts it); a negative number is an error.
+        ///
+        /// ```rhai
         /// sleep(0.2);
         /// ```
-        fn sleep(duration: Duration) => move |d: Dynamic| -> Res<()> {
-            let d = duration(&d, "sleep")?;
-            if dry {
-                return Ok(());
-            }
-            // async block: the timer must be created inside the runtime
-            bridge.block_on_cancellable(async move { tokio::time::sleep(d).await })?;
-            Ok(())
-        }
+        fn sleep(seconds: float) => move |s: FLOAT| sleep(&Dynamic::from_float(s))
     );
     let seed = state.seed;
     script_fn!(reg,

@@ -61,10 +61,10 @@ fn call_builder<T: Clone + Send + Sync + 'static>(
     type_name: &str,
 ) -> Res<T> {
     let out: Dynamic = f.call_within_context(ctx, (builder,))?;
-    let found = out.type_name().to_string();
+    let found = super::values::a_type(&out);
     out.try_cast::<T>().ok_or_else(|| {
         format!(
-            "the closure given to {what} must return the {type_name} it was given (end it with the builder, e.g. `|t| t.nodes(3)`), but it returned a {found}"
+            "the closure given to {what} must return the {type_name} it was given (end it with the builder, e.g. `|t| t.nodes(3)`), but it returned {found}"
         )
         .into()
     })

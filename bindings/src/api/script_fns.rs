@@ -228,8 +228,8 @@ fn to_verdict(name: &str, value: Dynamic) -> Result<Verdict, String> {
         });
     }
     Err(format!(
-        "expectation `{name}` must return a bool or #{{passed, message}}, got a {}",
-        value.type_name()
+        "expectation `{name}` must return a bool or #{{passed, message}}, got {}",
+        super::values::a_type(&value)
     ))
 }
 

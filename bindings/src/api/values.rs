@@ -26,28 +26,123 @@ pub fn amount(value: INT, field: &str) -> Res<u64> {
     u64::try_from(value).or_else(|_| err(format!("{field} = {value} must not be negative")))
 }
 
-/// A duration: `"90s"` / `"500ms"` / `"1m 30s"` strings, or a number of seconds.
+/// The longest duration a script may ask for (a run, a timeout, a sleep): 30 days. Anything
+/// longer is a slip (`sleep(1e12)`, `"100000000d"`, milliseconds written as seconds) and is refused
+/// naming it in human units.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+
+/// A duration: `"90s"` / `"500ms"` / `"1m 30s"` strings, or a number of seconds; never negative,
+/// at most [`MAX_DURATION`].
 pub fn duration(value: &Dynamic, field: &str) -> Res<Duration> {
     if let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() {
-        return humantime::parse_duration(s.trim()).or_else(|e| {
+        let text = s.trim();
+        if text.starts_with('-') {
+            return err(negative(field, &format!("\"{s}\"")));
+        }
+        let d = humantime::parse_duration(text).or_else(|e| {
             err(format!(
                 "{field} = \"{s}\" is not a duration ({e}); write e.g. \"90s\", \"500ms\" or a number of seconds"
             ))
-        });
+        })?;
+        return capped(d, field, &format!("\"{s}\""));
     }
     if let Ok(i) = value.as_int() {
-        return u64::try_from(i)
-            .map(Duration::from_secs)
-            .or_else(|_| err(format!("{field} = {i} must not be negative")));
+        let Ok(secs) = u64::try_from(i) else {
+            return err(negative(field, &i.to_string()));
+        };
+        return capped(Duration::from_secs(secs), field, &i.to_string());
     }
     if let Ok(f) = value.as_float() {
-        return Duration::try_from_secs_f64(f)
-            .or_else(|_| err(format!("{field} = {f} is not a valid number of seconds")));
+        if f.is_nan() {
+            return err(format!("{field} = {f} is not a number of seconds"));
+        }
+        if f < 0.0 {
+            return err(negative(field, &f.to_string()));
+        }
+        return match Duration::try_from_secs_f64(f) {
+            Ok(d) => capped(d, field, &f.to_string()),
+            // only past u64 seconds (or infinite): absurd either way
+            Err(_) => err(format!(
+                "{field} = {f}: a duration of {f} seconds is absurd: at most {}",
+                human(MAX_DURATION)
+            )),
+        };
     }
     err(format!(
-        "{field} expects a duration such as \"90s\" or a number of seconds, got a {}",
-        value.type_name()
+        "{field} expects a duration such as \"90s\" or a number of seconds, got {}",
+        a_type(value)
     ))
+}
+
+fn negative(field: &str, shown: &str) -> String {
+    format!(
+        "{field} = {shown} is negative: a duration must be zero or more (\"90s\", \"500ms\" or a number of seconds)"
+    )
+}
+
+fn capped(d: Duration, field: &str, shown: &str) -> Res<Duration> {
+    if d > MAX_DURATION {
+        return err(format!(
+            "{field} = {shown}: a duration of {} is absurd: at most {}",
+            human(d),
+            human(MAX_DURATION)
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration in its two largest human units: `273972y 222d`, `30d`, `1h 30m`, `1.5s`, `250ms`.
+pub fn human(d: Duration) -> String {
+    const UNITS: [(&str, u64); 5] = [
+        ("y", 365 * 86_400),
+        ("d", 86_400),
+        ("h", 3_600),
+        ("m", 60),
+        ("s", 1),
+    ];
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.subsec_millis());
+    }
+    if secs < 60 {
+        let ms = d.subsec_millis();
+        return if ms == 0 {
+            format!("{secs}s")
+        } else {
+            let frac = format!("{ms:03}");
+            format!("{secs}.{}s", frac.trim_end_matches('0'))
+        };
+    }
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (unit, size) in UNITS {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 || !parts.is_empty() {
+            parts.push((n, unit));
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    parts
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A value's type as a script writer names it, with its article: `an int`, `a string`,
+/// `an array`, `a TopologyBuilder`.
+pub fn a_type(value: &Dynamic) -> String {
+    let name = crate::diagnostics::script_type_name(value.type_name());
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }
 
 /// A float that may be written as an integer (`rate(5)`).
@@ -59,10 +154,7 @@ pub fn number(value: &Dynamic, field: &str) -> Res<f64> {
         #[expect(clippy::cast_precision_loss, reason = "script numbers are small")]
         return Ok(i as f64);
     }
-    err(format!(
-        "{field} expects a number, got a {}",
-        value.type_name()
-    ))
+    err(format!("{field} expects a number, got {}", a_type(value)))
 }
 
 /// A script value as YAML (config override values).
@@ -105,9 +197,20 @@ pub fn index(value: &Dynamic, field: &str) -> Res<usize> {
     match value.as_int() {
         Ok(i) => count(i, field),
         Err(t) => err(format!(
-            "{field} expects node indices (integers), got a {t}"
+            "{field} expects node indices (integers), got {}",
+            a_type_named(t)
         )),
     }
+}
+
+fn a_type_named(rust_name: &str) -> String {
+    let name = crate::diagnostics::script_type_name(rust_name);
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }
 
 /// `[[0, 1], [1, 2]]` as edges.
@@ -161,6 +264,60 @@ mod tests {
             "{e}"
         );
         assert!(duration(&Dynamic::from_int(-1), "d").is_err());
+    }
+
+    #[test]
+    fn negative_durations_are_refused_alike_as_int_float_or_string() {
+        for (value, shown) in [
+            (Dynamic::from_int(-1), "sleep = -1 is negative"),
+            (Dynamic::from_float(-0.5), "sleep = -0.5 is negative"),
+            (Dynamic::from("-3s"), "sleep = \"-3s\" is negative"),
+        ] {
+            let e = duration(&value, "sleep").unwrap_err().to_string();
+            assert!(e.contains(shown), "{e}");
+            assert!(e.contains("a duration must be zero or more"), "{e}");
+        }
+        assert!(duration(&Dynamic::from_float(f64::NAN), "d").is_err());
+    }
+
+    #[test]
+    fn absurd_durations_are_named_in_human_units() {
+        let e = duration(&Dynamic::from("100000000d"), "sleep")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sleep = \"100000000d\": a duration of 273972y 220d is absurd: at most 30d"),
+            "{e}"
+        );
+        let e = duration(&Dynamic::from_float(1e12), "sleep")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("31709y 289d is absurd"), "{e}");
+        let e = duration(&Dynamic::from_float(1e300), "d")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is absurd: at most 30d"), "{e}");
+        assert!(duration(&Dynamic::from_int(i64::MAX), "d").is_err());
+        assert_eq!(duration(&Dynamic::from("30d"), "d").unwrap(), MAX_DURATION);
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(human(Duration::from_secs(3600)), "1h");
+        assert_eq!(human(Duration::from_secs(86_400 + 60)), "1d");
+        assert_eq!(human(MAX_DURATION), "30d");
+    }
+
+    #[test]
+    fn types_are_named_as_scripts_name_them() {
+        assert_eq!(a_type(&Dynamic::from_int(1)), "an int");
+        assert_eq!(a_type(&Dynamic::from("x")), "a string");
+        assert_eq!(a_type(&Dynamic::from_array(vec![])), "an array");
+        assert_eq!(a_type(&Dynamic::from_bool(true)), "a bool");
+        assert_eq!(a_type(&Dynamic::from_float(1.0)), "a float");
     }
 
     #[test]

@@ -268,6 +268,7 @@ impl<'e> Registrar<'e> {
     /// Registers a custom type under its script name, with its doc comment.
     pub fn register_type<T: Variant + Clone>(&mut self, name: &str, docs: &[&str]) -> &mut Self {
         self.engine.register_type_with_name::<T>(name);
+        crate::diagnostics::record_type_name(std::any::type_name::<T>(), name);
         let block = comment_block(docs);
         self.types
             .set_custom_type_with_comments::<T>(name, &[block.as_str()]);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use engine::client::NodeClient;
 use engine::live::http::ControlClient;
-use engine::live::state::{self, LiveState, Status, pid_alive};
+use engine::live::state::{self, LiveState, StateError, Status, pid_alive};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
@@ -144,13 +144,41 @@ fn clean_dead(handle: &tokio::runtime::Handle, st: &LiveState) -> Vec<String> {
     done
 }
 
+/// The state of the live testnet `name`, or the exit code and message: an unknown or invalid
+/// name is a usage error (2), listing the known names; an unreadable state file is 3.
+pub fn load_named(name: &str) -> Result<LiveState, (i32, String)> {
+    match state::load(name) {
+        Ok(st) => Ok(st),
+        Err(e @ (StateError::NotFound { .. } | StateError::BadName(_))) => {
+            Err((exit::SCRIPT_ERROR, format!("{e}; {}", known_names())))
+        }
+        Err(e) => Err((exit::INFRA_ERROR, e.to_string())),
+    }
+}
+
+/// `known: a, b (nomos-script ls)`, or that there is none.
+fn known_names() -> String {
+    let names: Vec<String> = state::list()
+        .into_iter()
+        .filter_map(|(path, _)| {
+            path.file_stem()
+                .map(|s| format!("`{}`", s.to_string_lossy()))
+        })
+        .collect();
+    if names.is_empty() {
+        "there are no live testnets (`nomos-script up FILE --name NAME` starts one)".to_string()
+    } else {
+        format!("known: {} (`nomos-script ls` lists them)", names.join(", "))
+    }
+}
+
 /// `nomos-script down NAME`.
 pub fn down(handle: &tokio::runtime::Handle, name: &str) -> i32 {
-    let st = match state::load(name) {
+    let st = match load_named(name) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INFRA_ERROR;
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            return code;
         }
     };
     let started = Instant::now();

@@ -468,7 +468,7 @@ fn pick_testnet(
             if value.is_unit() {
                 "nothing".to_string()
             } else {
-                format!("a {}", value.type_name())
+                crate::api::values::a_type(&value)
             }
         ));
     };

@@ -100,9 +100,9 @@ pub fn run(opts: ReplOptions) -> i32 {
                 repl.session.bind_net(Arc::new(remote));
                 repl.attached = Some(name.clone());
             }
-            Err(e) => {
+            Err((code, e)) => {
                 eprintln!("error: {e}");
-                return exit::INFRA_ERROR;
+                return code;
             }
         }
     }
@@ -151,23 +151,25 @@ pub fn run(opts: ReplOptions) -> i32 {
     code
 }
 
-fn attach(name: &str) -> Result<RemoteTestnet, String> {
-    let st = state::load(name).map_err(|e| e.to_string())?;
+/// The attached testnet, or the exit code (2 for an unknown name, 3 otherwise) and message.
+fn attach(name: &str) -> Result<RemoteTestnet, (i32, String)> {
+    let st = crate::live::manage::load_named(name)?;
+    let infra = |m: String| (exit::INFRA_ERROR, m);
     if !st.supervisor_alive() {
-        return Err(format!(
+        return Err(infra(format!(
             "testnet `{name}` is stale: its supervisor (pid {}) is gone; `nomos-script down {name}` cleans it up",
             st.supervisor_pid
-        ));
+        )));
     }
     if st.status != Status::Ready {
-        return Err(format!(
+        return Err(infra(format!(
             "testnet `{name}` is not ready (status {:?}); see {}",
             st.status,
             st.log.display()
-        ));
+        )));
     }
-    let (url, secret) = st.control()?;
-    RemoteTestnet::attach(name, url, secret)
+    let (url, secret) = st.control().map_err(infra)?;
+    RemoteTestnet::attach(name, url, secret).map_err(infra)
 }
 
 /// Why `--endpoints FILE` could not bind `net`, and the exit code.

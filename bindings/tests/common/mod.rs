@@ -7,6 +7,9 @@
 
 pub mod docker;
 pub mod sockets;
+/// The same decision as the engine's tests: one file.
+#[path = "../../../engine/tests/common/tools.rs"]
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -165,15 +168,4 @@ impl Env {
         let dirs = self.run_dirs();
         assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
     }
-}
-
-/// A test that needs `tool` cannot run here: fails under `CI=true` (the suite must not pass
-/// silently there), else prints why it is skipped.
-pub fn skip_or_fail(tool: &str, reason: &str) {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        !ci,
-        "{tool} is needed under CI=true: {reason} (.ci/deps installs it)"
-    );
-    eprintln!("skipped: {tool} not available ({reason})");
 }

@@ -220,9 +220,13 @@ async fn handshake(
     }
 }
 
-/// Short form of a key for logs.
+/// Short form of a key for logs: its first 8 characters (not bytes: a peer's handshake may
+/// carry a key that is not ASCII hex, which must not panic).
 pub fn short_key(key: &str) -> &str {
-    &key[..key.len().min(8)]
+    match key.char_indices().nth(8) {
+        Some((end, _)) => &key[..end],
+        None => key,
+    }
 }
 
 /// Per-connection sync state.
@@ -346,5 +350,17 @@ impl Conn {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod short_key_tests {
+    use super::short_key;
+
+    #[test]
+    fn a_non_ascii_key_is_shortened_without_panicking() {
+        assert_eq!(short_key("0123456789abcdef"), "01234567");
+        assert_eq!(short_key("0123456€89"), "0123456€");
+        assert_eq!(short_key("ab"), "ab");
     }
 }

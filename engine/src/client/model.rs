@@ -4,6 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The first 8 characters of a block id (or any id), for messages. Counted in characters, not
+/// bytes: a node may answer with an id that is not ASCII hex, and that must never panic.
+pub fn short_id(id: &str) -> &str {
+    match id.char_indices().nth(8) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
 /// Chain state of one node (`/cryptarchia/info` in every dialect).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsensusInfo {
@@ -162,4 +171,20 @@ pub struct SdpDeclaration {
     /// Multiaddrs the provider is reachable at.
     pub locators: Vec<String>,
     pub zk_id: String,
+}
+
+#[cfg(test)]
+mod short_id_tests {
+    use super::short_id;
+
+    #[test]
+    fn ids_are_shortened_by_characters_never_panicking() {
+        assert_eq!(short_id("0123456789abcdef"), "01234567");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id(""), "");
+        // multi-byte characters straddling byte 8 would panic a byte slice
+        assert_eq!(short_id("ééééééééé"), "éééééééé");
+        assert_eq!(short_id("0123456€89"), "0123456€");
+        assert_eq!(short_id("🦀🦀"), "🦀🦀");
+    }
 }
