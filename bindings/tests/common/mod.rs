@@ -169,3 +169,27 @@ impl Env {
         assert_eq!(dirs.len(), expected_kept, "run dirs left: {dirs:?}");
     }
 }
+
+static PORT_RACE_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One run; a run that could not start because another test took a node's port between the
+/// deployer picking it and the node binding it (exit 3, "Address already in use") is started
+/// again, up to twice (its kept run dir counts in [`port_race_retries`]). A verdict (exit 0 or
+/// 1) is never retried.
+pub fn run_retrying_port_races(cmd: &mut Command) -> Run {
+    let mut run = run_command(cmd);
+    for _ in 0..2 {
+        if run.code == 3 && run.stderr.contains("Address already in use") {
+            PORT_RACE_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            run = run_command(cmd);
+        } else {
+            break;
+        }
+    }
+    run
+}
+
+/// Runs started again by [`run_retrying_port_races`] in this test binary.
+pub fn port_race_retries() -> usize {
+    PORT_RACE_RETRIES.load(std::sync::atomic::Ordering::SeqCst)
+}
