@@ -151,6 +151,11 @@ pub struct RunArgs {
     /// the nodes are left running.
     #[arg(long, value_name = "FILE", conflicts_with = "deployer")]
     pub attach_endpoints: Option<PathBuf>,
+    /// A run that checks nothing is an error (exit 2) instead of a warning: a plan with no
+    /// expectation (no built-in, no `with_expectation`, no invariant), or a script that runs no
+    /// plan and deploys no testnet.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Options of `check`.
@@ -162,6 +167,10 @@ pub struct CheckArgs {
     /// A script parameter, as for `run`.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, ParamValue)>,
+    /// A plan that checks nothing (no expectation), or a script that runs no plan, is an error
+    /// (exit 2) instead of a warning, as for `run --strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Options of `devnode`.
