@@ -11,8 +11,9 @@ use crate::params::{ParamValue, parse_set};
 /// expectations, duration); `run` deploys it, drives the workloads, judges the expectations, tears
 /// everything down and exits with a code that says what happened.
 ///
-/// Exit codes: 0 passed, 1 a scenario failed (an expectation or a workload), 2 script error
-/// (parse or runtime), 3 infrastructure error (deploy, readiness), 130 interrupted.
+/// Exit codes: 0 passed, 1 a scenario failed (an expectation or a workload), 2 script or usage
+/// error (parse or runtime, a bad `--set` value, an unknown testnet name; with `--strict`, a run
+/// that checks nothing), 3 infrastructure error (deploy, readiness), 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(name = "nomos-script", version)]
 pub struct Cli {
