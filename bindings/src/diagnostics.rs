@@ -222,11 +222,7 @@ pub fn script_type_name(rust: &str) -> String {
         return names.join(" | ");
     }
     let t = t.trim_start_matches("&mut ").trim_start_matches('&').trim();
-    if let Some(name) = TYPE_NAMES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(t)
-    {
+    if let Some(name) = TYPE_NAMES.lock().unwrap_or_else(|e| e.into_inner()).get(t) {
         return name.clone();
     }
     let bare = t
@@ -245,15 +241,11 @@ pub fn script_type_name(rust: &str) -> String {
         "Blob" | "blob" | "alloc::vec::Vec<u8>" => "blob".into(),
         "Instant" | "std::time::Instant" | "timestamp" => "timestamp".into(),
         "Dynamic" => "any value".into(),
-        other if other.starts_with("std::collections::") && other.contains("Map<") => {
-            "map".into()
-        }
+        other if other.starts_with("std::collections::") && other.contains("Map<") => "map".into(),
         // another Rust path: its last segment, which is what a registered name would be
-        other if other.contains("::") && !other.contains('<') => other
-            .rsplit("::")
-            .next()
-            .unwrap_or(other)
-            .to_string(),
+        other if other.contains("::") && !other.contains('<') => {
+            other.rsplit("::").next().unwrap_or(other).to_string()
+        }
         other => other.to_string(),
     }
 }
@@ -367,7 +359,10 @@ mod tests {
     fn type_names_are_the_script_ones() {
         assert_eq!(script_type_name("i64"), "int");
         assert_eq!(script_type_name("f64"), "float");
-        assert_eq!(script_type_name("&str | ImmutableString | String"), "string");
+        assert_eq!(
+            script_type_name("&str | ImmutableString | String"),
+            "string"
+        );
         assert_eq!(script_type_name("alloc::string::String"), "string");
         assert_eq!(script_type_name("rhai::Array"), "array");
         assert_eq!(script_type_name("Map"), "map");

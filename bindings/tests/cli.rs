@@ -472,7 +472,10 @@ fn negative_and_absurd_durations_are_refused_alike() {
         let run = env.run(&["run", &file]);
         assert_eq!(run.code, 2, "{source}: {run:?}");
         assert!(run.stderr.contains(expected), "{source}: {run:?}");
-        assert!(run.stderr.contains("durations.rhai:1:"), "{source}: {run:?}");
+        assert!(
+            run.stderr.contains("durations.rhai:1:"),
+            "{source}: {run:?}"
+        );
     }
     // a number is slept through the framework's sleep: `check` skips it
     let file = script(&env, "long.rhai", "sleep(600);\nsleep(0.5);\n");

@@ -264,7 +264,10 @@ fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
         let out = env.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
-        assert!(stderr.contains("known: `other` (`nomos-script ls`"), "{stderr}");
+        assert!(
+            stderr.contains("known: `other` (`nomos-script ls`"),
+            "{stderr}"
+        );
     }
     let bad = env.run(&["down", "../x"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));

@@ -745,7 +745,6 @@ impl Expectation for Convergence {
     }
 }
 
-
 #[cfg(test)]
 mod inclusion_tests {
     use super::*;

@@ -79,13 +79,19 @@ fn a_missing_tool_fails_under_ci_and_skips_elsewhere() {
     for ci in ["true", "TRUE", "1", " true "] {
         assert!(is_ci(Some(ci)), "{ci:?}");
         let message = decide("no-such-tool-xyz", "not on PATH", Some(ci)).unwrap_err();
-        assert!(message.contains("no-such-tool-xyz is required under CI"), "{message}");
+        assert!(
+            message.contains("no-such-tool-xyz is required under CI"),
+            "{message}"
+        );
         assert!(message.contains("not on PATH"), "{message}");
     }
     let docker = decide("docker", "no engine", Some("true")).unwrap_err();
     assert!(docker.contains("docker-compose"), "{docker}");
     let chromium = decide("chromium", "absent", Some("1")).unwrap_err();
-    assert!(chromium.contains("apt-get install chromium (.ci/deps"), "{chromium}");
+    assert!(
+        chromium.contains("apt-get install chromium (.ci/deps"),
+        "{chromium}"
+    );
     for ci in [None, Some(""), Some("false"), Some("0")] {
         assert!(!is_ci(ci), "{ci:?}");
         assert_eq!(

@@ -364,7 +364,6 @@ impl NetHandle {
     }
 }
 
-
 fn link_sel(net: &NetHandle, a: INT, b: INT) -> Res<LinkSel> {
     Ok(LinkSel::Both(
         net.check_index(a, "link from")?,

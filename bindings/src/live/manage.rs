@@ -168,10 +168,7 @@ fn known_names() -> String {
     if names.is_empty() {
         "there are no live testnets (`nomos-script up FILE --name NAME` starts one)".to_string()
     } else {
-        format!(
-            "known: {} (`nomos-script ls` lists them)",
-            names.join(", ")
-        )
+        format!("known: {} (`nomos-script ls` lists them)", names.join(", "))
     }
 }
 
