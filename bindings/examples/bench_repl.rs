@@ -60,6 +60,7 @@ fn main() {
         keep: false,
         params: Vec::new(),
         external: None,
+        checks: nomos_script::host::CheckPolicy::Quiet,
     };
 
     // 1. a local testnet bound in the session (deployed here with the nomos-script binary as

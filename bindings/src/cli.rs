@@ -11,8 +11,9 @@ use crate::params::{ParamValue, parse_set};
 /// expectations, duration); `run` deploys it, drives the workloads, judges the expectations, tears
 /// everything down and exits with a code that says what happened.
 ///
-/// Exit codes: 0 passed, 1 a scenario failed (an expectation or a workload), 2 script error
-/// (parse or runtime), 3 infrastructure error (deploy, readiness), 130 interrupted.
+/// Exit codes: 0 passed, 1 a scenario failed (an expectation or a workload), 2 script or usage
+/// error (parse or runtime, a bad `--set` value, an unknown testnet name; with `--strict`, a run
+/// that checks nothing), 3 infrastructure error (deploy, readiness), 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(name = "nomos-script", version)]
 pub struct Cli {
@@ -151,6 +152,11 @@ pub struct RunArgs {
     /// the nodes are left running.
     #[arg(long, value_name = "FILE", conflicts_with = "deployer")]
     pub attach_endpoints: Option<PathBuf>,
+    /// A run that checks nothing is an error (exit 2) instead of a warning: a plan with no
+    /// expectation (no built-in, no `with_expectation`, no invariant), or a script that runs no
+    /// plan and deploys no testnet.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Options of `check`.
@@ -162,6 +168,10 @@ pub struct CheckArgs {
     /// A script parameter, as for `run`.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, ParamValue)>,
+    /// A plan that checks nothing (no expectation), or a script that runs no plan, is an error
+    /// (exit 2) instead of a warning, as for `run --strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Options of `devnode`.

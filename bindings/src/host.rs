@@ -37,6 +37,19 @@ pub enum Mode {
     Check,
 }
 
+/// What to do about a run that checks nothing (a plan with no expectation, a script that runs no
+/// plan and deploys no testnet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckPolicy {
+    /// Say nothing (documentation examples, the supervisor behind `up`).
+    #[default]
+    Quiet,
+    /// A warning on stderr, once per plan (`run`, `check`, the REPL).
+    Warn,
+    /// A script error, exit 2 (`run --strict`, `check --strict`).
+    Strict,
+}
+
 /// Validated settings of one script execution.
 #[derive(Debug, Clone)]
 pub struct HostSettings {
@@ -52,6 +65,8 @@ pub struct HostSettings {
     pub params: Vec<(String, ParamValue)>,
     /// `run --attach-endpoints FILE`: every plan runs on these nodes instead of deploying.
     pub external: Option<Arc<engine::deploy::external::ExternalDeployer>>,
+    /// A run that checks nothing: quiet, a warning, or an error (`--strict`).
+    pub checks: CheckPolicy,
 }
 
 /// State shared by every binding of one script execution.
@@ -71,6 +86,8 @@ pub struct HostState {
     pub engine: OnceLock<Weak<Engine>>,
     /// Every run report, in order (for the JSON and JUnit files).
     pub reports: Mutex<Vec<Arc<engine::report::RunReport>>>,
+    /// What the script ran and deployed, for "this run checks nothing".
+    pub activity: api::runner::Activity,
 }
 
 impl HostState {
@@ -133,6 +150,7 @@ impl ScriptHost {
             live: Mutex::new(Vec::new()),
             engine: OnceLock::new(),
             reports: Mutex::new(Vec::new()),
+            activity: api::runner::Activity::default(),
             settings,
         });
         let engine = Arc::new(build_engine(script, &state));
@@ -178,6 +196,24 @@ impl ScriptHost {
 
         let mut outcome = classify(result, &state, script);
         outcome.reports = std::mem::take(&mut *state.reports.lock().expect("reports"));
+        if outcome.code == exit::PASSED && state.activity.is_idle() {
+            let what = format!(
+                "{} runs no plan and deploys no testnet: it checks nothing",
+                script.display()
+            );
+            match state.settings.checks {
+                CheckPolicy::Quiet => {}
+                CheckPolicy::Warn => eprintln!(
+                    "warning: {what}; build and run a plan (plan.run()) or pass --strict to make this an error"
+                ),
+                CheckPolicy::Strict => {
+                    outcome.code = exit::SCRIPT_ERROR;
+                    outcome.error = Some(format!(
+                        "error: {what} (--strict); build and run a plan (plan.run())\n"
+                    ));
+                }
+            }
+        }
         outcome
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use nomos_script::cli::{Cli, Command, DeployerChoice};
 use nomos_script::exit;
-use nomos_script::host::{HostSettings, Mode, ScriptHost};
+use nomos_script::host::{CheckPolicy, HostSettings, Mode, ScriptHost};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -107,6 +107,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     keep: false,
                     params: args.set.clone(),
                     external: None,
+                    checks: if args.strict {
+                        CheckPolicy::Strict
+                    } else {
+                        CheckPolicy::Warn
+                    },
                 };
                 let outcome = host.execute(file, settings);
                 match &outcome.error {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::cli::RunArgs;
 use crate::exit;
-use crate::host::{HostSettings, Mode, ScriptHost};
+use crate::host::{CheckPolicy, HostSettings, Mode, ScriptHost};
 
 /// What the files describe: the script, its exit code, its error (if any) and its runs.
 #[derive(Debug, Serialize)]
@@ -273,6 +273,11 @@ pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
             keep: args.keep,
             params: args.set.clone(),
             external: external.clone(),
+            checks: if args.strict {
+                CheckPolicy::Strict
+            } else {
+                CheckPolicy::Warn
+            },
         };
         let outcome = host.execute(&args.file, settings);
         if let Some(err) = &outcome.error {

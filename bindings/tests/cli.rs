@@ -539,3 +539,62 @@ fn a_set_value_must_match_the_type_of_the_param_default() {
     assert!(run.stdout.contains("nodes 7 rate 2.0"), "{run:?}");
     env.assert_clean(0);
 }
+
+#[test]
+fn a_run_that_checks_nothing_warns_and_strict_makes_it_an_error() {
+    let env = new_env();
+    let empty = script(&env, "empty.rhai", "// nothing yet\n");
+    for cmd in ["run", "check"] {
+        let run = env.run(&[cmd, &empty]);
+        assert_eq!(run.code, 0, "{cmd}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "warning: {empty} runs no plan and deploys no testnet: it checks nothing"
+            )),
+            "{cmd}: {run:?}"
+        );
+        let run = env.run(&[cmd, "--strict", &empty]);
+        assert_eq!(run.code, 2, "{cmd} --strict: {run:?}");
+        assert!(
+            run.stderr.contains("error: ") && run.stderr.contains("checks nothing (--strict)"),
+            "{cmd} --strict: {run:?}"
+        );
+    }
+
+    // a plan without any expectation, run twice: one warning
+    let plan = script(
+        &env,
+        "unchecked.rhai",
+        "let plan = ScenarioBuilder::topology_with(|t| t.nodes(1).slot_duration(\"100ms\"))\n    .with_run_duration(\"1s\").with_cooldown(\"100ms\").build();\nplan.run();\nplan.run();\n",
+    );
+    let warning = "warning: the plan (1 node, 1s, no workload) checks nothing: it has no expectation; add expect_* or pass --strict to make this an error";
+    for cmd in ["check", "run"] {
+        let run = env.run(&[cmd, &plan]);
+        assert_eq!(run.code, 0, "{cmd}: {run:?}");
+        assert_eq!(run.stderr.matches(warning).count(), 1, "{cmd}: {run:?}");
+        assert!(!run.stderr.contains("runs no plan"), "{cmd}: {run:?}");
+    }
+    for cmd in ["check", "run"] {
+        let run = env.run(&[cmd, "--strict", &plan]);
+        assert_eq!(run.code, 2, "{cmd} --strict: {run:?}");
+        assert!(
+            run.stderr.contains(
+                "error: the plan (1 node, 1s, no workload) checks nothing: it has no expectation (--strict)"
+            ),
+            "{cmd} --strict: {run:?}"
+        );
+        assert!(run.stderr.contains("unchecked.rhai:3:"), "{run:?}");
+        // refused before anything is deployed
+        assert!(!run.stdout.contains("TESTNET_ENDPOINTS"), "{run:?}");
+    }
+    // with an expectation: silent, strict or not
+    let checked = script(
+        &env,
+        "checked.rhai",
+        "let plan = ScenarioBuilder::topology_with(|t| t.nodes(1)).expect_consensus_liveness().with_run_duration(\"10s\").build();\nplan.run();\n",
+    );
+    let run = env.run(&["check", "--strict", &checked]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("checks nothing"), "{run:?}");
+    env.assert_clean(0);
+}

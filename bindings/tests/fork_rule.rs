@@ -22,7 +22,7 @@ fn chaos_plan(duration: &str) -> String {
          .chaos_with(|c| c.partition().min_delay(\"1s\").max_delay(\"2s\").duration(\"{duration}\").apply())\n\
          .expect_convergence()\n\
          .with_run_duration(\"20s\")\n\
-         .build();\n"
+         .build();\nplan.run();\n"
     )
 }
 

@@ -78,6 +78,7 @@ impl DeployerHandle {
         required: Vec<engine::deploy::Capability>,
     ) -> Res<NetHandle> {
         let bridge = self.state.bridge.clone();
+        self.state.activity.note();
         if self.state.settings.mode == Mode::Check {
             return Ok(NetHandle::dry(topology.node_count(), bridge));
         }

@@ -2,7 +2,9 @@
 //! (`LocalDeployer().deploy(plan)` then `runner.run(plan)`). In `check` mode nothing is deployed:
 //! the plan is validated against the deployer's capabilities and a dry report comes back.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use engine::deploy::KeepRunDir;
 use engine::report::terminal::TerminalReporter;
@@ -13,7 +15,75 @@ use rhai::{Dynamic, EvalAltResult, Position};
 use super::deploy::{DeployerHandle, NetHandle};
 use super::report::ReportHandle;
 use super::values::{Res, err};
-use crate::host::{HostState, Mode};
+use crate::host::{CheckPolicy, HostState, Mode};
+
+/// What one script execution ran and deployed: plans run (dry ones too), testnets deployed or
+/// attached; and the plans already warned about.
+#[derive(Debug, Default)]
+pub struct Activity {
+    done: AtomicUsize,
+    warned: Mutex<HashSet<usize>>,
+}
+
+impl Activity {
+    /// A plan was run or a testnet deployed or attached.
+    pub fn note(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Nothing was run, deployed or attached.
+    pub fn is_idle(&self) -> bool {
+        self.done.load(Ordering::Relaxed) == 0
+    }
+
+    /// True the first time `plan` (by identity) is seen.
+    fn first_warning(&self, plan: &Scenario) -> bool {
+        self.warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(std::ptr::from_ref(plan) as usize)
+    }
+}
+
+/// `the plan (3 nodes, 10s, workloads: transactions)`, for messages.
+fn describe(scenario: &Scenario) -> String {
+    let workloads = scenario.workload_names();
+    let nodes = scenario.topology().node_count();
+    format!(
+        "the plan ({nodes} node{}, {}, {})",
+        if nodes == 1 { "" } else { "s" },
+        super::values::human(scenario.duration()),
+        if workloads.is_empty() {
+            "no workload".to_string()
+        } else {
+            format!("workloads: {}", workloads.join(", "))
+        }
+    )
+}
+
+/// A plan about to run (or be checked): noted as activity; one with no expectation at all is
+/// warned about once, or refused under `--strict`.
+fn note_plan(state: &HostState, scenario: &Scenario) -> Res<()> {
+    state.activity.note();
+    if !scenario.expectations.is_empty() {
+        return Ok(());
+    }
+    let what = describe(scenario);
+    match state.settings.checks {
+        CheckPolicy::Quiet => Ok(()),
+        CheckPolicy::Warn => {
+            if state.activity.first_warning(scenario) {
+                eprintln!(
+                    "warning: {what} checks nothing: it has no expectation; add expect_* or pass --strict to make this an error"
+                );
+            }
+            Ok(())
+        }
+        CheckPolicy::Strict => err(format!(
+            "{what} checks nothing: it has no expectation (--strict); add an expectation (expect_consensus_liveness(), with_expectation(..), an invariant)"
+        )),
+    }
+}
 
 /// Runs `scenario` on `deployer` (default: the CLI's) and returns its report, pass or fail.
 pub fn run_plan(
@@ -21,6 +91,7 @@ pub fn run_plan(
     deployer: Option<&DeployerHandle>,
     scenario: &Scenario,
 ) -> Res<ReportHandle> {
+    note_plan(state, scenario)?;
     let deployer = deployer
         .cloned()
         .unwrap_or_else(|| DeployerHandle::new(state.settings.deployer, state.clone()));
@@ -53,6 +124,7 @@ pub fn run_plan(
 
 /// `runner.run(plan)` on a testnet deployed with `deployer.deploy(plan)`; tears it down at the end.
 pub fn run_on(state: &Arc<HostState>, net: &NetHandle, scenario: &Scenario) -> Res<ReportHandle> {
+    note_plan(state, scenario)?;
     let Some(testnet) = net.testnet().cloned() else {
         let mut report = RunReport::empty(scenario.seed(), Outcome::Passed);
         report.run_id = "dry".to_string();

@@ -26,12 +26,14 @@ pub fn host_state(bridge: Bridge, mode: Mode, script: &Path) -> Arc<HostState> {
             keep: false,
             params: Vec::new(),
             external: None,
+            checks: crate::host::CheckPolicy::Quiet,
         },
         seed: 0,
         script: script.to_path_buf(),
         live: Mutex::new(Vec::new()),
         engine: OnceLock::new(),
         reports: Mutex::new(Vec::new()),
+        activity: crate::api::runner::Activity::default(),
     })
 }
 

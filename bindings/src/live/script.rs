@@ -46,6 +46,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         /// print(`${demo.node_count} nodes, run ${demo.run_id}`);
         /// ```
         fn attach(name: String) -> Testnet => move |name: &str| -> Res<NetHandle> {
+            st.activity.note();
             if st.settings.mode == Mode::Check {
                 return Ok(NetHandle::dry(0, st.bridge.clone()));
             }

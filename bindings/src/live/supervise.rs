@@ -318,6 +318,7 @@ pub fn supervise(opts: &SuperviseOptions) -> i32 {
         keep: false,
         params: opts.up.params.clone(),
         external: None,
+        checks: crate::host::CheckPolicy::Quiet,
     };
     let mut session = Session::new(runtime.handle().clone(), settings, &opts.up.file);
     {

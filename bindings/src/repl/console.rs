@@ -74,6 +74,7 @@ pub fn run(opts: ReplOptions) -> i32 {
         keep: false,
         params: opts.params.clone(),
         external: None,
+        checks: crate::host::CheckPolicy::Warn,
     };
     let session = Session::new(runtime.handle().clone(), settings, Path::new("<input>"));
     let mut repl = Repl {

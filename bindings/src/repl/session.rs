@@ -291,6 +291,7 @@ fn new_epoch(
         live: Mutex::new(live),
         engine: OnceLock::new(),
         reports: Mutex::new(Vec::new()),
+        activity: crate::api::runner::Activity::default(),
     });
     let engine = Arc::new(build_engine(&state));
     let _ = state.engine.set(Arc::downgrade(&engine));

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub fn install_hint(tool: &str) -> &'static str {
     match tool {
         "docker" => {
-            "a running Docker Engine with docker-compose (Debian: apt-get install docker.io docker-compose; CI's machine starts the daemon)"
+            "run a Docker Engine with docker-compose (Debian: apt-get install docker.io docker-compose; CI's machine starts the daemon)"
         }
         "chromium" => "apt-get install chromium (.ci/deps installs it)",
         "tmux" => "apt-get install tmux (.ci/deps installs it)",
@@ -41,7 +41,7 @@ pub fn is_ci(value: Option<&str>) -> bool {
 pub fn decide(tool: &str, why: &str, ci: Option<&str>) -> Result<String, String> {
     if is_ci(ci) {
         Err(format!(
-            "{tool} is required under CI but is missing ({why}): install {}; outside CI (CI unset) this test is skipped instead",
+            "{tool} is required under CI but is missing ({why}); to get it: {}; outside CI (CI unset) this test is skipped instead",
             install_hint(tool)
         ))
     } else {
