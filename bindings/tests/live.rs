@@ -350,6 +350,7 @@ fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
     assert_eq!(
         session_faults,
         vec![
+            "fault: restart node-1".to_string(),
             "fault: apply fault#0 partition [[0, 1], [2]]".to_string(),
             "fault: revert fault#0 partition [[0, 1], [2]]".to_string(),
         ],
@@ -571,6 +572,7 @@ fn repl_under_tmux_completes_cancels_and_saves() {
     assert_eq!(
         fault_lines(&String::from_utf8_lossy(&run.stdout)),
         vec![
+            "fault: restart node-1".to_string(),
             "fault: apply fault#0 partition [[0, 1], [2]]".to_string(),
             "fault: revert fault#0 partition [[0, 1], [2]]".to_string(),
         ]

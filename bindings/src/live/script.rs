@@ -66,8 +66,10 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     );
     reg.area(Area::Faults);
     script_fn!(reg,
-        /// Every fault applied and reverted so far, in order: `#{id, fault, reverted, elapsed,
-        /// summary}` (`summary` leaves out the timing, so two runs' logs compare equal).
+        /// Every fault applied and reverted and every node-control action so far, in time
+        /// order: one timeline. A fault is `#{kind: "fault", id, fault, reverted, elapsed,
+        /// summary}`, a control action `#{kind: "control", action, node, elapsed, summary}`
+        /// (`summary` leaves out the timing, so two runs' logs compare equal).
         ///
         /// ```rhai
         /// let id = net.isolate(2);
@@ -75,17 +77,26 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         /// for f in net.fault_log() { print(f.summary); }
         /// ```
         fn fault_log(net: Testnet) -> Array => |n: &mut NetHandle| -> Array {
+            use engine::deploy::control_log::{timeline, TimelineEntry};
             n.testnet().map_or_else(Vec::new, |net| {
-                net.fault_log()
+                timeline(&**net)
                     .iter()
-                    .map(|r| {
-                        Dynamic::from(map([
+                    .map(|e| match e {
+                        TimelineEntry::Fault(r) => Dynamic::from(map([
+                            ("kind", "fault".into()),
                             ("id", int(r.id.0)),
                             ("fault", r.fault.to_string().into()),
                             ("reverted", r.reverted.into()),
                             ("elapsed", r.elapsed.as_secs_f64().into()),
                             ("summary", fault_summary(r).into()),
-                        ]))
+                        ])),
+                        TimelineEntry::Control(c) => Dynamic::from(map([
+                            ("kind", "control".into()),
+                            ("action", c.action.to_string().into()),
+                            ("node", int(c.node as u64)),
+                            ("elapsed", c.elapsed.as_secs_f64().into()),
+                            ("summary", c.to_string().into()),
+                        ])),
                     })
                     .collect()
             })

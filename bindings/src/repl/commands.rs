@@ -248,11 +248,20 @@ pub fn nodes_table(handle: &tokio::runtime::Handle, net: &Arc<dyn Testnet>) -> S
 /// `:faults`: faults in force, or the whole log.
 pub fn faults_text(net: &dyn Testnet, log: bool) -> String {
     if log {
-        let records = net.fault_log();
+        use engine::deploy::control_log::{TimelineEntry, timeline};
+        let records = timeline(net);
         if records.is_empty() {
-            return "no fault applied yet\n".into();
+            return "no fault applied and no node controlled yet\n".into();
         }
-        return records.iter().map(|r| format!("{r}\n")).collect();
+        return records
+            .iter()
+            .map(|e| match e {
+                TimelineEntry::Fault(r) => format!("{r}\n"),
+                TimelineEntry::Control(c) => {
+                    format!("{:>9.3}s control {c}\n", c.elapsed.as_secs_f64())
+                }
+            })
+            .collect();
     }
     let active = net.active_faults();
     if active.is_empty() {

@@ -140,6 +140,9 @@ impl Testnet for Granted {
     fn active_faults(&self) -> Vec<ActiveFault> {
         self.inner.active_faults()
     }
+    fn control_log(&self) -> Vec<super::control_log::ControlRecord> {
+        self.inner.control_log()
+    }
     fn fault_log(&self) -> Vec<FaultRecord> {
         self.inner.fault_log()
     }

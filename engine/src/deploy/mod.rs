@@ -4,6 +4,7 @@
 //! lacks is a clear error before anything starts.
 
 pub mod compose;
+pub mod control_log;
 pub mod external;
 pub mod granted;
 pub mod k8s;
@@ -586,6 +587,11 @@ pub trait Testnet: Send + Sync {
     }
     /// Faults in force.
     fn active_faults(&self) -> Vec<ActiveFault> {
+        Vec::new()
+    }
+    /// Node-control actions that succeeded (restart, stop, kill, start, pause, resume, add), in
+    /// order: with [`Testnet::fault_log`], the run's one timeline of what was done to it.
+    fn control_log(&self) -> Vec<control_log::ControlRecord> {
         Vec::new()
     }
     /// Every fault applied and reverted, in order.

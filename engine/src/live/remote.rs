@@ -364,6 +364,10 @@ impl Testnet for RemoteTestnet {
             .unwrap_or_default()
     }
 
+    fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
+        self.get_json("/control/log").unwrap_or_default()
+    }
+
     fn fault_log(&self) -> Vec<FaultRecord> {
         self.get_json::<Vec<FaultRecordWire>>("/faults/log")
             .map(|v| v.iter().map(Into::into).collect())

@@ -168,6 +168,7 @@ impl ControlServer {
             .route("/nodes/{i}/logs", get(logs))
             .route("/faults", get(active_faults).post(apply_fault))
             .route("/faults/log", get(fault_log))
+            .route("/control/log", get(control_log))
             .route("/faults/clear", post(clear_links))
             .route("/faults/{id}/revert", post(revert_fault))
             .route("/heal", post(heal))
@@ -295,6 +296,10 @@ async fn heal(State(s): Shr) -> Response {
 
 async fn active_faults(State(s): Shr) -> Json<Vec<ActiveFaultWire>> {
     Json(s.testnet.active_faults().iter().map(Into::into).collect())
+}
+
+async fn control_log(State(s): Shr) -> Json<Vec<crate::deploy::control_log::ControlRecord>> {
+    Json(s.testnet.control_log())
 }
 
 async fn fault_log(State(s): Shr) -> Json<Vec<FaultRecordWire>> {

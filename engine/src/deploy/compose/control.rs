@@ -133,6 +133,14 @@ pub(super) async fn stop(net: &ComposeTestnet, i: usize, kill: bool) -> Result<(
     let _g = net.control.lock().await;
     stop_inner(net, i, kill).await?;
     net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    net.control_log.record(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    );
     Ok(())
 }
 
@@ -140,6 +148,8 @@ pub(super) async fn start(net: &ComposeTestnet, i: usize) -> Result<(), ControlE
     let _g = net.control.lock().await;
     start_inner(net, i).await?;
     net.emit_control(format!("start node-{i}"));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::Start, i);
     Ok(())
 }
 
@@ -151,6 +161,8 @@ pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), Contro
     }
     start_inner(net, i).await?;
     net.emit_control(format!("restart node-{i}"));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::Restart, i);
     Ok(())
 }
 
@@ -179,6 +191,14 @@ pub(super) async fn pause(net: &ComposeTestnet, i: usize, pause: bool) -> Result
     })?;
     set_state(net, i, next);
     net.emit_control(format!("{action} node-{i}"));
+    net.control_log.record(
+        if pause {
+            crate::deploy::control_log::NodeAction::Pause
+        } else {
+            crate::deploy::control_log::NodeAction::Resume
+        },
+        i,
+    );
     Ok(())
 }
 
@@ -241,6 +261,8 @@ pub(super) async fn add_node(
         "add node-{i} (peers {:?}, stake {})",
         spec.peers, spec.stake
     ));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::AddNode, i);
     Ok(i)
 }
 

@@ -153,6 +153,7 @@ pub(super) async fn provision(
         events: opts.events.clone(),
         control: tokio::sync::Mutex::new(()),
         created: std::time::Instant::now(),
+        control_log: Default::default(),
     });
     if let Err(e) = start_nodes(&net, topo).await {
         let _ = net.teardown(opts.keep_on_deploy_failure).await;

@@ -153,6 +153,14 @@ pub(super) async fn stop(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), C
     let _g = net.control.lock().await;
     stop_inner(net, i, kill).await?;
     net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    net.control_log.record(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    );
     Ok(())
 }
 
@@ -160,6 +168,8 @@ pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError
     let _g = net.control.lock().await;
     start_inner(net, i).await?;
     net.emit_control(format!("start node-{i}"));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::Start, i);
     Ok(())
 }
 
@@ -184,6 +194,8 @@ pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlErr
         wait_back(net, i, old.as_deref(), "restart").await?;
     }
     net.emit_control(format!("restart node-{i}"));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::Restart, i);
     Ok(())
 }
 
@@ -227,5 +239,7 @@ pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usiz
         "add node-{i} (peers {:?}, stake {})",
         spec.peers, spec.stake
     ));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::AddNode, i);
     Ok(i)
 }

@@ -273,6 +273,7 @@ pub struct K8sTestnet {
     /// Serialises node-control actions and fault changes.
     pub(crate) control: tokio::sync::Mutex<()>,
     pub(crate) created: std::time::Instant,
+    pub(crate) control_log: crate::deploy::control_log::ControlLog,
     pub(crate) preserve: bool,
     pub(crate) node_host: Option<String>,
     pub(crate) rollout_timeout: Duration,
@@ -457,6 +458,10 @@ impl Testnet for K8sTestnet {
 
     fn active_faults(&self) -> Vec<ActiveFault> {
         faults::active(self)
+    }
+
+    fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
+        self.control_log.entries()
     }
 
     fn fault_log(&self) -> Vec<FaultRecord> {

@@ -186,6 +186,7 @@ pub(super) async fn provision(
         events: opts.events.clone(),
         control: tokio::sync::Mutex::new(()),
         created: std::time::Instant::now(),
+        control_log: Default::default(),
         preserve: dep.preserve,
         node_host: dep.node_host.clone(),
         rollout_timeout: dep.rollout_timeout,

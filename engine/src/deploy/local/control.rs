@@ -130,6 +130,14 @@ pub(super) async fn stop(net: &LocalTestnet, i: usize, kill: bool) -> Result<(),
     let _g = net.control.lock().await;
     stop_inner(net, i, kill).await?;
     net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    net.control_log.record(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    );
     Ok(())
 }
 
@@ -137,6 +145,8 @@ pub(super) async fn start(net: &LocalTestnet, i: usize) -> Result<(), ControlErr
     let _g = net.control.lock().await;
     start_inner(net, i).await?;
     net.emit_control(format!("start node-{i}"));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::Start, i);
     Ok(())
 }
 
@@ -148,6 +158,8 @@ pub(super) async fn restart(net: &LocalTestnet, i: usize) -> Result<(), ControlE
     }
     start_inner(net, i).await?;
     net.emit_control(format!("restart node-{i}"));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::Restart, i);
     Ok(())
 }
 
@@ -176,6 +188,14 @@ pub(super) async fn pause(net: &LocalTestnet, i: usize, pause: bool) -> Result<(
                 n.state = next;
             }
             net.emit_control(format!("{action} node-{i}"));
+            net.control_log.record(
+                if pause {
+                    crate::deploy::control_log::NodeAction::Pause
+                } else {
+                    crate::deploy::control_log::NodeAction::Resume
+                },
+                i,
+            );
             Ok(())
         }
         _ => Err(ControlError::BadState {
@@ -251,5 +271,7 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         "add node-{i} (peers {:?}, stake {})",
         spec.peers, spec.stake
     ));
+    net.control_log
+        .record(crate::deploy::control_log::NodeAction::AddNode, i);
     Ok(i)
 }

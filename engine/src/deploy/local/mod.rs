@@ -134,6 +134,7 @@ pub struct LocalTestnet {
     /// Serialises node-control actions (a restart is stop + start).
     pub(crate) control: tokio::sync::Mutex<()>,
     pub(crate) created: std::time::Instant,
+    pub(crate) control_log: crate::deploy::control_log::ControlLog,
 }
 
 impl std::fmt::Debug for LocalTestnet {
@@ -296,6 +297,10 @@ impl Testnet for LocalTestnet {
 
     fn active_faults(&self) -> Vec<ActiveFault> {
         link_faults::active(self)
+    }
+
+    fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
+        self.control_log.entries()
     }
 
     fn fault_log(&self) -> Vec<FaultRecord> {

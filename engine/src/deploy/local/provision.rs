@@ -198,6 +198,7 @@ pub(super) async fn provision(
         events: opts.events.clone(),
         control: tokio::sync::Mutex::new(()),
         created: std::time::Instant::now(),
+        control_log: Default::default(),
     });
     for i in 0..n {
         if let Err(e) = spawn_node(&net, i) {

@@ -1,0 +1,151 @@
+//! Node-control actions as records, so that a testnet's fault log shows one timeline: the
+//! network faults of the link layer and the restarts, stops, kills and pauses of the nodes.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// What was done to a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeAction {
+    Start,
+    Stop,
+    Kill,
+    Restart,
+    Pause,
+    Resume,
+    AddNode,
+}
+
+impl fmt::Display for NodeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeAction::Start => "start",
+            NodeAction::Stop => "stop",
+            NodeAction::Kill => "kill",
+            NodeAction::Restart => "restart",
+            NodeAction::Pause => "pause",
+            NodeAction::Resume => "resume",
+            NodeAction::AddNode => "add",
+        })
+    }
+}
+
+/// One node-control action that succeeded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ControlRecord {
+    /// Wall-clock time, in ms since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// Time since the testnet was created.
+    pub elapsed: Duration,
+    pub action: NodeAction,
+    pub node: usize,
+}
+
+impl ControlRecord {
+    /// Wall-clock time of the action.
+    pub fn at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.at_unix_ms)
+    }
+}
+
+impl fmt::Display for ControlRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} node-{}", self.action, self.node)
+    }
+}
+
+/// The control actions of one testnet, in order.
+#[derive(Debug)]
+pub struct ControlLog {
+    created: Instant,
+    entries: Mutex<Vec<ControlRecord>>,
+}
+
+impl Default for ControlLog {
+    fn default() -> Self {
+        Self {
+            created: Instant::now(),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ControlLog {
+    /// Records `action` on `node`, now.
+    pub fn record(&self, action: NodeAction, node: usize) {
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ControlRecord {
+                at_unix_ms,
+                elapsed: self.created.elapsed(),
+                action,
+                node,
+            });
+    }
+
+    /// Every record so far.
+    pub fn entries(&self) -> Vec<ControlRecord> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_keep_their_order_and_read_as_actions() {
+        let log = ControlLog::default();
+        log.record(NodeAction::Restart, 1);
+        log.record(NodeAction::Pause, 2);
+        let e = log.entries();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].to_string(), "restart node-1");
+        assert_eq!(e[1].to_string(), "pause node-2");
+        assert!(e[0].elapsed <= e[1].elapsed);
+        let json = serde_json::to_string(&e[1]).unwrap();
+        assert!(json.contains("\"pause\""), "{json}");
+        let back: ControlRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e[1]);
+    }
+}
+
+/// One entry of a testnet's timeline: a network fault record or a node-control action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TimelineEntry {
+    Fault(crate::links::FaultRecord),
+    Control(ControlRecord),
+}
+
+impl TimelineEntry {
+    fn at(&self) -> SystemTime {
+        match self {
+            TimelineEntry::Fault(r) => r.at,
+            TimelineEntry::Control(r) => r.at(),
+        }
+    }
+}
+
+/// The fault log and the control log of `net`, merged in time order.
+pub fn timeline(net: &dyn super::Testnet) -> Vec<TimelineEntry> {
+    let mut out: Vec<TimelineEntry> = net
+        .fault_log()
+        .into_iter()
+        .map(TimelineEntry::Fault)
+        .chain(net.control_log().into_iter().map(TimelineEntry::Control))
+        .collect();
+    // stable: records of one log keep their order when their times tie
+    out.sort_by_key(|e| e.at());
+    out
+}

@@ -1,0 +1,62 @@
+//! The fault log and node control form one timeline: restarts, stops, kills, pauses and added
+//! nodes are recorded beside the network faults, in the order they happened, on local
+//! processes (and through a live testnet's supervisor, see bindings/tests/live.rs).
+
+mod common;
+
+use common::{assert_empty, deploy, fast};
+use engine::deploy::AddNodeSpec;
+use engine::deploy::control_log::{NodeAction, TimelineEntry, timeline};
+use engine::topology::TopologyBuilder;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_control_and_faults_share_one_timeline() {
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
+    let net = deploy(base.path(), &topo).await;
+    net.restart(1).await.unwrap();
+    let id = net.partition(vec![vec![0], vec![1, 2]]).unwrap();
+    net.pause(2).await.unwrap();
+    net.resume(2).await.unwrap();
+    net.revert_fault(id).unwrap();
+    net.kill(0).await.unwrap();
+    net.start(0).await.unwrap();
+    let added = net
+        .add_node(AddNodeSpec {
+            peers: vec![0],
+            stake: 0,
+        })
+        .await
+        .unwrap();
+    // a refused action is not recorded
+    assert!(net.resume(1).await.is_err());
+    let lines: Vec<String> = timeline(&*net)
+        .iter()
+        .map(|e| match e {
+            TimelineEntry::Fault(r) => format!(
+                "{} {}",
+                if r.reverted { "revert" } else { "apply" },
+                r.fault
+            ),
+            TimelineEntry::Control(c) => c.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "restart node-1".to_string(),
+            "apply partition [[0], [1, 2]]".into(),
+            "pause node-2".into(),
+            "resume node-2".into(),
+            "revert partition [[0], [1, 2]]".into(),
+            "kill node-0".into(),
+            "start node-0".into(),
+            format!("add node-{added}"),
+        ]
+    );
+    let control = net.control_log();
+    assert_eq!(control[0].action, NodeAction::Restart);
+    assert!(control.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}
