@@ -437,6 +437,7 @@ fn two_attached_processes_both_control_the_testnet() {
     );
     let mut ids: Vec<String> = fault_lines(&out)
         .iter()
+        .filter(|l| l.contains("fault#"))
         .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
         .collect();
     ids.dedup();
