@@ -170,6 +170,11 @@ fn leaf_message(err: &EvalAltResult) -> String {
             }
         }
         EvalAltResult::ErrorTerminated(..) => "script interrupted".to_string(),
+        EvalAltResult::ErrorTooManyOperations(_) => "too many operations: the script ran past \
+             its operation limit (an endless loop?). Under `check` nothing runs: waits return at \
+             once and heights grow by one per read, so a loop waiting on something else the \
+             testnet does never ends there; guard it with `if !is_check() { ... }`"
+            .to_string(),
         EvalAltResult::ErrorFunctionNotFound(signature, _) => {
             format!("function not found: {}", script_signature(signature))
         }

@@ -21,6 +21,9 @@ use crate::resolver::ScriptResolver;
 /// Runaway scripts are stopped after this many operations (a busy loop hits it in seconds; a
 /// scenario that waits through the bindings does a few thousand).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
+/// The limit under `check`, where nothing waits: a loop that would wait for the testnet spins,
+/// and is told so within seconds.
+pub const MAX_CHECK_OPERATIONS: u64 = 5_000_000;
 /// Maximum nesting of script function calls.
 pub const MAX_CALL_LEVELS: usize = 64;
 /// Maximum number of modules one script run may load.
@@ -283,7 +286,11 @@ fn install_signal_handlers(runtime: &Runtime, bridge: &Bridge) -> std::io::Resul
 
 fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
     let mut engine = Engine::new();
-    engine.set_max_operations(MAX_OPERATIONS);
+    engine.set_max_operations(if state.settings.mode == Mode::Check {
+        MAX_CHECK_OPERATIONS
+    } else {
+        MAX_OPERATIONS
+    });
     engine.set_max_call_levels(MAX_CALL_LEVELS);
     engine.set_max_modules(MAX_MODULES);
     engine.set_max_expr_depths(128, 64);

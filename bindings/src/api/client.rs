@@ -22,6 +22,22 @@ pub struct NodeHandle {
     client: Option<NodeClient>,
     index: usize,
     bridge: Bridge,
+    /// Checking: the dry testnet's chain clock (see [`DryChain`]).
+    dry: Option<DryChain>,
+}
+
+/// What a dry testnet answers for heights and slots under `check`: a chain that grows by one
+/// block every time a script reads it, so that a script polling for a height (`while
+/// net.node(1).height() < 5 { sleep("200ms"); }`) terminates under `check` as it does under
+/// `run`. Shared by every node handle of one dry testnet.
+#[derive(Clone, Default)]
+pub struct DryChain(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl DryChain {
+    /// The next height (1, 2, 3, ...).
+    pub fn tick(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
 }
 
 impl NodeHandle {
@@ -31,16 +47,23 @@ impl NodeHandle {
             index: client.index(),
             client: Some(client),
             bridge,
+            dry: None,
         }
     }
 
     /// A client of a dry (checked, not deployed) testnet: calls return placeholder values.
-    pub fn dry(index: usize, bridge: Bridge) -> Self {
+    pub fn dry(index: usize, bridge: Bridge, chain: DryChain) -> Self {
         Self {
             client: None,
             index,
             bridge,
+            dry: Some(chain),
         }
+    }
+
+    /// The dry chain's next height (0 when live).
+    fn dry_height(&self) -> u64 {
+        self.dry.as_ref().map_or(0, DryChain::tick)
     }
 
     fn call<T, F, Fut>(&self, what: &str, f: F) -> Res<Option<T>>
@@ -65,10 +88,10 @@ impl NodeHandle {
     }
 }
 
-fn dry_consensus_info() -> Dynamic {
+fn dry_consensus_info(height: u64) -> Dynamic {
     map([
-        ("height", Dynamic::from_int(0)),
-        ("slot", Dynamic::from_int(0)),
+        ("height", Dynamic::from_int(height as INT)),
+        ("slot", Dynamic::from_int(height as INT)),
         ("tip", Dynamic::from("")),
         ("lib", Dynamic::from("")),
         ("mode", Dynamic::from("Dry")),
@@ -141,7 +164,7 @@ pub fn register(engine: &mut Engine) {
                 "consensus_info",
                 |c| async move { c.consensus_info().await },
             )?
-            .map_or_else(dry_consensus_info, |i| to_script(&i)))
+            .map_or_else(|| dry_consensus_info(n.dry_height()), |i| to_script(&i)))
         }
     );
     script_fn!(reg,
@@ -154,7 +177,7 @@ pub fn register(engine: &mut Engine) {
         fn height(node: NodeClient) -> int => |n: &mut NodeHandle| -> Res<INT> {
             Ok(
                 n.call("height", |c| async move { c.consensus_info().await })?
-                    .map_or(0, |i| i.height as INT),
+                    .map_or_else(|| n.dry_height() as INT, |i| i.height as INT),
             )
         }
     );

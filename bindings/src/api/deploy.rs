@@ -122,6 +122,8 @@ pub struct NetHandle {
     net: Option<Arc<dyn Testnet>>,
     dry_nodes: usize,
     bridge: Bridge,
+    /// Checking: the dry chain every node of this testnet answers from.
+    dry_chain: super::client::DryChain,
 }
 
 impl NetHandle {
@@ -131,6 +133,7 @@ impl NetHandle {
             net: Some(net),
             dry_nodes: 0,
             bridge,
+            dry_chain: Default::default(),
         }
     }
 
@@ -140,6 +143,7 @@ impl NetHandle {
             net: None,
             dry_nodes: nodes,
             bridge,
+            dry_chain: Default::default(),
         }
     }
 
@@ -179,7 +183,7 @@ impl NetHandle {
     fn node(&self, i: INT) -> Res<NodeHandle> {
         let i = self.check_index(i, "node")?;
         Ok(match &self.net {
-            None => NodeHandle::dry(i, self.bridge.clone()),
+            None => NodeHandle::dry(i, self.bridge.clone(), self.dry_chain.clone()),
             Some(net) => match net.clients().get(i) {
                 Some(c) => NodeHandle::new(c.clone(), self.bridge.clone()),
                 None => return err(format!("node {i} has no client")),
@@ -190,7 +194,13 @@ impl NetHandle {
     fn nodes(&self) -> Array {
         match &self.net {
             None => (0..self.dry_nodes)
-                .map(|i| Dynamic::from(NodeHandle::dry(i, self.bridge.clone())))
+                .map(|i| {
+                    Dynamic::from(NodeHandle::dry(
+                        i,
+                        self.bridge.clone(),
+                        self.dry_chain.clone(),
+                    ))
+                })
                 .collect(),
             Some(net) => net
                 .clients()
