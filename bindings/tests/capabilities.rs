@@ -90,3 +90,53 @@ fn closures_of_a_plan_cannot_use_what_it_did_not_enable() {
     assert_eq!(run.code, 0, "{run:?}");
     env.assert_clean(2);
 }
+
+#[test]
+fn kubernetes_refuses_the_fault_kinds_it_cannot_do_before_deploying() {
+    let env = Env::new("caps-k8s-").removing(&["KUBECONFIG"]);
+    for (name, chaos, kind) in [
+        (
+            "pause.rhai",
+            ".enable_node_control().chaos_with(|c| c.pause().min_delay(\"1s\").max_delay(\"2s\").duration(\"1s\").apply())",
+            "pause",
+        ),
+        (
+            "latency.rhai",
+            ".enable_network_faults().chaos_with(|c| c.degrade().latency(\"50ms\").min_delay(\"1s\").max_delay(\"2s\").duration(\"1s\").apply())",
+            "latency",
+        ),
+    ] {
+        let script = write(
+            &env,
+            name,
+            &format!(
+                "let plan = ScenarioBuilder::topology_with(|t| t.nodes(3))\n{chaos}\n\
+                 .expect_consensus_liveness().with_run_duration(\"10s\").build();\nplan.run();\n"
+            ),
+        );
+        let run = env.run(&["run", &script, "--deployer", "k8s"]);
+        assert_eq!(run.code, 2, "{name}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "the k8s deployer cannot do {kind}: the plan uses it"
+            )),
+            "{name}: {run:?}"
+        );
+        // the same plan is fine where the backend can do it
+        let local = env.run(&["check", &script]);
+        assert_eq!(local.code, 0, "{name}: {local:?}");
+    }
+    // a partition is something Kubernetes can do: this run gets as far as looking for a
+    // cluster (there is none here)
+    let partition = write(
+        &env,
+        "partition.rhai",
+        "let plan = ScenarioBuilder::topology_with(|t| t.nodes(3))\n\
+         .enable_network_faults()\n\
+         .chaos_with(|c| c.partition().min_delay(\"1s\").max_delay(\"2s\").duration(\"1s\").apply())\n\
+         .expect_consensus_liveness().with_run_duration(\"10s\").build();\nplan.run();\n",
+    );
+    let run = env.run(&["run", &partition, "--deployer", "k8s"]);
+    assert!(!run.stderr.contains("cannot do"), "{run:?}");
+    assert!(!run.stderr.contains("cannot run this plan"), "{run:?}");
+}

@@ -108,6 +108,7 @@ pub async fn run_scenario(
         ready_timeout: opts.ready_timeout,
         wait_ready: true,
         required: scenario.capabilities.clone(),
+        uses: scenario.uses.clone(),
         required_features: scenario.required_features.clone(),
         events: Some(sink.clone()),
         keep_on_deploy_failure: opts.keep.keep_for(&Outcome::Error(String::new())),

@@ -369,7 +369,12 @@ impl ScenarioBuilder {
                 }
             }
         }
+        let mut uses: Vec<crate::deploy::FaultKind> =
+            workloads.iter().flat_map(|w| w.uses()).collect();
+        uses.sort();
+        uses.dedup();
         Ok(Scenario {
+            uses,
             warnings,
             fail_fast: !self.continue_on_workload_failure,
             required_features,
@@ -399,6 +404,8 @@ pub struct Scenario {
     pub expectations: Vec<Arc<dyn Expectation>>,
     /// What the deployer must offer.
     pub capabilities: Vec<Capability>,
+    /// Kinds of control and fault the plan's workloads use (checked against the backend).
+    pub uses: Vec<crate::deploy::FaultKind>,
     /// What the node kind must offer.
     pub required_features: Vec<crate::nodekind::KindFeature>,
     /// How the block feed reads the nodes.

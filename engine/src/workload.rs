@@ -39,6 +39,11 @@ pub trait Workload: Send + Sync {
         ctx: RunContext,
         stop: CancellationToken,
     ) -> BoxFuture<'static, Result<(), WorkloadError>>;
+    /// Kinds of control and fault this workload will use, as known before the run (checked
+    /// against the backend before deploying).
+    fn uses(&self) -> Vec<crate::deploy::FaultKind> {
+        Vec::new()
+    }
     /// Partitions this workload will make, as known before the run: each with its groups (None:
     /// random groups) and its longest duration. Used to flag partitions that can fork the
     /// testnet for good ([`crate::forkrisk`]).

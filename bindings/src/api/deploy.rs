@@ -68,14 +68,15 @@ impl DeployerHandle {
 
     /// Deploys `topology`, waits for readiness, registers the testnet for teardown at exit.
     pub fn deploy_topology(&self, topology: Topology) -> Res<NetHandle> {
-        self.deploy_with(topology, Vec::new())
+        self.deploy_with(topology, Vec::new(), Vec::new())
     }
 
-    /// Deploys `topology` with the capabilities a plan requires.
+    /// Deploys `topology` with the capabilities a plan requires and the kinds of fault it uses.
     pub fn deploy_with(
         &self,
         topology: Topology,
         required: Vec<engine::deploy::Capability>,
+        uses: Vec<engine::deploy::FaultKind>,
     ) -> Res<NetHandle> {
         let bridge = self.state.bridge.clone();
         self.state.activity.note();
@@ -87,6 +88,7 @@ impl DeployerHandle {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             keep_on_deploy_failure: self.state.settings.keep,
             required,
+            uses,
             ..DeployOptions::default()
         };
         let result =
@@ -510,7 +512,11 @@ fn register_deployers(reg: &mut Registrar, state: &Arc<HostState>) {
         /// ```
         fn deploy(deployer: Deployer, plan: Scenario) -> Testnet
         => |d: &mut DeployerHandle, p: Plan| -> Res<NetHandle> {
-            d.deploy_with(p.0.topology().clone(), p.0.capabilities.clone())
+            d.deploy_with(
+                p.0.topology().clone(),
+                p.0.capabilities.clone(),
+                p.0.uses.clone(),
+            )
         }
     );
     script_fn!(reg,

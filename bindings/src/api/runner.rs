@@ -99,7 +99,9 @@ pub fn run_plan(
         return dry_report(&deployer, scenario);
     }
     let engine_deployer = deployer.engine_deployer()?;
-    if let Err(e) = engine::deploy::check_capabilities(&*engine_deployer, &scenario.capabilities) {
+    if let Err(e) = engine::deploy::check_capabilities(&*engine_deployer, &scenario.capabilities)
+        .and_then(|()| engine::deploy::check_uses(&*engine_deployer, &scenario.uses))
+    {
         return err(format!("cannot run this plan: {e}"));
     }
     if let Some(external) = &state.settings.external {
@@ -185,6 +187,7 @@ fn run_options(state: &HostState) -> engine::runner::RunOptions {
 fn dry_report(deployer: &DeployerHandle, scenario: &Scenario) -> Res<ReportHandle> {
     if let Ok(d) = deployer.engine_deployer()
         && let Err(e) = engine::deploy::check_capabilities(&*d, &scenario.capabilities)
+            .and_then(|()| engine::deploy::check_uses(&*d, &scenario.uses))
     {
         return err(format!("cannot run this plan: {e}"));
     }

@@ -86,6 +86,45 @@ impl Workload for ChaosWorkload {
         self.builder.name.clone()
     }
 
+    fn uses(&self) -> Vec<crate::deploy::FaultKind> {
+        use super::spec::RestartMode;
+        use crate::deploy::FaultKind as K;
+        let mut out = Vec::new();
+        for stream in &self.builder.streams {
+            match stream {
+                ChaosStream::Restart(r) => out.push(match r.mode {
+                    RestartMode::Graceful => K::Restart,
+                    RestartMode::Kill => K::Kill,
+                }),
+                ChaosStream::Partition(_) => out.push(K::Partition),
+                ChaosStream::Degrade(d) => {
+                    if d.latency.is_some() {
+                        out.push(K::Latency);
+                    }
+                    if d.loss.is_some() {
+                        out.push(K::Loss);
+                    }
+                }
+                ChaosStream::Pause(_) => out.push(K::Pause),
+                ChaosStream::Schedule(steps) => {
+                    out.extend(steps.iter().filter_map(|s| match &s.action {
+                        ChaosAction::Restart(_) => Some(K::Restart),
+                        ChaosAction::Stop(_) => Some(K::Stop),
+                        ChaosAction::Kill(_) => Some(K::Kill),
+                        ChaosAction::Pause(_) => Some(K::Pause),
+                        ChaosAction::Partition(_) | ChaosAction::Isolate(_) => Some(K::Partition),
+                        ChaosAction::Latency { .. } => Some(K::Latency),
+                        ChaosAction::Loss { .. } => Some(K::Loss),
+                        ChaosAction::Start(_) | ChaosAction::Resume(_) | ChaosAction::Heal => None,
+                    }));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     fn planned_partitions(&self, run: Duration) -> Vec<(Option<Vec<Vec<usize>>>, Duration)> {
         let mut out = Vec::new();
         for stream in &self.builder.streams {

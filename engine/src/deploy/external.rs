@@ -212,7 +212,7 @@ impl ExternalDeployer {
     /// Connects to the nodes: every one must answer `/cryptarchia/info` within the deadline;
     /// then the slot duration is measured (unless given) and the topology built.
     pub async fn connect(&self, opts: &DeployOptions) -> Result<ExternalTestnet, DeployError> {
-        super::check_capabilities(self, &opts.required)?;
+        super::check_options(self, opts)?;
         if self.endpoints.is_empty() {
             return Err(DeployError::Io(
                 "the external deployer has no node endpoints".to_owned(),

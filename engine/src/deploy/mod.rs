@@ -185,6 +185,40 @@ impl fmt::Display for Capability {
     }
 }
 
+/// One kind of control action or fault, finer than [`Capability`]: what a plan uses and what a
+/// backend may lack although it has the capability (Kubernetes has network faults, yet no
+/// latency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum FaultKind {
+    Restart,
+    Stop,
+    Kill,
+    Pause,
+    AddNode,
+    Partition,
+    Cut,
+    Latency,
+    Loss,
+    Bandwidth,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Restart => "restart",
+            FaultKind::Stop => "stop",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::AddNode => "add_node",
+            FaultKind::Partition => "partition",
+            FaultKind::Cut => "one-way cut",
+            FaultKind::Latency => "latency",
+            FaultKind::Loss => "loss",
+            FaultKind::Bandwidth => "bandwidth",
+        })
+    }
+}
+
 /// Lifecycle state of one node process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum NodeState {
@@ -233,6 +267,9 @@ pub struct DeployOptions {
     pub wait_ready: bool,
     /// Capabilities the caller will use; `deploy` refuses to start if one is missing.
     pub required: Vec<Capability>,
+    /// Kinds of control and fault the caller's plan uses; `deploy` refuses to start if the
+    /// backend lacks one.
+    pub uses: Vec<FaultKind>,
     /// Features the caller needs from the node kind; `deploy` refuses to start if one is missing.
     pub required_features: Vec<crate::nodekind::KindFeature>,
     /// Where deploy events (node ready, ...) go.
@@ -249,6 +286,7 @@ impl Default for DeployOptions {
             ready_timeout: Duration::from_secs(30),
             wait_ready: true,
             required: Vec::new(),
+            uses: Vec::new(),
             required_features: Vec::new(),
             events: None,
             keep_on_deploy_failure: true,
@@ -278,6 +316,11 @@ pub enum DeployError {
         capability: Capability,
         deployer: String,
     },
+    /// The plan uses a kind of fault or control the backend cannot do.
+    #[error(
+        "the {deployer} deployer cannot do {kind}: the plan uses it (refused before deploying)"
+    )]
+    UnsupportedFault { kind: FaultKind, deployer: String },
     /// The scenario needs what this node kind does not offer.
     #[error("the {kind} node kind lacks {feature}: the scenario needs it")]
     MissingKindFeature {
@@ -428,6 +471,10 @@ pub trait Deployer: Send + Sync {
     fn name(&self) -> &str;
     /// What the testnets it deploys can do.
     fn capabilities(&self) -> Vec<Capability>;
+    /// Kinds of control and fault it cannot do although it has their capability.
+    fn lacks(&self) -> Vec<FaultKind> {
+        Vec::new()
+    }
     /// Provisions every node and, unless told otherwise, waits until ready.
     fn deploy<'a>(
         &'a self,
@@ -451,6 +498,24 @@ pub fn check_capabilities(
         }
     }
     Ok(())
+}
+
+/// Checks that `deployer` can do every kind of control and fault in `uses`.
+pub fn check_uses(deployer: &dyn Deployer, uses: &[FaultKind]) -> Result<(), DeployError> {
+    let lacks = deployer.lacks();
+    match uses.iter().find(|k| lacks.contains(k)) {
+        Some(k) => Err(DeployError::UnsupportedFault {
+            kind: *k,
+            deployer: deployer.name().to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`check_capabilities`] and [`check_uses`] for the options of a deploy.
+pub fn check_options(deployer: &dyn Deployer, opts: &DeployOptions) -> Result<(), DeployError> {
+    check_capabilities(deployer, &opts.required)?;
+    check_uses(deployer, &opts.uses)
 }
 
 /// Checks that node `kind` offers every feature in `required`.

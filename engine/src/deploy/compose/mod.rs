@@ -126,7 +126,7 @@ impl Deployer for ComposeDeployer {
         opts: &'a DeployOptions,
     ) -> BoxFuture<'a, Result<Arc<dyn Testnet>, DeployError>> {
         Box::pin(async move {
-            super::check_capabilities(self, &opts.required)?;
+            super::check_options(self, opts)?;
             let net = provision::provision(self, topology, opts).await?;
             super::ready_or_teardown(net, opts).await
         })

@@ -229,13 +229,19 @@ impl Deployer for K8sDeployer {
         vec![Capability::NodeControl, Capability::NetworkFaults]
     }
 
+    /// Pods cannot be frozen, and NetworkPolicies only allow or deny whole connections.
+    fn lacks(&self) -> Vec<super::FaultKind> {
+        use super::FaultKind::*;
+        vec![Pause, Cut, Latency, Loss, Bandwidth]
+    }
+
     fn deploy<'a>(
         &'a self,
         topology: &'a Topology,
         opts: &'a DeployOptions,
     ) -> BoxFuture<'a, Result<Arc<dyn Testnet>, DeployError>> {
         Box::pin(async move {
-            super::check_capabilities(self, &opts.required)?;
+            super::check_options(self, opts)?;
             let net = provision::provision(self, topology, opts).await?;
             super::ready_or_teardown(net, opts).await
         })
