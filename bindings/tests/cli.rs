@@ -620,11 +620,17 @@ fn every_size_a_script_gives_is_bounded_at_check_with_the_field_value_and_bound(
             "wallets = 100000000 exceeds the bound 100000",
         ),
         (
-            plan_script(".nodes(3)", ".wallets(10).transactions_with(|x| x.rate(1000000))"),
+            plan_script(
+                ".nodes(3)",
+                ".wallets(10).transactions_with(|x| x.rate(1000000))",
+            ),
             "rate = 1000000 exceeds the bound 10000",
         ),
         (
-            plan_script(".nodes(3)", ".wallets(10).transactions_with(|x| x.users(1000000))"),
+            plan_script(
+                ".nodes(3)",
+                ".wallets(10).transactions_with(|x| x.users(1000000))",
+            ),
             "users = 1000000 exceeds the bound 100000",
         ),
         (
@@ -644,7 +650,10 @@ fn every_size_a_script_gives_is_bounded_at_check_with_the_field_value_and_bound(
         let file = script(&env, &format!("bound{i}.rhai"), body);
         let run = env.run(&["check", &file]);
         assert_eq!(run.code, 2, "{body}\n{run:?}");
-        assert!(run.stderr.contains(expected), "{body}\nexpected {expected:?}\n{run:?}");
+        assert!(
+            run.stderr.contains(expected),
+            "{body}\nexpected {expected:?}\n{run:?}"
+        );
         assert!(run.took < Duration::from_secs(20), "{body}\n{run:?}");
     }
     env.assert_clean(0);
@@ -694,7 +703,10 @@ fn the_fd_limit_is_raised_to_the_hard_limit_and_a_topology_beyond_it_is_refused(
             "the limit here is 256",
             "at most 21 nodes",
         ] {
-            assert!(run.stderr.contains(part), "{cmd}: expected {part:?}: {run:?}");
+            assert!(
+                run.stderr.contains(part),
+                "{cmd}: expected {part:?}: {run:?}"
+            );
         }
         assert!(run.took < Duration::from_secs(20), "{cmd}: {run:?}");
         env.assert_clean(0);

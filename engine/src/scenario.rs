@@ -531,7 +531,11 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.field, "users");
-        assert!(e.message.contains("users = 100001 exceeds the bound 100000"), "{e}");
+        assert!(
+            e.message
+                .contains("users = 100001 exceeds the bound 100000"),
+            "{e}"
+        );
         let e = base().wallets(100_000_000).build().unwrap_err();
         assert_eq!(e.field, "wallets");
     }

@@ -683,21 +683,49 @@ mod tests {
 
     #[test]
     fn sizes_are_bounded_with_the_field_value_and_bound() {
-        let e = TopologyBuilder::new().nodes(MAX_NODES + 1).build().unwrap_err();
+        let e = TopologyBuilder::new()
+            .nodes(MAX_NODES + 1)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "nodes");
-        assert!(e.message.contains("nodes = 1001 exceeds the bound 1000"), "{e}");
-        let e = TopologyBuilder::new().wallets(100_000_000).build().unwrap_err();
+        assert!(
+            e.message.contains("nodes = 1001 exceeds the bound 1000"),
+            "{e}"
+        );
+        let e = TopologyBuilder::new()
+            .wallets(100_000_000)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "wallets");
-        assert!(e.message.contains("wallets = 100000000 exceeds the bound 100000"), "{e}");
-        let e = TopologyBuilder::new().nodes(1000).network_full().build().unwrap_err();
+        assert!(
+            e.message
+                .contains("wallets = 100000000 exceeds the bound 100000"),
+            "{e}"
+        );
+        let e = TopologyBuilder::new()
+            .nodes(1000)
+            .network_full()
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "network_full");
         assert!(e.message.contains("499500 edges"), "{e}");
-        let e = TopologyBuilder::new().nodes(1000).network_random(999).build().unwrap_err();
+        let e = TopologyBuilder::new()
+            .nodes(1000)
+            .network_random(999)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "network_random");
         let many: Vec<_> = (0..MAX_EDGES + 1).map(|i| (0, 1 + i % 2)).collect();
-        let e = TopologyBuilder::new().nodes(3).edges(many).build().unwrap_err();
+        let e = TopologyBuilder::new()
+            .nodes(3)
+            .edges(many)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "edges");
-        assert!(e.message.contains("100001 edges exceeds the bound 100000"), "{e}");
+        assert!(
+            e.message.contains("100001 edges exceeds the bound 100000"),
+            "{e}"
+        );
         let mut b = TopologyBuilder::new().nodes(MAX_NODES);
         b = b.reserve_joiner(1);
         assert_eq!(b.build().unwrap_err().field, "reserve_joiner");
@@ -706,10 +734,22 @@ mod tests {
     #[test]
     fn the_largest_shapes_build_quickly() {
         let t0 = std::time::Instant::now();
-        let t = TopologyBuilder::new().nodes(MAX_NODES).network_random(100).build().unwrap();
+        let t = TopologyBuilder::new()
+            .nodes(MAX_NODES)
+            .network_random(100)
+            .build()
+            .unwrap();
         assert!(t.edges.len() <= MAX_EDGES);
-        TopologyBuilder::new().nodes(447).network_full().build().unwrap();
-        TopologyBuilder::new().nodes(MAX_NODES).wallets(MAX_WALLETS).build().unwrap();
+        TopologyBuilder::new()
+            .nodes(447)
+            .network_full()
+            .build()
+            .unwrap();
+        TopologyBuilder::new()
+            .nodes(MAX_NODES)
+            .wallets(MAX_WALLETS)
+            .build()
+            .unwrap();
         assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     }
 

@@ -62,7 +62,10 @@ fn edges_at(topology: &Topology, m: usize) -> usize {
 /// The largest node count of `topology`'s shape whose estimate fits in `limit`.
 pub fn max_nodes_within(topology: &Topology, links: bool, limit: u64) -> usize {
     let fits = |m: usize| estimate_fds(m, edges_at(topology, m), links) <= limit;
-    let (mut lo, mut hi) = (0usize, crate::topology::MAX_NODES.max(topology.node_count()));
+    let (mut lo, mut hi) = (
+        0usize,
+        crate::topology::MAX_NODES.max(topology.node_count()),
+    );
     if fits(hi) {
         return hi;
     }
@@ -123,7 +126,11 @@ mod tests {
         assert_eq!(m, 107);
         assert!(estimate_fds(m, m - 1, true) <= limit);
         assert!(estimate_fds(m + 1, m, true) > limit);
-        let full = TopologyBuilder::new().nodes(30).network_full().build().unwrap();
+        let full = TopologyBuilder::new()
+            .nodes(30)
+            .network_full()
+            .build()
+            .unwrap();
         let m = max_nodes_within(&full, true, limit);
         assert!(estimate_fds(m, m * (m - 1) / 2, true) <= limit);
         assert!(estimate_fds(m + 1, (m + 1) * m / 2, true) > limit);
