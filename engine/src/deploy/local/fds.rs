@@ -3,6 +3,10 @@
 //! each proxied connection, the API clients and block streams, the child handles), so a
 //! topology too large for the descriptor limit is refused before anything is created, with
 //! the limit and the largest node count of that shape it allows.
+//!
+//! Each node process inherits the raised limit and holds about one descriptor per peer plus a
+//! few of its own, always fewer than this process holds for the whole testnet, so this
+//! process's budget is the one checked.
 
 use crate::topology::{NetworkShape, Topology};
 
