@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rhai::{EvalAltResult, Position};
 use tokio::runtime::Handle;
@@ -57,6 +57,31 @@ pub struct Bridge {
     handle: Handle,
     cancel: CancellationToken,
     interrupted: Arc<AtomicBool>,
+    /// Script threads now inside `block_on*` (async work that answers Ctrl-C by itself).
+    awaiting: Arc<AtomicUsize>,
+}
+
+/// Counts a thread as awaiting async work while alive.
+struct Awaiting<'a>(&'a AtomicUsize);
+
+impl<'a> Awaiting<'a> {
+    fn enter(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for Awaiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn interrupted_error() -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(
+        "interrupted".into(),
+        Position::NONE,
+    ))
 }
 
 impl Bridge {
@@ -66,6 +91,7 @@ impl Bridge {
             handle,
             cancel: CancellationToken::new(),
             interrupted: Arc::new(AtomicBool::new(false)),
+            awaiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -90,6 +116,13 @@ impl Bridge {
         self.interrupted.load(Ordering::SeqCst)
     }
 
+    /// Whether some script thread is inside `block_on*` now. When none is, a script that does
+    /// not stop after Ctrl-C is in native work that cannot see the flag (generating keys, a
+    /// large topology): the host stops waiting for it.
+    pub fn is_awaiting(&self) -> bool {
+        self.awaiting.load(Ordering::SeqCst) > 0
+    }
+
     /// The flag `Engine::on_progress` polls.
     pub fn interrupted_flag(&self) -> Arc<AtomicBool> {
         self.interrupted.clone()
@@ -99,6 +132,12 @@ impl Bridge {
     /// itself (a scenario run tears down and reports when the token fires).
     pub fn block_on<F: Future>(&self, fut: F) -> Result<F::Output, Box<EvalAltResult>> {
         self.check_thread()?;
+        // counted before the flag is read: the host, seeing no thread awaiting after Ctrl-C,
+        // may exit, and then no new async work (a deploy) may start
+        let _awaiting = Awaiting::enter(&self.awaiting);
+        if self.is_interrupted() {
+            return Err(interrupted_error());
+        }
         Ok(self.handle.block_on(fut))
     }
 
@@ -106,6 +145,10 @@ impl Bridge {
     /// running on this thread is told to stop.
     pub fn block_on_cancellable<F: Future>(&self, fut: F) -> Result<F::Output, Box<EvalAltResult>> {
         self.check_thread()?;
+        let _awaiting = Awaiting::enter(&self.awaiting);
+        if self.is_interrupted() {
+            return Err(interrupted_error());
+        }
         let cancel = self.cancel.clone();
         let stop = thread_stop_token();
         self.handle.block_on(async move {

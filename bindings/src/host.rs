@@ -30,6 +30,8 @@ pub const MAX_CALL_LEVELS: usize = 64;
 pub const MAX_MODULES: usize = 256;
 /// How long a script thread may take to notice Ctrl-C before the host gives up on it.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(30);
+/// After Ctrl-C, how long a script in native work (awaiting nothing) gets to stop by itself.
+const NATIVE_GRACE: Duration = Duration::from_millis(500);
 
 /// Whether plans really deploy (`run`) or are only built and validated (`check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +228,8 @@ impl ScriptHost {
         handle: std::thread::JoinHandle<Result<(), EvalAltResult>>,
     ) -> Result<(), EvalAltResult> {
         let mut interrupted_since = None;
+        // since when the interrupted script has been in native work (awaiting nothing)
+        let mut native_since: Option<std::time::Instant> = None;
         loop {
             if handle.is_finished() {
                 return handle.join().unwrap_or_else(|_| {
@@ -237,7 +241,17 @@ impl ScriptHost {
             }
             if self.bridge.is_interrupted() {
                 let since = *interrupted_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() > INTERRUPT_GRACE {
+                // Native work (keys for many wallets, a large topology) never returns to the
+                // script engine, so it cannot see the flag: stop waiting for it. Nothing it
+                // deployed is lost: every deployed testnet is torn down on return, and no
+                // new async work starts once interrupted.
+                native_since = if self.bridge.is_awaiting() {
+                    None
+                } else {
+                    native_since.or_else(|| Some(std::time::Instant::now()))
+                };
+                let native = native_since.is_some_and(|t| t.elapsed() > NATIVE_GRACE);
+                if native || since.elapsed() > INTERRUPT_GRACE {
                     return Err(EvalAltResult::ErrorTerminated(
                         "interrupted".into(),
                         rhai::Position::NONE,

@@ -9,6 +9,8 @@ use nomos_script::exit;
 use nomos_script::host::{CheckPolicy, HostSettings, Mode, ScriptHost};
 
 fn main() -> ExitCode {
+    // Every node and link of a local testnet holds descriptors here (and nodes inherit it).
+    let _ = engine::deploy::local::fds::raise_nofile_limit();
     let cli = Cli::parse();
     // The reference node builds its own runtime: it must run before anything creates one.
     if let Command::Devnode(args) = &cli.command {

@@ -598,3 +598,161 @@ fn a_run_that_checks_nothing_warns_and_strict_makes_it_an_error() {
     assert!(!run.stderr.contains("checks nothing"), "{run:?}");
     env.assert_clean(0);
 }
+
+/// A plan over `topology` (a closure body on `t`) with `extra` builder calls.
+fn plan_script(topology: &str, extra: &str) -> String {
+    format!(
+        "let plan = ScenarioBuilder::topology_with(|t| t{topology})\n    {extra}\n    \
+         .expect_consensus_liveness()\n    .with_run_duration(\"10s\")\n    .build();\nplan.run();\n"
+    )
+}
+
+#[test]
+fn every_size_a_script_gives_is_bounded_at_check_with_the_field_value_and_bound() {
+    let env = new_env();
+    let cases = [
+        (
+            plan_script(".nodes(100000)", ""),
+            "nodes = 100000 exceeds the bound 1000",
+        ),
+        (
+            plan_script(".nodes(3)", ".wallets(100000000)"),
+            "wallets = 100000000 exceeds the bound 100000",
+        ),
+        (
+            plan_script(
+                ".nodes(3)",
+                ".wallets(10).transactions_with(|x| x.rate(1000000))",
+            ),
+            "rate = 1000000 exceeds the bound 10000",
+        ),
+        (
+            plan_script(
+                ".nodes(3)",
+                ".wallets(10).transactions_with(|x| x.users(1000000))",
+            ),
+            "users = 1000000 exceeds the bound 100000",
+        ),
+        (
+            plan_script(".nodes(1000).network_full()", ""),
+            "network_full with nodes = 1000 has 499500 edges, which exceeds the bound 100000",
+        ),
+        (
+            plan_script(".nodes(1000).network_random(500)", ""),
+            "exceeds the bound 100000 (MAX_EDGES)",
+        ),
+        (
+            plan_script(".nodes(3)", ".with_run_duration(\"100d\")"),
+            "at most 30d",
+        ),
+    ];
+    for (i, (body, expected)) in cases.iter().enumerate() {
+        let file = script(&env, &format!("bound{i}.rhai"), body);
+        let run = env.run(&["check", &file]);
+        assert_eq!(run.code, 2, "{body}\n{run:?}");
+        assert!(
+            run.stderr.contains(expected),
+            "{body}\nexpected {expected:?}\n{run:?}"
+        );
+        assert!(run.took < Duration::from_secs(20), "{body}\n{run:?}");
+    }
+    env.assert_clean(0);
+}
+
+/// The binary under `prlimit --nofile=SOFT:HARD`, with the environment [`Env::cmd`] sets.
+fn with_nofile(env: &Env, soft: u64, hard: u64, args: &[&str]) -> common::Run {
+    let inner = env.cmd();
+    let mut c = std::process::Command::new("prlimit");
+    c.arg(format!("--nofile={soft}:{hard}"))
+        .arg(inner.get_program())
+        .args(args);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = inner.get_current_dir() {
+        c.current_dir(d);
+    }
+    run_command(&mut c)
+}
+
+#[test]
+fn the_fd_limit_is_raised_to_the_hard_limit_and_a_topology_beyond_it_is_refused() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prlimit (util-linux) not found");
+        return;
+    }
+    let env = new_env();
+    let file = script(&env, "many.rhai", &plan_script(".nodes(100)", ""));
+    // soft 256 alone would refuse 100 nodes; raised to the hard 4096 they fit
+    let run = with_nofile(&env, 256, 4096, &["check", &file]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // hard 256: at most (256 - 64 + 3) / 9 = 21 nodes of a star
+    for (cmd, code) in [("check", 2), ("run", 3)] {
+        let run = with_nofile(&env, 256, 256, &[cmd, &file]);
+        assert_eq!(run.code, code, "{cmd}: {run:?}");
+        for part in [
+            "nodes = 100",
+            "file descriptors",
+            "the limit here is 256",
+            "at most 21 nodes",
+        ] {
+            assert!(
+                run.stderr.contains(part),
+                "{cmd}: expected {part:?}: {run:?}"
+            );
+        }
+        assert!(run.took < Duration::from_secs(20), "{cmd}: {run:?}");
+        env.assert_clean(0);
+    }
+}
+
+#[test]
+fn the_first_ctrl_c_stops_long_native_work() {
+    let env = new_env();
+    // 100,000 wallet keys for the genesis the override is checked against: seconds of native
+    // work that never returns to the script engine
+    let file = script(
+        &env,
+        "keys.rhai",
+        &plan_script(
+            ".nodes(3).with_override(\"testing.drop_transactions\", false)",
+            ".wallets(100000)",
+        ),
+    );
+    let mut child = env
+        .cmd()
+        .args(["check", &file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // the keys take seconds even in a release build; the host is up well within this
+    std::thread::sleep(Duration::from_millis(1000));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let sent = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let deadline = sent + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("still running 5 s after the first Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    env.assert_clean(0);
+}

@@ -14,6 +14,12 @@ use crate::expectation::{
 use crate::topology::{Topology, TopologyBuilder, TopologyError};
 use crate::workload::{TxWorkloadBuilder, Workload};
 
+/// Highest transaction rate, per block: far above what a block holds, low enough that the
+/// workload's schedule stays small.
+pub const MAX_TX_RATE: f64 = 10_000.0;
+/// Most transaction users: each needs its own funded wallet, so the bound is the wallets' one.
+pub const MAX_USERS: usize = crate::topology::MAX_WALLETS;
+
 /// Why a scenario is invalid; the message names the field and its value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -289,6 +295,25 @@ impl ScenarioBuilder {
                     ),
                 ));
             }
+            if tx.rate > MAX_TX_RATE {
+                return Err(ScenarioError::new(
+                    "rate",
+                    format!(
+                        "rate = {} exceeds the bound {MAX_TX_RATE} transactions per block (MAX_TX_RATE)",
+                        tx.rate
+                    ),
+                ));
+            }
+            if let Some(u) = tx.users
+                && u > MAX_USERS
+            {
+                return Err(ScenarioError::new(
+                    "users",
+                    format!(
+                        "users = {u} exceeds the bound {MAX_USERS} (MAX_USERS: every user needs a funded wallet, at most MAX_WALLETS)"
+                    ),
+                ));
+            }
             if tx.users == Some(0) {
                 return Err(ScenarioError::new(
                     "users",
@@ -496,6 +521,30 @@ mod tests {
                 .slot_duration(Duration::from_millis(200))
         })
         .with_run_duration(Duration::from_secs(5))
+    }
+
+    #[test]
+    fn rate_and_users_are_bounded() {
+        let e = base()
+            .wallets(10)
+            .transactions_with(|t| t.rate(1e9))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "rate");
+        assert!(e.message.contains("exceeds the bound 10000"), "{e}");
+        let e = base()
+            .wallets(10)
+            .transactions_with(|t| t.users(MAX_USERS + 1))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "users");
+        assert!(
+            e.message
+                .contains("users = 100001 exceeds the bound 100000"),
+            "{e}"
+        );
+        let e = base().wallets(100_000_000).build().unwrap_err();
+        assert_eq!(e.field, "wallets");
     }
 
     #[test]

@@ -153,6 +153,17 @@ impl Topology {
     }
 }
 
+/// Most nodes a topology may have (deployed at start plus reserved joiners). The local
+/// deployer may allow fewer: it refuses a testnet whose file descriptors exceed the limit
+/// (see [`crate::deploy::local::fds`]).
+pub const MAX_NODES: usize = 1_000;
+/// Most funded wallets: every wallet is an ed25519 key derived from the seed and an account in
+/// every node's genesis, so deploying 100,000 takes seconds and each config grows by ~10 MB.
+pub const MAX_WALLETS: usize = 100_000;
+/// Most undirected edges (a full network of 447 nodes); with the link layer each edge is a
+/// proxy with its own listener and connections.
+pub const MAX_EDGES: usize = 100_000;
+
 /// Why a topology is invalid. The message names the field and its value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -366,6 +377,31 @@ impl TopologyBuilder {
                 "nodes = 0: a testnet needs at least one node",
             ));
         }
+        let joiners = self.reserved_joiners.len();
+        if n.saturating_add(joiners) > MAX_NODES {
+            let (field, what) = if n > MAX_NODES {
+                ("nodes", format!("nodes = {n}"))
+            } else {
+                (
+                    "reserve_joiner",
+                    format!("nodes = {n} plus {joiners} reserved joiners"),
+                )
+            };
+            return Err(TopologyError::new(
+                field,
+                format!("{what} exceeds the bound {MAX_NODES} (MAX_NODES)"),
+            ));
+        }
+        if self.wallets > MAX_WALLETS {
+            return Err(TopologyError::new(
+                "wallets",
+                format!(
+                    "wallets = {} exceeds the bound {MAX_WALLETS} (MAX_WALLETS: each is a key \
+                     derived from the seed and an account in every node's genesis)",
+                    self.wallets
+                ),
+            ));
+        }
         let p = &self.params;
         if p.slot_duration < Duration::from_millis(100) {
             return Err(TopologyError::new(
@@ -471,6 +507,16 @@ impl TopologyBuilder {
         match &self.shape {
             NetworkShape::Star => (1..n).for_each(|i| add(0, i)),
             NetworkShape::Full => {
+                let count = n * (n - 1) / 2;
+                if count > MAX_EDGES {
+                    return Err(TopologyError::new(
+                        "network_full",
+                        format!(
+                            "network_full with nodes = {n} has {count} edges, which exceeds the \
+                             bound {MAX_EDGES} (MAX_EDGES): use network_random(degree)"
+                        ),
+                    ));
+                }
                 for a in 0..n {
                     for b in a + 1..n {
                         add(a, b);
@@ -498,11 +544,30 @@ impl TopologyBuilder {
                         format!("network_random degree = 0 leaves nodes = {n} unconnected"),
                     ));
                 }
+                let about = n.saturating_mul(d) / 2;
+                if about > MAX_EDGES {
+                    return Err(TopologyError::new(
+                        "network_random",
+                        format!(
+                            "network_random degree = {d} with nodes = {n} makes about {about} \
+                             edges, which exceeds the bound {MAX_EDGES} (MAX_EDGES)"
+                        ),
+                    ));
+                }
                 for e in random_graph(n, d, self.seed) {
                     add(e.0, e.1);
                 }
             }
             NetworkShape::Edges(edges) => {
+                if edges.len() > MAX_EDGES {
+                    return Err(TopologyError::new(
+                        "edges",
+                        format!(
+                            "edges = {} edges exceeds the bound {MAX_EDGES} (MAX_EDGES)",
+                            edges.len()
+                        ),
+                    ));
+                }
                 for &(a, b) in edges {
                     if a >= n || b >= n {
                         return Err(TopologyError::new(
@@ -537,18 +602,16 @@ impl TopologyBuilder {
 
 /// First node not reachable from node 0, if any.
 fn unreachable_from_zero(n: usize, edges: &[(usize, usize)]) -> Option<usize> {
+    let mut adj = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        adj[a].push(b);
+        adj[b].push(a);
+    }
     let mut seen = vec![false; n];
     let mut stack = vec![0];
     seen[0] = true;
     while let Some(v) = stack.pop() {
-        for &(a, b) in edges {
-            let w = if a == v {
-                b
-            } else if b == v {
-                a
-            } else {
-                continue;
-            };
+        for &w in &adj[v] {
             if !seen[w] {
                 seen[w] = true;
                 stack.push(w);
@@ -585,8 +648,9 @@ fn random_graph(n: usize, degree: usize, seed: u64) -> Vec<(usize, usize)> {
         deg[u] += 1;
         deg[v] += 1;
     }
+    // the nodes still below the degree, in order (kept up to date rather than recomputed)
+    let mut open: Vec<usize> = (0..n).filter(|&v| deg[v] < degree).collect();
     for _ in 0..n * degree * 4 {
-        let open: Vec<usize> = (0..n).filter(|&v| deg[v] < degree).collect();
         if open.len() < 2 {
             break;
         }
@@ -598,6 +662,13 @@ fn random_graph(n: usize, degree: usize, seed: u64) -> Vec<(usize, usize)> {
         edges.insert((a.min(b), a.max(b)));
         deg[a] += 1;
         deg[b] += 1;
+        for v in [a, b] {
+            if deg[v] >= degree
+                && let Ok(pos) = open.binary_search(&v)
+            {
+                open.remove(pos);
+            }
+        }
     }
     edges.into_iter().collect()
 }
@@ -608,6 +679,78 @@ mod tests {
 
     fn err(b: TopologyBuilder) -> String {
         b.build().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn sizes_are_bounded_with_the_field_value_and_bound() {
+        let e = TopologyBuilder::new()
+            .nodes(MAX_NODES + 1)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "nodes");
+        assert!(
+            e.message.contains("nodes = 1001 exceeds the bound 1000"),
+            "{e}"
+        );
+        let e = TopologyBuilder::new()
+            .wallets(100_000_000)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "wallets");
+        assert!(
+            e.message
+                .contains("wallets = 100000000 exceeds the bound 100000"),
+            "{e}"
+        );
+        let e = TopologyBuilder::new()
+            .nodes(1000)
+            .network_full()
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "network_full");
+        assert!(e.message.contains("499500 edges"), "{e}");
+        let e = TopologyBuilder::new()
+            .nodes(1000)
+            .network_random(999)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "network_random");
+        let many: Vec<_> = (0..MAX_EDGES + 1).map(|i| (0, 1 + i % 2)).collect();
+        let e = TopologyBuilder::new()
+            .nodes(3)
+            .edges(many)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field, "edges");
+        assert!(
+            e.message.contains("100001 edges exceeds the bound 100000"),
+            "{e}"
+        );
+        let mut b = TopologyBuilder::new().nodes(MAX_NODES);
+        b = b.reserve_joiner(1);
+        assert_eq!(b.build().unwrap_err().field, "reserve_joiner");
+    }
+
+    #[test]
+    fn the_largest_shapes_build_quickly() {
+        let t0 = std::time::Instant::now();
+        let t = TopologyBuilder::new()
+            .nodes(MAX_NODES)
+            .network_random(100)
+            .build()
+            .unwrap();
+        assert!(t.edges.len() <= MAX_EDGES);
+        TopologyBuilder::new()
+            .nodes(447)
+            .network_full()
+            .build()
+            .unwrap();
+        TopologyBuilder::new()
+            .nodes(MAX_NODES)
+            .wallets(MAX_WALLETS)
+            .build()
+            .unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     }
 
     #[test]

@@ -66,6 +66,16 @@ impl DeployerHandle {
         }
     }
 
+    /// `check`: what the local deployer would refuse for want of file descriptors.
+    pub fn check_fd_budget(&self, topology: &Topology) -> Res<()> {
+        if self.choice != DeployerChoice::Local || self.state.settings.external.is_some() {
+            return Ok(());
+        }
+        engine::deploy::local::LocalDeployer::default()
+            .check_fd_budget(topology)
+            .or_else(|e| err(format!("cannot deploy this plan: {e}")))
+    }
+
     /// Deploys `topology`, waits for readiness, registers the testnet for teardown at exit.
     pub fn deploy_topology(&self, topology: Topology) -> Res<NetHandle> {
         self.deploy_with(topology, Vec::new(), Vec::new())
@@ -81,6 +91,7 @@ impl DeployerHandle {
         let bridge = self.state.bridge.clone();
         self.state.activity.note();
         if self.state.settings.mode == Mode::Check {
+            self.check_fd_budget(&topology)?;
             return Ok(NetHandle::dry(topology.node_count(), bridge));
         }
         let deployer = self.engine_deployer()?;

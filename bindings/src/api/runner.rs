@@ -191,6 +191,7 @@ fn dry_report(deployer: &DeployerHandle, scenario: &Scenario) -> Res<ReportHandl
     {
         return err(format!("cannot run this plan: {e}"));
     }
+    deployer.check_fd_budget(scenario.topology())?;
     let mut report = RunReport::empty(scenario.seed(), Outcome::Passed);
     report.run_id = "dry".to_string();
     report.deployer = deployer.choice.name().to_string();

@@ -195,7 +195,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     );
     script_fn!(reg,
         /// Number of funded wallets (overrides the topology's); the transaction workload sends
-        /// from them.
+        /// from them. At most 100,000.
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(50);
@@ -487,7 +487,7 @@ fn register_sub_builders(reg: &mut Registrar) {
         ],
     );
     script_fn!(reg,
-        /// Transactions per expected block (default 1).
+        /// Transactions per expected block (default 1, at most 10,000).
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions_with(|txs| txs.rate(5));
@@ -496,7 +496,8 @@ fn register_sub_builders(reg: &mut Registrar) {
         => |t: &mut TxWorkloadBuilder, r: Dynamic| -> Res<_> { Ok(t.clone().rate(number(&r, "rate")?)) }
     );
     script_fn!(reg,
-        /// Number of distinct sending wallets (default: every wallet).
+        /// Number of distinct sending wallets (default: every wallet; at most the wallets, so
+        /// at most 100,000).
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(50)

@@ -52,6 +52,8 @@ pub fn register(engine: &mut Engine) {
     );
     script_fn!(reg,
         /// Sets how many nodes are deployed at start (nodes added at run time come on top).
+        /// At most 1000 with the reserved joiners (`build()` refuses more); the local deployer
+        /// allows fewer when the file-descriptor limit is low and says how many.
         ///
         /// ```rhai
         /// let t = TopologyBuilder().nodes(4);
@@ -69,7 +71,8 @@ pub fn register(engine: &mut Engine) {
         => |t: &mut TopologyBuilder| t.clone().network_star()
     );
     script_fn!(reg,
-        /// Connects every pair of nodes: the fastest propagation, for small testnets.
+        /// Connects every pair of nodes: the fastest propagation, for small testnets. At most
+        /// 100,000 edges (447 nodes).
         ///
         /// ```rhai
         /// let t = TopologyBuilder().network_full().nodes(4);
@@ -106,7 +109,7 @@ pub fn register(engine: &mut Engine) {
     );
     script_fn!(reg,
         /// A connected random graph where every node has about `degree` neighbours, drawn from
-        /// the seed, so `--seed` replays the same graph.
+        /// the seed, so `--seed` replays the same graph. At most 100,000 edges (nodes × degree / 2).
         ///
         /// ```rhai
         /// let t = TopologyBuilder().network_random(3).nodes(10);
@@ -118,7 +121,7 @@ pub fn register(engine: &mut Engine) {
     );
     script_fn!(reg,
         /// Exactly these undirected links, as pairs of node indices; `build()` rejects a graph
-        /// that leaves a node unreachable.
+        /// that leaves a node unreachable. At most 100,000 edges.
         ///
         /// ```rhai
         /// let t = TopologyBuilder().nodes(4).edges([[0, 1], [1, 2], [1, 3]]);
@@ -127,7 +130,8 @@ pub fn register(engine: &mut Engine) {
         => |t: &mut TopologyBuilder, e: Array| -> Res<_> { Ok(t.clone().edges(edges(&e)?)) }
     );
     script_fn!(reg,
-        /// Number of funded wallets in genesis; the transaction workload sends from them.
+        /// Number of funded wallets in genesis; the transaction workload sends from them. At
+        /// most 100,000 (each is a key derived from the seed and an account in every genesis).
         ///
         /// ```rhai
         /// let t = TopologyBuilder().nodes(2).wallets(20);

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod control;
+pub mod fds;
 mod provision;
 mod readiness;
 
@@ -69,6 +70,12 @@ impl LocalDeployer {
         self
     }
 
+    /// Refuses `topology` when its file descriptors (see [`fds`]) exceed this process's
+    /// limit; checked by `deploy` before anything is created.
+    pub fn check_fd_budget(&self, topology: &Topology) -> Result<(), String> {
+        fds::check_fd_budget(topology, self.use_links, fds::nofile_limit())
+    }
+
     /// Dials peers directly instead of through link proxies (no network faults).
     pub fn without_links(mut self) -> Self {
         self.use_links = false;
@@ -96,6 +103,7 @@ impl Deployer for LocalDeployer {
     ) -> BoxFuture<'a, Result<Arc<dyn Testnet>, DeployError>> {
         Box::pin(async move {
             super::check_options(self, opts)?;
+            self.check_fd_budget(topology).map_err(DeployError::Io)?;
             let net = provision::provision(self, topology, opts).await?;
             super::ready_or_teardown(net, opts).await
         })
