@@ -256,15 +256,15 @@ impl Expectation for ConsensusLiveness {
                     "expected_blocks": expected, "catch_up_ms": catch_up.as_millis() as u64,
                 });
                 if lagging.is_empty() {
-                    let hs: Vec<String> = now
+                    let hs: Vec<Option<u64>> = now
                         .iter()
-                        .map(|r| r.as_ref().map(|i| i.height.to_string()).unwrap_or_default())
+                        .map(|r| r.as_ref().ok().map(|i| i.height))
                         .collect();
                     return Ok(Verdict::pass(
                         format!(
-                            "all {} nodes advanced: heights [{}] (min progress {min_progress}, max lag {max_lag})",
+                            "all {} nodes advanced: heights {} (min progress {min_progress}, max lag {max_lag})",
                             now.len(),
-                            hs.join(" ")
+                            crate::report::brief::heights(&hs)
                         ),
                         evidence,
                     ));
@@ -290,7 +290,17 @@ impl Expectation for ConsensusLiveness {
                             }
                         })
                         .collect();
-                    return Ok(Verdict::fail(msgs.join("; "), evidence));
+                    let msg = if msgs.len() > crate::report::brief::FULL_UP_TO {
+                        format!(
+                            "{} of {} nodes lag: {}",
+                            msgs.len(),
+                            now.len(),
+                            crate::report::brief::list(&msgs, "; ")
+                        )
+                    } else {
+                        msgs.join("; ")
+                    };
+                    return Ok(Verdict::fail(msg, evidence));
                 }
                 tokio::time::sleep((slot / 2).max(Duration::from_millis(100))).await;
             }

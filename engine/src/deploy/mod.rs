@@ -337,7 +337,13 @@ pub enum DeployError {
     #[error("failed to start {node}: {message}")]
     Spawn { node: String, message: String },
     /// Readiness deadline passed; names each node that was not ready and why.
-    #[error("nodes not ready after {}: {}", humantime::format_duration(*.waited), .nodes.join("; "))]
+    #[error(
+        "{} node{} not ready after {}: {}",
+        .nodes.len(),
+        if .nodes.len() == 1 { "" } else { "s" },
+        humantime::format_duration(*.waited),
+        crate::report::brief::list(.nodes, "; ")
+    )]
     NotReady {
         waited: Duration,
         nodes: Vec<String>,

@@ -2,6 +2,7 @@
 //! [`RunEvent`]s, and reporters (terminal now; JSON, JUnit, HTML later)
 //! consume them.
 
+pub mod brief;
 pub mod html;
 pub mod plots;
 pub mod recorder;

@@ -243,11 +243,7 @@ impl TerminalReporter {
 }
 
 fn heights(h: &[Option<u64>]) -> String {
-    let v: Vec<String> = h
-        .iter()
-        .map(|x| x.map(|x| x.to_string()).unwrap_or_else(|| "?".into()))
-        .collect();
-    format!("[{}]", v.join(" "))
+    super::brief::heights(h)
 }
 
 impl Reporter for TerminalReporter {

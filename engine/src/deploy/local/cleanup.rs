@@ -93,6 +93,10 @@ pub(super) async fn teardown(
         }
     } else {
         write_run_json(net);
+        trim_kept(
+            &net.run_dir,
+            net.lock_nodes().iter().map(|n| n.dir.clone()).collect(),
+        );
         crate::deploy::mark_kept(&net.run_dir, &net.run_id, "kept at teardown", false);
     }
     result.map(|()| TeardownSummary {
@@ -215,4 +219,83 @@ pub fn gc(base: Option<&Path>) -> std::io::Result<GcSummary> {
         }
     }
     Ok(summary)
+}
+
+/// Largest kept run dir: past it, the nodes' chain databases go (logs and configs stay).
+pub const KEPT_BUDGET_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Bytes used under `dir` (allocated blocks, as `du` counts them).
+fn disk_usage(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_usage(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Keeps a kept run dir under [`KEPT_BUDGET_BYTES`]: when it is larger (a failed run of
+/// hundreds of nodes), every node's `data/` (its chain database, rebuilt by syncing) is
+/// removed and a `TRIMMED` note says so; logs, configs and outputs, the evidence a failure
+/// message points at, are kept.
+pub(crate) fn trim_kept(run_dir: &std::path::Path, node_dirs: Vec<std::path::PathBuf>) {
+    let before = disk_usage(run_dir);
+    if before <= KEPT_BUDGET_BYTES {
+        return;
+    }
+    for d in &node_dirs {
+        let _ = std::fs::remove_dir_all(d.join("data"));
+    }
+    let after = disk_usage(run_dir);
+    let _ = std::fs::write(
+        run_dir.join("TRIMMED"),
+        format!(
+            "the run dir took {} MiB, over the {} MiB budget of a kept run: the nodes' data dirs \
+             (chain databases) were removed; logs and configs are kept ({} MiB now)\n",
+            before / (1024 * 1024),
+            KEPT_BUDGET_BYTES / (1024 * 1024),
+            after / (1024 * 1024)
+        ),
+    );
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_dir_over_budget_loses_only_its_data_dirs() {
+        let run = tempfile::tempdir().unwrap();
+        let mut dirs = Vec::new();
+        for i in 0..3 {
+            let d = run.path().join(format!("node-{i}"));
+            std::fs::create_dir_all(d.join("data")).unwrap();
+            std::fs::create_dir_all(d.join("logs")).unwrap();
+            std::fs::write(d.join("logs/node.log"), b"evidence").unwrap();
+            // 40 MiB of data each: 120 MiB in all
+            std::fs::write(d.join("data/chain.redb"), vec![1u8; 40 * 1024 * 1024]).unwrap();
+            dirs.push(d);
+        }
+        trim_kept(run.path(), dirs.clone());
+        for d in &dirs {
+            assert!(!d.join("data").exists());
+            assert!(d.join("logs/node.log").exists());
+        }
+        assert!(run.path().join("TRIMMED").exists());
+        assert!(disk_usage(run.path()) < KEPT_BUDGET_BYTES);
+        // under budget: untouched
+        let small = tempfile::tempdir().unwrap();
+        let d = small.path().join("node-0");
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(d.join("data/chain.redb"), b"x").unwrap();
+        trim_kept(small.path(), vec![d.clone()]);
+        assert!(d.join("data/chain.redb").exists());
+        assert!(!small.path().join("TRIMMED").exists());
+    }
 }
