@@ -399,7 +399,24 @@ fn plain_text(event: &RunEvent, progress: bool) -> Option<String> {
                 lines.push(format!("run dir: {}", d.display()));
             }
             lines.push("TESTNET_ENDPOINTS".to_owned());
-            lines.extend(endpoints.iter().map(|e| format!("  {e}")));
+            let full = endpoints.len() <= super::brief::FULL_UP_TO;
+            // a large testnet: the first few here, every line in the run dir
+            let file = run_dir
+                .as_ref()
+                .map(|d| d.join("endpoints.txt"))
+                .filter(|f| !full && std::fs::write(f, endpoints.join("\n") + "\n").is_ok());
+            match file {
+                Some(f) => {
+                    let named = super::brief::NAMED;
+                    lines.extend(endpoints[..named].iter().map(|e| format!("  {e}")));
+                    lines.push(format!(
+                        "  ... and {} more in {}",
+                        endpoints.len() - named,
+                        f.display()
+                    ));
+                }
+                None => lines.extend(endpoints.iter().map(|e| format!("  {e}"))),
+            }
             lines.join("\n")
         }
         RunEvent::NodeReady { .. } | RunEvent::TeardownStarted => return None,

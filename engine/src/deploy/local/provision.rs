@@ -18,9 +18,55 @@ use crate::topology::Topology;
 /// Binds `n` loopback listeners on free ports, held open until dropped so
 /// that no two of them (nor a link proxy bound meanwhile) share a port.
 pub(super) fn free_listeners(n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect()
+    bind_below_ephemeral(n, |port| std::net::TcpListener::bind(("127.0.0.1", port)))
+}
+
+/// Lowest port the kernel hands out for outgoing connections (`ip_local_port_range`).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// First port tried for node ports.
+const NODE_PORTS_FROM: u16 = 10_000;
+
+/// `n` sockets bound to free ports below the kernel's ephemeral range. A port picked with
+/// port 0 comes from that range, which every outgoing connection also draws from: between
+/// the moment the deployer releases a node's port and the moment the node binds it (up to
+/// tens of seconds for hundreds of nodes), an HTTP client or another run's dial could take
+/// it ("Address already in use"). Below the range only another explicit bind can. The scan
+/// starts at a per-process offset so that concurrent runs rarely meet; when the range below
+/// is too small, port 0 is used.
+pub(super) fn bind_below_ephemeral<S>(
+    n: usize,
+    bind: impl Fn(u16) -> std::io::Result<S>,
+) -> std::io::Result<Vec<S>> {
+    let low = ephemeral_low();
+    let span = low.saturating_sub(NODE_PORTS_FROM) as usize;
+    if span < 4 * n.max(1) {
+        return (0..n).map(|_| bind(0)).collect();
+    }
+    let seed = std::process::id() as usize * 7919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize);
+    let start = seed % span;
+    let mut out = Vec::with_capacity(n);
+    for k in 0..span {
+        if out.len() == n {
+            break;
+        }
+        let port = NODE_PORTS_FROM + ((start + k) % span) as u16;
+        if let Ok(sock) = bind(port) {
+            out.push(sock);
+        }
+    }
+    if out.len() < n {
+        return (0..n).map(|_| bind(0)).collect();
+    }
+    Ok(out)
 }
 
 /// Free loopback ports for `n` nodes of `kind`, held (bound) until dropped so that no two of
@@ -52,9 +98,7 @@ impl NodePorts {
         let udp_p2p = kind.capabilities().link_transport == nodekind::LinkTransport::Udp;
         let tcp = free_listeners(if udp_p2p { 2 * n } else { 3 * n })?;
         let bind_udp = |k: usize| -> std::io::Result<Vec<std::net::UdpSocket>> {
-            (0..k)
-                .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
-                .collect()
+            bind_below_ephemeral(k, |port| std::net::UdpSocket::bind(("127.0.0.1", port)))
         };
         let udp = bind_udp(if udp_p2p { n } else { 0 } + if kind.blend_port() { n } else { 0 })?;
         let t = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
