@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 n="${1:-20}"
 shift || true
 files=("$@")
-if [ ${#files[@]} -eq 0 ]; then files=(scenarios/*.rhai); fi
+if [ ${#files[@]} -eq 0 ]; then
+    # the soak runs 10 minutes: scripts/soak.sh runs it (name it to include it)
+    for f in scenarios/*.rhai; do [ "$f" = scenarios/soak.rhai ] || files+=("$f"); done
+fi
 cargo build --release -q -p nomos-script || exit 3
 bin=target/release/nomos-script
 failed=0
