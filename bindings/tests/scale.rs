@@ -22,13 +22,22 @@ fn a_failing_40_node_run_prints_a_short_summary() {
     let out = format!("{}{}", run.stdout, run.stderr);
     assert!(out.contains("40 of 40 nodes lag: node-0 "), "{out}");
     assert!(out.contains("and 35 more"), "{out}");
-    assert!(out.contains("heights [40 nodes: min 2 · median 2 · max 2]"), "{out}");
+    assert!(
+        out.contains("heights [40 nodes: min 2 · median 2 · max 2]"),
+        "{out}"
+    );
     assert!(out.contains("... and 35 more in "), "{out}");
-    assert!(!out.contains("node-39 api"), "endpoint lines summarised: {out}");
+    assert!(
+        !out.contains("node-39 api"),
+        "endpoint lines summarised: {out}"
+    );
     assert!(out.len() < 8_000, "{} bytes: {out}", out.len());
     let dirs = env.run_dirs();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let endpoints = std::fs::read_to_string(dirs[0].join("endpoints.txt")).unwrap();
     assert_eq!(endpoints.lines().count(), 40, "{endpoints}");
-    assert!(endpoints.contains("node-39 api http://127.0.0.1:"), "{endpoints}");
+    assert!(
+        endpoints.contains("node-39 api http://127.0.0.1:"),
+        "{endpoints}"
+    );
 }
