@@ -98,39 +98,6 @@ fn the_guides_partition_example_passes_on_20_consecutive_seeds() {
             .contains("net.partition")
     );
     // four at a time: 20 runs of 10 s
-    let failures: Vec<String> = (1..=20u64)
-        .collect::<Vec<_>>()
-        .chunks(4)
-        .flat_map(|seeds| {
-            let runs: Vec<_> = seeds
-                .iter()
-                .map(|&seed| {
-                    let script = script.clone();
-                    let mut cmd = env.cmd();
-                    std::thread::spawn(move || {
-                        let run = common::run_retrying_port_races(cmd.args([
-                            "run",
-                            &script,
-                            "--seed",
-                            &seed.to_string(),
-                        ]));
-                        (seed, run)
-                    })
-                })
-                .collect();
-            runs.into_iter()
-                .map(|h| h.join().unwrap())
-                .filter(|(_, run)| run.code != 0)
-                .map(|(seed, run)| format!("seed {seed}: {run:?}"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let failures = common::seed_matrix(&env, &script, 1..=20, 4);
     assert!(failures.is_empty(), "{failures:#?}");
-    // nothing left but the run dirs of runs that could not start (kept after a deploy error)
-    assert_eq!(env.processes(), "", "node processes left behind");
-    assert!(
-        env.run_dirs().len() <= common::port_race_retries(),
-        "{:?}",
-        env.run_dirs()
-    );
 }

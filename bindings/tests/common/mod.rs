@@ -193,3 +193,48 @@ pub fn run_retrying_port_races(cmd: &mut Command) -> Run {
 pub fn port_race_retries() -> usize {
     PORT_RACE_RETRIES.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// Runs `script` once per seed in `seeds`, `jobs` at a time, starting again only a run that
+/// could not start for a port race ([`run_retrying_port_races`]); then checks that nothing is
+/// left but the run dirs of such runs. Returns one line per run that did not pass.
+pub fn seed_matrix(
+    env: &Env,
+    script: &str,
+    seeds: std::ops::RangeInclusive<u64>,
+    jobs: usize,
+) -> Vec<String> {
+    let seeds: Vec<u64> = seeds.collect();
+    let mut failures = Vec::new();
+    for chunk in seeds.chunks(jobs) {
+        let runs: Vec<_> = chunk
+            .iter()
+            .map(|&seed| {
+                let mut cmd = env.cmd();
+                let script = script.to_owned();
+                std::thread::spawn(move || {
+                    let run = run_retrying_port_races(cmd.args([
+                        "run",
+                        &script,
+                        "--seed",
+                        &seed.to_string(),
+                    ]));
+                    (seed, run)
+                })
+            })
+            .collect();
+        for h in runs {
+            let (seed, run) = h.join().unwrap();
+            if run.code != 0 {
+                failures.push(format!("seed {seed}: {run:?}"));
+            }
+        }
+    }
+    // nothing left but the run dirs of runs that could not start (kept after a deploy error)
+    assert_eq!(env.processes(), "", "node processes left behind");
+    assert!(
+        env.run_dirs().len() <= port_race_retries(),
+        "{:?}",
+        env.run_dirs()
+    );
+    failures
+}
