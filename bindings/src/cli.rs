@@ -86,6 +86,17 @@ pub struct DocArgs {
     /// With --run-examples: only check, deploy nothing.
     #[arg(long, requires = "run_examples")]
     pub no_live: bool,
+    /// With --run-examples: run the --guide blocks too (by default they are only checked): a
+    /// block that builds `plan` or `builder` is run to its verdict on its own testnet (a builder
+    /// for 10 s), any other against the shared testnet; `no_run` blocks are only checked.
+    #[arg(long, requires = "run_examples")]
+    pub run_guides: bool,
+    /// With --run-examples: only the --guide blocks, not the reference's and the stdlib's.
+    #[arg(long, requires = "run_examples")]
+    pub guides_only: bool,
+    /// With --run-examples: the seed of every plan and testnet that sets none (default 0).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "run_examples")]
+    pub seed: u64,
 }
 
 /// Options of `gc`.

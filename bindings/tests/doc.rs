@@ -189,3 +189,51 @@ fn a_broken_example_fails_the_example_run() {
     );
     assert!(!stderr.contains("broken.md block 1 "), "{stderr}");
 }
+
+/// With --run-guides, a guide block that builds a plan or a builder is run to its verdict on
+/// the given seed: a block whose plan fails fails the command and is named, a block whose plan
+/// passes only on that seed passes; without the flag both are only checked.
+#[test]
+fn guide_plans_run_to_their_verdict_on_the_given_seed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let guide = tmp.path().join("plans.md");
+    std::fs::write(
+        &guide,
+        "# Plans\n\n```rhai\nlet plan = ScenarioBuilder::topology_with(|t| t.nodes(2).slot_duration(\"100ms\"))\n    .with_expectation(\"seed\", |ctx| #{ passed: ctx.seed == 5, message: `seed ${ctx.seed}` })\n    .with_run_duration(\"1s\")\n    .build();\n```\n\n```rhai\nlet builder = ScenarioBuilder::topology_with(|t| t.nodes(2).slot_duration(\"100ms\"))\n    .with_expectation(\"never\", |ctx| #{ passed: false, message: \"planted\" });\n```\n",
+    )
+    .expect("write");
+    let run = |extra: &[&str]| {
+        let o = cmd(tmp.path())
+            .args(["doc", "--run-examples", "--guides-only", "--guide"])
+            .arg(&guide)
+            .args(extra)
+            .output()
+            .expect("doc --run-examples");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["--run-guides", "--seed", "5"]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(out.contains("(seed 5)"), "{out}");
+    assert!(
+        err.contains("plans.md block 2 (run)") && err.contains("planted"),
+        "{err}"
+    );
+    assert!(!err.contains("plans.md block 1 "), "{err}");
+    let (code, out, err) = run(&["--run-guides", "--seed", "6"]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("plans.md block 1 (run)") && err.contains("seed 6"),
+        "{err}"
+    );
+    let (code, out, err) = run(&[]);
+    assert_eq!(
+        code,
+        Some(0),
+        "only checked without --run-guides\n{out}\n{err}"
+    );
+    assert!(out.contains("2 checked, 0 run"), "{out}");
+}

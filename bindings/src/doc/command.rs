@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::engine::{documented_engine, host_state};
-use super::examples::{ExampleMode, LabelledExample, extract, run_examples};
+use super::examples::{
+    Example, ExampleMode, LabelledExample, extract, guide_example, run_examples,
+};
 use super::model::Surface;
 use super::reference::{Pages, render};
 use super::stdlib::{StdlibModule, default_dir, read_dir};
@@ -73,7 +75,7 @@ fn run_inner(args: &DocArgs) -> Result<i32, String> {
     }
 
     if args.run_examples {
-        return Ok(examples(&surface, &stdlib, &args.guide, !args.no_live));
+        return Ok(examples(&surface, &stdlib, args));
     }
 
     if let Some(dir) = &args.definitions {
@@ -184,11 +186,13 @@ pub fn write_definitions(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write definitions into {}: {e}", dir.display()))
 }
 
-/// Every example of the reference, the stdlib docs and the guide files, labelled.
+/// Every example of the reference, the stdlib docs and the guide files, labelled; the guide
+/// blocks are only checked unless `run_guides`.
 pub fn collect_examples(
     surface: &Surface,
     stdlib: &[StdlibModule],
     guides: &[PathBuf],
+    run_guides: bool,
 ) -> Result<Vec<LabelledExample>, String> {
     let mut all = Vec::new();
     for f in &surface.functions {
@@ -220,20 +224,31 @@ pub fn collect_examples(
     for g in guides {
         let text = std::fs::read_to_string(g)
             .map_err(|e| format!("cannot read guide {}: {e}", g.display()))?;
-        for (i, mut example) in extract(&text).into_iter().enumerate() {
-            // guide blocks are whole scenarios: checked, not run
-            example.mode = ExampleMode::CheckOnly;
+        for (i, example) in extract(&text).into_iter().enumerate() {
             all.push(LabelledExample {
                 label: format!("{} block {}", g.display(), i + 1),
-                example,
+                example: if run_guides {
+                    guide_example(example)
+                } else {
+                    Example {
+                        mode: ExampleMode::CheckOnly,
+                        ..example
+                    }
+                },
             });
         }
     }
     Ok(all)
 }
 
-fn examples(surface: &Surface, stdlib: &[StdlibModule], guides: &[PathBuf], live: bool) -> i32 {
-    let all = match collect_examples(surface, stdlib, guides) {
+fn examples(surface: &Surface, stdlib: &[StdlibModule], args: &DocArgs) -> i32 {
+    let (live, seed) = (!args.no_live, args.seed);
+    let (surface, stdlib) = if args.guides_only {
+        (&Surface::default(), &[][..])
+    } else {
+        (surface, stdlib)
+    };
+    let all = match collect_examples(surface, stdlib, &args.guide, args.run_guides) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -245,7 +260,7 @@ fn examples(surface: &Surface, stdlib: &[StdlibModule], guides: &[PathBuf], live
         .join("docs/examples.rhai");
     // Scripts run on a plain thread, never on the runtime's workers.
     let summary = std::thread::scope(|s| {
-        s.spawn(|| run_examples(&all, &script, live))
+        s.spawn(|| run_examples(&all, &script, live, seed))
             .join()
             .unwrap_or_default()
     });
@@ -256,7 +271,7 @@ fn examples(surface: &Surface, stdlib: &[StdlibModule], guides: &[PathBuf], live
         eprintln!("failed: {f}");
     }
     println!(
-        "examples: {} checked, {} run, {} failed",
+        "examples: {} checked, {} run, {} failed (seed {seed})",
         summary.checked,
         summary.run,
         summary.failures.len()

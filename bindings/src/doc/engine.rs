@@ -17,18 +17,23 @@ use crate::resolver::ScriptResolver;
 
 /// Host state for one documentation engine: seed 0, no parameters, the local deployer.
 pub fn host_state(bridge: Bridge, mode: Mode, script: &Path) -> Arc<HostState> {
+    seeded_host_state(bridge, mode, script, 0)
+}
+
+/// [`host_state`] where every plan and testnet uses `seed` unless the script sets its own.
+pub fn seeded_host_state(bridge: Bridge, mode: Mode, script: &Path, seed: u64) -> Arc<HostState> {
     Arc::new(HostState {
         bridge,
         settings: HostSettings {
             mode,
             deployer: DeployerChoice::Local,
-            seed: Some(0),
+            seed: Some(seed),
             keep: false,
             params: Vec::new(),
             external: None,
             checks: crate::host::CheckPolicy::Quiet,
         },
-        seed: 0,
+        seed,
         script: script.to_path_buf(),
         live: Mutex::new(Vec::new()),
         engine: OnceLock::new(),

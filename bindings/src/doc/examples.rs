@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Engine, EvalAltResult, Map, Scope};
 
-use super::engine::{documented_engine, host_state};
+use super::engine::{documented_engine, seeded_host_state};
 use crate::bridge::{Bridge, mark_script_thread};
 use crate::diagnostics::Diagnostic;
 use crate::host::{HostState, Mode};
@@ -103,6 +103,33 @@ pub fn plain_fences(text: &str) -> String {
         .join("\n")
 }
 
+/// How long a guide's builder example runs when it is taken to a verdict.
+const GUIDE_BUILDER_RUN: &str = "10s";
+
+/// A ```` ```rhai ```` block of a guide, taken as far as it goes: a block that builds `plan`
+/// (and does not run it) is run to its verdict; a block that only makes `builder` is built with
+/// a run of [`GUIDE_BUILDER_RUN`] and run; both deploy their own testnet. Any other block runs
+/// against the shared `net`, and a `no_run` block is only checked.
+pub fn guide_example(mut example: Example) -> Example {
+    if example.mode == ExampleMode::CheckOnly {
+        return example;
+    }
+    let code = &example.code;
+    let runs = code.contains(".run()") || code.contains("try_run(");
+    if code.contains("let plan =") && code.contains(".build()") {
+        example.mode = ExampleMode::Deploys;
+        if !runs {
+            example.code.push_str("\nplan.run();");
+        }
+    } else if code.contains("let builder =") && !code.contains(".build()") {
+        example.mode = ExampleMode::Deploys;
+        example.code.push_str(&format!(
+            "\nbuilder.with_run_duration(\"{GUIDE_BUILDER_RUN}\").build().run();"
+        ));
+    }
+    example
+}
+
 /// An example and where it comes from (for messages).
 #[derive(Debug, Clone)]
 pub struct LabelledExample {
@@ -126,10 +153,16 @@ pub struct ExampleSummary {
 }
 
 /// Checks every example, then (with `live`) runs the runnable ones for real: the `Run` ones
-/// against one shared testnet, the `Deploys` ones on their own. `script` is where imports are
-/// resolved from (a path in the workspace, so the stdlib is found). Call it from a plain thread
-/// outside any async runtime.
-pub fn run_examples(examples: &[LabelledExample], script: &Path, live: bool) -> ExampleSummary {
+/// against one shared testnet, the `Deploys` ones on their own; every plan and testnet uses
+/// `seed` unless the example sets its own. `script` is where imports are resolved from (a path
+/// in the workspace, so the stdlib is found). Call it from a plain thread outside any async
+/// runtime.
+pub fn run_examples(
+    examples: &[LabelledExample],
+    script: &Path,
+    live: bool,
+    seed: u64,
+) -> ExampleSummary {
     let mut summary = ExampleSummary::default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -148,7 +181,7 @@ pub fn run_examples(examples: &[LabelledExample], script: &Path, live: bool) -> 
     let bridge = Bridge::new(runtime.handle().clone());
 
     // Check pass: every example, with a dry `net`.
-    let state = host_state(bridge.clone(), Mode::Check, script);
+    let state = seeded_host_state(bridge.clone(), Mode::Check, script, seed);
     let (engine, _) = documented_engine(&state);
     match prelude_scope(&engine, script) {
         Ok(scope) => {
@@ -166,7 +199,7 @@ pub fn run_examples(examples: &[LabelledExample], script: &Path, live: bool) -> 
     }
 
     // Live pass: one shared testnet.
-    let state = host_state(bridge, Mode::Run, script);
+    let state = seeded_host_state(bridge, Mode::Run, script, seed);
     let (engine, _) = documented_engine(&state);
     let mut timings = Vec::new();
     match prelude_scope(&engine, script) {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,8 @@ impl fmt::Display for NodeAction {
 /// One node-control action that succeeded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ControlRecord {
-    /// Wall-clock time, in ms since the Unix epoch.
-    pub at_unix_ms: u64,
+    /// Wall-clock time, as precise as the fault log's, so that the two merge in order.
+    pub at: SystemTime,
     /// Time since the testnet was created.
     pub elapsed: Duration,
     pub action: NodeAction,
@@ -48,7 +48,7 @@ pub struct ControlRecord {
 impl ControlRecord {
     /// Wall-clock time of the action.
     pub fn at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.at_unix_ms)
+        self.at
     }
 }
 
@@ -77,14 +77,12 @@ impl Default for ControlLog {
 impl ControlLog {
     /// Records `action` on `node`, now.
     pub fn record(&self, action: NodeAction, node: usize) {
-        let at_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let at = SystemTime::now();
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(ControlRecord {
-                at_unix_ms,
+                at,
                 elapsed: self.created.elapsed(),
                 action,
                 node,
