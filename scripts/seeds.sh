@@ -7,6 +7,7 @@
 # bindings/tests/seed_matrix.rs: partition_heal on 20 seeds).
 #
 #   scripts/seeds.sh [N] [SCENARIO...]      e.g. JOBS=2 scripts/seeds.sh 20 scenarios/partition_heal.rhai
+#   scripts/seeds.sh 20 docs                only the docs' examples
 #   (naming scenarios leaves the docs out unless DOCS=1)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ if [ ${#files[@]} -eq 0 ]; then
     # the soak runs 10 minutes: scripts/soak.sh runs it (name it to include it)
     for f in scenarios/*.rhai; do [ "$f" = scenarios/soak.rhai ] || files+=("$f"); done
     [ "${DOCS:-1}" = 0 ] || files+=(docs)
-elif [ "${DOCS:-0}" = 1 ]; then
+elif [ "${DOCS:-0}" = 1 ] && [[ ! " ${files[*]} " =~ " docs " ]]; then
     files+=(docs)
 fi
 if [ -z "${BIN:-}" ]; then
@@ -37,7 +38,11 @@ done | xargs -P "${JOBS:-4}" -L 1 sh -c '
     fi
     seed=$1; shift
     if out=$("$BIN" "$@" 2>&1); then echo "PASS $0 $seed"
-    else echo "FAIL $0 $seed $(echo "$out" | grep -m1 -E "^(error|FAIL|failed)" | cut -c1-200)"; fi' >"$results"
+    else
+        # the docs name the failing example on a `failed:` line
+        why=$(echo "$out" | grep -m1 "^failed:" || echo "$out" | grep -m1 -E "^(error|FAIL)")
+        echo "FAIL $0 $seed $(echo "$why" | cut -c1-300)"
+    fi' >"$results"
 grep '^FAIL' "$results" >&2
 printf '%-34s %s\n' scenario "passed/$n"
 for f in "${files[@]}"; do

@@ -176,7 +176,19 @@ fn leaf_message(err: &EvalAltResult) -> String {
              testnet does never ends there; guard it with `if !is_check() { ... }`"
             .to_string(),
         EvalAltResult::ErrorFunctionNotFound(signature, _) => {
-            format!("function not found: {}", script_signature(signature))
+            let sig = script_signature(signature);
+            let first = sig
+                .split_once('(')
+                .map_or("", |(_, a)| a.split([',', ')']).next().unwrap_or(""));
+            let hint = if first.trim() == "TransactionFlowBuilder" {
+                "; a `transactions()` flow ends with `.apply()`, which returns the ScenarioBuilder \
+                 (e.g. `.transactions().rate(2).apply()`)"
+            } else if first.trim().ends_with("Chaos") {
+                "; each chaos kind ends with `.apply()` (e.g. `.chaos().restart().apply()`)"
+            } else {
+                ""
+            };
+            format!("function not found: {sig}{hint}")
         }
         EvalAltResult::ErrorMismatchDataType(expected, actual, _) => {
             type_mismatch("data type incorrect", expected, actual)

@@ -94,8 +94,12 @@ pub struct ConsensusLivenessBuilder {
     /// Every node must advance at least this much over the run (default: a
     /// quarter of the blocks expected from the slot length and f, at least 1).
     pub min_progress: Option<u64>,
-    /// Largest allowed `max height - node height` (default: the security parameter k).
+    /// Largest allowed `max height - node height`. Unset, the seed's rule applies: with
+    /// `target = min(blocks expected over the run, max height)`, every node must reach
+    /// `target - clamp(target / 10, lag_allowance, 5)`.
     pub max_lag: Option<u64>,
+    /// The least lag the seed's rule allows (default 2, as in the seed).
+    pub lag_allowance: Option<u64>,
     /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10 slots)).
     pub settle: Option<Duration>,
     /// How long lagging nodes get to catch up before failing (default max(10 s, 30 slots));
@@ -123,6 +127,11 @@ impl ConsensusLivenessBuilder {
         self.max_lag = Some(lag);
         self
     }
+    /// The seed's `with_lag_allowance`: the least lag its default rule allows.
+    pub fn lag_allowance(mut self, lag: u64) -> Self {
+        self.lag_allowance = Some(lag);
+        self
+    }
     /// Quiet time after the last fault before measuring.
     pub fn settle(mut self, d: Duration) -> Self {
         self.settle = Some(d);
@@ -138,6 +147,26 @@ impl ConsensusLivenessBuilder {
         ConsensusLiveness {
             config: self.clone(),
             start: Mutex::new(None),
+        }
+    }
+}
+
+/// The seed's least lag allowance (`ConsensusLiveness::with_lag_allowance`'s default).
+pub const SEED_LAG_ALLOWANCE: u64 = 2;
+/// The seed's largest lag allowance.
+const SEED_MAX_LAG_ALLOWANCE: u64 = 5;
+
+/// The height every node must reach, and the lag that allows: `max_height - max_lag` when a
+/// `max_lag` is set, else the seed's rule, `target - clamp(target / 10, floor, 5)` with
+/// `target = min(expected, max_height)` (a floor above 5 wins).
+pub fn lag_rule(max_lag: Option<u64>, floor: u64, expected: f64, max_height: u64) -> (u64, u64) {
+    match max_lag {
+        Some(l) => (max_height.saturating_sub(l), l),
+        None => {
+            let target = (expected.max(0.0).floor() as u64).min(max_height);
+            let allowance = (target / 10).min(SEED_MAX_LAG_ALLOWANCE).max(floor);
+            let need = target.saturating_sub(allowance);
+            (need, max_height - need)
         }
     }
 }
@@ -195,7 +224,7 @@ impl Expectation for ConsensusLiveness {
                 .config
                 .min_progress
                 .unwrap_or_else(|| ((expected * 0.25).floor() as u64).max(1));
-            let max_lag = self.config.max_lag.unwrap_or(topo.params.security_param);
+            let lag_floor = self.config.lag_allowance.unwrap_or(SEED_LAG_ALLOWANCE);
             let settle = self.config.settle.unwrap_or_else(|| default_settle(slot));
             let catch_up = self
                 .config
@@ -219,6 +248,8 @@ impl Expectation for ConsensusLiveness {
                     .max()
                     .unwrap_or(0);
                 seen.resize(now.len(), (None, tokio::time::Instant::now()));
+                let (floor, max_lag) =
+                    lag_rule(self.config.max_lag, lag_floor, expected, max_height);
                 let mut lagging = Vec::new();
                 let mut per_node = Vec::new();
                 for (i, r) in now.iter().enumerate() {
@@ -227,7 +258,7 @@ impl Expectation for ConsensusLiveness {
                         seen[i] = (h, tokio::time::Instant::now());
                     }
                     let base = start.get(i).copied().flatten();
-                    let mut target = max_height.saturating_sub(max_lag);
+                    let mut target = floor;
                     if let Some(b) = base {
                         target = target.max(b + min_progress);
                     }
@@ -868,5 +899,26 @@ mod inclusion_tests {
             "{}",
             v.message
         );
+    }
+}
+
+#[cfg(test)]
+mod lag_rule_tests {
+    use super::{SEED_LAG_ALLOWANCE, lag_rule};
+
+    #[test]
+    fn the_seeds_rule_clamps_a_tenth_of_the_target_between_the_floor_and_five() {
+        // target = min(expected, max height); allowance = clamp(target / 10, 2, 5)
+        assert_eq!(lag_rule(None, SEED_LAG_ALLOWANCE, 60.7, 70), (55, 15));
+        assert_eq!(lag_rule(None, SEED_LAG_ALLOWANCE, 16.0, 30), (14, 16));
+        assert_eq!(lag_rule(None, SEED_LAG_ALLOWANCE, 30.0, 33), (27, 6));
+        // a slower chain than expected: the target is the highest node
+        assert_eq!(lag_rule(None, SEED_LAG_ALLOWANCE, 200.0, 100), (95, 5));
+        // a floor above 5 wins; a larger floor allows more
+        assert_eq!(lag_rule(None, 8, 200.0, 100), (92, 8));
+        assert_eq!(lag_rule(None, SEED_LAG_ALLOWANCE, 0.0, 0), (0, 0));
+        // an explicit max_lag is relative to the highest node
+        assert_eq!(lag_rule(Some(10), SEED_LAG_ALLOWANCE, 60.0, 70), (60, 10));
+        assert_eq!(lag_rule(Some(10), SEED_LAG_ALLOWANCE, 60.0, 4), (0, 10));
     }
 }

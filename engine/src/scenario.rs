@@ -106,6 +106,11 @@ impl ScenarioBuilder {
         Self::new(f(TopologyBuilder::new()))
     }
 
+    /// The seed's shorthand: a topology of `n` nodes with every other setting at its default.
+    pub fn with_node_counts(n: usize) -> Self {
+        Self::topology_with(|t| t.nodes(n))
+    }
+
     /// Reshapes the topology later.
     pub fn map_topology(mut self, f: impl FnOnce(TopologyBuilder) -> TopologyBuilder) -> Self {
         self.topology = f(self.topology);

@@ -756,6 +756,7 @@ async fn add_node_joins_the_faults_in_force_and_preserve_keeps_the_namespace() {
         .add_node(engine::deploy::AddNodeSpec {
             peers: vec![0],
             stake: 0,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();
@@ -784,6 +785,7 @@ async fn add_node_joins_the_faults_in_force_and_preserve_keeps_the_namespace() {
         .add_node(engine::deploy::AddNodeSpec {
             peers: vec![0],
             stake: 5,
+            overrides: Vec::new(),
         })
         .await
         .unwrap_err()

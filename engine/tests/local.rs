@@ -660,6 +660,7 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
         .add_node(engine::deploy::AddNodeSpec {
             peers: vec![0],
             stake: 0,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();
@@ -668,6 +669,7 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
         .add_node(engine::deploy::AddNodeSpec {
             peers: vec![1, 2],
             stake: 1,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();
@@ -677,6 +679,7 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
         .add_node(engine::deploy::AddNodeSpec {
             peers: vec![0],
             stake: 1,
+            overrides: Vec::new(),
         })
         .await
         .unwrap_err()
@@ -689,6 +692,7 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
         .add_node(engine::deploy::AddNodeSpec {
             peers: vec![9],
             stake: 0,
+            overrides: Vec::new(),
         })
         .await
         .unwrap_err()

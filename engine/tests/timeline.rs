@@ -25,6 +25,7 @@ async fn node_control_and_faults_share_one_timeline() {
         .add_node(AddNodeSpec {
             peers: vec![0],
             stake: 0,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();

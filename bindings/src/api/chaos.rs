@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::chaos::spec::{
-    DegradeBuilder, PartitionBuilder, PauseBuilder, RestartBuilder, ScheduleBuilder,
+    DegradeBuilder, Origin, PartitionBuilder, PauseBuilder, RestartBuilder, ScheduleBuilder,
 };
 use engine::chaos::{
     self, ChaosAction, ChaosBuilder, ChaosScenarioExt, Check, DegradeScope, Trigger, TriggerHandle,
@@ -49,12 +49,15 @@ fn nodes(a: &Array, what: &str) -> Res<Vec<usize>> {
 fn call_chaos(ctx: &NativeCallContext, f: &FnPtr) -> Res<ChaosBuilder> {
     let out: Dynamic = f.call_within_context(ctx, (ChaosBuilder::new(),))?;
     let found = super::values::a_type(&out);
-    out.try_cast::<ChaosBuilder>().ok_or_else(|| {
-        format!(
-            "the closure given to chaos_with must return the ChaosBuilder (end each fault with .apply(), e.g. `|c| c.restart().apply()`), but it returned {found}"
-        )
-        .into()
-    })
+    match out.try_cast::<ChaosBuilder>() {
+        Some(c) => Ok(c),
+        None => super::values::err_at(
+            format!(
+                "the closure given to chaos_with must return the ChaosBuilder (end each fault with .apply(), e.g. `|c| c.restart().apply()`), but it returned {found}"
+            ),
+            super::scenario::closure_or_call(ctx, f),
+        ),
+    }
 }
 
 fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
@@ -142,13 +145,14 @@ macro_rules! delays {
             "ChaosBuilder",
             &[
                 " Ends this kind of fault and returns to the `ChaosBuilder`, to add another kind or",
-                " to end the `chaos_with` closure.",
+                " to end the `chaos_with` closure; in the seed's `builder.chaos()` flow it adds the",
+                " chaos to the plan and returns the `ScenarioBuilder`.",
                 "",
                 " ```rhai",
                 concat!(" let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos_with(|c| c.", $kind, ".apply());"),
                 " ```",
             ],
-            |b: &mut $t| b.clone().apply(),
+            |b: &mut $t| -> Res<Dynamic> { finish(b.clone().apply()) },
         );
     };
 }
@@ -316,6 +320,24 @@ fn register_builders(reg: &mut Registrar) {
             Ok(b.clone().quiet_tail(duration(&d, "quiet_tail")?))
         }
     );
+    script_fn!(reg,
+        /// Ends a `builder.chaos()` flow without adding a fault, as in the seed: returns the
+        /// `ScenarioBuilder` unchanged. Inside `chaos_with`, return the `ChaosBuilder` instead.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4)).chaos().apply();
+        /// ```
+        fn apply(chaos: ChaosBuilder) -> ScenarioBuilder
+        => |b: &mut ChaosBuilder| -> Res<PlanBuilder> {
+            match b.origin.0.as_ref().and_then(|o| o.downcast_ref::<PlanBuilder>()) {
+                Some(plan) => Ok(plan.clone()),
+                None => err(
+                    "apply() on the ChaosBuilder ends a `builder.chaos()` flow; inside chaos_with, \
+                     end each kind with apply() and return the ChaosBuilder itself (`|c| c.restart().apply()`)",
+                ),
+            }
+        }
+    );
 
     reg.register_type::<RestartBuilder>(
         "RestartChaos",
@@ -364,6 +386,17 @@ fn register_builders(reg: &mut Registrar) {
         => |b: &mut RestartBuilder, a: Array| -> Res<RestartBuilder> {
             Ok(b.clone().exclude(nodes(&a, "restart exclude")?))
         }
+    );
+    script_fn!(reg,
+        /// The seed's switch: `true` restarts any node (the default); `false` leaves no node
+        /// to restart, which the build refuses.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().include_nodes(true).apply());
+        /// ```
+        fn include_nodes(chaos: RestartChaos, on: bool) -> RestartChaos
+        => |b: &mut RestartBuilder, on: bool| b.clone().include_nodes(on)
     );
     script_fn!(reg,
         /// Kills (SIGKILL) instead of stopping gracefully.
@@ -622,7 +655,8 @@ fn register_builders(reg: &mut Registrar) {
         /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
         ///     .chaos_with(|c| c.schedule().at("4s", "heal").apply());
         /// ```
-        fn apply(chaos: ScheduleChaos) -> ChaosBuilder => |b: &mut ScheduleBuilder| b.clone().apply()
+        fn apply(chaos: ScheduleChaos) -> ChaosBuilder
+        => |b: &mut ScheduleBuilder| -> Res<Dynamic> { finish(b.clone().apply()) }
     );
 }
 
@@ -908,7 +942,46 @@ fn register_live(reg: &mut Registrar, state: &Arc<HostState>) {
     );
 }
 
+/// A chaos kind was applied: inside `chaos_with` the chaos builder goes back to the closure; in
+/// the seed's `builder.chaos()` flow the chaos is added to the plan it came from, which is
+/// returned.
+fn finish(c: ChaosBuilder) -> Res<Dynamic> {
+    let Some(origin) = c.origin.0.clone() else {
+        return Ok(Dynamic::from(c));
+    };
+    let Some(plan) = origin.downcast_ref::<PlanBuilder>() else {
+        return Ok(Dynamic::from(c));
+    };
+    let mut c = c;
+    c.origin = Origin::default();
+    if let Err(e) = c.validate() {
+        return err(format!("invalid chaos: {e}"));
+    }
+    Ok(Dynamic::from(plan.map(|s| s.chaos_with(|_| c))))
+}
+
 fn register_plan(reg: &mut Registrar, state: &Arc<HostState>) {
+    script_fn!(reg,
+        /// The seed's chaos flow: returns a `ChaosBuilder` whose kind, once configured and
+        /// ended with `apply()`, is added to this plan (`apply()` returns the
+        /// `ScenarioBuilder`). One kind per `chaos()`; `chaos_with` combines several.
+        /// `chaos().apply()` adds nothing.
+        ///
+        /// ```rhai
+        /// let plan = ScenarioBuilder::topology_with(|t| t.network_star().nodes(4))
+        ///     .enable_node_control()
+        ///     .chaos().restart().min_delay("5s").max_delay("10s").target_cooldown("15s").apply()
+        ///     .expect_consensus_liveness()
+        ///     .with_run_duration("60s")
+        ///     .build();
+        /// ```
+        fn chaos(builder: ScenarioBuilder) -> ChaosBuilder
+        => |b: &mut PlanBuilder| {
+            let mut c = ChaosBuilder::new();
+            c.origin = Origin(Some(Arc::new(b.clone())));
+            c
+        }
+    );
     script_fn!(reg,
         /// Adds the chaos workload, as in the seed framework: the closure gets a `ChaosBuilder`,
         /// adds fault kinds (each ended with `apply()`) and returns it. The timeline is planned

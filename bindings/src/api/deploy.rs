@@ -26,7 +26,7 @@ use super::client::NodeHandle;
 use super::report::{InfraFailure, ReportHandle};
 use super::runner;
 use super::scenario::Plan;
-use super::values::{Res, count, duration, err, index, index_groups, int, number};
+use super::values::{Res, count, duration, err, index, index_groups, int, number, to_yaml};
 use crate::bridge::Bridge;
 use crate::cli::DeployerChoice;
 use crate::doc::registry::{Area, Registrar};
@@ -133,7 +133,9 @@ pub fn infra<T>(message: String) -> Res<T> {
 #[derive(Clone)]
 pub struct NetHandle {
     net: Option<Arc<dyn Testnet>>,
-    dry_nodes: usize,
+    /// Checking: the dry testnet's node count, shared by every copy of the handle (`add_node`
+    /// grows it).
+    dry_nodes: Arc<std::sync::atomic::AtomicUsize>,
     bridge: Bridge,
     /// Checking: the dry chain every node of this testnet answers from.
     dry_chain: super::client::DryChain,
@@ -144,7 +146,7 @@ impl NetHandle {
     pub fn live(net: Arc<dyn Testnet>, bridge: Bridge) -> Self {
         Self {
             net: Some(net),
-            dry_nodes: 0,
+            dry_nodes: Default::default(),
             bridge,
             dry_chain: Default::default(),
         }
@@ -154,7 +156,7 @@ impl NetHandle {
     pub fn dry(nodes: usize, bridge: Bridge) -> Self {
         Self {
             net: None,
-            dry_nodes: nodes,
+            dry_nodes: Arc::new(nodes.into()),
             bridge,
             dry_chain: Default::default(),
         }
@@ -166,7 +168,10 @@ impl NetHandle {
     }
 
     fn node_count(&self) -> usize {
-        self.net.as_ref().map_or(self.dry_nodes, |n| n.node_count())
+        self.net.as_ref().map_or_else(
+            || self.dry_nodes.load(std::sync::atomic::Ordering::SeqCst),
+            |n| n.node_count(),
+        )
     }
 
     fn run_id(&self) -> String {
@@ -206,7 +211,7 @@ impl NetHandle {
 
     fn nodes(&self) -> Array {
         match &self.net {
-            None => (0..self.dry_nodes)
+            None => (0..self.node_count())
                 .map(|i| {
                     Dynamic::from(NodeHandle::dry(
                         i,
@@ -793,18 +798,22 @@ fn register_node_control(reg: &mut Registrar) {
                 n,
                 AddNodeSpec {
                     peers: vec![0],
-                    stake: 0,
+                    ..Default::default()
                 },
             )
         }
     );
     script_fn!(reg,
-        /// Adds a node: `#{peers: [..], stake: n}` (both optional; peers default to `[0]`). A
-        /// staked node claims a leader reserved with `TopologyBuilder.reserve_joiner(stake)`.
+        /// Adds a node: `#{peers: [..], stake: n, overrides: #{path: value}}` (all optional;
+        /// peers default to `[0]`). A staked node claims a leader reserved with
+        /// `TopologyBuilder.reserve_joiner(stake)`. `overrides` patch the new node's config by
+        /// dotted path, as `with_node_override` does for the others; a path its config lacks is
+        /// refused, naming the keys there.
         ///
         /// ```rhai,no_run
         /// let net = LocalDeployer().deploy(TopologyBuilder().nodes(3).reserve_joiner(1));
         /// let i = net.add_node(#{ peers: [1, 2], stake: 1 });
+        /// let j = net.add_node(#{ peers: [0], overrides: #{ "testing.halt_at_height": 5 } });
         /// ```
         fn add_node(net: Testnet, spec: Map) -> int => |n: &mut NetHandle, spec: Map| -> Res<INT> {
             add_node_spec(n, &spec)
@@ -1076,14 +1085,38 @@ fn add_node_spec(n: &NetHandle, spec: &Map) -> Res<INT> {
             })?,
         None => 0,
     };
-    for k in spec.keys() {
-        if k != "peers" && k != "stake" {
+    let mut overrides = Vec::new();
+    if let Some(o) = spec.get("overrides") {
+        let Some(m) = o.read_lock::<Map>() else {
             return err(format!(
-                "add_node: unknown key `{k}` (expected peers, stake)"
+                "add_node overrides expects a map of dotted paths to values (e.g. #{{ \"testing.halt_at_height\": 5 }}), got {o}"
+            ));
+        };
+        for (path, value) in m.iter() {
+            if path.trim().is_empty() {
+                return err("add_node overrides: a path is empty");
+            }
+            overrides.push(engine::topology::ConfigOverride {
+                path: path.to_string(),
+                value: to_yaml(value, &format!("add_node override `{path}`"))?,
+            });
+        }
+    }
+    for k in spec.keys() {
+        if !["peers", "stake", "overrides"].contains(&k.as_str()) {
+            return err(format!(
+                "add_node: unknown key `{k}` (expected peers, stake, overrides)"
             ));
         }
     }
-    add_node(n, AddNodeSpec { peers, stake })
+    add_node(
+        n,
+        AddNodeSpec {
+            peers,
+            stake,
+            overrides,
+        },
+    )
 }
 
 fn probability(p: &Dynamic) -> Res<f64> {
@@ -1110,7 +1143,11 @@ fn add_node(n: &NetHandle, spec: AddNodeSpec) -> Res<INT> {
         n.check_index(p as INT, "add_node peer")?;
     }
     let Some(net) = n.net.clone() else {
-        return Ok(n.node_count() as INT);
+        // checking: the dry testnet grows, so the new node can be used afterwards
+        let i = n
+            .dry_nodes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        return Ok(i as INT);
     };
     let r = n
         .bridge

@@ -25,7 +25,9 @@ use rhai::{Array, Dynamic, Engine, FnPtr, INT, Module, NativeCallContext};
 
 use super::runner;
 use super::script_fns::{ScriptCallback, ScriptExpectation, ScriptWorkload};
-use super::values::{Res, amount, count, duration, err, int, number};
+use super::values::{
+    Res, amount, at_call, closure_position, count, duration, err, err_at, int, number,
+};
 use crate::doc::registry::{Area, Registrar};
 use crate::host::HostState;
 use crate::script_fn;
@@ -48,6 +50,14 @@ impl PlanBuilder {
     }
 }
 
+/// The seed's `builder.transactions()...apply()`: the transaction settings and the plan they go
+/// back to.
+#[derive(Clone)]
+pub struct TransactionFlow {
+    plan: PlanBuilder,
+    txs: TxWorkloadBuilder,
+}
+
 /// A validated plan.
 #[derive(Clone)]
 pub struct Plan(pub Arc<Scenario>);
@@ -60,14 +70,25 @@ fn call_builder<T: Clone + Send + Sync + 'static>(
     what: &str,
     type_name: &str,
 ) -> Res<T> {
-    let out: Dynamic = f.call_within_context(ctx, (builder,))?;
+    let out: Dynamic = f
+        .call_within_context(ctx, (builder,))
+        .map_err(|e| at_call(e, ctx.call_position()))?;
     let found = super::values::a_type(&out);
-    out.try_cast::<T>().ok_or_else(|| {
-        format!(
-            "the closure given to {what} must return the {type_name} it was given (end it with the builder, e.g. `|t| t.nodes(3)`), but it returned {found}"
-        )
-        .into()
-    })
+    match out.try_cast::<T>() {
+        Some(t) => Ok(t),
+        None => err_at(
+            format!(
+                "the closure given to {what} must return the {type_name} it was given (end it with the builder, e.g. `|t| t.nodes(3)`), but it returned {found}"
+            ),
+            closure_or_call(ctx, f),
+        ),
+    }
+}
+
+/// Where the closure returns from, else the call.
+pub fn closure_or_call(ctx: &NativeCallContext, f: &FnPtr) -> rhai::Position {
+    let p = closure_position(ctx, f);
+    if p.is_none() { ctx.call_position() } else { p }
 }
 
 /// Registers a `_with` method whose closure gets a fresh sub-builder and must return it.
@@ -116,6 +137,22 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
             )?;
             Ok(PlanBuilder {
                 inner: ScenarioBuilder::new(t),
+                seed: None,
+            })
+        }
+    );
+    script_fn!(reg, module(&mut module, "ScenarioBuilder")
+        /// The seed's shorthand: starts a plan on `n` nodes with every other topology setting
+        /// at its default.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::with_node_counts(3);
+        /// ```
+        fn with_node_counts(n: int) -> ScenarioBuilder
+        => |ctx: NativeCallContext, n: INT| -> Res<PlanBuilder> {
+            let n = count(n, "with_node_counts").map_err(|e| at_call(e, ctx.call_position()))?;
+            Ok(PlanBuilder {
+                inner: ScenarioBuilder::with_node_counts(n),
                 seed: None,
             })
         }
@@ -308,14 +345,17 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
 
     reg.area(Area::Workloads);
     script_fn!(reg,
-        /// Adds the transaction workload with its defaults: one transaction per expected block,
-        /// every wallet a sender.
+        /// The seed's transaction flow: returns a `TransactionFlowBuilder` (defaults: one
+        /// transaction per expected block, every wallet a sender), configured with `rate`,
+        /// `users` and `inclusion_threshold` and ended with `apply()`, which adds the workload
+        /// and returns the `ScenarioBuilder`.
         ///
         /// ```rhai
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(10).transactions();
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(10)
+        ///     .transactions().rate(2).users(5).apply();
         /// ```
-        fn transactions(builder: ScenarioBuilder) -> ScenarioBuilder
-        => |b: &mut PlanBuilder| b.map(|s| s.transactions_with(|t| t))
+        fn transactions(builder: ScenarioBuilder) -> TransactionFlowBuilder
+        => |b: &mut PlanBuilder| TransactionFlow { plan: b.clone(), txs: TxWorkloadBuilder::new() }
     );
     builder_fn::<TxWorkloadBuilder>(
         &mut reg,
@@ -417,7 +457,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
-        ///     .transactions()
+        ///     .transactions().apply()
         ///     .expect_tx_inclusion();
         /// ```
         fn expect_tx_inclusion(builder: ScenarioBuilder) -> ScenarioBuilder
@@ -433,7 +473,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
             "",
             " ```rhai",
             " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))",
-            "     .transactions()",
+            "     .transactions().apply()",
             "     .expect_tx_inclusion_with(|i| i.threshold(0.9));",
             " ```",
         ],
@@ -456,7 +496,30 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         => move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, f: FnPtr| -> Res<_> {
             check_name(name, "with_expectation")?;
             let cb = ScriptCallback::capture(&ctx, name, f, &st);
-            Ok(b.map(|s| s.with_expectation(Arc::new(ScriptExpectation { callback: cb }))))
+            Ok(b.map(|s| s.with_expectation(Arc::new(ScriptExpectation::new(cb)))))
+        }
+    );
+    let st = state.clone();
+    script_fn!(reg,
+        /// The seed's `start_capture`: `start` runs when the run starts (after readiness, before
+        /// the workloads) and what it returns is handed to `evaluate`, which runs after the run
+        /// as `|ctx, captured| ..` and returns a bool or `#{passed, message}`.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_expectation("grew since the start",
+        ///         |ctx| ctx.node(0).height(),
+        ///         |ctx, start| {
+        ///             let h = ctx.node(0).height();
+        ///             #{ passed: h > start, message: `node-0 from ${start} to ${h}` }
+        ///         });
+        /// ```
+        fn with_expectation(builder: ScenarioBuilder, name: String, start: FnPtr, evaluate: FnPtr) -> ScenarioBuilder
+        => move |ctx: NativeCallContext, b: &mut PlanBuilder, name: &str, start: FnPtr, f: FnPtr| -> Res<_> {
+            check_name(name, "with_expectation")?;
+            let mut e = ScriptExpectation::new(ScriptCallback::capture(&ctx, name, f, &st));
+            e.start = Some(ScriptCallback::capture(&ctx, name, start, &st));
+            Ok(b.map(|s| s.with_expectation(Arc::new(e))))
         }
     );
 
@@ -470,6 +533,73 @@ fn check_name(name: &str, what: &str) -> Res<()> {
         return err(format!("{what} needs a non-empty name"));
     }
     Ok(())
+}
+
+fn register_transaction_flow(reg: &mut Registrar) {
+    reg.register_type::<TransactionFlow>(
+        "TransactionFlowBuilder",
+        &[
+            " The seed's transaction flow (`builder.transactions()`): the same settings as",
+            " `TxWorkloadBuilder`, ended with `apply()`, which returns the `ScenarioBuilder`.",
+            "",
+            " ```rhai",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(20)",
+            "     .transactions().rate(5).users(10).apply()",
+            "     .expect_tx_inclusion();",
+            " ```",
+        ],
+    );
+    script_fn!(reg,
+        /// Transactions per expected block (default 1, at most 10,000).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions().rate(5).apply();
+        /// ```
+        fn rate(flow: TransactionFlowBuilder, per_block: Number) -> TransactionFlowBuilder
+        => |f: &mut TransactionFlow, r: Dynamic| -> Res<_> {
+            Ok(TransactionFlow { plan: f.plan.clone(), txs: f.txs.clone().rate(number(&r, "rate")?) })
+        }
+    );
+    script_fn!(reg,
+        /// Number of distinct sending wallets (default: every wallet).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(50)
+        ///     .transactions().users(20).apply();
+        /// ```
+        fn users(flow: TransactionFlowBuilder, n: int) -> TransactionFlowBuilder
+        => |f: &mut TransactionFlow, n: INT| -> Res<_> {
+            Ok(TransactionFlow { plan: f.plan.clone(), txs: f.txs.clone().users(count(n, "users")?) })
+        }
+    );
+    script_fn!(reg,
+        /// Share of submitted transactions that must be included for `expect_tx_inclusion`
+        /// (default 0.5).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .transactions().inclusion_threshold(0.9).apply();
+        /// ```
+        fn inclusion_threshold(flow: TransactionFlowBuilder, share: Number) -> TransactionFlowBuilder
+        => |f: &mut TransactionFlow, r: Dynamic| -> Res<_> {
+            Ok(TransactionFlow {
+                plan: f.plan.clone(),
+                txs: f.txs.clone().inclusion_threshold(number(&r, "inclusion_threshold")?),
+            })
+        }
+    );
+    script_fn!(reg,
+        /// Adds the transaction workload to the plan and returns the `ScenarioBuilder`.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions().apply();
+        /// ```
+        fn apply(flow: TransactionFlowBuilder) -> ScenarioBuilder
+        => |f: &mut TransactionFlow| {
+            let txs = f.txs.clone();
+            f.plan.map(|s| s.transactions_with(|_| txs))
+        }
+    );
 }
 
 fn register_sub_builders(reg: &mut Registrar) {
@@ -520,6 +650,8 @@ fn register_sub_builders(reg: &mut Registrar) {
         }
     );
 
+    register_transaction_flow(reg);
+
     reg.area(Area::Expectations);
     reg.register_type::<ConsensusLivenessBuilder>(
         "ConsensusLivenessBuilder",
@@ -559,7 +691,22 @@ fn register_sub_builders(reg: &mut Registrar) {
         }
     );
     script_fn!(reg,
-        /// Largest allowed lag (in blocks) of any node behind the highest one at the end.
+        /// The seed's lag allowance: the least lag its default rule allows (default 2). Unless
+        /// `max_lag` is set, with `target = min(blocks expected over the run, max height)`
+        /// every node must reach `target - clamp(target / 10, allowance, 5)`.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .expect_consensus_liveness_with(|l| l.with_lag_allowance(3));
+        /// ```
+        fn with_lag_allowance(liveness: ConsensusLivenessBuilder, blocks: int) -> ConsensusLivenessBuilder
+        => |l: &mut ConsensusLivenessBuilder, h: INT| -> Res<_> {
+            Ok(l.clone().lag_allowance(amount(h, "with_lag_allowance")?))
+        }
+    );
+    script_fn!(reg,
+        /// Largest allowed lag (in blocks) of any node behind the highest one at the end
+        /// (replaces the seed's rule of `with_lag_allowance`).
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
@@ -577,7 +724,7 @@ fn register_sub_builders(reg: &mut Registrar) {
             " `expect_tx_inclusion_with`).",
             "",
             " ```rhai",
-            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions()",
+            " let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions().apply()",
             "     .expect_tx_inclusion_with(|i| i.threshold(0.75));",
             " ```",
         ],
@@ -587,7 +734,7 @@ fn register_sub_builders(reg: &mut Registrar) {
         /// 0.5).
         ///
         /// ```rhai
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions()
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).transactions().apply()
         ///     .expect_tx_inclusion_with(|i| i.threshold(0.9));
         /// ```
         fn threshold(inclusion: TxInclusionBuilder, share: Number) -> TxInclusionBuilder
@@ -601,7 +748,7 @@ fn register_sub_builders(reg: &mut Registrar) {
         /// expectation, named with its counts. `false` judges the aggregate share only.
         ///
         /// ```rhai
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).transactions()
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).transactions().apply()
         ///     .expect_tx_inclusion_with(|i| i.per_node(false));
         /// ```
         fn per_node(inclusion: TxInclusionBuilder, on: bool) -> TxInclusionBuilder
@@ -615,7 +762,7 @@ fn register_sub_builders(reg: &mut Registrar) {
         /// block intervals) of the run are not judged per node.
         ///
         /// ```rhai
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).transactions()
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3)).transactions().apply()
         ///     .expect_tx_inclusion_with(|i| i.threshold(0.8).per_node_threshold(0.5));
         /// ```
         fn per_node_threshold(inclusion: TxInclusionBuilder, share: Number) -> TxInclusionBuilder

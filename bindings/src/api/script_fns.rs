@@ -81,6 +81,15 @@ impl ScriptCallback {
         arg: Dynamic,
         stop: Option<CancellationToken>,
     ) -> BoxFuture<'static, Result<Dynamic, String>> {
+        self.call_with_args(vec![arg], stop)
+    }
+
+    /// [`Self::call_with`] with several arguments.
+    pub fn call_with_args(
+        &self,
+        args: Vec<Dynamic>,
+        stop: Option<CancellationToken>,
+    ) -> BoxFuture<'static, Result<Dynamic, String>> {
         let this = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
@@ -88,7 +97,7 @@ impl ScriptCallback {
             .spawn(move || {
                 mark_script_thread();
                 set_thread_stop(stop.clone());
-                let result = this.call(arg);
+                let result = this.call(args);
                 let stopped = stop.as_ref().is_some_and(CancellationToken::is_cancelled);
                 let out = match result {
                     Ok(v) => Ok(v),
@@ -106,12 +115,12 @@ impl ScriptCallback {
         })
     }
 
-    fn call(&self, arg: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    fn call(&self, args: Vec<Dynamic>) -> Result<Dynamic, Box<EvalAltResult>> {
         let Some(engine) = self.state.engine() else {
             return Err("the script engine is gone (the script already ended)".into());
         };
         let context = self.store.create_context(&engine);
-        self.fn_ptr.call_within_context::<Dynamic>(&context, (arg,))
+        self.fn_ptr.call_within_context::<Dynamic>(&context, args)
     }
 }
 
@@ -163,15 +172,54 @@ impl Workload for ScriptWorkload {
 }
 
 /// An expectation written as a closure `|ctx| bool` or `|ctx| #{passed, message}`, evaluated
-/// after the run.
+/// after the run; with a `start_capture` closure, that one runs when the run starts and what it
+/// returns is the evaluation's second argument (`|ctx, captured| ..`).
 pub struct ScriptExpectation {
     /// The callback.
     pub callback: ScriptCallback,
+    /// The seed's `start_capture`, if any.
+    pub start: Option<ScriptCallback>,
+    /// What `start` returned.
+    pub captured: Mutex<Option<Dynamic>>,
+}
+
+impl ScriptExpectation {
+    /// An expectation evaluated by `callback` alone.
+    pub fn new(callback: ScriptCallback) -> Self {
+        Self {
+            callback,
+            start: None,
+            captured: Mutex::new(None),
+        }
+    }
 }
 
 impl Expectation for ScriptExpectation {
     fn name(&self) -> String {
         self.callback.name.clone()
+    }
+
+    fn start_capture<'a>(
+        &'a self,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<(), ExpectationError>> {
+        let Some(start) = &self.start else {
+            return Box::pin(async { Ok(()) });
+        };
+        let handle = ContextHandle::new(
+            ctx.clone(),
+            start.state.bridge.clone(),
+            None,
+            &format!("{}:start_capture", self.callback.name),
+        );
+        let fut = start.call_with(Dynamic::from(handle), None);
+        Box::pin(async move {
+            let value = fut
+                .await
+                .map_err(|e| ExpectationError::new(format!("start_capture: {e}")))?;
+            *self.captured.lock().expect("captured") = Some(value);
+            Ok(())
+        })
     }
 
     fn evaluate<'a>(
@@ -184,7 +232,19 @@ impl Expectation for ScriptExpectation {
             None,
             &self.callback.name,
         );
-        let fut = self.callback.call_on_thread(handle, None);
+        let fut = match &self.start {
+            None => self.callback.call_on_thread(handle, None),
+            Some(_) => {
+                let captured = self
+                    .captured
+                    .lock()
+                    .expect("captured")
+                    .clone()
+                    .unwrap_or(Dynamic::UNIT);
+                self.callback
+                    .call_with_args(vec![Dynamic::from(handle), captured], None)
+            }
+        };
         let name = self.callback.name.clone();
         Box::pin(async move {
             let value = fut.await.map_err(ExpectationError::new)?;
@@ -268,6 +328,46 @@ impl ContextHandle {
             ));
         }
         Ok(self.rng.lock().expect("rng").random_range(lo..hi))
+    }
+
+    fn run_description(&self) -> Map {
+        let net = self.ctx.testnet();
+        let topo = net.topology();
+        let p = &topo.params;
+        let stakes: Array = topo.nodes.iter().map(|n| int(n.stake)).collect();
+        map([
+            (
+                "slot_duration",
+                Dynamic::from_float(p.slot_duration.as_secs_f64()),
+            ),
+            (
+                "active_slot_coeff",
+                Dynamic::from_float(p.active_slot_coeff),
+            ),
+            ("security_param", int(p.security_param)),
+            (
+                "expected_blocks",
+                Dynamic::from_float(p.expected_blocks(self.ctx.run_duration())),
+            ),
+            (
+                "expected_blocks_so_far",
+                Dynamic::from_float(p.expected_blocks(self.ctx.elapsed())),
+            ),
+            (
+                "run_duration",
+                Dynamic::from_float(self.ctx.run_duration().as_secs_f64()),
+            ),
+            (
+                "elapsed",
+                Dynamic::from_float(self.ctx.elapsed().as_secs_f64()),
+            ),
+            (
+                "node_count",
+                Dynamic::from_int(self.ctx.clients().len() as INT),
+            ),
+            ("stakes", stakes.into()),
+            ("seed", int(self.ctx.seed())),
+        ])
     }
 
     fn node(&self, i: INT) -> Res<NodeHandle> {
@@ -357,6 +457,50 @@ pub fn register(engine: &mut Engine) {
         ///     .with_workload("half", |ctx| ctx.sleep(ctx.run_duration / 2));
         /// ```
         get run_duration(ctx: RunContext) -> float => |c: &mut ContextHandle| c.ctx.run_duration().as_secs_f64()
+    );
+    script_fn!(reg,
+        /// The run's description, as a map: `slot_duration` (seconds), `active_slot_coeff` (f),
+        /// `security_param` (k), `expected_blocks` (over the whole run duration, as the seed's
+        /// `expected_blocks()`), `expected_blocks_so_far`, `run_duration` and `elapsed`
+        /// (seconds), `node_count`, `stakes` (one per node, 0 for a follower) and `seed`.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3).slot_duration("200ms"))
+        ///     .with_expectation("near the expected height", |ctx| {
+        ///         let run = ctx.run;
+        ///         ctx.node(0).height() >= run.expected_blocks / 2
+        ///     });
+        /// ```
+        get run(ctx: RunContext) -> Map => |c: &mut ContextHandle| -> Map { c.run_description() }
+    );
+    script_fn!(reg,
+        /// Blocks expected over the whole run duration (run duration / slot duration × f), as
+        /// the seed's `ctx.expected_blocks()`.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2).slot_duration("200ms"))
+        ///     .with_workload("target", |ctx| ctx.log(`expect ${ctx.expected_blocks()} blocks`));
+        /// ```
+        fn expected_blocks(ctx: RunContext) -> float => |c: &mut ContextHandle| {
+            c.ctx.testnet().topology().params.expected_blocks(c.ctx.run_duration())
+        }
+    );
+    script_fn!(reg,
+        /// The client of a node drawn from the run's seeded randomness (the seed's
+        /// `random_node_client()`): `--seed` replays the same choices.
+        ///
+        /// ```rhai,no_run
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .with_workload("poke", |ctx| ctx.log(`height ${ctx.random_node().height()}`));
+        /// ```
+        fn random_node(ctx: RunContext) -> NodeClient => |c: &mut ContextHandle| -> Res<NodeHandle> {
+            let n = c.ctx.clients().len() as INT;
+            if n == 0 {
+                return err("random_node(): the testnet has no node");
+            }
+            let i = c.random_int(0, n)?;
+            c.node(i)
+        }
     );
     script_fn!(reg,
         /// The run's seed.
@@ -450,7 +594,7 @@ pub fn register(engine: &mut Engine) {
         /// Transactions submitted so far by every workload.
         ///
         /// ```rhai,no_run
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(5).transactions()
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(5).transactions().apply()
         ///     .with_expectation("sent some", |ctx| ctx.txs_submitted > 0);
         /// ```
         get txs_submitted(ctx: RunContext) -> int => |c: &mut ContextHandle| int(c.ctx.tx_log().submitted())

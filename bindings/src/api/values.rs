@@ -16,6 +16,32 @@ pub fn err<T>(message: impl Into<String>) -> Res<T> {
     )))
 }
 
+/// A script error at `pos`.
+pub fn err_at<T>(message: impl Into<String>, pos: rhai::Position) -> Res<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        message.into().into(),
+        pos,
+    )))
+}
+
+/// `e` with `pos` where it has none (rhai leaves namespaced calls such as
+/// `ScenarioBuilder::with_node_counts(..)` without one).
+pub fn at_call(mut e: Box<EvalAltResult>, pos: rhai::Position) -> Box<EvalAltResult> {
+    if e.position().is_none() {
+        e.set_position(pos);
+    }
+    e
+}
+
+/// Where the closure `f`'s body starts, so an error about what it returned points at the
+/// closure. NONE when it is not a script closure.
+pub fn closure_position(ctx: &rhai::NativeCallContext, f: &rhai::FnPtr) -> rhai::Position {
+    let params = f.curry().len() + 1;
+    ctx.iter_namespaces()
+        .find_map(|m| m.get_script_fn(f.fn_name(), params))
+        .map_or(rhai::Position::NONE, |def| def.body.start_position())
+}
+
 /// A non-negative count (`nodes`, `wallets`, indices).
 pub fn count(value: INT, field: &str) -> Res<usize> {
     usize::try_from(value).or_else(|_| err(format!("{field} = {value} must not be negative")))
@@ -136,6 +162,11 @@ pub fn human(d: Duration) -> String {
 /// A value's type as a script writer names it, with its article: `an int`, `a string`,
 /// `an array`, `a TopologyBuilder`.
 pub fn a_type(value: &Dynamic) -> String {
+    if value.is_unit() {
+        return "nothing (its last statement is not an expression: a `let`, an `if` without \
+                `else`, a loop)"
+            .to_string();
+    }
     let name = crate::diagnostics::script_type_name(value.type_name());
     let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"

@@ -266,6 +266,31 @@ pub struct ChaosBuilder {
     /// No new fault starts in the last part of the run (default 0), so that
     /// the network is whole for a while before the run ends.
     pub quiet_tail: Duration,
+    /// What started this builder, handed back when a kind is applied: the seed's
+    /// `builder.chaos().restart()...apply()` flow returns to the scenario builder it came from.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// An opaque value carried along a builder chain (see [`ChaosBuilder::origin`]); it takes no
+/// part in comparisons.
+#[derive(Clone, Default)]
+pub struct Origin(pub Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Origin(set)"
+        } else {
+            "Origin(none)"
+        })
+    }
 }
 
 impl Default for ChaosBuilder {
@@ -274,6 +299,7 @@ impl Default for ChaosBuilder {
             name: "chaos".to_owned(),
             streams: Vec::new(),
             quiet_tail: Duration::ZERO,
+            origin: Origin::default(),
         }
     }
 }
@@ -522,7 +548,9 @@ fn check_targets(kind: &str, t: &Targets) -> Result<(), ChaosError> {
     {
         return Err(ChaosError::new(
             "targets",
-            format!("{kind} targets = []: name at least one node"),
+            format!(
+                "{kind} targets = []: name at least one node (include_nodes(false) leaves none)"
+            ),
         ));
     }
     Ok(())
@@ -589,6 +617,16 @@ impl RestartBuilder {
     /// These nodes are never restarted.
     pub fn exclude(mut self, nodes: Vec<usize>) -> Self {
         self.spec.targets = Targets::Except(nodes);
+        self
+    }
+    /// The seed's switch: `true` targets every node (the default); `false` leaves no target,
+    /// which the build refuses (the seed silently turns it back on).
+    pub fn include_nodes(mut self, on: bool) -> Self {
+        self.spec.targets = if on {
+            Targets::All
+        } else {
+            Targets::Only(Vec::new())
+        };
         self
     }
     /// SIGKILL instead of a graceful stop.

@@ -416,6 +416,9 @@ pub struct AddNodeSpec {
     /// 0: a non-producing follower. More: claims the next joiner slot the
     /// topology reserved with `reserve_joiner` (its stake was fixed at genesis).
     pub stake: u64,
+    /// Config overrides of the new node (dotted paths, as `with_node_override`), applied after
+    /// the topology's global ones; each path must exist in the config its kind produces.
+    pub overrides: Vec<crate::topology::ConfigOverride>,
 }
 
 impl AddNodeSpec {

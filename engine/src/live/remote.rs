@@ -321,6 +321,11 @@ impl Testnet for RemoteTestnet {
             let body = serde_json::to_vec(&AddNodeWire {
                 peers: spec.peers,
                 stake: spec.stake,
+                overrides: spec
+                    .overrides
+                    .into_iter()
+                    .map(|o| (o.path, o.value))
+                    .collect(),
             })
             .map_err(|e| ControlError::Failed(e.to_string()))?;
             let out = c

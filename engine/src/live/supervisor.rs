@@ -242,6 +242,11 @@ async fn add_node(State(s): Shr, Json(spec): Json<AddNodeWire>) -> Response {
         .add_node(AddNodeSpec {
             peers: spec.peers,
             stake: spec.stake,
+            overrides: spec
+                .overrides
+                .into_iter()
+                .map(|(path, value)| crate::topology::ConfigOverride { path, value })
+                .collect(),
         })
         .await
     {

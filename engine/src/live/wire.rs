@@ -469,6 +469,9 @@ pub struct AddNodeWire {
     pub peers: Vec<usize>,
     /// Stake (0: follower).
     pub stake: u64,
+    /// Config overrides `(dotted path, value)`.
+    #[serde(default)]
+    pub overrides: Vec<(String, serde_yaml::Value)>,
 }
 
 /// `POST /faults` body.

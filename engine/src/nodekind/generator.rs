@@ -478,7 +478,7 @@ impl NodeKind for GeneratedNode {
         let files = ["config.yaml"];
         let d = describe(&self.inner.name(), &files, topology, plan);
         let text = self.generator.generate(&d, &plan.config_dir, &files)?;
-        super::overrides_on_generated(&text, topology, plan.index)
+        super::overrides_on_generated(&text, topology, plan)
     }
 }
 
@@ -519,6 +519,7 @@ mod tests {
                 log_dir: PathBuf::from(format!("/l/{i}")),
                 config_dir: PathBuf::from(format!("/c/{i}")),
                 genesis: genesis.clone(),
+                overrides: Vec::new(),
             };
             let d = describe("reference", &["config.yaml"], &topo, &plan);
             let via_contract = reference_from_description(&d).unwrap();

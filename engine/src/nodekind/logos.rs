@@ -141,7 +141,7 @@ impl NodeKind for LogosNode {
     fn render_config(&self, topology: &Topology, plan: &NodePlan) -> Result<String, NodeKindError> {
         let d = describe("logos", &FILES, topology, plan);
         let text = self.generator.generate(&d, &plan.config_dir, &FILES)?;
-        overrides_on_generated(&text, topology, plan.index)
+        overrides_on_generated(&text, topology, plan)
     }
 }
 

@@ -62,6 +62,17 @@ pub struct NodePlan {
     /// Where the node's config files are written (a generator writes its files here).
     pub config_dir: PathBuf,
     pub genesis: Genesis,
+    /// Overrides beyond the topology's, applied last (a node added at run time with its own).
+    pub overrides: Vec<crate::topology::ConfigOverride>,
+}
+
+impl NodePlan {
+    /// Every override of this node: the topology's (global, then its own), then the plan's.
+    pub fn overrides(&self, topology: &Topology) -> Vec<crate::topology::ConfigOverride> {
+        let mut v = topology.overrides_for(self.index);
+        v.extend(self.overrides.iter().cloned());
+        v
+    }
 }
 
 /// Why a node could not be prepared.
@@ -347,7 +358,7 @@ impl NodeKind for ReferenceNode {
         let base = generator::reference_from_description(&d).map_err(NodeKindError::Render)?;
         let value =
             serde_yaml::to_value(&base).map_err(|e| NodeKindError::Render(e.to_string()))?;
-        let value = apply_overrides(value, &topology.overrides_for(plan.index))
+        let value = apply_overrides(value, &plan.overrides(topology))
             .map_err(|e| NodeKindError::Render(e.message))?;
         let config = NodeConfig::from_yaml_value(value)
             .map_err(|e| NodeKindError::Render(format!("config of node-{}: {e}", plan.index)))?;
@@ -529,7 +540,7 @@ impl NodeKind for TemplateNode {
                 "config template has an unknown variable near `{var}`"
             )));
         }
-        let overrides = topology.overrides_for(plan.index);
+        let overrides = plan.overrides(topology);
         if overrides.is_empty() {
             return Ok(text);
         }
@@ -729,14 +740,15 @@ fn patch(
     Ok(value)
 }
 
-/// Applies node `index`'s overrides to a config a generator produced: every path must
+/// Applies the overrides of `plan`'s node to a config a generator produced: every path must
 /// exist in that config (an unknown key is named with the keys that do exist there).
 pub fn overrides_on_generated(
     text: &str,
     topology: &Topology,
-    index: usize,
+    plan: &NodePlan,
 ) -> Result<String, NodeKindError> {
-    let overrides = topology.overrides_for(index);
+    let index = plan.index;
+    let overrides = plan.overrides(topology);
     if overrides.is_empty() {
         return Ok(text.to_owned());
     }
@@ -775,6 +787,7 @@ pub(crate) fn validate_overrides(topology: &Topology) -> Result<(), TopologyErro
             log_dir: PathBuf::from("/nonexistent"),
             config_dir: PathBuf::from("/nonexistent"),
             genesis: genesis.clone(),
+            overrides: Vec::new(),
         };
         let value = serde_yaml::to_value(reference_config(topology, &plan))
             .map_err(|e| TopologyError::new("with_override", e.to_string()))?;
@@ -826,6 +839,7 @@ mod tests {
             log_dir: PathBuf::from("/logs"),
             config_dir: PathBuf::from("/config"),
             genesis: genesis_for(topo, 42),
+            overrides: Vec::new(),
         }
     }
 

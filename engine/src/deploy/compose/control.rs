@@ -228,14 +228,10 @@ pub(super) async fn add_node(
     let port = super::provision::free_ports(1).map_err(|e| {
         ControlError::Failed(format!("failed to find a free port on 127.0.0.1: {e}"))
     })?[0];
-    let node = prepare_node(
-        net,
-        plan(net, i, key_hex, peers),
-        spec.peers.len(),
-        &direct,
-        port,
-    )
-    .map_err(|e| ControlError::Failed(e.to_string()))?;
+    let mut node_plan = plan(net, i, key_hex, peers);
+    node_plan.overrides = spec.overrides.clone();
+    let node = prepare_node(net, node_plan, spec.peers.len(), &direct, port)
+        .map_err(|e| ControlError::Failed(e.to_string()))?;
     net.lock_nodes().push(node);
     let _ = super::template::write_compose_file(net);
     create_container(net, i)

@@ -316,6 +316,7 @@ pub(super) fn plan(
         log_dir: inside.join("logs"),
         config_dir: net.run_dir.join(format!("node-{i}")),
         genesis: net.genesis.clone(),
+        overrides: Vec::new(),
     }
 }
 

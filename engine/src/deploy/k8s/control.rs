@@ -210,7 +210,8 @@ pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usiz
     let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
     let peers = spec.peers.iter().map(|&p| peer_addr(p)).collect();
     let fail = failed("add", i);
-    let m = render_node(net, i, key_hex, peers).map_err(|e| fail(e.to_string()))?;
+    let m = render_node(net, i, key_hex, peers, spec.overrides.clone())
+        .map_err(|e| fail(e.to_string()))?;
     let node = create_node(net, &m, spec.peers.len())
         .await
         .map_err(|e| fail(e.to_string()))?;

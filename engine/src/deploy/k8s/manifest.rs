@@ -324,6 +324,7 @@ pub fn node_plan(
         log_dir: Path::new(DATA_DIR).join("logs"),
         config_dir: std::env::temp_dir().join(format!("nomos-script-k8s-node-{i}")),
         genesis: genesis.clone(),
+        overrides: Vec::new(),
     }
 }
 

@@ -247,6 +247,7 @@ async fn create_nodes(net: &Arc<K8sTestnet>, topo: &Topology) -> Result<(), Depl
             i,
             nodekind::leader_secret(topo.seed, i),
             peers,
+            Vec::new(),
         )?);
     }
     for m in &all {
@@ -262,8 +263,10 @@ pub(super) fn render_node(
     i: usize,
     key_hex: String,
     peers: Vec<String>,
+    overrides: Vec<crate::topology::ConfigOverride>,
 ) -> Result<NodeManifests, DeployError> {
-    let plan = manifest::node_plan(i, key_hex, peers, &net.genesis);
+    let mut plan = manifest::node_plan(i, key_hex, peers, &net.genesis);
+    plan.overrides = overrides;
     let config = net
         .kind
         .render_config(&net.topology, &plan)

@@ -240,6 +240,7 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         log_dir: net.run_dir.join(format!("node-{i}")).join("logs"),
         config_dir: net.run_dir.join(format!("node-{i}")),
         genesis: net.genesis.clone(),
+        overrides: spec.overrides.clone(),
     };
     drop(ports);
     let node = prepare_node(

@@ -223,6 +223,7 @@ pub(super) async fn provision(
                 log_dir: run_dir.join(format!("node-{i}")).join("logs"),
                 config_dir: run_dir.join(format!("node-{i}")),
                 genesis: genesis.clone(),
+                overrides: Vec::new(),
             },
             topo.degree(i),
         )?;
