@@ -46,6 +46,8 @@ let plan = ScenarioBuilder::with_node_counts(3)
         for i in 0..5 { picked.push(ctx.random_node().index); }
         ctx.log(`picked ${picked}`);
     })
+    .with_grafana_url("http://grafana.invalid:3000")
+    .with_metrics_otlp_ingest_url("http://127.0.0.1:4318/v1/metrics")
     .with_run_duration("8s")
     .build();
 plan.run();
@@ -134,6 +136,10 @@ fn misused_flows_say_how_to_end_them() {
             "apply() on the ChaosBuilder ends a `builder.chaos()` flow",
         ),
         ("ScenarioBuilder::with_node_counts(-1);", "with_node_counts"),
+        (
+            "ScenarioBuilder::with_node_counts(2).with_grafana_url(\"grafana:3000\").build();",
+            "with_grafana_url = \"grafana:3000\"",
+        ),
     ];
     for (i, (code, want)) in cases.iter().enumerate() {
         let script = write(&env, &format!("bad{i}.rhai"), code);

@@ -83,6 +83,8 @@ struct Inner {
     failure: Mutex<Option<(String, String)>>,
     aborted: CancellationToken,
     run_over: CancellationToken,
+    /// Where the run's metrics are (the environment's, or the plan's).
+    monitoring: Mutex<crate::metrics::Monitoring>,
 }
 
 /// Handle to a running scenario. Cheap to clone.
@@ -133,8 +135,28 @@ impl RunContext {
                 failure: Mutex::new(None),
                 aborted: CancellationToken::new(),
                 run_over: CancellationToken::new(),
+                monitoring: Mutex::new(crate::metrics::Monitoring::from_env()),
             }),
         }
+    }
+
+    /// Where the run's metrics and dashboards are.
+    pub fn monitoring(&self) -> crate::metrics::Monitoring {
+        self.inner
+            .monitoring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets the plan's monitoring URLs over the environment's (the runner does, for each plan).
+    pub fn set_monitoring(&self, plan: &crate::metrics::Monitoring) {
+        let m = crate::metrics::Monitoring::from_env().overridden_by(plan);
+        *self
+            .inner
+            .monitoring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = m;
     }
 
     /// Restarts the run clock (the runner calls it when workloads start).

@@ -113,6 +113,7 @@ pub async fn run_scenario(
         events: Some(sink.clone()),
         keep_on_deploy_failure: opts.keep.keep_for(&Outcome::Error(String::new())),
         run_id: Some(run_id),
+        monitoring: crate::metrics::Monitoring::from_env().overridden_by(&scenario.monitoring),
     };
     let deployed = tokio::select! {
         _ = opts.cancel.cancelled() => Err(DeployError::Interrupted),
@@ -207,6 +208,7 @@ async fn run_deployed(
         scenario.duration(),
         sink.clone(),
     );
+    ctx.set_monitoring(&scenario.monitoring);
     // nodes added at run time join the feed
     {
         let testnet = testnet.clone();

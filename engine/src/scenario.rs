@@ -66,6 +66,8 @@ pub struct ScenarioBuilder {
     feed_mode: crate::blockfeed::FeedMode,
     features: Vec<crate::nodekind::KindFeature>,
     continue_on_workload_failure: bool,
+    /// Monitoring URLs the plan sets (each in place of its environment variable).
+    monitoring: crate::metrics::Monitoring,
 }
 
 impl fmt::Debug for ScenarioBuilder {
@@ -98,7 +100,29 @@ impl ScenarioBuilder {
             feed_mode: crate::blockfeed::FeedMode::Auto,
             features: Vec::new(),
             continue_on_workload_failure: false,
+            monitoring: crate::metrics::Monitoring::default(),
         }
+    }
+
+    /// The seed's `with_metrics_query_url`: the Prometheus this plan's metric expectations and
+    /// `ctx.prometheus()` query, in place of `LOGOS_BLOCKCHAIN_METRICS_QUERY_URL`.
+    pub fn with_metrics_query_url(mut self, url: impl Into<String>) -> Self {
+        self.monitoring.metrics_query_url = Some(url.into());
+        self
+    }
+
+    /// The seed's `with_metrics_otlp_ingest_url`: where the nodes push OTLP metrics, in place
+    /// of `LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL`.
+    pub fn with_metrics_otlp_ingest_url(mut self, url: impl Into<String>) -> Self {
+        self.monitoring.otlp_ingest_url = Some(url.into());
+        self
+    }
+
+    /// The seed's `with_grafana_url`: printed with the endpoints, in place of
+    /// `LOGOS_BLOCKCHAIN_GRAFANA_URL`.
+    pub fn with_grafana_url(mut self, url: impl Into<String>) -> Self {
+        self.monitoring.grafana_url = Some(url.into());
+        self
     }
 
     /// The seed's entry point: shape the topology in a closure.
@@ -266,6 +290,9 @@ impl ScenarioBuilder {
             tb = tb.wallets(w);
         }
         let topology = tb.build()?;
+        if let Err((field, message)) = self.monitoring.validate() {
+            return Err(ScenarioError::new(field, message));
+        }
         let slot = topology.params.slot_duration;
         if self.duration < slot * 2 {
             return Err(ScenarioError::new(
@@ -416,6 +443,7 @@ impl ScenarioBuilder {
             expectations,
             capabilities: self.capabilities.iter().copied().collect(),
             seed,
+            monitoring: self.monitoring.clone(),
             builder: self,
         })
     }
@@ -446,6 +474,8 @@ pub struct Scenario {
     /// What the plan may get wrong, found at build time (printed by `check` and at build): a
     /// partition that can fork the testnet for good ([`crate::forkrisk`]).
     pub warnings: Vec<String>,
+    /// The monitoring URLs the plan sets (the environment's apply to the others).
+    pub monitoring: crate::metrics::Monitoring,
     builder: ScenarioBuilder,
 }
 

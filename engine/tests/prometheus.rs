@@ -125,9 +125,17 @@ async fn prometheus_scrapes_the_testnet_through_file_sd_and_metric_expectations_
         .with_client(client.clone())
         .min_series(3)
         .within(Duration::from_secs(9));
+    // no client of its own: it queries the plan's `with_metrics_query_url`
+    let by_plan_url = MetricExpectation::new("logos_blockchain_height", CompareOp::Gt, 0.0)
+        .unwrap()
+        .min_series(3)
+        .within(Duration::from_secs(20));
     let plan = ScenarioBuilder::topology_with(|t| fast(t.network_star().nodes(3)))
         .with_expectation(Arc::new(passes))
         .with_expectation(Arc::new(impossible))
+        .with_expectation(Arc::new(by_plan_url))
+        .with_metrics_query_url(prom.url.clone())
+        .with_grafana_url("http://grafana.invalid:3000")
         .with_run_duration(Duration::from_secs(3))
         .build()
         .unwrap();
@@ -173,6 +181,12 @@ async fn prometheus_scrapes_the_testnet_through_file_sd_and_metric_expectations_
         bad.verdict.evidence["observed"].as_array().map(Vec::len),
         Some(3)
     );
+    let by_url = &report.verdicts[2];
+    assert!(
+        by_url.verdict.passed,
+        "the plan's query URL: {}",
+        by_url.verdict.message
+    );
 
     // the labels the file_sd file gave each target are on the series (over the
     // last minute: after teardown the next scrape of a node finds it gone)
@@ -188,6 +202,42 @@ async fn prometheus_scrapes_the_testnet_through_file_sd_and_metric_expectations_
     assert_eq!(std::fs::read_to_string(&sd_file).unwrap().trim(), "[]");
     assert!(sd.errors().is_empty(), "{:?}", sd.errors());
     drop(prom);
+}
+
+/// A plan's query URL wins over the environment's: a metric expectation without a client of its
+/// own queries it (here nothing listens there, so the expectation fails naming it); a bad URL
+/// is refused at build, naming the call and the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plans_metrics_query_url_is_the_one_queried() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let e = MetricExpectation::new("up", CompareOp::Ge, 1.0)
+        .unwrap()
+        .within(Duration::from_millis(500));
+    let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
+        .with_expectation(Arc::new(e))
+        .with_metrics_query_url(dead.clone())
+        .with_run_duration(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        keep: KeepRunDir::Never,
+        ready_timeout: Duration::from_secs(20),
+        ..RunOptions::default()
+    };
+    let report = run_scenario(&plan, &deployer(base.path()), opts).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
+    let m = &report.verdicts[0].verdict.message;
+    assert!(m.contains(&dead[7..]), "names the plan's server: {m}");
+    let bad = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
+        .with_metrics_query_url("localhost:9090")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("with_metrics_query_url") && bad.contains("\"localhost:9090\""),
+        "{bad}"
+    );
 }
 
 #[tokio::test]

@@ -37,7 +37,12 @@ pub struct PrometheusHandle {
 
 impl PrometheusHandle {
     fn open(bridge: &Bridge, mode: Mode) -> Res<Self> {
-        match PrometheusClient::from_env() {
+        Self::open_in(bridge, mode, &engine::metrics::Monitoring::from_env())
+    }
+
+    /// The Prometheus of `m` (a plan's `with_metrics_query_url`, else the environment's).
+    fn open_in(bridge: &Bridge, mode: Mode, m: &engine::metrics::Monitoring) -> Res<Self> {
+        match m.prometheus() {
             Ok(client) => Ok(Self {
                 client: Some(client),
                 bridge: bridge.clone(),
@@ -145,7 +150,9 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         ///     });
         /// ```
         fn prometheus(ctx: RunContext) -> Prometheus
-        => move |_: &mut ContextHandle| PrometheusHandle::open(&bridge, mode)
+        => move |c: &mut ContextHandle| {
+            PrometheusHandle::open_in(&bridge, mode, &c.run_context().monitoring())
+        }
     );
     script_fn!(reg,
         /// Runs an instant PromQL query: one map `#{labels, value}` per series (a scalar is

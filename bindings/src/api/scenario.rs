@@ -345,6 +345,41 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
 
     reg.area(Area::Workloads);
     script_fn!(reg,
+        /// The seed's `with_metrics_query_url`: the Prometheus this plan's metric expectations
+        /// and `ctx.prometheus()` query, in place of `LOGOS_BLOCKCHAIN_METRICS_QUERY_URL`
+        /// (an http(s) URL; a bad one is refused at build).
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_metrics_query_url("http://127.0.0.1:9090");
+        /// ```
+        fn with_metrics_query_url(builder: ScenarioBuilder, url: String) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, url: &str| b.map(|s| s.with_metrics_query_url(url))
+    );
+    script_fn!(reg,
+        /// The seed's `with_metrics_otlp_ingest_url`: where the nodes push OTLP metrics (a full
+        /// URL, path included), in place of `LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL`; handed to
+        /// the nodes of the container backends and listed with the endpoints.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_metrics_otlp_ingest_url("http://127.0.0.1:4318/v1/metrics");
+        /// ```
+        fn with_metrics_otlp_ingest_url(builder: ScenarioBuilder, url: String) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, url: &str| b.map(|s| s.with_metrics_otlp_ingest_url(url))
+    );
+    script_fn!(reg,
+        /// The seed's `with_grafana_url`: a Grafana for humans, listed with the endpoints, in
+        /// place of `LOGOS_BLOCKCHAIN_GRAFANA_URL`.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .with_grafana_url("http://127.0.0.1:3000");
+        /// ```
+        fn with_grafana_url(builder: ScenarioBuilder, url: String) -> ScenarioBuilder
+        => |b: &mut PlanBuilder, url: &str| b.map(|s| s.with_grafana_url(url))
+    );
+    script_fn!(reg,
         /// The seed's transaction flow: returns a `TransactionFlowBuilder` (defaults: one
         /// transaction per expected block, every wallet a sender), configured with `rate`,
         /// `users` and `inclusion_threshold` and ended with `apply()`, which adds the workload

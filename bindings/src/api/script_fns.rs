@@ -330,6 +330,11 @@ impl ContextHandle {
         Ok(self.rng.lock().expect("rng").random_range(lo..hi))
     }
 
+    /// The engine's run context behind the handle.
+    pub fn run_context(&self) -> &RunContext {
+        &self.ctx
+    }
+
     fn run_description(&self) -> Map {
         let net = self.ctx.testnet();
         let topo = net.topology();

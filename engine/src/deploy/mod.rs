@@ -26,19 +26,20 @@ use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::report::EventSink;
 use crate::topology::Topology;
 
-/// The monitoring URLs set in the environment, as `VAR=url` lines for a testnet's endpoints:
-/// whoever reads the endpoints learns where the run's metrics and dashboards are.
-pub(crate) fn monitoring_endpoints() -> impl Iterator<Item = String> {
-    [
-        "LOGOS_BLOCKCHAIN_GRAFANA_URL",
-        "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
-        "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
-    ]
-    .into_iter()
-    .filter_map(|var| match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(format!("{var}={url}")),
-        _ => None,
-    })
+/// The observability settings handed to a container node: the environment's [`PASSED_ENV`],
+/// with the run's OTLP ingest URL (the plan's, if it sets one) in place of the variable's.
+pub(crate) fn passed_env(monitoring: &crate::metrics::Monitoring) -> Vec<(String, String)> {
+    PASSED_ENV
+        .iter()
+        .filter_map(|var| {
+            let v = if *var == crate::metrics::OTLP_INGEST_URL_ENV {
+                monitoring.otlp_ingest_url.clone()
+            } else {
+                std::env::var(var).ok().filter(|v| !v.is_empty())
+            };
+            v.map(|v| (var.to_string(), v))
+        })
+        .collect()
 }
 
 /// Observability settings handed to the nodes of the container backends (as set for the runner).
@@ -278,6 +279,8 @@ pub struct DeployOptions {
     pub keep_on_deploy_failure: bool,
     /// Identifier labelling every resource (None: the deployer makes one).
     pub run_id: Option<String>,
+    /// Where the run's metrics and dashboards are (the environment's, or the plan's).
+    pub monitoring: crate::metrics::Monitoring,
 }
 
 impl Default for DeployOptions {
@@ -291,6 +294,7 @@ impl Default for DeployOptions {
             events: None,
             keep_on_deploy_failure: true,
             run_id: None,
+            monitoring: crate::metrics::Monitoring::from_env(),
         }
     }
 }

@@ -121,10 +121,12 @@ impl MetricExpectation {
         self
     }
 
-    fn client(&self) -> Result<PrometheusClient, ExpectationError> {
+    fn client(&self, m: &super::Monitoring) -> Result<PrometheusClient, ExpectationError> {
         match &self.client {
             Some(c) => Ok(c.clone()),
-            None => PrometheusClient::from_env().map_err(|e| ExpectationError::new(e.to_string())),
+            None => m
+                .prometheus()
+                .map_err(|e| ExpectationError::new(e.to_string())),
         }
     }
 
@@ -184,9 +186,15 @@ impl MetricExpectation {
         }
     }
 
-    /// Queries until the condition holds or `within` passes; the last verdict.
+    /// Queries until the condition holds or `within` passes; the last verdict (the server:
+    /// the expectation's own, else the environment's).
     pub async fn check(&self) -> Result<Verdict, ExpectationError> {
-        let client = self.client()?;
+        self.check_in(&super::Monitoring::from_env()).await
+    }
+
+    /// [`Self::check`] against the Prometheus of `m` unless the expectation has its own.
+    pub async fn check_in(&self, m: &super::Monitoring) -> Result<Verdict, ExpectationError> {
+        let client = self.client(m)?;
         let deadline = tokio::time::Instant::now() + self.within;
         loop {
             let verdict = match client.query(&self.query).await {
@@ -225,17 +233,17 @@ impl Expectation for MetricExpectation {
 
     fn start_capture<'a>(
         &'a self,
-        _ctx: &'a RunContext,
+        ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<(), ExpectationError>> {
         // fail early on a missing server rather than after the whole run
-        Box::pin(async move { self.client().map(|_| ()) })
+        Box::pin(async move { self.client(&ctx.monitoring()).map(|_| ()) })
     }
 
     fn evaluate<'a>(
         &'a self,
-        _ctx: &'a RunContext,
+        ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<Verdict, ExpectationError>> {
-        Box::pin(self.check())
+        Box::pin(async move { self.check_in(&ctx.monitoring()).await })
     }
 }
 

@@ -7,8 +7,10 @@
 
 mod expectation;
 mod file_sd;
+mod monitoring;
 mod prometheus;
 
 pub use expectation::{CompareOp, MetricExpectation};
 pub use file_sd::{FileSdReporter, SD_FILE_ENV, SdGroup, write_file_sd, write_file_sd_groups};
+pub use monitoring::{GRAFANA_URL_ENV, Monitoring, OTLP_INGEST_URL_ENV};
 pub use prometheus::{MetricSample, PrometheusClient, PrometheusError, QUERY_URL_ENV};

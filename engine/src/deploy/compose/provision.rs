@@ -74,11 +74,13 @@ fn kind_env_in_container(kind: &dyn NodeKind) -> Vec<String> {
 
 /// Environment of every container: the run id and the observability settings, with a
 /// loopback host rewritten to the gateway (the host as containers see it).
-fn container_env(run_id: &str, gateway: IpAddr) -> Vec<String> {
+fn container_env(
+    run_id: &str,
+    gateway: IpAddr,
+    monitoring: &crate::metrics::Monitoring,
+) -> Vec<String> {
     let mut env = vec![format!("NOMOS_SCRIPT_RUN_ID={run_id}")];
-    for var in crate::deploy::PASSED_ENV {
-        if let Ok(v) = std::env::var(var)
-            && !v.is_empty()
+    for (var, v) in crate::deploy::passed_env(monitoring) {
         {
             let v = v
                 .replace("://localhost", &format!("://{gateway}"))
@@ -130,7 +132,7 @@ pub(super) async fn provision(
         && kind.capabilities().link_faults;
     let net = Arc::new(ComposeTestnet {
         env: {
-            let mut env = container_env(&run_id, gateway);
+            let mut env = container_env(&run_id, gateway, &opts.monitoring);
             env.extend(kind_env_in_container(&*kind));
             env
         },
@@ -148,6 +150,7 @@ pub(super) async fn provision(
         // the gateway relays carry TCP: a kind whose peers speak UDP gets direct links
         links: (dep.use_links && tcp_links).then(|| LinkLayer::new(topo.seed)),
         cancel: CancellationToken::new(),
+        monitoring: opts.monitoring.clone(),
         torn_down: AtomicBool::new(false),
         joiners_used: AtomicUsize::new(0),
         events: opts.events.clone(),

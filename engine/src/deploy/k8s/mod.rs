@@ -215,7 +215,13 @@ impl K8sDeployer {
         genesis_time_ms: u64,
     ) -> Result<Manifests, DeployError> {
         let kind = provision::node_kind(self)?;
-        let settings = provision::settings(self, &*kind, run_id, None)?;
+        let settings = provision::settings(
+            self,
+            &*kind,
+            run_id,
+            None,
+            &crate::metrics::Monitoring::from_env(),
+        )?;
         manifest::render(topology, &*kind, &settings, genesis_time_ms).map_err(DeployError::Io)
     }
 }
@@ -288,6 +294,8 @@ pub struct K8sTestnet {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Where pod logs were saved at teardown (when kept).
     pub(crate) saved_logs: Mutex<Option<PathBuf>>,
+    /// Where the run's metrics and dashboards are (in the endpoints).
+    pub(crate) monitoring: crate::metrics::Monitoring,
 }
 
 impl std::fmt::Debug for K8sTestnet {
@@ -390,15 +398,7 @@ impl Testnet for K8sTestnet {
                 )
             })
             .collect();
-        for var in [
-            "LOGOS_BLOCKCHAIN_GRAFANA_URL",
-            "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL",
-            "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL",
-        ] {
-            if let Some(url) = env_nonempty(var) {
-                v.push(format!("{var}={url}"));
-            }
-        }
+        v.extend(self.monitoring.lines());
         v
     }
 

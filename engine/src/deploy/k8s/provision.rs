@@ -88,16 +88,9 @@ pub(super) fn settings(
     kind: &dyn NodeKind,
     run_id: &str,
     owner: Option<u32>,
+    monitoring: &crate::metrics::Monitoring,
 ) -> Result<ManifestSettings, DeployError> {
-    let env = crate::deploy::PASSED_ENV
-        .iter()
-        .filter_map(|var| {
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(|v| (var.to_string(), v))
-        })
-        .collect();
+    let env = crate::deploy::passed_env(monitoring);
     let s = ManifestSettings {
         namespace: dep
             .namespace
@@ -157,7 +150,13 @@ pub(super) async fn provision(
         .run_id
         .clone()
         .unwrap_or_else(crate::deploy::new_run_id);
-    let settings = settings(dep, &*kind, &run_id, Some(std::process::id()))?;
+    let settings = settings(
+        dep,
+        &*kind,
+        &run_id,
+        Some(std::process::id()),
+        &opts.monitoring,
+    )?;
     let client = client(dep).await?;
     if let Some(ev) = &opts.events {
         ev.emit(RunEvent::DeployStarted {
@@ -193,6 +192,7 @@ pub(super) async fn provision(
         poll: dep.poll_interval,
         runtime: tokio::runtime::Handle::current(),
         saved_logs: Mutex::new(None),
+        monitoring: opts.monitoring.clone(),
     });
     if let Err(e) = create_nodes(&net, topo).await {
         let _ = net.teardown(opts.keep_on_deploy_failure).await;

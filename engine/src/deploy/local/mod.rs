@@ -23,7 +23,7 @@ pub use cleanup::{GcSummary, gc};
 use super::link_faults::{self, LinkBacked};
 use super::{
     AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
-    TeardownSummary, Testnet, monitoring_endpoints,
+    TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkLayer, LinkSel};
@@ -143,6 +143,8 @@ pub struct LocalTestnet {
     pub(crate) control: tokio::sync::Mutex<()>,
     pub(crate) created: std::time::Instant,
     pub(crate) control_log: crate::deploy::control_log::ControlLog,
+    /// Where the run's metrics and dashboards are (in the endpoints).
+    pub(crate) monitoring: crate::metrics::Monitoring,
 }
 
 impl std::fmt::Debug for LocalTestnet {
@@ -230,7 +232,7 @@ impl Testnet for LocalTestnet {
                 )
             })
             .collect();
-        v.extend(monitoring_endpoints());
+        v.extend(self.monitoring.lines());
         v
     }
 

@@ -244,6 +244,7 @@ pub(super) async fn provision(
         control: tokio::sync::Mutex::new(()),
         created: std::time::Instant::now(),
         control_log: Default::default(),
+        monitoring: opts.monitoring.clone(),
     });
     for i in 0..n {
         if let Err(e) = spawn_node(&net, i) {
