@@ -635,3 +635,144 @@ async fn dropping_the_last_handle_closes_every_connection() {
         );
     }
 }
+
+/// A frame shaped as the reference node's p2p message of `kind` (`{"type": kind, ..}`).
+fn message(kind: &str, n: u32) -> Vec<u8> {
+    format!(r#"{{"type":"{kind}","n":{n}}}"#).into_bytes()
+}
+
+fn n_of(frame: &[u8]) -> (String, u32) {
+    let v: serde_json::Value = serde_json::from_slice(frame).unwrap();
+    (
+        v["type"].as_str().unwrap().to_string(),
+        v["n"].as_u64().unwrap() as u32,
+    )
+}
+
+#[tokio::test]
+async fn dropping_one_message_kind_spares_the_others_until_reverted() {
+    use engine::links::{MessageKind, Tamper};
+    let (layer, mut srv, proxy) = pair(11).await;
+    let mut client = Client::connect(proxy).await;
+    let id = layer
+        .set_tamper(LinkSel::Link(0, 1), MessageKind::Tx, Tamper::Drop(1.0))
+        .unwrap();
+    for (i, kind) in ["tx", "block", "tx", "tip", "handshake", "chain"]
+        .iter()
+        .enumerate()
+    {
+        client.send(&message(kind, i as u32)).await;
+    }
+    client.send(b"\x00not json").await;
+    let got: Vec<(String, u32)> = received(&mut srv, 4, PROMPT)
+        .await
+        .iter()
+        .filter(|f| f.first() == Some(&b'{'))
+        .map(|f| n_of(f))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("block".into(), 1),
+            ("tip".into(), 3),
+            ("handshake".into(), 4),
+            ("chain".into(), 5)
+        ]
+    );
+    assert_eq!(
+        received(&mut srv, 1, PROMPT).await,
+        vec![b"\x00not json".to_vec()]
+    );
+    assert!(
+        received(&mut srv, 1, QUIET).await.is_empty(),
+        "no tx got through"
+    );
+    let stats = layer.stats()[&LinkId::new(0, 1)];
+    assert_eq!((stats.frames_tampered, stats.frames_dropped), (2, 2));
+    let log = layer.log();
+    assert!(
+        log.last().unwrap().fault.to_string() == "drop tx messages (p 1) on link 0->1",
+        "{log:?}"
+    );
+    layer.revert(id).unwrap();
+    client.send(&message("tx", 9)).await;
+    let back = received(&mut srv, 1, PROMPT).await;
+    assert_eq!(
+        n_of(&back[0]),
+        ("tx".into(), 9),
+        "reverted: transactions flow"
+    );
+}
+
+#[tokio::test]
+async fn a_delayed_kind_is_overtaken_and_duplicates_arrive_twice() {
+    use engine::links::{MessageKind, Tamper};
+    let (layer, mut srv, proxy) = pair(12).await;
+    let mut client = Client::connect(proxy).await;
+    layer
+        .set_tamper(
+            LinkSel::All,
+            MessageKind::Tx,
+            Tamper::Delay(Duration::from_millis(300)),
+        )
+        .unwrap();
+    layer
+        .set_tamper(LinkSel::All, MessageKind::Block, Tamper::Duplicate(1.0))
+        .unwrap();
+    let sent = Instant::now();
+    client.send(&message("tx", 0)).await;
+    client.send(&message("tx", 1)).await;
+    client.send(&message("block", 2)).await;
+    let first = received(&mut srv, 2, PROMPT).await;
+    assert!(
+        sent.elapsed() < Duration::from_millis(300),
+        "the block overtook the delayed transactions"
+    );
+    assert_eq!(
+        first.iter().map(|f| n_of(f)).collect::<Vec<_>>(),
+        vec![("block".into(), 2), ("block".into(), 2)],
+        "the block arrives twice"
+    );
+    let later = received(&mut srv, 2, PROMPT).await;
+    assert!(sent.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        later.iter().map(|f| n_of(f)).collect::<Vec<_>>(),
+        vec![("tx".into(), 0), ("tx".into(), 1)],
+        "delayed transactions keep their own order"
+    );
+}
+
+#[tokio::test]
+async fn reordering_shuffles_one_kind_within_its_window_and_loses_nothing() {
+    use engine::links::{MessageKind, Tamper};
+    let (layer, mut srv, proxy) = pair(13).await;
+    let mut client = Client::connect(proxy).await;
+    layer
+        .set_tamper(
+            LinkSel::All,
+            MessageKind::Sync,
+            Tamper::Reorder(Duration::from_millis(100)),
+        )
+        .unwrap();
+    for i in 0..40 {
+        client.send(&message("tip", i)).await;
+    }
+    let got: Vec<u32> = received(&mut srv, 40, PROMPT)
+        .await
+        .iter()
+        .map(|f| n_of(f).1)
+        .collect();
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..40).collect::<Vec<_>>(), "every frame arrives");
+    assert_ne!(
+        got, sorted,
+        "within 100 ms, 40 frames sent at once arrive out of order"
+    );
+    // values are checked when applied
+    let bad = layer
+        .set_tamper(LinkSel::All, MessageKind::Tx, Tamper::Drop(2.0))
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("message probability"), "{bad}");
+}

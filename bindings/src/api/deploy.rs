@@ -187,7 +187,7 @@ impl NetHandle {
             .map(|p| p.display().to_string())
     }
 
-    fn check_index(&self, i: INT, what: &str) -> Res<usize> {
+    pub(crate) fn check_index(&self, i: INT, what: &str) -> Res<usize> {
         let i = count(i, what)?;
         let n = self.node_count();
         if i >= n {
@@ -245,7 +245,7 @@ impl NetHandle {
         r.or_else(|e| err(format!("{action}({i}) failed: {e}")))
     }
 
-    fn fault<F>(&self, what: &str, f: F) -> Res<INT>
+    pub(crate) fn fault<F>(&self, what: &str, f: F) -> Res<INT>
     where
         F: FnOnce(&dyn Testnet) -> Result<engine::links::FaultId, ControlError>,
     {

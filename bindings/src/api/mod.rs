@@ -9,6 +9,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod script_fns;
+pub mod tamper;
 pub mod topology;
 pub mod values;
 
@@ -33,6 +34,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     metrics::register(engine, state);
     crate::live::script::register(engine, state);
     chaos::register(engine, state);
+    tamper::register(engine);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

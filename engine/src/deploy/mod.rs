@@ -201,6 +201,8 @@ pub enum FaultKind {
     Latency,
     Loss,
     Bandwidth,
+    /// Dropping, duplicating, delaying or reordering one kind of message.
+    Tamper,
 }
 
 impl fmt::Display for FaultKind {
@@ -216,6 +218,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Latency => "latency",
             FaultKind::Loss => "loss",
             FaultKind::Bandwidth => "bandwidth",
+            FaultKind::Tamper => "message tampering",
         })
     }
 }

@@ -104,6 +104,16 @@ pub enum Fault {
         /// The limit, greater than zero.
         bytes_per_sec: u64,
     },
+    /// Tampers with one kind of message (blocks, transactions, sync) on the selected links:
+    /// drops, duplicates, delays or reorders it; other kinds flow untouched.
+    Tamper {
+        /// The links tampered with.
+        links: LinkSel,
+        /// The kind of message.
+        kind: super::MessageKind,
+        /// What is done to it.
+        action: super::Tamper,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -130,6 +140,20 @@ impl fmt::Display for Fault {
             } => {
                 write!(f, "bandwidth {bytes_per_sec} B/s on {links}")
             }
+            Fault::Tamper {
+                links,
+                kind,
+                action,
+            } => match action {
+                super::Tamper::Drop(p) => write!(f, "drop {kind} messages (p {p}) on {links}"),
+                super::Tamper::Duplicate(p) => {
+                    write!(f, "duplicate {kind} messages (p {p}) on {links}")
+                }
+                super::Tamper::Delay(d) => write!(f, "delay {kind} messages {d:?} on {links}"),
+                super::Tamper::Reorder(w) => {
+                    write!(f, "reorder {kind} messages within {w:?} on {links}")
+                }
+            },
         }
     }
 }
@@ -209,6 +233,7 @@ pub(crate) enum Effect {
     Latency(Duration, Duration),
     Loss(f64),
     Bandwidth(u64),
+    Tamper(super::MessageKind, super::Tamper),
 }
 
 impl Fault {
@@ -271,6 +296,14 @@ impl Fault {
                     });
                 }
                 Ok((Effect::Bandwidth(*bytes_per_sec), links.resolve(known)?))
+            }
+            Fault::Tamper {
+                links,
+                kind,
+                action,
+            } => {
+                action.check()?;
+                Ok((Effect::Tamper(*kind, *action), links.resolve(known)?))
             }
         }
     }

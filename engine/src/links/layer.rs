@@ -448,6 +448,23 @@ impl LinkLayer {
         self.apply(Fault::Loss { links, probability }, None)
     }
 
+    /// Tampers with one kind of message on the selected links.
+    pub fn set_tamper(
+        &self,
+        links: LinkSel,
+        kind: super::MessageKind,
+        action: super::Tamper,
+    ) -> Result<FaultId, LinkError> {
+        self.apply(
+            Fault::Tamper {
+                links,
+                kind,
+                action,
+            },
+            None,
+        )
+    }
+
     /// Limits each selected directed link to `bytes_per_sec`.
     pub fn set_bandwidth(&self, links: LinkSel, bytes_per_sec: u64) -> Result<FaultId, LinkError> {
         self.apply(

@@ -10,6 +10,7 @@ mod fault;
 mod layer;
 mod proxy;
 mod state;
+mod tamper;
 mod udp;
 
 pub use error::LinkError;
@@ -18,3 +19,4 @@ pub use layer::{
     DEFAULT_MAX_FRAME_LEN, DEFAULT_UDP_IDLE_TIMEOUT, LinkConfig, LinkLayer, NoteSource,
 };
 pub use state::LinkStats;
+pub use tamper::{MessageKind, Tamper};

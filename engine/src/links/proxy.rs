@@ -14,8 +14,12 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use super::fault::LinkId;
-use super::state::{Counters, LinkState};
+use super::state::{Counters, LinkFaults, LinkState};
+use super::tamper::MessageKind;
 
 /// Frames held between the reader and the writer of one direction; beyond this the reader stops
 /// reading, so a slow (delayed or bandwidth-limited) link pushes back on the sender through TCP.
@@ -194,9 +198,126 @@ impl Connection {
 }
 
 /// A frame waiting to be written: length prefix and payload in one buffer, so one write sends it.
+/// Frames leave by due time, then in the order they were read (`seq`).
 struct Pending {
     due: Instant,
+    seq: u64,
     bytes: Vec<u8>,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+/// When each frame read may leave, and how many copies: the link's latency keeps frames in order
+/// (jitter never reorders them); a message-kind fault may drop a frame, hold it apart so others
+/// overtake it (delay), give it a random due time within a window (reorder) or send it twice.
+struct Schedule {
+    rng: ChaCha8Rng,
+    seq: u64,
+    /// The latest due time given to an in-order frame.
+    last_due: Instant,
+    /// The latest due time given to a delayed frame of each kind (delayed frames of one kind
+    /// stay in order among themselves).
+    last_kind_due: [Instant; 3],
+}
+
+/// What to do with one frame.
+enum Fate {
+    Dropped {
+        tampered: bool,
+    },
+    Send {
+        due: Instant,
+        copies: u8,
+        tampered: bool,
+    },
+}
+
+impl Schedule {
+    fn new(rng: ChaCha8Rng) -> Self {
+        let now = Instant::now();
+        Self {
+            rng,
+            seq: 0,
+            last_due: now,
+            last_kind_due: [now; 3],
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn decide(&mut self, faults: &LinkFaults, frame: &[u8]) -> Fate {
+        if faults.partitioned
+            || faults.cut
+            || faults.loss.is_some_and(|p| self.rng.random::<f64>() < p)
+        {
+            return Fate::Dropped { tampered: false };
+        }
+        let now = Instant::now();
+        let base = match faults.latency {
+            None => now,
+            Some((delay, jitter)) => now + jittered(delay, jitter, &mut self.rng),
+        };
+        let kind = if faults.tampering() {
+            MessageKind::of_frame(frame)
+        } else {
+            None
+        };
+        let Some(kind) = kind else {
+            self.last_due = self.last_due.max(base);
+            return Fate::Send {
+                due: self.last_due,
+                copies: 1,
+                tampered: false,
+            };
+        };
+        let t = faults.tamper[kind.index()];
+        if t.drop.is_some_and(|p| self.rng.random::<f64>() < p) {
+            return Fate::Dropped { tampered: true };
+        }
+        let mut tampered = false;
+        let due = if let Some(d) = t.delay {
+            tampered = true;
+            let due = (base + d).max(self.last_kind_due[kind.index()]);
+            self.last_kind_due[kind.index()] = due;
+            due
+        } else if let Some(w) = t.reorder {
+            tampered = true;
+            let w_ns = w.as_nanos().min(u64::MAX as u128) as u64;
+            base + Duration::from_nanos(self.rng.random_range(0..=w_ns))
+        } else {
+            self.last_due = self.last_due.max(base);
+            self.last_due
+        };
+        let copies = if t.duplicate.is_some_and(|p| self.rng.random::<f64>() < p) {
+            tampered = true;
+            2
+        } else {
+            1
+        };
+        Fate::Send {
+            due,
+            copies,
+            tampered,
+        }
+    }
 }
 
 /// Forwards one direction frame by frame until the reader closes cleanly (then half-closes the
@@ -205,7 +326,7 @@ async fn pump<R, W>(
     reader: R,
     mut writer: W,
     link: Arc<LinkState>,
-    mut rng: ChaCha8Rng,
+    rng: ChaCha8Rng,
     settings: ProxySettings,
 ) -> io::Result<()>
 where
@@ -218,33 +339,45 @@ where
         let link = link.clone();
         async move {
             let mut reader = BufReader::with_capacity(64 * 1024, reader);
-            // Frames leave in the order they came even when jitter would reorder them.
-            let mut last_due = Instant::now();
+            let mut schedule = Schedule::new(rng);
             while let Some(bytes) = read_frame(&mut reader, &link, settings.max_frame_len).await? {
-                let faults = link.current();
-                let dropped = faults.partitioned
-                    || faults.cut
-                    || faults.loss.is_some_and(|p| rng.random::<f64>() < p);
-                if dropped {
-                    Counters::bump(&link.counters.frames_dropped, 1);
-                    Counters::bump(&link.counters.bytes_dropped, bytes.len() as u64);
-                    continue;
-                }
-                let now = Instant::now();
-                let due = match faults.latency {
-                    None => now,
-                    Some((delay, jitter)) => now + jittered(delay, jitter, &mut rng),
+                let (due, copies) = match schedule.decide(&link.current(), &bytes) {
+                    Fate::Dropped { tampered } => {
+                        Counters::bump(&link.counters.frames_dropped, 1);
+                        Counters::bump(&link.counters.bytes_dropped, bytes.len() as u64);
+                        if tampered {
+                            Counters::bump(&link.counters.frames_tampered, 1);
+                        }
+                        continue;
+                    }
+                    Fate::Send {
+                        due,
+                        copies,
+                        tampered,
+                    } => {
+                        if tampered {
+                            Counters::bump(&link.counters.frames_tampered, 1);
+                        }
+                        (due, copies)
+                    }
                 };
-                last_due = last_due.max(due);
+                if copies > 1 {
+                    let pending = Pending {
+                        due,
+                        seq: schedule.next_seq(),
+                        bytes: bytes.clone(),
+                    };
+                    if tx.send(pending).await.is_err() {
+                        return Err(writer_stopped());
+                    }
+                }
                 let pending = Pending {
-                    due: last_due,
+                    due,
+                    seq: schedule.next_seq(),
                     bytes,
                 };
                 if tx.send(pending).await.is_err() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the writer has stopped",
-                    ));
+                    return Err(writer_stopped());
                 }
             }
             Ok::<(), io::Error>(())
@@ -253,23 +386,46 @@ where
     };
 
     let writing = async move {
-        while let Some(frame) = rx.recv().await {
-            if frame.due > Instant::now() {
-                sleep_until(frame.due).await;
+        // Frames by due time; at most QUEUE_FRAMES held, so a slow link still pushes back.
+        let mut held: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
+        let mut reader_done = false;
+        loop {
+            while held
+                .peek()
+                .is_some_and(|Reverse(p)| p.due <= Instant::now())
+            {
+                let Some(Reverse(frame)) = held.pop() else {
+                    break;
+                };
+                if let Some(bytes_per_sec) = link.current().bandwidth {
+                    let done = link.reserve(frame.bytes.len(), bytes_per_sec);
+                    sleep_until(done).await;
+                }
+                writer.write_all(&frame.bytes).await?;
+                Counters::bump(&link.counters.frames_forwarded, 1);
+                Counters::bump(&link.counters.bytes_forwarded, frame.bytes.len() as u64);
             }
-            if let Some(bytes_per_sec) = link.current().bandwidth {
-                let done = link.reserve(frame.bytes.len(), bytes_per_sec);
-                sleep_until(done).await;
+            let next_due = held.peek().map(|Reverse(p)| p.due);
+            if reader_done && next_due.is_none() {
+                break;
             }
-            writer.write_all(&frame.bytes).await?;
-            Counters::bump(&link.counters.frames_forwarded, 1);
-            Counters::bump(&link.counters.bytes_forwarded, frame.bytes.len() as u64);
+            tokio::select! {
+                frame = rx.recv(), if !reader_done && held.len() < QUEUE_FRAMES => match frame {
+                    Some(f) => held.push(Reverse(f)),
+                    None => reader_done = true,
+                },
+                _ = sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
+            }
         }
         let _ = writer.shutdown().await;
         Ok::<(), io::Error>(())
     };
 
     tokio::try_join!(reading, writing).map(|_| ())
+}
+
+fn writer_stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the writer has stopped")
 }
 
 /// Reads one length-prefixed frame (4-byte big-endian length, then payload). `None` on a clean

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::fault::{Effect, LinkId};
+use super::tamper::KindTamper;
 
 /// The effective faults of one directed link: every active fault folded together.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -23,6 +24,8 @@ pub(crate) struct LinkFaults {
     pub loss: Option<f64>,
     /// Bytes per second.
     pub bandwidth: Option<u64>,
+    /// Tampering by message kind ([`super::MessageKind::index`]).
+    pub tamper: [KindTamper; 3],
 }
 
 impl LinkFaults {
@@ -34,7 +37,13 @@ impl LinkFaults {
             Effect::Latency(d, j) => self.latency = Some((d, j)),
             Effect::Loss(p) => self.loss = Some(p),
             Effect::Bandwidth(b) => self.bandwidth = Some(b),
+            Effect::Tamper(kind, t) => self.tamper[kind.index()].stack(t),
         }
+    }
+
+    /// True when some message kind is tampered with (frames must then be classified).
+    pub(crate) fn tampering(&self) -> bool {
+        self.tamper.iter().any(KindTamper::any)
     }
 }
 
@@ -57,6 +66,8 @@ pub struct LinkStats {
     pub connections_cut: u64,
     /// Connections closed because a frame's length prefix exceeded the cap.
     pub bad_frames: u64,
+    /// Frames a message-kind fault dropped, duplicated, delayed or reordered.
+    pub frames_tampered: u64,
 }
 
 #[derive(Default)]
@@ -69,6 +80,7 @@ pub(crate) struct Counters {
     pub connections_refused: AtomicU64,
     pub connections_cut: AtomicU64,
     pub bad_frames: AtomicU64,
+    pub frames_tampered: AtomicU64,
 }
 
 impl Counters {
@@ -87,6 +99,7 @@ impl Counters {
             connections_refused: get(&self.connections_refused),
             connections_cut: get(&self.connections_cut),
             bad_frames: get(&self.bad_frames),
+            frames_tampered: get(&self.frames_tampered),
         }
     }
 }

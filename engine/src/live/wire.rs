@@ -220,6 +220,12 @@ pub enum FaultWire {
         links: LinkSelWire,
         bytes_per_sec: u64,
     },
+    /// Tampering with one message kind.
+    Tamper {
+        links: LinkSelWire,
+        message: crate::links::MessageKind,
+        action: crate::links::Tamper,
+    },
 }
 
 impl From<&Fault> for FaultWire {
@@ -253,6 +259,15 @@ impl From<&Fault> for FaultWire {
                 links: links.into(),
                 bytes_per_sec: *bytes_per_sec,
             },
+            Fault::Tamper {
+                links,
+                kind,
+                action,
+            } => Self::Tamper {
+                links: links.into(),
+                message: *kind,
+                action: *action,
+            },
         }
     }
 }
@@ -285,6 +300,15 @@ impl From<&FaultWire> for Fault {
             } => Fault::Bandwidth {
                 links: links.into(),
                 bytes_per_sec: *bytes_per_sec,
+            },
+            FaultWire::Tamper {
+                links,
+                message,
+                action,
+            } => Fault::Tamper {
+                links: links.into(),
+                kind: *message,
+                action: *action,
             },
         }
     }

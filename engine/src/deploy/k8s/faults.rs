@@ -83,6 +83,9 @@ fn pairs_of(fault: &Fault, n: usize) -> Result<Blocked, String> {
         other => {
             let reason = match other {
                 Fault::Cut { .. } => super::UNSUPPORTED[1].1,
+                Fault::Tamper { .. } => {
+                    "NetworkPolicies see connections, not the messages inside them"
+                }
                 _ => super::UNSUPPORTED[2].1,
             };
             return Err(format!("the k8s deployer cannot apply `{other}`: {reason}"));

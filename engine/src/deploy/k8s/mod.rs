@@ -238,7 +238,7 @@ impl Deployer for K8sDeployer {
     /// Pods cannot be frozen, and NetworkPolicies only allow or deny whole connections.
     fn lacks(&self) -> Vec<super::FaultKind> {
         use super::FaultKind::*;
-        vec![Pause, Cut, Latency, Loss, Bandwidth]
+        vec![Pause, Cut, Latency, Loss, Bandwidth, Tamper]
     }
 
     fn deploy<'a>(
