@@ -231,18 +231,24 @@ impl NetHandle {
     fn control<F>(&self, action: &str, i: INT, f: F) -> Res<()>
     where
         F: for<'a> FnOnce(
-            &'a dyn Testnet,
-            usize,
-        ) -> futures::future::BoxFuture<'a, Result<(), ControlError>>,
+                &'a dyn Testnet,
+                usize,
+            ) -> futures::future::BoxFuture<'a, Result<(), ControlError>>
+            + Send
+            + 'static,
     {
         let i = self.check_index(i, action)?;
         let Some(net) = self.net.clone() else {
             return Ok(());
         };
-        let r = self
-            .bridge
-            .block_on_cancellable(async move { f(&*net, i).await })?;
-        r.or_else(|e| err(format!("{action}({i}) failed: {e}")))
+        // The action runs to its end on the runtime even when the script is stopped or
+        // interrupted meanwhile: a restart cut between its stop and its start would leave the
+        // node down for the expectations (and teardown waits for it).
+        let task = self.bridge.handle().spawn(async move { f(&*net, i).await });
+        match self.bridge.block_on_cancellable(task)? {
+            Ok(r) => r.or_else(|e| err(format!("{action}({i}) failed: {e}"))),
+            Err(e) => err(format!("{action}({i}) failed: {e}")),
+        }
     }
 
     pub(crate) fn fault<F>(&self, what: &str, f: F) -> Res<INT>

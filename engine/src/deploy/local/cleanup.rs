@@ -50,6 +50,9 @@ pub(super) async fn teardown(
             took: started.elapsed(),
         });
     }
+    // A control action in flight (a restart is stop + start) ends first, so no node it starts
+    // escapes the kill below; every later action sees `torn_down` and is refused.
+    let _control = tokio::time::timeout(Duration::from_secs(30), net.control.lock()).await;
     if let Some(l) = &net.links {
         l.shutdown();
     }
