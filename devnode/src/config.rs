@@ -250,6 +250,10 @@ pub struct TestingFaults {
     pub drop_transactions: bool,
     /// Produce blocks whose leader proof does not verify.
     pub invalid_proofs: bool,
+    /// Start with the node's clock this far off wall time (ms; negative: behind).
+    pub clock_offset_ms: i64,
+    /// Start with the node's clock gaining this many parts per million (negative: losing).
+    pub clock_drift_ppm: i64,
 }
 
 /// Why a config could not be loaded.

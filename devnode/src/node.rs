@@ -130,6 +130,8 @@ pub struct Node {
     /// The store held blocks at start: the node was restarted, so its chain
     /// may be stale and it waits longer for a peer before going online.
     pub restarted: bool,
+    /// The node's time: slots, production and the future-block rule read it.
+    pub clock: crate::clock::Clock,
 }
 
 impl Node {
@@ -209,6 +211,10 @@ impl Node {
             tasks: TaskTracker::new(),
             dial_targets: Mutex::new(HashSet::new()),
             restarted: n > 0,
+            clock: crate::clock::Clock::new(
+                config.testing.clock_offset_ms,
+                config.testing.clock_drift_ppm,
+            ),
             config,
         })
     }
@@ -220,7 +226,7 @@ impl Node {
 
     /// Current wall-clock slot (0 before genesis).
     pub fn current_slot(&self) -> u64 {
-        self.rules.slot_at(now_ms()).unwrap_or(0)
+        self.rules.slot_at(self.clock.now_ms()).unwrap_or(0)
     }
 
     fn halted(&self, st: &State) -> bool {
@@ -303,7 +309,7 @@ impl Node {
                 }
             }
         }
-        let max_slot = self.rules.slot_at(now_ms()).map_or(0, |s| s + 1);
+        let max_slot = self.rules.slot_at(self.clock.now_ms()).map_or(0, |s| s + 1);
         let mut events = Vec::new();
         {
             let mut st = self.state();
@@ -789,7 +795,7 @@ async fn slot_loop(node: Arc<Node>) {
     };
     let mut last_peer_seen = Instant::now();
     loop {
-        let now = now_ms();
+        let now = node.clock.now_ms();
         let next = node.rules.slot_at(now).map_or(0, |s| s + 1);
         let wait = node.rules.slot_start_ms(next).saturating_sub(now);
         tokio::select! {
@@ -801,7 +807,7 @@ async fn slot_loop(node: Arc<Node>) {
         } else if !node.is_online() && last_peer_seen.elapsed() >= alone_after {
             node.mark_online("no peer to sync with");
         }
-        if node.rules.slot_at(now_ms()) != Some(next) {
+        if node.rules.slot_at(node.clock.now_ms()) != Some(next) {
             debug!(slot = next, "slot missed (the node was late)");
             continue;
         }

@@ -95,8 +95,10 @@ pub struct ConsensusLivenessBuilder {
     /// quarter of the blocks expected from the slot length and f, at least 1).
     pub min_progress: Option<u64>,
     /// Largest allowed `max height - node height`. Unset, the seed's rule applies: with
-    /// `target = min(blocks expected over the run, max height)`, every node must reach
-    /// `target - clamp(target / 10, lag_allowance, 5)`.
+    /// `target = min(blocks expected since genesis, max height)`, every node must reach
+    /// `target - clamp(target / 10, lag_allowance, 5)`. (The seed counts expected blocks over
+    /// the run; heights count from genesis, which in a short run on a fresh testnet passed a
+    /// node 20 blocks behind, so the expectation is counted from genesis too.)
     pub max_lag: Option<u64>,
     /// The least lag the seed's rule allows (default 2, as in the seed).
     pub lag_allowance: Option<u64>,
@@ -248,8 +250,16 @@ impl Expectation for ConsensusLiveness {
                     .max()
                     .unwrap_or(0);
                 seen.resize(now.len(), (None, tokio::time::Instant::now()));
+                // heights count from genesis, so the seed's target does too
+                let since_genesis = ctx.testnet().genesis_time_ms().map_or(f64::INFINITY, |g| {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    topo.params
+                        .expected_blocks(Duration::from_millis(now.saturating_sub(g)))
+                });
                 let (floor, max_lag) =
-                    lag_rule(self.config.max_lag, lag_floor, expected, max_height);
+                    lag_rule(self.config.max_lag, lag_floor, since_genesis, max_height);
                 let mut lagging = Vec::new();
                 let mut per_node = Vec::new();
                 for (i, r) in now.iter().enumerate() {

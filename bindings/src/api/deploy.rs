@@ -162,6 +162,11 @@ impl NetHandle {
         }
     }
 
+    /// The bridge to the runtime this handle's calls block on.
+    pub(crate) fn bridge(&self) -> &Bridge {
+        &self.bridge
+    }
+
     /// The engine testnet, if deployed.
     pub fn testnet(&self) -> Option<&Arc<dyn Testnet>> {
         self.net.as_ref()
@@ -228,7 +233,7 @@ impl NetHandle {
         }
     }
 
-    fn control<F>(&self, action: &str, i: INT, f: F) -> Res<()>
+    pub(crate) fn control<F>(&self, action: &str, i: INT, f: F) -> Res<()>
     where
         F: for<'a> FnOnce(
                 &'a dyn Testnet,

@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod client;
+pub mod clock;
 pub mod deploy;
 pub mod metrics;
 pub mod report;
@@ -35,6 +36,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     crate::live::script::register(engine, state);
     chaos::register(engine, state);
     tamper::register(engine);
+    clock::register(engine);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

@@ -727,7 +727,7 @@ fn register_sub_builders(reg: &mut Registrar) {
     );
     script_fn!(reg,
         /// The seed's lag allowance: the least lag its default rule allows (default 2). Unless
-        /// `max_lag` is set, with `target = min(blocks expected over the run, max height)`
+        /// `max_lag` is set, with `target = min(blocks expected since genesis, max height)`
         /// every node must reach `target - clamp(target / 10, allowance, 5)`.
         ///
         /// ```rhai

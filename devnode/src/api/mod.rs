@@ -111,7 +111,7 @@ fn mode(online: bool) -> &'static str {
 }
 
 async fn info_2026_05(State(node): State<Arc<Node>>) -> Json<Value> {
-    let started = node.rules.slot_at(crate::node::now_ms()).is_some();
+    let started = node.rules.slot_at(node.clock.now_ms()).is_some();
     let slot = node.current_slot();
     let st = node.state();
     let (lib, tip) = (st.chain.lib(), st.chain.tip());

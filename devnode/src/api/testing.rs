@@ -1,7 +1,8 @@
 //! The testing HTTP surface (the real node's testing port), served on
 //! `testing_api.listen` only when configured: `POST /test/network/dial_peer`
 //! and the reference node's own endpoints (`/metrics`,
-//! `/ledger/account/{pk}`, `/mempool/info`).
+//! `/ledger/account/{pk}`, `/mempool/info`, `/test/clock`: read or set the
+//! node's clock offset and drift).
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .route("/ledger/account/{public_key}", get(account))
         .route("/mempool/info", get(mempool_info))
+        .route("/test/clock", get(clock).post(set_clock))
         .with_state(node)
 }
 
@@ -89,6 +91,46 @@ async fn account(
         .ledger()
         .account(&public_key.to_ascii_lowercase());
     Ok(Json(json!({ "balance": acc.balance, "nonce": acc.nonce })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClock {
+    /// Offset from wall time, ms (negative: behind).
+    offset_ms: i64,
+    /// Drift from now on, parts per million.
+    #[serde(default)]
+    drift_ppm: i64,
+}
+
+/// Most a clock may be set off or drift: a day, and 10% (beyond that it is a typo).
+const MAX_OFFSET_MS: i64 = 86_400_000;
+const MAX_DRIFT_PPM: i64 = 100_000;
+
+async fn clock(State(node): State<Arc<Node>>) -> Json<crate::clock::ClockReading> {
+    Json(node.clock.read())
+}
+
+async fn set_clock(
+    State(node): State<Arc<Node>>,
+    Json(body): Json<SetClock>,
+) -> Result<Json<crate::clock::ClockReading>, ApiError> {
+    if body.offset_ms.abs() > MAX_OFFSET_MS || body.drift_ppm.abs() > MAX_DRIFT_PPM {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "clock offset {} ms / drift {} ppm: at most ±{MAX_OFFSET_MS} ms and ±{MAX_DRIFT_PPM} ppm",
+                body.offset_ms, body.drift_ppm
+            ),
+        ));
+    }
+    node.clock.set(body.offset_ms, body.drift_ppm);
+    tracing::info!(
+        offset_ms = body.offset_ms,
+        drift_ppm = body.drift_ppm,
+        "clock set (testing surface)"
+    );
+    Ok(Json(node.clock.read()))
 }
 
 async fn mempool_info(State(node): State<Arc<Node>>) -> Json<Value> {

@@ -25,8 +25,8 @@ use serde_json::Value;
 
 pub use dialect::Dialect;
 pub use model::{
-    AccountInfo, Balance, Block, BlockTx, ConsensusInfo, LibUpdate, MempoolInfo, NetworkInfo,
-    SdpDeclaration, StreamBlock, Transfer, TransferFunds,
+    AccountInfo, Balance, Block, BlockTx, ClockReading, ConsensusInfo, LibUpdate, MempoolInfo,
+    NetworkInfo, SdpDeclaration, StreamBlock, Transfer, TransferFunds,
 };
 
 /// A failed node API call.
@@ -431,6 +431,26 @@ impl NodeClient {
         let url = self.testing_path("/test/network/dial_peer", "a run-time dial")?;
         let body = serde_json::json!({ "addr": addr });
         self.send_ok(&url, self.http.post(&url).json(&body)).await
+    }
+
+    /// Sets the node's clock `offset_ms` off wall time, drifting `drift_ppm` from now on
+    /// (testing surface `POST /test/clock`); returns what it then reads.
+    pub async fn set_clock(
+        &self,
+        offset_ms: i64,
+        drift_ppm: i64,
+    ) -> Result<ClockReading, ClientError> {
+        let url = self.testing_path("/test/clock", "setting the clock")?;
+        let body = serde_json::json!({ "offset_ms": offset_ms, "drift_ppm": drift_ppm });
+        let v = self.json(&url, self.http.post(&url).json(&body)).await?;
+        self.typed(&url, v)
+    }
+
+    /// The node's clock (testing surface `GET /test/clock`).
+    pub async fn clock(&self) -> Result<ClockReading, ClientError> {
+        let url = self.testing_path("/test/clock", "reading the clock")?;
+        let v = self.json(&url, self.http.get(&url)).await?;
+        self.typed(&url, v)
     }
 
     /// Service declarations (testing surface `GET /mantle/sdp/declarations`).

@@ -155,6 +155,15 @@ pub struct AccountInfo {
     pub nonce: u64,
 }
 
+/// The reference node's clock (its testing surface only): its time, how far it is from wall
+/// time, and the drift in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockReading {
+    pub now_ms: i64,
+    pub skew_ms: i64,
+    pub drift_ppm: i64,
+}
+
 /// One line of `GET /cryptarchia/lib-stream`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibUpdate {

@@ -18,6 +18,8 @@ pub enum NodeAction {
     Pause,
     Resume,
     AddNode,
+    /// The node's clock was set off wall time (or back).
+    Clock,
 }
 
 impl fmt::Display for NodeAction {
@@ -30,6 +32,7 @@ impl fmt::Display for NodeAction {
             NodeAction::Pause => "pause",
             NodeAction::Resume => "resume",
             NodeAction::AddNode => "add",
+            NodeAction::Clock => "clock",
         })
     }
 }
@@ -43,6 +46,9 @@ pub struct ControlRecord {
     pub elapsed: Duration,
     pub action: NodeAction,
     pub node: usize,
+    /// What the action set, where it takes a value (a clock's offset and drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl ControlRecord {
@@ -54,7 +60,20 @@ impl ControlRecord {
 
 impl fmt::Display for ControlRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} node-{}", self.action, self.node)
+        write!(f, "{} node-{}", self.action, self.node)?;
+        if let Some(d) = &self.detail {
+            write!(f, " {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a clock setting reads in the timeline: `offset +2000ms drift 0ppm`, or `reset`.
+pub fn clock_detail(offset_ms: i64, drift_ppm: i64) -> String {
+    if offset_ms == 0 && drift_ppm == 0 {
+        "reset".to_owned()
+    } else {
+        format!("offset {offset_ms:+}ms drift {drift_ppm:+}ppm")
     }
 }
 
@@ -77,6 +96,11 @@ impl Default for ControlLog {
 impl ControlLog {
     /// Records `action` on `node`, now.
     pub fn record(&self, action: NodeAction, node: usize) {
+        self.record_detail(action, node, None);
+    }
+
+    /// Records `action` on `node` with what it set, now.
+    pub fn record_detail(&self, action: NodeAction, node: usize, detail: Option<String>) {
         let at = SystemTime::now();
         self.entries
             .lock()
@@ -86,6 +110,7 @@ impl ControlLog {
                 elapsed: self.created.elapsed(),
                 action,
                 node,
+                detail,
             });
     }
 

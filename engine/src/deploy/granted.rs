@@ -143,6 +143,19 @@ impl Testnet for Granted {
     fn control_log(&self) -> Vec<super::control_log::ControlRecord> {
         self.inner.control_log()
     }
+    fn set_clock(&self, i: usize, offset_ms: i64, drift_ppm: i64) -> ControlFuture<'_, ()> {
+        self.control(&format!("clock({i})"), |n| {
+            n.set_clock(i, offset_ms, drift_ppm)
+        })
+    }
+    fn note_control(
+        &self,
+        action: super::control_log::NodeAction,
+        i: usize,
+        detail: Option<String>,
+    ) {
+        self.inner.note_control(action, i, detail);
+    }
     fn fault_log(&self) -> Vec<FaultRecord> {
         self.inner.fault_log()
     }

@@ -647,6 +647,36 @@ pub trait Testnet: Send + Sync {
         Box::pin(async move { unsupported(self, Capability::NodeControl) })
     }
 
+    /// Sets node `i`'s clock `offset_ms` off wall time, drifting `drift_ppm` from now on (0, 0
+    /// puts it back), through the node's testing surface; recorded in the control log. A
+    /// restarted node starts on wall time again. Kinds without the reference node's testing
+    /// clock refuse it.
+    fn set_clock(&self, i: usize, offset_ms: i64, drift_ppm: i64) -> ControlFuture<'_, ()> {
+        Box::pin(async move {
+            let count = self.node_count();
+            let client = self
+                .clients()
+                .get(i)
+                .cloned()
+                .ok_or(ControlError::NoSuchNode { index: i, count })?;
+            client
+                .set_clock(offset_ms, drift_ppm)
+                .await
+                .map_err(|e| ControlError::Failed(format!("clock of node-{i}: {e}")))?;
+            self.note_control(
+                control_log::NodeAction::Clock,
+                i,
+                Some(control_log::clock_detail(offset_ms, drift_ppm)),
+            );
+            Ok(())
+        })
+    }
+    /// Records an action done to node `i` outside the backend's own control (a clock set through
+    /// the node's API) in the control log; backends without one ignore it.
+    fn note_control(&self, action: control_log::NodeAction, i: usize, detail: Option<String>) {
+        let _ = (action, i, detail);
+    }
+
     /// Applies a network fault on top of those in force.
     fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
         let _ = (fault, note);

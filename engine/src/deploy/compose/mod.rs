@@ -354,6 +354,15 @@ impl Testnet for ComposeTestnet {
         self.control_log.entries()
     }
 
+    fn note_control(
+        &self,
+        action: crate::deploy::control_log::NodeAction,
+        i: usize,
+        detail: Option<String>,
+    ) {
+        self.control_log.record_detail(action, i, detail);
+    }
+
     fn fault_log(&self) -> Vec<FaultRecord> {
         link_faults::log(self)
     }

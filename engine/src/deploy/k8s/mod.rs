@@ -470,6 +470,15 @@ impl Testnet for K8sTestnet {
         self.control_log.entries()
     }
 
+    fn note_control(
+        &self,
+        action: crate::deploy::control_log::NodeAction,
+        i: usize,
+        detail: Option<String>,
+    ) {
+        self.control_log.record_detail(action, i, detail);
+    }
+
     fn fault_log(&self) -> Vec<FaultRecord> {
         faults::log(self)
     }

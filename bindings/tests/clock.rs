@@ -1,0 +1,97 @@
+//! Clock faults on real reference nodes: a node whose clock is set six seconds (thirty slots)
+//! behind refuses its peers' blocks as from the future, falls behind and liveness names it;
+//! put back on wall time it catches up and the run passes; the action is in the timeline. On
+//! local processes and on Docker.
+
+mod common;
+
+use common::{Env, fixture};
+
+fn check_skewed_run(env: &Env, extra: &[&str]) {
+    let script = fixture("clock_skew.rhai");
+    let mut args = vec!["run", script.as_str(), "--seed", "4"];
+    args.extend_from_slice(extra);
+    let run = env.run(&args);
+    assert_eq!(run.code, 1, "{run:?}");
+    let out = format!("{}{}", run.stdout, run.stderr);
+    let line = out
+        .lines()
+        .find(|l| l.contains("FAIL consensus_liveness"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("node-3"), "names the skewed node: {line}");
+    args.extend_from_slice(&["--set", "reset=true"]);
+    let healed = env.run(&args);
+    assert_eq!(healed.code, 0, "{healed:?}");
+}
+
+#[test]
+fn a_node_behind_in_time_is_named_and_recovers_when_reset() {
+    let env = Env::new("clock-skew-");
+    check_skewed_run(&env, &[]);
+    env.assert_clean(1);
+}
+
+#[test]
+fn clock_actions_are_in_the_timeline_and_bad_values_are_named() {
+    let env = Env::new("clock-log-");
+    let script = env.path("log.rhai");
+    std::fs::write(
+        &script,
+        r#"
+let net = LocalDeployer().deploy(TopologyBuilder().nodes(2).slot_duration("100ms"));
+net.wait_ready("30s");
+net.clock_skew(1, "+1500ms");
+let c = net.clock(1);
+if c.skew_ms < 1400 || c.skew_ms > 1600 { throw `skew ${c}`; }
+net.clock_drift(0, 100000);
+sleep("1s");
+let d = net.clock(0);
+if d.skew_ms < 80 || d.skew_ms > 200 { throw `drift ${d}`; }
+net.clock_reset(1);
+net.clock_reset(0);
+if net.clock(1).skew_ms != 0 { throw "not reset"; }
+let lines = [];
+for e in net.fault_log() { lines.push(e.summary); }
+print(lines);
+"#,
+    )
+    .unwrap();
+    let run = env.run(&["run", &script.display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for want in [
+        "clock node-1 offset +1500ms drift +0ppm",
+        "clock node-0 offset +0ms drift +100000ppm",
+        "clock node-1 reset",
+    ] {
+        assert!(run.stdout.contains(want), "want {want}: {run:?}");
+    }
+    for (i, (call, want)) in [
+        ("net.clock_skew(0, \"soon\");", "clock offset"),
+        ("net.clock_skew(0, \"2d\");", "at most a day"),
+        ("net.clock_drift(0, 500000);", "at most ±100000"),
+        ("net.clock_skew(9, \"1s\");", "out of range"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let bad = env.path(&format!("bad{i}.rhai"));
+        std::fs::write(
+            &bad,
+            format!("let net = LocalDeployer().deploy(TopologyBuilder().nodes(2));\n{call}\n"),
+        )
+        .unwrap();
+        let run = env.run(&["check", &bad.display().to_string()]);
+        assert_eq!(run.code, 2, "{call}: {run:?}");
+        assert!(run.stderr.contains(want), "{call}: want {want}: {run:?}");
+    }
+    env.assert_clean(0);
+}
+
+#[test]
+fn a_node_behind_in_time_is_named_on_compose() {
+    if common::tools::skip_without("docker", common::docker::no_docker()) {
+        return;
+    }
+    let env = Env::new("clock-compose-").removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE"]);
+    check_skewed_run(&env, &["--deployer", "compose"]);
+}
