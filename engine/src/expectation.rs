@@ -13,7 +13,7 @@ use crate::context::RunContext;
 use crate::deploy::NodeState;
 
 /// The judgement of one expectation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Verdict {
     pub passed: bool,
     /// One line; on failure it names what failed with the numbers.
