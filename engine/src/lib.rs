@@ -12,6 +12,7 @@ pub mod blockfeed;
 pub mod chaos;
 pub mod client;
 pub mod context;
+pub mod deadline;
 pub mod deploy;
 pub mod exit;
 pub mod expectation;
