@@ -219,6 +219,8 @@ mod tests {
         assert!(wilson(0.5 * n as f64, n as f64).1 < 0.6);
         assert!(wilson(0.5 * (n - 1) as f64, (n - 1) as f64).1 >= 0.6);
         assert!((90..100).contains(&n), "{n}");
+        // the guide's example: 1/40 against 5% needs 292 runs at 2.5%
+        assert_eq!(runs_needed(1, 40, 0.05), Some(292));
         // an observed rate at or above the limit cannot be settled in favour
         assert_eq!(
             FailureRate::of(1, 2).judge(0.5),
