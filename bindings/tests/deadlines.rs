@@ -15,8 +15,9 @@ fn write(env: &Env, name: &str, text: &str) -> String {
 }
 
 /// Deploys two nodes with the slot duration `--set slot=..`, waits in slots and blocks (which
-/// pass), then for a height no node reaches within 4 slots (which fails, stating the time).
-const WAITS: &str = r#"
+/// pass; the stdlib's too), prints what deadlines stand for in seconds, then waits for a height
+/// no node reaches within 4 slots (which fails, stating the time).
+const WAITS: &str = r#"import "wait" as wait;
 let slot = param("slot", "200ms");
 let net = LocalDeployer().deploy(TopologyBuilder().network_full().nodes(2).slot_duration(slot));
 net.wait_ready("150 slots");
@@ -26,6 +27,8 @@ net.wait_converged("150 slots");
 let t = net.on_height(net.node(0).height() + 1, |net| net.latency("1ms"));
 t.wait("60 blocks");
 net.heal();
+wait::wait_peers(net, 1, "150 slots");
+print(`seconds: ${net.seconds("20 slots")} ${net.seconds("4 blocks")} ${net.seconds("3s")}`);
 net.wait_height(1000000, "4 slots");
 "#;
 
@@ -33,9 +36,9 @@ net.wait_height(1000000, "4 slots");
 fn waits_in_slots_and_blocks_scale_with_the_slot_duration() {
     let env = Env::new("deadlines-test-");
     let script = write(&env, "waits.rhai", WAITS);
-    for (slot, resolved) in [
-        ("200ms", "800ms at 200ms slots"),
-        ("500ms", "2s at 500ms slots"),
+    for (slot, resolved, seconds) in [
+        ("200ms", "800ms at 200ms slots", "seconds: 4.0 1.0 3.0"),
+        ("500ms", "2s at 500ms slots", "seconds: 10.0 2.5 3.0"),
     ] {
         let run = run_command(
             env.cmd()
@@ -46,7 +49,9 @@ fn waits_in_slots_and_blocks_scale_with_the_slot_duration() {
         assert_eq!(run.code, 2, "a failed wait is a script error: {run:?}");
         let expected = format!("wait_height(1000000) timed out after 4 slots ({resolved}): node-");
         assert!(run.stderr.contains(&expected), "{expected}: {run:?}");
-        assert!(run.stderr.contains("waits.rhai:11:"), "{run:?}");
+        assert!(run.stderr.contains("waits.rhai:13:"), "{run:?}");
+        // 20 slots, 4 blocks at f = 0.8, and a duration, in seconds of this testnet
+        assert!(run.stdout.contains(seconds), "{seconds}: {run:?}");
     }
     env.assert_clean(0);
 }

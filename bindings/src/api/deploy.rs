@@ -1010,6 +1010,21 @@ fn register_faults(reg: &mut Registrar) {
 
 fn register_waits(reg: &mut Registrar) {
     script_fn!(reg,
+        /// The seconds a deadline stands for on this testnet: a duration as it is, `"N slots"`
+        /// as N times its slot duration, `"N blocks"` as N / f slots (f, its active slot
+        /// coefficient). For script waits of your own that should scale with the slots.
+        ///
+        /// ```rhai
+        /// let limit = net.seconds("20 slots");
+        /// let t = timestamp();
+        /// while net.node(0).height() < 2 && t.elapsed < limit { sleep("100ms"); }
+        /// ```
+        fn seconds(net: Testnet, deadline: Deadline) -> float
+        => |n: &mut NetHandle, d: Dynamic| -> Res<rhai::FLOAT> {
+            Ok(n.resolve(deadline(&d, "seconds")?).0.as_secs_f64())
+        }
+    );
+    script_fn!(reg,
         /// Waits (60 s at most) until every node answers and has its peers; fails naming the
         /// nodes that are not ready.
         ///
