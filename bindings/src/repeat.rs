@@ -506,16 +506,21 @@ pub fn run_children(
         eprintln!(
             "repeat {}/{total}: seed {seed} {} (exit {})",
             index + 1,
-            if result.code == exit::PASSED {
-                "passed"
-            } else {
-                "failed"
-            },
+            verdict_word(result.code),
             result.code
         );
         if !on_result(result) {
             starting = false;
         }
+    }
+}
+
+/// How a repetition ended, in one word: `passed`, `interrupted` or `failed`.
+pub fn verdict_word(code: i32) -> &'static str {
+    match code {
+        exit::PASSED => "passed",
+        exit::INTERRUPTED => "interrupted",
+        _ => "failed",
     }
 }
 

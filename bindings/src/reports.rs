@@ -190,11 +190,7 @@ pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
                 eprintln!(
                     "repeat {}/{total}: {} (exit {})",
                     i + 1,
-                    if outcome.code == exit::PASSED {
-                        "passed"
-                    } else {
-                        "failed"
-                    },
+                    crate::repeat::verdict_word(outcome.code),
                     outcome.code
                 );
             }

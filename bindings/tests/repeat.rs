@@ -276,3 +276,73 @@ fn jobs_run_repetitions_side_by_side_each_on_its_own_testnet() {
         "{run:?}"
     );
 }
+
+#[test]
+fn interrupting_parallel_repetitions_tears_every_testnet_down() {
+    use std::io::Read as _;
+    let env = new_env();
+    let mut child = env
+        .cmd()
+        .args([
+            "run",
+            &fixture("reports_flaky.rhai"),
+            "--set",
+            "duration=120s",
+            "--seed",
+            "10",
+            "--repeat",
+            "6",
+            "--jobs",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start nomos-script");
+    // both repetitions have their node processes up (waiting for them is not what is tested)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let nodes = || {
+        env.processes()
+            .lines()
+            .filter(|l| l.contains(" devnode "))
+            .count()
+    };
+    while !(env.run_dirs().len() == 2 && nodes() == 4) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two repetitions never deployed: {:?} {}",
+            env.run_dirs(),
+            env.processes()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // one Ctrl-C, as a terminal sends it to the parent (the children are in their own groups)
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        !stderr.contains("repeat 3/6"),
+        "no repetition starts after Ctrl-C: {stderr}"
+    );
+    assert!(
+        stderr.contains("repeat 1/6: seed 10 interrupted (exit 130)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("repeat 2/6: seed 11 interrupted (exit 130)"),
+        "{stderr}"
+    );
+    // every child tore its testnet down and removed its run dir, as after any interrupt
+    env.assert_clean(0);
+}
