@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use engine::recovery::Quantiles;
 use engine::report::RunReport;
 use engine::report::recorder::RecordedRun;
 use engine::report::stats::{FailureRate, RateVerdict, pct};
@@ -174,6 +175,106 @@ pub struct RepeatStats {
     pub txs_included_pct: Option<Spread>,
     /// Median submission-to-inclusion latency, ms, per run that included any.
     pub inclusion_latency_median_ms: Option<Spread>,
+    /// Recovery over every run's records, pooled: revert to convergence (ms), fork depth at
+    /// the revert (blocks), restart to catch-up (ms), submission to inclusion (ms).
+    pub recovery: RecoveryStats,
+}
+
+/// The recovery figures of all repetitions, pooled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecoveryStats {
+    /// Revert to convergence, ms, over the reverts that converged.
+    pub heal_to_convergence_ms: Option<Quantiles>,
+    /// Reverts after which the run ended before convergence.
+    pub heals_not_converged: usize,
+    /// Fork depth at the revert, blocks.
+    pub fork_depth: Option<Quantiles>,
+    /// Restart (start, resume) to catch-up, ms, over the nodes that caught up.
+    pub catch_up_ms: Option<Quantiles>,
+    /// Nodes started again that had not caught up when the run ended.
+    pub catch_ups_missed: usize,
+    /// Submission to inclusion, ms, over every included transaction.
+    pub inclusion_latency_ms: Option<Quantiles>,
+}
+
+impl RecoveryStats {
+    /// Pooled over these runs.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "ms and blocks are far below 2^52"
+    )]
+    pub fn of(runs: &[Arc<RunReport>]) -> Self {
+        let heals = || runs.iter().flat_map(|r| &r.recovery.heals);
+        let catch_ups = || runs.iter().flat_map(|r| &r.recovery.catch_ups);
+        Self {
+            heal_to_convergence_ms: Quantiles::of(
+                heals()
+                    .filter_map(|h| h.converged_after_ms)
+                    .map(|v| v as f64)
+                    .collect(),
+            ),
+            heals_not_converged: heals().filter(|h| h.converged_after_ms.is_none()).count(),
+            fork_depth: Quantiles::of(
+                heals()
+                    .filter_map(|h| h.fork_depth)
+                    .map(|v| v as f64)
+                    .collect(),
+            ),
+            catch_up_ms: Quantiles::of(
+                catch_ups()
+                    .filter_map(|c| c.caught_up_after_ms)
+                    .map(|v| v as f64)
+                    .collect(),
+            ),
+            catch_ups_missed: catch_ups()
+                .filter(|c| c.caught_up_after_ms.is_none())
+                .count(),
+            inclusion_latency_ms: Quantiles::of(
+                runs.iter()
+                    .flat_map(|r| &r.inclusion_latencies_ms)
+                    .map(|&v| v as f64)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// One line per figure, `n/a` where no run had it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let rows = [
+            (
+                "heal to convergence",
+                &self.heal_to_convergence_ms,
+                "ms",
+                (self.heals_not_converged > 0)
+                    .then(|| format!(", {} not converged", self.heals_not_converged)),
+            ),
+            ("fork depth at heal", &self.fork_depth, "", None),
+            (
+                "restart catch-up",
+                &self.catch_up_ms,
+                "ms",
+                (self.catch_ups_missed > 0)
+                    .then(|| format!(", {} not caught up", self.catch_ups_missed)),
+            ),
+            ("inclusion latency", &self.inclusion_latency_ms, "ms", None),
+        ];
+        for (name, q, unit, missing) in rows {
+            let missing = missing.unwrap_or_default();
+            match q {
+                Some(q) => {
+                    let _ = writeln!(out, "  {name:<25} {}{missing}", q.render(unit));
+                }
+                None if missing.is_empty() => {
+                    let _ = writeln!(out, "  {name:<25} n/a");
+                }
+                None => {
+                    let _ = writeln!(out, "  {name:<25} n/a{missing}");
+                }
+            }
+        }
+        out
+    }
 }
 
 #[expect(
@@ -218,6 +319,7 @@ impl RepeatStats {
                     .map(|l| l.median_ms as f64)
                     .collect(),
             ),
+            recovery: RecoveryStats::of(runs),
         }
     }
 
@@ -285,6 +387,7 @@ impl RepeatStats {
                 }
             }
         }
+        out.push_str(&self.recovery.render());
         if let Some(d) = &self.decision {
             let _ = writeln!(out, "{}", d.render(&self.failure_rate));
         }
@@ -696,6 +799,45 @@ mod tests {
             })
             .collect();
         Arc::new(r)
+    }
+
+    #[test]
+    fn recovery_is_pooled_over_the_runs() {
+        use engine::recovery::{HealRecovery, RecoveryReport};
+        let heal = |after: Option<u64>, depth: u64| {
+            serde_json::from_value::<HealRecovery>(serde_json::json!({
+                "fault": "isolate node 3", "reverted_at_ms": 1000,
+                "fork_depth": depth, "converged_after_ms": after,
+            }))
+            .unwrap()
+        };
+        let mut a = RunReport::empty(1, Outcome::Passed);
+        a.recovery = RecoveryReport {
+            heals: vec![heal(Some(400), 2), heal(None, 5)],
+            ..Default::default()
+        };
+        a.inclusion_latencies_ms = vec![100, 300];
+        let mut b = RunReport::empty(2, Outcome::Passed);
+        b.recovery = RecoveryReport {
+            heals: vec![heal(Some(200), 0)],
+            ..Default::default()
+        };
+        b.inclusion_latencies_ms = vec![200];
+        let stats = RecoveryStats::of(&[Arc::new(a), Arc::new(b)]);
+        let h = stats.heal_to_convergence_ms.clone().unwrap();
+        assert_eq!((h.count, h.min, h.max), (2, 200.0, 400.0));
+        assert_eq!(stats.heals_not_converged, 1);
+        assert_eq!(stats.fork_depth.as_ref().map(|q| q.max), Some(5.0));
+        assert_eq!(
+            stats.inclusion_latency_ms.as_ref().map(|q| q.median),
+            Some(200.0)
+        );
+        let text = stats.render();
+        assert!(
+            text.contains("  heal to convergence       min 200ms  median 300ms  p90 400ms  max 400ms  (2 samples), 1 not converged"),
+            "{text}"
+        );
+        assert!(text.contains("  restart catch-up          n/a\n"), "{text}");
     }
 
     #[test]

@@ -83,6 +83,7 @@ struct Inner {
     failure: Mutex<Option<(String, String)>>,
     aborted: CancellationToken,
     run_over: CancellationToken,
+    recovery: Arc<crate::recovery::RecoveryLog>,
 }
 
 /// Handle to a running scenario. Cheap to clone.
@@ -133,6 +134,7 @@ impl RunContext {
                 failure: Mutex::new(None),
                 aborted: CancellationToken::new(),
                 run_over: CancellationToken::new(),
+                recovery: Arc::default(),
             }),
         }
     }
@@ -219,6 +221,12 @@ impl RunContext {
     /// spawned at capture stop even when evaluation is skipped).
     pub fn run_over(&self) -> CancellationToken {
         self.inner.run_over.clone()
+    }
+
+    /// What the runner's recovery monitor measured so far (reverts to convergence, restarts to
+    /// catch-up).
+    pub fn recovery(&self) -> &Arc<crate::recovery::RecoveryLog> {
+        &self.inner.recovery
     }
 
     /// The event sink (for components that emit on their own).

@@ -22,6 +22,7 @@ pub mod links;
 pub mod live;
 pub mod metrics;
 pub mod nodekind;
+pub mod recovery;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -176,6 +176,13 @@ impl ScenarioBuilder {
         self
     }
 
+    /// Every fault reverted during the run is followed by convergence, and every node started
+    /// again catches up, within `bound` (a duration, slots or blocks); see
+    /// [`crate::recovery::RecoveryWithin`].
+    pub fn expect_recovery_within(self, bound: impl Into<Deadline>) -> Self {
+        self.with_expectation(Arc::new(crate::recovery::RecoveryWithin::new(bound)))
+    }
+
     /// How long workloads run: a duration, or slots or blocks (turned into time from the
     /// topology's consensus parameters at [`build`](Self::build)).
     pub fn with_run_duration(mut self, d: impl Into<Deadline>) -> Self {

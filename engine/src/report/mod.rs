@@ -210,6 +210,10 @@ pub struct RunReport {
     pub inclusion_latency: Option<LatencyStats>,
     /// The same latencies, one per included transaction in submission order, ms.
     pub inclusion_latencies_ms: Vec<u64>,
+    /// Recovery measured: every revert to convergence (with the fork depth at the revert),
+    /// every restart to catch-up, and their min/median/p90/max.
+    #[serde(default)]
+    pub recovery: crate::recovery::RecoveryReport,
 }
 
 /// Distribution summary of a latency, in ms.
@@ -263,6 +267,7 @@ impl RunReport {
             feed_modes: Vec::new(),
             inclusion_latency: None,
             inclusion_latencies_ms: Vec::new(),
+            recovery: Default::default(),
         }
     }
 
