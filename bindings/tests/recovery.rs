@@ -38,10 +38,13 @@ fn a_healed_partition_and_a_restart_are_measured() {
     let env = Env::new("recovery-test-");
     let script = write(&env, "heals.rhai", HEALS);
     let json = env.path("heals.json");
+    let dir = env.path("report");
     let run = run_command(
         env.cmd()
             .args(["run", &script, "--seed", "4", "--repeat", "2", "--json"])
-            .arg(&json),
+            .arg(&json)
+            .arg("--report-dir")
+            .arg(&dir),
     );
     assert_eq!(run.code, 0, "{run:?}");
     let report: serde_json::Value =
@@ -120,6 +123,20 @@ fn a_healed_partition_and_a_restart_are_measured() {
         "{run:?}"
     );
     assert!(line("restart catch-up").contains("(2 samples)"), "{run:?}");
+    // the HTML report plots each run's recovery and which nodes shared a tip
+    let html = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    for id in ["plot-0-forks", "plot-0-recovery", "plot-1-recovery"] {
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "index.html lacks {id}"
+        );
+    }
+    assert!(html.contains("nodes sharing a tip"), "forks plot");
+    assert!(
+        html.contains("partition [[0, 1], [2, 3]]: "),
+        "a bar per revert"
+    );
+    assert!(html.contains("restart node-3: "), "a bar per restart");
     let pooled = &report["repeat"]["recovery"];
     assert_eq!(pooled["heal_to_convergence_ms"]["count"], 2, "{pooled}");
     assert_eq!(pooled["heals_not_converged"], 0);
