@@ -31,7 +31,8 @@ pub struct HealRecovery {
     /// When it was reverted, ms since the testnet was created (the fault log's clock).
     pub reverted_at_ms: u64,
     /// Blocks past the last block all nodes share, on the deepest node, at the last poll before
-    /// the revert (0: every node on one chain); None when a node did not answer then.
+    /// the revert (0: every node on one chain); None when not measured (a node did not answer,
+    /// or the fault lasted less than one poll).
     pub fork_depth: Option<u64>,
     /// From the revert to convergence, ms; None when the run ended first.
     pub converged_after_ms: Option<u64>,
@@ -169,7 +170,8 @@ fn since(at: Option<SystemTime>, now: SystemTime) -> Duration {
 
 /// Polls `testnet` until `stop`: new reverts and restarts in its logs open a measurement, which
 /// closes when the nodes have recovered. Polls every half slot (100 ms at least), so a figure is
-/// late by at most that plus one API round trip.
+/// late by at most that plus one API round trip; the nodes are asked only while a fault is in
+/// force or a measurement is open.
 pub async fn monitor(
     testnet: Arc<dyn Testnet>,
     feed: BlockFeed,
@@ -219,6 +221,22 @@ pub async fn monitor(
             })
             .collect();
         controls_seen = controls.len();
+        // the nodes are only asked while there is something to measure: a fault in force (its
+        // fork depth at the revert), a new record, or a measurement still open; a run without
+        // faults or restarts costs no request
+        let open = {
+            let st = log.state.lock().expect("recovery lock");
+            st.heals.iter().any(|h| h.converged_after_ms.is_none())
+                || st.catch_ups.iter().any(|c| c.caught_up_after_ms.is_none())
+        };
+        if testnet.active_faults().is_empty()
+            && new_heals.is_empty()
+            && new_catch_ups.is_empty()
+            && !open
+        {
+            depth_before = None;
+            continue;
+        }
         let clients = testnet.clients();
         let infos = futures::future::join_all(clients.iter().map(|c| {
             let c = c.clone().with_timeout(Duration::from_secs(1));
