@@ -564,9 +564,25 @@ pub fn run_children(
             let seed = seeds[index as usize];
             let json = scratch.path().join(format!("seed-{seed}.json"));
             let mut cmd = child_command(&exe, args, seed, &json);
-            let child = cmd
-                .spawn()
-                .map_err(|e| format!("cannot start the repetition with seed {seed}: {e}"))?;
+            let child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    // the repetitions already running are let finish and are reported
+                    let error =
+                        format!("error: cannot start the repetition with seed {seed}: {e}\n");
+                    eprint!("{error}");
+                    starting = false;
+                    on_result(RepResult {
+                        index,
+                        seed,
+                        code: exit::INFRA_ERROR,
+                        error: Some(error),
+                        reports: Vec::new(),
+                        recorded: Vec::new(),
+                    });
+                    break;
+                }
+            };
             eprintln!("repeat {}/{total}: seed {seed} started", index + 1);
             let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
             running.push((index, pid));
