@@ -346,3 +346,42 @@ fn interrupting_parallel_repetitions_tears_every_testnet_down() {
     // every child tore its testnet down and removed its run dir, as after any interrupt
     env.assert_clean(0);
 }
+
+#[test]
+fn until_fail_with_jobs_names_the_first_failing_seed_and_starts_no_more() {
+    let env = new_env();
+    let json = env.path("until-jobs.json");
+    let run = run_command(
+        env.cmd()
+            .args(flaky(&[
+                "--seed",
+                "10",
+                "--until-fail",
+                "6",
+                "--jobs",
+                "2",
+                "--json",
+            ]))
+            .arg(&json),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    // seeds 10 and 11 start together; whatever finished meanwhile, the first failure in seed
+    // order is 11, and once it is seen nothing new starts (a slot frees at most twice before)
+    assert!(
+        run.stdout
+            .contains("until-fail: the repetition with seed 11 failed (exit 1)"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("repeat 5/6"), "{run:?}");
+    let report = read_json(&json);
+    assert_eq!(report["repeat"]["until_fail"]["failed_seed"], 11);
+    let seeds: Vec<u64> = report["repetitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&seeds[..2], [10, 11], "in seed order: {seeds:?}");
+    assert!(seeds.len() <= 4, "{seeds:?}");
+    env.assert_clean(seeds.iter().filter(|s| *s % 2 == 1).count());
+}
