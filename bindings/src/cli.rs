@@ -145,11 +145,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     /// Run the script N times, with seeds --seed, --seed+1, ... (random base without --seed),
-    /// then print the pass rate, the flake rate and the spread (min/median/max) of the run
-    /// duration, final height, share of transactions included and median inclusion latency.
-    /// Exits 0 only when every repetition passed, 1 otherwise.
+    /// then print the pass rate, the flake rate, the failure rate with its 95% Wilson interval
+    /// (overall and per expectation) and the spread (min/median/max) of the run duration, final
+    /// height, share of transactions included and median inclusion latency. Exits 0 only when
+    /// every repetition passed, 1 otherwise (unless --max-failure-rate decides).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub repeat: u32,
+    /// Run the script up to N times (seeds as for --repeat) and stop at the first repetition
+    /// that fails, printing its seed and the command that replays it. Exits 1 when one failed,
+    /// 0 when all N passed.
+    #[arg(long, value_name = "N", conflicts_with_all = ["repeat", "max_failure_rate"], value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub until_fail: Option<u32>,
+    /// Decide the repetition from the failure rate's 95% Wilson interval instead of "every
+    /// repetition passed": exit 0 only when the interval's upper bound is below P (a share,
+    /// `0.05`, or a percentage, `5%`); otherwise exit 1, saying whether the rate is above P for
+    /// certain or how many runs in all would be needed to show it below.
+    #[arg(long, value_name = "P", value_parser = parse_rate)]
+    pub max_failure_rate: Option<f64>,
+    /// Run up to J repetitions at a time (--repeat, --until-fail), each as its own child
+    /// process of this binary with its own seed, testnet, ports and run dir. Not with
+    /// --attach-endpoints (the repetitions would share one testnet's wallets).
+    #[arg(long, value_name = "J", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
     /// Write a JUnit XML report to this file: one testsuite per run, one testcase per
     /// expectation and per failed workload.
     #[arg(long, value_name = "FILE")]
@@ -168,6 +185,26 @@ pub struct RunArgs {
     /// plan and deploys no testnet.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// A failure rate: a share in (0, 1] (`0.05`) or a percentage (`5%`).
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    let text = raw.trim();
+    let (number, scale) = match text.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (text, 1.0),
+    };
+    let value = number
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(|v| v / scale);
+    match value {
+        Some(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "{raw:?} is not a failure rate: write a share above 0 and at most 1 (0.05) or a percentage (5%)"
+        )),
+    }
 }
 
 /// Options of `check`.
@@ -313,6 +350,37 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn failure_rates_are_shares_or_percentages() {
+        assert_eq!(parse_rate("0.05"), Ok(0.05));
+        assert_eq!(parse_rate("5%"), Ok(0.05));
+        assert_eq!(parse_rate(" 100 % "), Ok(1.0));
+        for bad in ["0", "-0.1", "1.5", "150%", "five", "NaN", "inf", ""] {
+            let e = parse_rate(bad).unwrap_err();
+            assert!(
+                e.contains("not a failure rate") && e.contains("5%"),
+                "{bad}: {e}"
+            );
+        }
+        let e = Cli::try_parse_from(["nomos-script", "run", "x.rhai", "--max-failure-rate", "2"])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2, "usage error");
+        assert!(e.to_string().contains("\"2\" is not a failure rate"), "{e}");
+        // --until-fail stops at a failure: counting it against a rate makes no sense
+        assert!(
+            Cli::try_parse_from([
+                "nomos-script",
+                "run",
+                "x.rhai",
+                "--until-fail",
+                "5",
+                "--max-failure-rate",
+                "5%"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -262,6 +262,11 @@ impl ScriptHost {
         }
     }
 
+    /// Whether Ctrl-C (or SIGTERM) was received.
+    pub fn is_interrupted(&self) -> bool {
+        self.bridge.is_interrupted()
+    }
+
     /// The runtime (for `devnode`-less uses such as tests).
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

@@ -10,6 +10,7 @@ pub mod exit;
 pub mod host;
 pub mod live;
 pub mod params;
+pub mod repeat;
 pub mod repl;
 pub mod reports;
 pub mod resolver;

@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use engine::metrics::FileSdReporter;
-use engine::report::recorder::Recorder;
+use engine::report::recorder::{RecordedRun, Recorder};
 use engine::report::{Outcome, Reporter, RunReport};
 use serde::Serialize;
 
 use crate::cli::RunArgs;
 use crate::exit;
 use crate::host::{CheckPolicy, HostSettings, Mode, ScriptHost};
+use crate::repeat::{RepResult, RepeatPolicy, UntilFail};
+pub use crate::repeat::{RepeatStats, Repetition, Spread};
 
 /// What the files describe: the script, its exit code, its error (if any) and its runs.
 #[derive(Debug, Serialize)]
@@ -54,157 +56,6 @@ pub fn run_reporters() -> Vec<Arc<dyn Reporter>> {
         .clone()
 }
 
-/// One repetition of `--repeat`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Repetition {
-    /// The seed it ran with (`--seed` replays it).
-    pub seed: u64,
-    /// Its exit code.
-    pub exit_code: i32,
-    /// Its script error, rendered, if any.
-    pub error: Option<String>,
-    /// The ids of its runs (in `runs`).
-    pub run_ids: Vec<String>,
-}
-
-/// min/median/max of one figure over the runs that have it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Spread {
-    /// Smallest value.
-    pub min: f64,
-    /// Median (the mean of the two middle values for an even count).
-    pub median: f64,
-    /// Largest value.
-    pub max: f64,
-    /// How many runs had the figure.
-    pub samples: usize,
-}
-
-impl Spread {
-    /// The spread of `values` (None when empty).
-    pub fn of(mut values: Vec<f64>) -> Option<Self> {
-        values.retain(|v| v.is_finite());
-        if values.is_empty() {
-            return None;
-        }
-        values.sort_by(f64::total_cmp);
-        Some(Self {
-            min: values[0],
-            median: f64::midpoint(values[(values.len() - 1) / 2], values[values.len() / 2]),
-            max: values[values.len() - 1],
-            samples: values.len(),
-        })
-    }
-}
-
-/// What `--repeat N` prints and writes into the JSON report.
-#[derive(Debug, Clone, Serialize)]
-pub struct RepeatStats {
-    /// Repetitions made (fewer than asked when interrupted or stopped by a script error).
-    pub repetitions: usize,
-    /// Repetitions that passed.
-    pub passed: usize,
-    /// passed / repetitions.
-    pub pass_rate: f64,
-    /// Share of failed repetitions when the outcome varied with the seed; 0 when every
-    /// repetition ended the same way (all failing is a steady failure, not a flake).
-    pub flake_rate: f64,
-    /// Whole run time (deploy to teardown), seconds, per run.
-    pub duration_s: Option<Spread>,
-    /// Highest final height over the nodes, per run.
-    pub final_height: Option<Spread>,
-    /// Transactions included / submitted, percent, per run that submitted any.
-    pub txs_included_pct: Option<Spread>,
-    /// Median submission-to-inclusion latency, ms, per run that included any.
-    pub inclusion_latency_median_ms: Option<Spread>,
-}
-
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "counts and ms are far below 2^52"
-)]
-impl RepeatStats {
-    /// Statistics over the repetitions and all their runs.
-    pub fn of(repetitions: &[Repetition], runs: &[Arc<RunReport>]) -> Self {
-        let n = repetitions.len();
-        let passed = repetitions
-            .iter()
-            .filter(|r| r.exit_code == exit::PASSED)
-            .count();
-        let ratio = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
-        let flaky = passed > 0 && passed < n;
-        Self {
-            repetitions: n,
-            passed,
-            pass_rate: ratio(passed),
-            flake_rate: if flaky { ratio(n - passed) } else { 0.0 },
-            duration_s: Spread::of(runs.iter().map(|r| r.timings.total.as_secs_f64()).collect()),
-            final_height: Spread::of(
-                runs.iter()
-                    .filter_map(|r| r.final_heights.iter().flatten().max())
-                    .map(|&h| h as f64)
-                    .collect(),
-            ),
-            txs_included_pct: Spread::of(
-                runs.iter()
-                    .filter(|r| r.txs_submitted > 0)
-                    .map(|r| 100.0 * r.txs_included as f64 / r.txs_submitted as f64)
-                    .collect(),
-            ),
-            inclusion_latency_median_ms: Spread::of(
-                runs.iter()
-                    .filter_map(|r| r.inclusion_latency.as_ref())
-                    .map(|l| l.median_ms as f64)
-                    .collect(),
-            ),
-        }
-    }
-
-    /// The lines printed after the last repetition.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "repeat: {}/{} passed (pass rate {:.0}%, flake rate {:.0}%){}",
-            self.passed,
-            self.repetitions,
-            self.pass_rate * 100.0,
-            self.flake_rate * 100.0,
-            if self.passed == 0 && self.repetitions > 1 {
-                ": every repetition failed, a steady failure rather than a flake"
-            } else {
-                ""
-            }
-        );
-        let rows: [(&str, &Option<Spread>, &str, usize); 4] = [
-            ("run duration", &self.duration_s, "s", 1),
-            ("final height", &self.final_height, "", 0),
-            ("txs included", &self.txs_included_pct, "%", 1),
-            (
-                "inclusion latency median",
-                &self.inclusion_latency_median_ms,
-                "ms",
-                0,
-            ),
-        ];
-        for (name, spread, unit, digits) in rows {
-            match spread {
-                Some(s) => {
-                    let _ = writeln!(
-                        out,
-                        "  {name:<25} min {:.digits$}{unit}  median {:.digits$}{unit}  max {:.digits$}{unit}  ({} runs)",
-                        s.min, s.median, s.max, s.samples
-                    );
-                }
-                None => {
-                    let _ = writeln!(out, "  {name:<25} n/a");
-                }
-            }
-        }
-        out
-    }
-}
-
 /// The HTML recorder and the file_sd writer of one `run` command.
 struct RunOutputs {
     recorder: Option<Arc<Recorder>>,
@@ -231,9 +82,18 @@ impl RunOutputs {
     }
 }
 
-/// `nomos-script run FILE`: runs the script (`--repeat` times), prints failures with pointers to
-/// the logs of the nodes they name, writes the report files; returns the exit code.
+/// `nomos-script run FILE`: runs the script (`--repeat` / `--until-fail` times, `--jobs` at a
+/// time), prints failures with pointers to the logs of the nodes they name, writes the report
+/// files; returns the exit code.
 pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
+    let policy = RepeatPolicy::of(args);
+    if policy.parallel() && args.attach_endpoints.is_some() {
+        eprintln!(
+            "error: --jobs {} with --attach-endpoints: parallel repetitions would share one testnet and its wallets; use --jobs 1",
+            policy.jobs
+        );
+        return exit::SCRIPT_ERROR;
+    }
     let external = match &args.attach_endpoints {
         Some(path) => match engine::deploy::external::ExternalDeployer::from_file(path) {
             Ok(d) => Some(Arc::new(d)),
@@ -244,122 +104,174 @@ pub fn run_command(host: &ScriptHost, args: &RunArgs) -> i32 {
         },
         None => None,
     };
-    let outputs = RunOutputs::new(args.report_dir.as_deref());
+    let outputs = RunOutputs::new(args.report_dir.as_deref().filter(|_| !policy.parallel()));
     set_run_reporters(outputs.reporters());
-    let repeat = args.repeat.max(1);
-    let base_seed = match (args.seed, repeat) {
-        (seed, 1) => seed,
-        (Some(seed), _) => Some(seed),
-        (None, _) => Some(rand::random::<u64>() % 1_000_000_000),
+    let repeating = policy.repeating();
+    let base_seed = match (args.seed, repeating) {
+        (seed, false) => seed,
+        (Some(seed), true) => Some(seed),
+        (None, true) => Some(rand::random::<u64>() % 1_000_000_000),
     };
-    let mut repetitions = Vec::new();
-    let mut runs: Vec<Arc<RunReport>> = Vec::new();
-    let mut last_error = None;
-    let mut code = exit::PASSED;
+    let mut results: Vec<RepResult> = Vec::new();
     let mut sd_errors_shown = 0;
-    for i in 0..repeat {
-        let seed = base_seed.map(|s| s.wrapping_add(u64::from(i)));
-        if repeat > 1 {
+    let total = policy.count;
+    // what each finished repetition tells: whether to start another
+    let mut on_result = |result: RepResult| -> bool {
+        let stop = crate::repeat::stops_everything(&result)
+            || (policy.until_fail && result.code != exit::PASSED);
+        results.push(result);
+        if stop && results.len() < total as usize {
+            let last = results.last().expect("just pushed");
             eprintln!(
-                "repeat {}/{repeat}: seed {}",
-                i + 1,
-                seed.unwrap_or_default()
-            );
-        }
-        let settings = HostSettings {
-            mode: Mode::Run,
-            deployer: args.deployer,
-            seed,
-            keep: args.keep,
-            params: args.set.clone(),
-            external: external.clone(),
-            checks: if args.strict {
-                CheckPolicy::Strict
-            } else {
-                CheckPolicy::Warn
-            },
-        };
-        let outcome = host.execute(&args.file, settings);
-        if let Some(err) = &outcome.error {
-            eprint!("{err}");
-        }
-        for report in &outcome.reports {
-            for hint in log_hints(report) {
-                eprintln!("{hint}");
-            }
-        }
-        if let Some(f) = &outputs.file_sd {
-            // the reporter keeps every error: print the new ones
-            let errors = f.errors();
-            for e in errors.iter().skip(sd_errors_shown) {
-                eprintln!("warning: prometheus file_sd (the run goes on unscraped): {e}");
-            }
-            sd_errors_shown = errors.len();
-        }
-        let first_run = runs.len();
-        runs.extend(outcome.reports.iter().cloned());
-        repetitions.push(Repetition {
-            seed: outcome
-                .reports
-                .first()
-                .map_or(seed.unwrap_or_default(), |r| r.seed),
-            exit_code: outcome.code,
-            error: outcome.error.clone(),
-            run_ids: runs[first_run..].iter().map(|r| r.run_id.clone()).collect(),
-        });
-        if repeat > 1 {
-            eprintln!(
-                "repeat {}/{repeat}: {} (exit {})",
-                i + 1,
-                if outcome.code == exit::PASSED {
-                    "passed"
+                "repeat: starting no further repetition after seed {} (exit {}{})",
+                last.seed,
+                last.code,
+                if policy.until_fail && last.code != exit::INTERRUPTED {
+                    ", --until-fail"
                 } else {
-                    "failed"
-                },
-                outcome.code
+                    ""
+                }
             );
         }
-        code = if repeat == 1 {
-            outcome.code
-        } else if outcome.code == exit::INTERRUPTED {
-            exit::INTERRUPTED
-        } else if code == exit::PASSED && outcome.code != exit::PASSED {
-            exit::SCENARIO_FAILED
-        } else {
-            code
-        };
-        last_error = outcome.error;
-        // nothing to learn from repeating an interrupt, or a script that fails before any run
-        let stop = outcome.code == exit::INTERRUPTED
-            || (outcome.code == exit::SCRIPT_ERROR && outcome.reports.is_empty());
-        if stop && i + 1 < repeat {
-            eprintln!(
-                "repeat: stopping after repetition {} (exit {})",
-                i + 1,
-                outcome.code
-            );
-            break;
+        !stop
+    };
+    if policy.parallel() {
+        let seeds: Vec<u64> = (0..total)
+            .map(|i| base_seed.unwrap_or_default().wrapping_add(u64::from(i)))
+            .collect();
+        let interrupted = || host.is_interrupted();
+        if let Err(e) = crate::repeat::run_children(args, &seeds, &interrupted, &mut on_result) {
+            eprintln!("error: {e}");
+            if results.is_empty() {
+                return exit::INFRA_ERROR;
+            }
+        }
+    } else {
+        for i in 0..total {
+            let seed = base_seed.map(|s| s.wrapping_add(u64::from(i)));
+            if repeating {
+                eprintln!(
+                    "repeat {}/{total}: seed {}",
+                    i + 1,
+                    seed.unwrap_or_default()
+                );
+            }
+            let settings = HostSettings {
+                mode: Mode::Run,
+                deployer: args.deployer,
+                seed,
+                keep: args.keep,
+                params: args.set.clone(),
+                external: external.clone(),
+                checks: if args.strict {
+                    CheckPolicy::Strict
+                } else {
+                    CheckPolicy::Warn
+                },
+            };
+            let outcome = host.execute(&args.file, settings);
+            if let Some(err) = &outcome.error {
+                eprint!("{err}");
+            }
+            for report in &outcome.reports {
+                for hint in log_hints(report) {
+                    eprintln!("{hint}");
+                }
+            }
+            if let Some(f) = &outputs.file_sd {
+                // the reporter keeps every error: print the new ones
+                let errors = f.errors();
+                for e in errors.iter().skip(sd_errors_shown) {
+                    eprintln!("warning: prometheus file_sd (the run goes on unscraped): {e}");
+                }
+                sd_errors_shown = errors.len();
+            }
+            if repeating {
+                eprintln!(
+                    "repeat {}/{total}: {} (exit {})",
+                    i + 1,
+                    crate::repeat::verdict_word(outcome.code),
+                    outcome.code
+                );
+            }
+            let result = RepResult {
+                index: i,
+                seed: outcome
+                    .reports
+                    .first()
+                    .map_or(seed.unwrap_or_default(), |r| r.seed),
+                code: outcome.code,
+                error: outcome.error,
+                reports: outcome.reports,
+                recorded: Vec::new(),
+            };
+            if !on_result(result) {
+                break;
+            }
         }
     }
     set_run_reporters(Vec::new());
-    let stats = (repeat > 1).then(|| RepeatStats::of(&repetitions, &runs));
-    if let Some(stats) = &stats {
-        print!("{}", stats.render());
+    results.sort_by_key(|r| r.index);
+
+    let mut runs: Vec<Arc<RunReport>> = Vec::new();
+    let mut repetitions = Vec::new();
+    let mut recorded = Vec::new();
+    for r in &results {
+        let first_run = runs.len();
+        runs.extend(r.reports.iter().cloned());
+        recorded.extend(r.recorded.iter().cloned());
+        repetitions.push(Repetition {
+            seed: r.seed,
+            exit_code: r.code,
+            error: r.error.clone(),
+            run_ids: runs[first_run..].iter().map(|r| r.run_id.clone()).collect(),
+        });
     }
+    let (code, stats) = if repeating {
+        let mut stats =
+            RepeatStats::of(&repetitions, &runs).judged_against(policy.max_failure_rate);
+        if policy.until_fail {
+            let failed = repetitions.iter().find(|r| r.exit_code != exit::PASSED);
+            stats.until_fail = Some(UntilFail {
+                limit: total,
+                failed_seed: failed.map(|r| r.seed),
+                exit_code: failed.map(|r| r.exit_code),
+            });
+        }
+        print!("{}", stats.render());
+        if let Some(u) = &stats.until_fail {
+            println!(
+                "{}",
+                crate::repeat::render_until_fail(u, repetitions.len(), &args.file)
+            );
+        }
+        (policy.exit_code(&repetitions, &stats), Some(stats))
+    } else {
+        (results.first().map_or(exit::PASSED, |r| r.code), None)
+    };
     let report = ScriptReport {
         script: args.file.display().to_string(),
         exit_code: code,
-        error: if repeat > 1 { None } else { last_error },
+        error: if repeating {
+            None
+        } else {
+            results.first().and_then(|r| r.error.clone())
+        },
         runs: &runs,
-        repetitions: if repeat > 1 { &repetitions } else { &[] },
+        repetitions: if repeating { &repetitions } else { &[] },
         repeat: stats,
     };
-    write_outputs(&report, args, &outputs)
+    write_outputs(&report, args, &outputs, &recorded)
 }
 
 /// Writes the report files and the HTML report; a file that cannot be written turns a pass into
 /// an infrastructure error (CI would otherwise read a stale or missing report).
-fn write_outputs(report: &ScriptReport<'_>, args: &RunArgs, outputs: &RunOutputs) -> i32 {
+fn write_outputs(
+    report: &ScriptReport<'_>,
+    args: &RunArgs,
+    outputs: &RunOutputs,
+    child_runs: &[RecordedRun],
+) -> i32 {
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     if let Some(dir) = &args.report_dir {
         files.push((dir.join("report.json"), false));
@@ -389,9 +301,14 @@ fn write_outputs(report: &ScriptReport<'_>, args: &RunArgs, outputs: &RunOutputs
             Err(e) => fail(e),
         }
     }
-    if let (Some(dir), Some(rec)) = (&args.report_dir, &outputs.recorder) {
-        // after report.json and junit.xml: index.html links them only when present
-        match engine::report::html::write_runs_report_dir(&rec.runs(), dir) {
+    if let Some(dir) = &args.report_dir {
+        // after report.json and junit.xml: index.html links them only when present; with
+        // --jobs the runs are those the children recorded in their own report dirs
+        let runs = match &outputs.recorder {
+            Some(rec) => rec.runs(),
+            None => child_runs.to_vec(),
+        };
+        match engine::report::html::write_runs_report_dir(&runs, dir) {
             Ok(()) => eprintln!("report written: {}", dir.join("index.html").display()),
             Err(e) => fail(e),
         }
@@ -627,43 +544,6 @@ mod tests {
     use super::*;
     use engine::expectation::Verdict;
     use engine::report::NamedVerdict;
-
-    #[test]
-    fn spread_and_repeat_stats() {
-        assert_eq!(Spread::of(vec![]), None);
-        let s = Spread::of(vec![3.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
-        assert_eq!((s.min, s.median, s.max, s.samples), (1.0, 2.5, 10.0, 4));
-        let rep = |code| Repetition {
-            seed: 1,
-            exit_code: code,
-            error: None,
-            run_ids: Vec::new(),
-        };
-        let mut a = RunReport::empty(1, Outcome::Passed);
-        a.final_heights = vec![Some(5), None, Some(9)];
-        a.txs_submitted = 4;
-        a.txs_included = 3;
-        let b = RunReport::empty(2, Outcome::Failed);
-        let runs = vec![Arc::new(a), Arc::new(b)];
-        let flaky = RepeatStats::of(&[rep(0), rep(1)], &runs);
-        assert_eq!((flaky.pass_rate, flaky.flake_rate), (0.5, 0.5));
-        assert_eq!(flaky.final_height.as_ref().map(|s| s.max), Some(9.0));
-        assert_eq!(
-            flaky.txs_included_pct.as_ref().map(|s| s.median),
-            Some(75.0)
-        );
-        assert_eq!(flaky.inclusion_latency_median_ms, None);
-        let text = flaky.render();
-        assert!(
-            text.starts_with("repeat: 1/2 passed (pass rate 50%, flake rate 50%)\n"),
-            "{text}"
-        );
-        assert!(text.contains("inclusion latency median  n/a"), "{text}");
-        // failing every time is steady, not flaky
-        let steady = RepeatStats::of(&[rep(1), rep(1)], &runs);
-        assert_eq!((steady.pass_rate, steady.flake_rate), (0.0, 0.0));
-        assert!(steady.render().contains("a steady failure"));
-    }
 
     #[test]
     fn failing_nodes_are_read_from_the_failure_messages() {

@@ -85,6 +85,7 @@ struct Inner {
     run_over: CancellationToken,
     /// Where the run's metrics are (the environment's, or the plan's).
     monitoring: Mutex<crate::metrics::Monitoring>,
+    recovery: Arc<crate::recovery::RecoveryLog>,
 }
 
 /// Handle to a running scenario. Cheap to clone.
@@ -136,6 +137,7 @@ impl RunContext {
                 aborted: CancellationToken::new(),
                 run_over: CancellationToken::new(),
                 monitoring: Mutex::new(crate::metrics::Monitoring::from_env()),
+                recovery: Arc::default(),
             }),
         }
     }
@@ -241,6 +243,12 @@ impl RunContext {
     /// spawned at capture stop even when evaluation is skipped).
     pub fn run_over(&self) -> CancellationToken {
         self.inner.run_over.clone()
+    }
+
+    /// What the runner's recovery monitor measured so far (reverts to convergence, restarts to
+    /// catch-up).
+    pub fn recovery(&self) -> &Arc<crate::recovery::RecoveryLog> {
+        &self.inner.recovery
     }
 
     /// The event sink (for components that emit on their own).

@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use crate::client::model::short_id as short;
 use crate::context::RunContext;
+use crate::deadline::Deadline;
 use crate::deploy::NodeState;
 
 /// The judgement of one expectation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Verdict {
     pub passed: bool,
     /// One line; on failure it names what failed with the numbers.
@@ -102,11 +103,13 @@ pub struct ConsensusLivenessBuilder {
     pub max_lag: Option<u64>,
     /// The least lag the seed's rule allows (default 2, as in the seed).
     pub lag_allowance: Option<u64>,
-    /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10 slots)).
-    pub settle: Option<Duration>,
+    /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10
+    /// slots)); time, slots or blocks.
+    pub settle: Option<Deadline>,
     /// How long lagging nodes get to catch up before failing (default max(10 s, 30 slots));
-    /// a lagging node whose height has not risen for max(3 s, 15 slots) fails at once.
-    pub catch_up: Option<Duration>,
+    /// a lagging node whose height has not risen for max(3 s, 15 slots) fails at once; time,
+    /// slots or blocks.
+    pub catch_up: Option<Deadline>,
 }
 
 impl ConsensusLivenessBuilder {
@@ -134,14 +137,14 @@ impl ConsensusLivenessBuilder {
         self.lag_allowance = Some(lag);
         self
     }
-    /// Quiet time after the last fault before measuring.
-    pub fn settle(mut self, d: Duration) -> Self {
-        self.settle = Some(d);
+    /// Quiet time after the last fault before measuring: a duration, slots or blocks.
+    pub fn settle(mut self, d: impl Into<Deadline>) -> Self {
+        self.settle = Some(d.into());
         self
     }
-    /// How long lagging nodes get to catch up.
-    pub fn catch_up(mut self, d: Duration) -> Self {
-        self.catch_up = Some(d);
+    /// How long lagging nodes get to catch up: a duration, slots or blocks.
+    pub fn catch_up(mut self, d: impl Into<Deadline>) -> Self {
+        self.catch_up = Some(d.into());
         self
     }
     /// The expectation.
@@ -227,11 +230,14 @@ impl Expectation for ConsensusLiveness {
                 .min_progress
                 .unwrap_or_else(|| ((expected * 0.25).floor() as u64).max(1));
             let lag_floor = self.config.lag_allowance.unwrap_or(SEED_LAG_ALLOWANCE);
-            let settle = self.config.settle.unwrap_or_else(|| default_settle(slot));
-            let catch_up = self
+            let settle = self
                 .config
-                .catch_up
-                .unwrap_or_else(|| (slot * 30).max(Duration::from_secs(10)));
+                .settle
+                .map_or_else(|| default_settle(slot), |d| d.resolve(&topo.params));
+            let catch_up = self.config.catch_up.map_or_else(
+                || (slot * 30).max(Duration::from_secs(10)),
+                |d| d.resolve(&topo.params),
+            );
             let stall = (slot * 15).max(Duration::from_secs(3));
             if let Err(msg) = wait_settled(ctx, settle, catch_up).await {
                 return Ok(Verdict::fail(
@@ -651,12 +657,13 @@ impl Expectation for TxInclusion {
 /// Settings of [`Convergence`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConvergenceBuilder {
-    /// How long to wait for agreement (default: max(10 s, 20 slots)).
-    pub deadline: Option<Duration>,
+    /// How long to wait for agreement (default: max(10 s, 20 slots)); time, slots or blocks.
+    pub deadline: Option<Deadline>,
     /// Largest allowed tip height spread (default: k).
     pub max_tip_spread: Option<u64>,
-    /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10 slots)).
-    pub settle: Option<Duration>,
+    /// Quiet time after the last fault is reverted before measuring (default max(2 s, 10
+    /// slots)); time, slots or blocks.
+    pub settle: Option<Deadline>,
 }
 
 impl ConvergenceBuilder {
@@ -664,9 +671,10 @@ impl ConvergenceBuilder {
     pub fn new() -> Self {
         Self::default()
     }
-    /// How long to wait for agreement.
-    pub fn deadline(mut self, d: Duration) -> Self {
-        self.deadline = Some(d);
+    /// How long to wait for agreement: a duration, or slots or blocks (resolved against the
+    /// testnet's consensus parameters when judged).
+    pub fn deadline(mut self, d: impl Into<Deadline>) -> Self {
+        self.deadline = Some(d.into());
         self
     }
     /// Largest allowed tip height spread.
@@ -674,9 +682,9 @@ impl ConvergenceBuilder {
         self.max_tip_spread = Some(s);
         self
     }
-    /// Quiet time after the last fault before measuring.
-    pub fn settle(mut self, d: Duration) -> Self {
-        self.settle = Some(d);
+    /// Quiet time after the last fault before measuring: a duration, slots or blocks.
+    pub fn settle(mut self, d: impl Into<Deadline>) -> Self {
+        self.settle = Some(d.into());
         self
     }
     /// The expectation.
@@ -705,16 +713,22 @@ impl Expectation for Convergence {
     ) -> BoxFuture<'a, Result<Verdict, ExpectationError>> {
         Box::pin(async move {
             let params = ctx.testnet().topology().params.clone();
-            let deadline = self
-                .config
-                .deadline
-                .unwrap_or_else(|| (params.slot_duration * 20).max(Duration::from_secs(10)));
+            let written = self.config.deadline;
+            let deadline = written.map_or_else(
+                || (params.slot_duration * 20).max(Duration::from_secs(10)),
+                |d| d.resolve(&params),
+            );
+            // "after 20 slots (10s at 500ms slots)" when written in slots
+            let deadline_text = written.map_or_else(
+                || humantime::format_duration(deadline).to_string(),
+                |d| d.describe(&params),
+            );
             let spread_bound = self.config.max_tip_spread.unwrap_or(params.security_param);
             let k = params.security_param;
-            let settle = self
-                .config
-                .settle
-                .unwrap_or_else(|| default_settle(params.slot_duration));
+            let settle = self.config.settle.map_or_else(
+                || default_settle(params.slot_duration),
+                |d| d.resolve(&params),
+            );
             if let Err(msg) = wait_settled(ctx, settle, deadline).await {
                 return Ok(Verdict::fail(
                     msg,
@@ -781,11 +795,7 @@ impl Expectation for Convergence {
                 }
                 if started.elapsed() >= deadline {
                     let (p, rows, mut evidence) = last_problem;
-                    let mut msg = format!(
-                        "{p} after {}: {}",
-                        humantime::format_duration(deadline),
-                        rows.join(", ")
-                    );
+                    let mut msg = format!("{p} after {deadline_text}: {}", rows.join(", "));
                     let tips: Vec<(usize, u64)> =
                         ok.iter().map(|(i, info)| (*i, info.height)).collect();
                     if let Some(fork) = fork_point(ctx, &tips) {

@@ -230,8 +230,18 @@ async fn run_deployed(
         });
     }
 
+    // recovery is measured through the cooldown and the evaluation, when the last heals settle
+    let recovery_stop = CancellationToken::new();
+    let recovery = tokio::spawn(crate::recovery::monitor(
+        testnet.clone(),
+        feed.clone(),
+        ctx.recovery().clone(),
+        recovery_stop.clone(),
+    ));
     let interrupted = run_phases(&ctx, scenario, &opts, &mut report, &sink).await;
     ctx.run_over().cancel();
+    recovery_stop.cancel();
+    let _ = recovery.await;
 
     report.txs_submitted = ctx.tx_log().submitted();
     let stats = feed.stats();
@@ -246,6 +256,7 @@ async fn run_deployed(
         .collect();
     report.txs_included = latencies.len() as u64;
     report.inclusion_latency = crate::report::LatencyStats::from_samples(latencies.clone());
+    report.recovery = ctx.recovery().snapshot().summarised(&latencies);
     report.inclusion_latencies_ms = latencies;
     report.blocks_seen = stats.blocks_seen;
     report.feed_delay_median_ms = stats.delay_median_ms;

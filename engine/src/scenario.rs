@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::deadline::Deadline;
 pub use crate::deploy::Capability;
 use crate::expectation::{
     ConsensusLivenessBuilder, ConvergenceBuilder, Expectation, TxInclusionBuilder,
@@ -55,8 +56,8 @@ pub struct ScenarioBuilder {
     liveness: Option<ConsensusLivenessBuilder>,
     inclusion: Option<TxInclusionBuilder>,
     convergence: Option<ConvergenceBuilder>,
-    duration: Duration,
-    cooldown: Option<Duration>,
+    duration: Deadline,
+    cooldown: Option<Deadline>,
     capabilities: BTreeSet<Capability>,
     /// Capabilities a part of the plan uses (by whom): each must be enabled.
     needed: Vec<(Capability, String)>,
@@ -90,7 +91,7 @@ impl ScenarioBuilder {
             liveness: None,
             inclusion: None,
             convergence: None,
-            duration: Duration::from_secs(60),
+            duration: Deadline::Time(Duration::from_secs(60)),
             cooldown: None,
             capabilities: BTreeSet::new(),
             needed: Vec::new(),
@@ -204,15 +205,24 @@ impl ScenarioBuilder {
         self
     }
 
-    /// How long workloads run.
-    pub fn with_run_duration(mut self, d: Duration) -> Self {
-        self.duration = d;
+    /// Every fault reverted during the run is followed by convergence, and every node started
+    /// again catches up, within `bound` (a duration, slots or blocks); see
+    /// [`crate::recovery::RecoveryWithin`].
+    pub fn expect_recovery_within(self, bound: impl Into<Deadline>) -> Self {
+        self.with_expectation(Arc::new(crate::recovery::RecoveryWithin::new(bound)))
+    }
+
+    /// How long workloads run: a duration, or slots or blocks (turned into time from the
+    /// topology's consensus parameters at [`build`](Self::build)).
+    pub fn with_run_duration(mut self, d: impl Into<Deadline>) -> Self {
+        self.duration = d.into();
         self
     }
 
-    /// Wait after workloads stop, before evaluating (default: 5 slots).
-    pub fn with_cooldown(mut self, d: Duration) -> Self {
-        self.cooldown = Some(d);
+    /// Wait after workloads stop, before evaluating (default: 5 slots); a duration, slots or
+    /// blocks.
+    pub fn with_cooldown(mut self, d: impl Into<Deadline>) -> Self {
+        self.cooldown = Some(d.into());
         self
     }
 
@@ -294,12 +304,13 @@ impl ScenarioBuilder {
             return Err(ScenarioError::new(field, message));
         }
         let slot = topology.params.slot_duration;
-        if self.duration < slot * 2 {
+        let duration = self.duration.resolve(&topology.params);
+        if duration < slot * 2 {
             return Err(ScenarioError::new(
                 "with_run_duration",
                 format!(
                     "run_duration = {} is shorter than two slots (slot_duration = {})",
-                    humantime::format_duration(self.duration),
+                    self.duration.describe(&topology.params),
                     humantime::format_duration(slot)
                 ),
             ));
@@ -418,7 +429,7 @@ impl ScenarioBuilder {
         }
         let mut warnings = Vec::new();
         for w in &workloads {
-            for (groups, longest) in w.planned_partitions(self.duration) {
+            for (groups, longest) in w.planned_partitions(duration) {
                 let groups = groups.unwrap_or_else(|| crate::forkrisk::most_even_split(&topology));
                 let risk = crate::forkrisk::partition_risk(&topology, &groups, longest);
                 if risk.is_risky() {
@@ -436,8 +447,10 @@ impl ScenarioBuilder {
             fail_fast: !self.continue_on_workload_failure,
             required_features,
             feed_mode: self.feed_mode,
-            cooldown: self.cooldown.unwrap_or(slot * 5),
-            duration: self.duration,
+            cooldown: self
+                .cooldown
+                .map_or(slot * 5, |c| c.resolve(&topology.params)),
+            duration,
             topology,
             workloads,
             expectations,

@@ -241,7 +241,11 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
     assert!(html.contains("median 500 ms, p95 2900 ms, max 3500 ms"));
 
     let plots = svgs(&html);
-    assert_eq!(plots.len(), 4, "heights, txs, latency, peers");
+    assert_eq!(
+        plots.len(),
+        6,
+        "heights, txs, latency, peers, forks, recovery"
+    );
     let texts: Vec<Vec<String>> = plots.iter().map(|s| svg_texts(s)).collect();
     let has = |k: usize, t: &str| texts[k].iter().any(|x| x == t);
     // heights: a legend entry per node, the fault and the outage labelled, phase markers
@@ -256,6 +260,18 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
     assert!(has(1, "submitted") && has(1, "included"), "{:?}", texts[1]);
     assert!(has(2, "inclusion latency distribution"), "{:?}", texts[2]);
     assert!(has(3, "peers per node"), "{:?}", texts[3]);
+    // a recording without tips (older than the forks plot) and a report without recovery
+    // figures: the two plots say there is nothing to draw, with no axes
+    assert!(has(4, "no data: no sample was recorded"), "{:?}", texts[4]);
+    assert!(
+        has(
+            5,
+            "no data: no fault was reverted and no node started again"
+        ),
+        "{:?}",
+        texts[5]
+    );
+    assert!(!texts[5].iter().any(|t| t == "time since deploy (s)"));
     // fault shading (red) and the outage (grey) on every time plot, none on the histogram
     for k in [0, 1, 3] {
         assert_eq!(
@@ -289,7 +305,7 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
     .expect("recorded-runs.json parses");
     assert_eq!(again, vec![run]);
 
-    open_in_chromium(&dir.join("index.html"), 4);
+    open_in_chromium(&dir.join("index.html"), 6);
 }
 
 #[test]
@@ -431,10 +447,35 @@ async fn report_of_a_real_run_with_a_partition() {
             );
         }
     }
+    // recovery measured: 15 slots of partition with k = 5 usually fork the testnet for good
+    // (both sides past k); either the heal converged before the run ended, or the fork at the
+    // heal was deeper than k and the nodes stay on two tips. Each sample knows every node's tip
+    // (the forks plot).
+    let heals = &report.recovery.heals;
+    assert_eq!(heals.len(), 1, "{:?}", report.recovery);
+    assert_eq!(heals[0].fault, "partition [[0, 1], [2]]");
+    let depth = heals[0].fork_depth.expect("fork depth at the heal");
+    let bar = match heals[0].converged_after_ms {
+        Some(ms) => {
+            assert!(ms < 5_000, "{ms} ms");
+            format!("partition [[0, 1], [2]]: {ms} ms")
+        }
+        None => {
+            assert!(
+                depth > 5,
+                "not converged although the fork was {depth} <= k deep"
+            );
+            assert_ne!(last.tips[2], last.tips[0], "{last:?}");
+            "partition [[0, 1], [2]]: not converged".to_owned()
+        }
+    };
+    assert!(last.tips.iter().all(Option::is_some), "{last:?}");
     write_report_dir(run, &dir).expect("report written");
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     let plots = svgs(&html);
-    assert_eq!(plots.len(), 4);
+    assert_eq!(plots.len(), 6);
+    let recovery = svg_texts(plots[5]);
+    assert!(recovery.contains(&bar), "{bar}: {recovery:?}");
     for k in [0, 1, 3] {
         assert_eq!(
             shaded_rects(plots[k], "#D62728"),
@@ -443,5 +484,5 @@ async fn report_of_a_real_run_with_a_partition() {
         );
     }
     assert!(html.contains("href=\"runs/"), "links to node files");
-    open_in_chromium(&dir.join("index.html"), 4);
+    open_in_chromium(&dir.join("index.html"), 6);
 }

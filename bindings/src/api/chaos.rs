@@ -36,10 +36,11 @@ use rhai::{Array, Dynamic, Engine, FnPtr, INT, Map, NativeCallContext};
 use super::deploy::NetHandle;
 use super::scenario::PlanBuilder;
 use super::script_fns::{ContextHandle, ScriptCallback};
-use super::values::{Res, amount, duration, err, index, index_groups, number, to_script};
+use super::values::{Res, amount, deadline, duration, err, index, index_groups, number, to_script};
 use crate::doc::registry::{Area, Registrar};
 use crate::host::HostState;
 use crate::script_fn;
+use engine::deadline::Deadline;
 
 fn nodes(a: &Array, what: &str) -> Res<Vec<usize>> {
     a.iter().map(|v| index(v, what)).collect()
@@ -420,16 +421,19 @@ fn register_builders(reg: &mut Registrar) {
         }
     );
     script_fn!(reg,
-        /// Every restarted node must catch up with the others within this time, or the run
-        /// fails naming it.
+        /// Every restarted node must catch up with the others within this bound (a duration,
+        /// or `"N slots"` / `"N blocks"` of the plan's consensus parameters), or the run fails
+        /// naming it.
         ///
         /// ```rhai
         /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
         ///     .chaos_with(|c| c.restart().catch_up_within("20s").apply());
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.restart().catch_up_within("40 slots").apply());
         /// ```
-        fn catch_up_within(chaos: RestartChaos, bound: Duration) -> RestartChaos
+        fn catch_up_within(chaos: RestartChaos, bound: Deadline) -> RestartChaos
         => |b: &mut RestartBuilder, d: Dynamic| -> Res<RestartBuilder> {
-            Ok(b.clone().catch_up_within(duration(&d, "restart catch_up_within")?))
+            Ok(b.clone().catch_up_within(deadline(&d, "restart catch_up_within")?))
         }
     );
 
@@ -726,6 +730,8 @@ pub struct ScriptTrigger {
     handle: Option<TriggerHandle>,
     label: String,
     bridge: crate::bridge::Bridge,
+    /// The testnet's, for deadlines in slots or blocks.
+    params: engine::topology::ConsensusSettings,
 }
 
 impl ScriptTrigger {
@@ -748,13 +754,14 @@ impl ScriptTrigger {
         }
     }
 
-    fn wait(&self, deadline: Duration) -> Res<Dynamic> {
+    fn wait(&self, bound: Deadline) -> Res<Dynamic> {
         let Some(h) = self.handle.clone() else {
             return Ok(Dynamic::UNIT);
         };
+        let (deadline, written) = (bound.resolve(&self.params), bound.describe(&self.params));
         let r = self
             .bridge
-            .block_on_cancellable(async move { h.wait(deadline).await })?;
+            .block_on_cancellable(async move { h.wait_for(deadline, &written).await })?;
         match r {
             Ok(f) => Ok(to_script(&f)),
             Err(e) => err(e),
@@ -776,8 +783,10 @@ fn arm(
             handle: None,
             label,
             bridge,
+            params: Default::default(),
         };
     };
+    let params = testnet.topology().params.clone();
     let cb = ScriptCallback::capture(ctx, &label, f, state);
     let action = script_action(cb, state.clone());
     let _guard = bridge.handle().enter();
@@ -786,6 +795,7 @@ fn arm(
         handle: Some(handle),
         label,
         bridge,
+        params,
     }
 }
 
@@ -863,16 +873,17 @@ fn register_live(reg: &mut Registrar, state: &Arc<HostState>) {
     );
     script_fn!(reg,
         /// Waits until the trigger has fired and its action finished; returns `#{after, height,
-        /// slot}`, or fails at the deadline (or with the action's error).
+        /// slot}`, or fails at the deadline (a duration, or `"N slots"` / `"N blocks"` of the
+        /// testnet's consensus parameters), or with the action's error.
         ///
         /// ```rhai
         /// let t = net.on_height(net.node(0).height() + 1, |net| net.latency("5ms"));
-        /// print(t.wait("10s"));
+        /// print(t.wait("10 blocks"));
         /// net.heal();
         /// ```
-        fn wait(trigger: Trigger, deadline: Duration) -> Dynamic
+        fn wait(trigger: Trigger, deadline: Deadline) -> Dynamic
         => |t: &mut ScriptTrigger, d: Dynamic| -> Res<Dynamic> {
-            t.wait(duration(&d, "trigger wait deadline")?)
+            t.wait(deadline(&d, "trigger wait deadline")?)
         }
     );
 
@@ -1109,15 +1120,18 @@ fn register_plan(reg: &mut Registrar, state: &Arc<HostState>) {
     );
     let st = state.clone();
     script_fn!(reg,
-        /// `check(ctx)` must become true within `within` of the start, or the run fails then.
+        /// `check(ctx)` must become true within `within` of the start (a duration, or `"N
+        /// slots"` / `"N blocks"` of the plan's consensus parameters), or the run fails then.
         ///
         /// ```rhai
         /// let b = ScenarioBuilder::topology_with(|t| t.nodes(3))
         ///     .eventually_within("20s", "height 5", |ctx| ctx.node(0).height() >= 5);
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(3))
+        ///     .eventually_within("10 blocks", "height 5", |ctx| ctx.node(0).height() >= 5);
         /// ```
-        fn eventually_within(builder: ScenarioBuilder, within: Duration, name: String, check: FnPtr) -> ScenarioBuilder
+        fn eventually_within(builder: ScenarioBuilder, within: Deadline, name: String, check: FnPtr) -> ScenarioBuilder
         => move |ctx: NativeCallContext, b: &mut PlanBuilder, d: Dynamic, name: &str, f: FnPtr| -> Res<PlanBuilder> {
-            let d = duration(&d, "eventually_within")?;
+            let d = deadline(&d, "eventually_within")?;
             let p = predicate(&ctx, &st, name, f, "eventually_within")?;
             Ok(b.map(|s| s.eventually_within(d, name, p)))
         }

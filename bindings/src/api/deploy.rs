@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::client::model::short_id as short;
+use engine::deadline::Deadline;
 use engine::deploy::{AddNodeSpec, ControlError, DeployOptions, Deployer, Testnet};
 use engine::links::LinkSel;
 use engine::topology::{Topology, TopologyBuilder};
@@ -26,7 +27,9 @@ use super::client::NodeHandle;
 use super::report::{InfraFailure, ReportHandle};
 use super::runner;
 use super::scenario::Plan;
-use super::values::{Res, count, duration, err, index, index_groups, int, number, to_yaml};
+use super::values::{
+    Res, count, deadline, duration, err, index, index_groups, int, number, to_yaml,
+};
 use crate::bridge::Bridge;
 use crate::cli::DeployerChoice;
 use crate::doc::registry::{Area, Registrar};
@@ -179,6 +182,16 @@ impl NetHandle {
         )
     }
 
+    /// A deadline as time under this testnet's consensus parameters, and as written for
+    /// messages (`20 slots (10s at 500ms slots)`).
+    fn resolve(&self, d: Deadline) -> (Duration, String) {
+        let params = self
+            .net
+            .as_ref()
+            .map_or_else(Default::default, |n| n.topology().params.clone());
+        (d.resolve(&params), d.describe(&params))
+    }
+
     fn run_id(&self) -> String {
         self.net
             .as_ref()
@@ -318,10 +331,11 @@ impl NetHandle {
     }
 
     /// Waits until every node's height reaches `height`, naming the laggards at the deadline.
-    fn wait_height(&self, height: u64, deadline: Duration) -> Res<()> {
+    fn wait_height(&self, height: u64, bound: Deadline) -> Res<()> {
         let Some(net) = self.net.clone() else {
             return Ok(());
         };
+        let (deadline, written) = self.resolve(bound);
         let r = self.bridge.block_on_cancellable(async move {
             let start = Instant::now();
             loop {
@@ -341,8 +355,7 @@ impl NetHandle {
                 }
                 if start.elapsed() >= deadline {
                     return Err(format!(
-                        "wait_height({height}) timed out after {}: {}",
-                        humantime::format_duration(deadline),
+                        "wait_height({height}) timed out after {written}: {}",
                         behind.join("; ")
                     ));
                 }
@@ -353,10 +366,11 @@ impl NetHandle {
     }
 
     /// Waits until every node reports the same LIB and tip.
-    fn wait_converged(&self, deadline: Duration) -> Res<()> {
+    fn wait_converged(&self, bound: Deadline) -> Res<()> {
         let Some(net) = self.net.clone() else {
             return Ok(());
         };
+        let (deadline, written) = self.resolve(bound);
         let r = self.bridge.block_on_cancellable(async move {
             let start = Instant::now();
             loop {
@@ -391,8 +405,7 @@ impl NetHandle {
                         .chain(problems)
                         .collect();
                     let mut msg = format!(
-                        "wait_converged timed out after {}: {}",
-                        humantime::format_duration(deadline),
+                        "wait_converged timed out after {written}: {}",
                         states.join("; ")
                     );
                     // a fork: where, how deep, and the partition that made it
@@ -1019,6 +1032,21 @@ fn register_faults(reg: &mut Registrar) {
 
 fn register_waits(reg: &mut Registrar) {
     script_fn!(reg,
+        /// The seconds a deadline stands for on this testnet: a duration as it is, `"N slots"`
+        /// as N times its slot duration, `"N blocks"` as N / f slots (f, its active slot
+        /// coefficient). For script waits of your own that should scale with the slots.
+        ///
+        /// ```rhai
+        /// let limit = net.seconds("20 slots");
+        /// let t = timestamp();
+        /// while net.node(0).height() < 2 && t.elapsed < limit { sleep("100ms"); }
+        /// ```
+        fn seconds(net: Testnet, deadline: Deadline) -> float
+        => |n: &mut NetHandle, d: Dynamic| -> Res<rhai::FLOAT> {
+            Ok(n.resolve(deadline(&d, "seconds")?).0.as_secs_f64())
+        }
+    );
+    script_fn!(reg,
         /// Waits (60 s at most) until every node answers and has its peers; fails naming the
         /// nodes that are not ready.
         ///
@@ -1026,44 +1054,49 @@ fn register_waits(reg: &mut Registrar) {
         /// net.wait_ready();
         /// ```
         fn wait_ready(net: Testnet) => |n: &mut NetHandle| -> Res<()> {
-            wait_ready(n, DEFAULT_READY_TIMEOUT)
+            wait_ready(n, Deadline::Time(DEFAULT_READY_TIMEOUT))
         }
     );
     script_fn!(reg,
-        /// Waits until every node answers and has its peers, at most `deadline`.
+        /// Waits until every node answers and has its peers, at most `deadline` (a duration, or
+        /// `"N slots"` / `"N blocks"` of this testnet's consensus parameters).
         ///
         /// ```rhai
         /// net.wait_ready("30s");
+        /// net.wait_ready("60 slots");
         /// ```
-        fn wait_ready(net: Testnet, deadline: Duration) => |n: &mut NetHandle, d: Dynamic| -> Res<()> {
-            wait_ready(n, duration(&d, "wait_ready")?)
+        fn wait_ready(net: Testnet, deadline: Deadline) => |n: &mut NetHandle, d: Dynamic| -> Res<()> {
+            wait_ready(n, deadline(&d, "wait_ready")?)
         }
     );
     script_fn!(reg,
         /// Waits until every node's height reaches `height`; at the deadline fails naming each
-        /// node behind and its height.
+        /// node behind and its height. The deadline is a duration or, so that it scales with
+        /// the slot duration, `"N slots"` / `"N blocks"` (N blocks are expected in N / f slots).
         ///
         /// ```rhai
         /// let h = net.node(0).height();
         /// net.wait_height(h + 2, "10s");
+        /// net.wait_height(h + 2, "10 blocks");
         /// ```
-        fn wait_height(net: Testnet, height: int, deadline: Duration)
+        fn wait_height(net: Testnet, height: int, deadline: Deadline)
         => |n: &mut NetHandle, h: INT, d: Dynamic| -> Res<()> {
             let h = u64::try_from(h)
                 .or_else(|_| err(format!("wait_height height = {h} must not be negative")))?;
-            n.wait_height(h, duration(&d, "wait_height deadline")?)
+            n.wait_height(h, deadline(&d, "wait_height deadline")?)
         }
     );
     script_fn!(reg,
-        /// Waits until every node reports the same tip and LIB; at the deadline fails listing
-        /// each node's height, tip and LIB.
+        /// Waits until every node reports the same tip and LIB; at the deadline (a duration,
+        /// or `"N slots"` / `"N blocks"`) fails listing each node's height, tip and LIB.
         ///
         /// ```rhai
         /// net.wait_converged("20s");
+        /// net.wait_converged("40 slots");
         /// ```
-        fn wait_converged(net: Testnet, deadline: Duration)
+        fn wait_converged(net: Testnet, deadline: Deadline)
         => |n: &mut NetHandle, d: Dynamic| -> Res<()> {
-            n.wait_converged(duration(&d, "wait_converged deadline")?)
+            n.wait_converged(deadline(&d, "wait_converged deadline")?)
         }
     );
 }
@@ -1139,14 +1172,21 @@ fn probability(p: &Dynamic) -> Res<f64> {
     }
 }
 
-fn wait_ready(n: &NetHandle, deadline: Duration) -> Res<()> {
+fn wait_ready(n: &NetHandle, bound: Deadline) -> Res<()> {
     let Some(net) = n.net.clone() else {
         return Ok(());
     };
+    let (deadline, written) = n.resolve(bound);
     let r = n
         .bridge
         .block_on_cancellable(async move { net.wait_ready(deadline).await })?;
-    r.or_else(|e| infra(format!("wait_ready failed: {e}")))
+    r.or_else(|e| {
+        infra(if matches!(bound, Deadline::Time(_)) {
+            format!("wait_ready failed: {e}")
+        } else {
+            format!("wait_ready within {written} failed: {e}")
+        })
+    })
 }
 
 fn add_node(n: &NetHandle, spec: AddNodeSpec) -> Res<INT> {

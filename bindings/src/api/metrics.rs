@@ -21,7 +21,7 @@ use rhai::{Array, Dynamic, Engine};
 
 use super::scenario::PlanBuilder;
 use super::script_fns::ContextHandle;
-use super::values::{Res, duration, err, map, number};
+use super::values::{Res, deadline, err, map, number};
 use crate::bridge::Bridge;
 use crate::doc::registry::{Area, Registrar};
 use crate::host::{HostState, Mode};
@@ -205,16 +205,20 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         }
     );
     script_fn!(reg,
-        /// [`expect_metric`] retrying for `within` (a duration) instead of 10 s.
+        /// [`expect_metric`] retrying for `within` (a duration, or `"N slots"` / `"N blocks"`
+        /// of the plan's consensus parameters) instead of 10 s.
         ///
         /// ```rhai
         /// let plan = ScenarioBuilder::topology_with(|t| t.nodes(2))
         ///     .expect_metric("sum(logos_blockchain_reorgs_total)", "==", 0, "2s")
         ///     .build();
+        /// let plan = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        ///     .expect_metric("sum(logos_blockchain_reorgs_total)", "==", 0, "4 slots")
+        ///     .build();
         /// ```
-        fn expect_metric(builder: ScenarioBuilder, query: String, op: String, value: Number, within: Duration) -> ScenarioBuilder
+        fn expect_metric(builder: ScenarioBuilder, query: String, op: String, value: Number, within: Deadline) -> ScenarioBuilder
         => |b: &mut PlanBuilder, q: &str, op: &str, v: Dynamic, within: Dynamic| -> Res<PlanBuilder> {
-            let within = duration(&within, "expect_metric within")?;
+            let within = deadline(&within, "expect_metric within")?;
             let e = metric_expectation(q, op, &v)?.within(within);
             Ok(b.map(|s| s.with_expectation(Arc::new(e))))
         }

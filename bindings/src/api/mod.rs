@@ -6,6 +6,7 @@ pub mod client;
 pub mod clock;
 pub mod deploy;
 pub mod metrics;
+pub mod recovery;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -33,6 +34,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     report::register(engine);
     script_fns::register(engine);
     metrics::register(engine, state);
+    recovery::register(engine);
     crate::live::script::register(engine, state);
     chaos::register(engine, state);
     tamper::register(engine);

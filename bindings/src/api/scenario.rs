@@ -26,7 +26,7 @@ use rhai::{Array, Dynamic, Engine, FnPtr, INT, Module, NativeCallContext};
 use super::runner;
 use super::script_fns::{ScriptCallback, ScriptExpectation, ScriptWorkload};
 use super::values::{
-    Res, amount, at_call, closure_position, count, duration, err, err_at, int, number,
+    Res, amount, at_call, closure_position, count, deadline, err, err_at, int, number,
 };
 use crate::doc::registry::{Area, Registrar};
 use crate::host::HostState;
@@ -244,27 +244,30 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         }
     );
     script_fn!(reg,
-        /// How long the workloads run (then the cooldown, then the expectations judge).
+        /// How long the workloads run (then the cooldown, then the expectations judge): a
+        /// duration, or `"N slots"` / `"N blocks"` of the topology's consensus parameters.
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).with_run_duration("90s");
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).with_run_duration("60 slots");
         /// ```
-        fn with_run_duration(builder: ScenarioBuilder, duration: Duration) -> ScenarioBuilder
+        fn with_run_duration(builder: ScenarioBuilder, duration: Deadline) -> ScenarioBuilder
         => |b: &mut PlanBuilder, d: Dynamic| -> Res<_> {
-            let d = duration(&d, "with_run_duration")?;
+            let d = deadline(&d, "with_run_duration")?;
             Ok(b.map(|s| s.with_run_duration(d)))
         }
     );
     script_fn!(reg,
         /// Wait after the workloads stop, before the expectations are evaluated (default: five
-        /// slots), so in-flight blocks and transactions settle.
+        /// slots), so in-flight blocks and transactions settle; a duration, slots or blocks.
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).with_cooldown("2s");
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).with_cooldown("3 slots");
         /// ```
-        fn with_cooldown(builder: ScenarioBuilder, duration: Duration) -> ScenarioBuilder
+        fn with_cooldown(builder: ScenarioBuilder, duration: Deadline) -> ScenarioBuilder
         => |b: &mut PlanBuilder, d: Dynamic| -> Res<_> {
-            let d = duration(&d, "with_cooldown")?;
+            let d = deadline(&d, "with_cooldown")?;
             Ok(b.map(|s| s.with_cooldown(d)))
         }
     );
@@ -818,15 +821,19 @@ fn register_sub_builders(reg: &mut Registrar) {
         ],
     );
     script_fn!(reg,
-        /// How long the nodes get to agree on the LIB before the expectation fails.
+        /// How long the nodes get to agree on the LIB before the expectation fails: a duration,
+        /// or `"N slots"` / `"N blocks"`, turned into time from the testnet's slot duration
+        /// (and, for blocks, its active slot coefficient f) when the expectation is judged.
         ///
         /// ```rhai
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))
         ///     .expect_convergence_with(|c| c.deadline("20s"));
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .expect_convergence_with(|c| c.deadline("40 slots"));
         /// ```
-        fn deadline(convergence: ConvergenceBuilder, deadline: Duration) -> ConvergenceBuilder
+        fn deadline(convergence: ConvergenceBuilder, deadline: Deadline) -> ConvergenceBuilder
         => |c: &mut ConvergenceBuilder, d: Dynamic| -> Res<_> {
-            Ok(c.clone().deadline(duration(&d, "deadline")?))
+            Ok(c.clone().deadline(deadline(&d, "deadline")?))
         }
     );
     script_fn!(reg,

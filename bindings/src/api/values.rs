@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use engine::deadline::{ACCEPTED_FORMS, Deadline};
 use rhai::{Array, Dynamic, EvalAltResult, INT, Map};
 
 /// Result of a native function.
@@ -98,6 +99,42 @@ pub fn duration(value: &Dynamic, field: &str) -> Res<Duration> {
         "{field} expects a duration such as \"90s\" or a number of seconds, got {}",
         a_type(value)
     ))
+}
+
+/// The most slots or blocks a deadline may count: 30 days at the shortest slot (100 ms).
+pub const MAX_PROTOCOL_UNITS: u64 = 25_920_000;
+
+/// A deadline: a [`duration`], or `"N slots"` / `"N blocks"` kept in protocol units until the
+/// testnet's consensus parameters turn them into time. A bad unit or count is refused naming
+/// the value and the accepted forms.
+pub fn deadline(value: &Dynamic, field: &str) -> Res<Deadline> {
+    let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() else {
+        if value.is_int() || value.is_float() {
+            return duration(value, field).map(Deadline::Time);
+        }
+        return err(format!(
+            "{field} expects a deadline ({ACCEPTED_FORMS}, or a number of seconds), got {}",
+            a_type(value)
+        ));
+    };
+    let text = s.trim();
+    if text.starts_with('-') {
+        return err(format!(
+            "{field} = \"{s}\" is negative: a deadline must be zero or more ({ACCEPTED_FORMS})"
+        ));
+    }
+    match engine::deadline::parse(text) {
+        Ok(Deadline::Time(_)) => duration(value, field).map(Deadline::Time),
+        Ok(d @ (Deadline::Slots(n) | Deadline::Blocks(n))) if n > MAX_PROTOCOL_UNITS => {
+            err(format!(
+                "{field} = \"{s}\": {d} is absurd: at most {MAX_PROTOCOL_UNITS} (30 days of 100ms slots)"
+            ))
+        }
+        Ok(d) => Ok(d),
+        Err(e) => err(format!(
+            "{field} = \"{s}\" is not a deadline ({e}); write {ACCEPTED_FORMS}, or a number of seconds"
+        )),
+    }
 }
 
 fn negative(field: &str, shown: &str) -> String {
@@ -295,6 +332,53 @@ mod tests {
             "{e}"
         );
         assert!(duration(&Dynamic::from_int(-1), "d").is_err());
+    }
+
+    #[test]
+    fn deadlines_keep_slots_and_blocks_and_take_durations() {
+        let d = |v: Dynamic| deadline(&v, "wait_converged deadline");
+        assert_eq!(d(Dynamic::from("20 slots")).unwrap(), Deadline::Slots(20));
+        assert_eq!(d(Dynamic::from("1 block")).unwrap(), Deadline::Blocks(1));
+        assert_eq!(
+            d(Dynamic::from("90s")).unwrap(),
+            Deadline::Time(Duration::from_secs(90))
+        );
+        assert_eq!(
+            d(Dynamic::from_int(3)).unwrap(),
+            Deadline::Time(Duration::from_secs(3))
+        );
+        assert_eq!(
+            d(Dynamic::from_float(0.5)).unwrap(),
+            Deadline::Time(Duration::from_millis(500))
+        );
+        // a bad unit or count names the value and every accepted form
+        for (bad, says) in [
+            (
+                "5 epochs",
+                "wait_converged deadline = \"5 epochs\" is not a deadline",
+            ),
+            ("2.5 slots", "\"2.5\" is not a whole number of slots"),
+            ("many blocks", "\"many\" is not a whole number of blocks"),
+            ("-3 slots", "\"-3 slots\" is negative"),
+        ] {
+            let e = d(Dynamic::from(bad)).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(
+                e.contains("\"N slots\" or \"N blocks\"") && e.contains("\"90s\""),
+                "{bad}: {e}"
+            );
+        }
+        let e = d(Dynamic::from("99999999999 slots"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("99999999999 slots is absurd"), "{e}");
+        let e = d(Dynamic::from_int(-2)).unwrap_err().to_string();
+        assert!(e.contains("= -2 is negative"), "{e}");
+        let e = d(Dynamic::from(true)).unwrap_err().to_string();
+        assert!(e.contains("expects a deadline"), "{e}");
+        // the time form keeps the duration's bound
+        let e = d(Dynamic::from("100000000d")).unwrap_err().to_string();
+        assert!(e.contains("is absurd: at most 30d"), "{e}");
     }
 
     #[test]

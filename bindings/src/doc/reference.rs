@@ -92,7 +92,11 @@ fn index_page(surface: &Surface, rows: &[(String, String, usize, String)]) -> St
         "- Signatures name parameters with their script types: `int`, `float`, `bool`, \
          `String`, `Array`, `Map`, `FnPtr` (a closure such as `|t| t.nodes(3)`), `Dynamic` (any \
          value) and the types below. `Duration` is a string such as `\"90s\"`, `\"500ms\"` or \
-         `\"1m 30s\"`, or a number of seconds; `Number` is an int or a float.\n\
+         `\"1m 30s\"`, or a number of seconds; `Deadline` is a `Duration` or a count of \
+         protocol units, `\"20 slots\"` or `\"5 blocks\"`, turned into time from the \
+         testnet's slot duration (N blocks: N / f slots, f the active slot coefficient) once \
+         it is known, so that a deadline scales with the slots; `Number` is an int or a \
+         float.\n\
          - `value.method(args)` is how methods are written; the receiver's type is the section \
          they are listed under. Builder methods return a new builder, so calls chain.\n\
          - `value.name` without parentheses is a property.\n\

@@ -12,8 +12,9 @@
 //!
 //! Script types in signatures are the names a script writer sees: `int`, `float`, `bool`,
 //! `String`, `Array`, `Map`, `FnPtr`, `Dynamic` (any value), the registered types
-//! (`TopologyBuilder`, `Testnet`, ...) and two conventions of this project: `Duration` (`"90s"`,
-//! `"500ms"` or a number of seconds) and `Number` (an int or a float).
+//! (`TopologyBuilder`, `Testnet`, ...) and three conventions of this project: `Duration` (`"90s"`,
+//! `"500ms"` or a number of seconds), `Deadline` (a `Duration`, `"20 slots"` or `"5 blocks"`)
+//! and `Number` (an int or a float).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::RunContext;
+use crate::deadline::Deadline;
 use crate::expectation::{Expectation, ExpectationError, Verdict};
 
 /// The answer of one check: the predicate's value, and optionally which
@@ -59,8 +60,9 @@ pub enum InvariantKind {
     Always,
     /// Must be false at every check.
     Never,
-    /// Must become true within this time of the run's start.
-    EventuallyWithin(#[serde(with = "crate::report::duration_ms")] Duration),
+    /// Must become true within this time of the run's start (time, slots or blocks, resolved
+    /// against the testnet's consensus parameters).
+    EventuallyWithin(Deadline),
 }
 
 impl fmt::Display for InvariantKind {
@@ -68,9 +70,7 @@ impl fmt::Display for InvariantKind {
         match self {
             InvariantKind::Always => write!(f, "always"),
             InvariantKind::Never => write!(f, "never"),
-            InvariantKind::EventuallyWithin(d) => {
-                write!(f, "eventually within {}", humantime::format_duration(*d))
-            }
+            InvariantKind::EventuallyWithin(d) => write!(f, "eventually within {d}"),
         }
     }
 }
@@ -125,8 +125,12 @@ impl Invariant {
     }
 
     /// `pred` holds at some check within `d` of the run's start.
-    pub fn eventually_within(d: Duration, name: impl Into<String>, predicate: Predicate) -> Self {
-        Self::new(name, InvariantKind::EventuallyWithin(d), predicate)
+    pub fn eventually_within(
+        d: impl Into<Deadline>,
+        name: impl Into<String>,
+        predicate: Predicate,
+    ) -> Self {
+        Self::new(name, InvariantKind::EventuallyWithin(d.into()), predicate)
     }
 
     /// Checks every `d` instead of every slot.
@@ -172,6 +176,7 @@ async fn check_loop(
 ) {
     let began = tokio::time::Instant::now();
     let run_over = ctx.run_over();
+    let params = ctx.testnet().topology().params.clone();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -199,14 +204,18 @@ async fn check_loop(
                 state.lock().expect("invariant lock").satisfied_after = Some(began.elapsed());
                 return;
             }
-            (Ok(c), InvariantKind::EventuallyWithin(d)) if began.elapsed() >= d => Some(format!(
-                "still false after {}{}",
-                humantime::format_duration(d),
-                c.detail
-                    .as_ref()
-                    .map(|x| format!(" ({x})"))
-                    .unwrap_or_default()
-            )),
+            (Ok(c), InvariantKind::EventuallyWithin(d))
+                if began.elapsed() >= d.resolve(&params) =>
+            {
+                Some(format!(
+                    "still false after {}{}",
+                    d.describe(&params),
+                    c.detail
+                        .as_ref()
+                        .map(|x| format!(" ({x})"))
+                        .unwrap_or_default()
+                ))
+            }
             _ => None,
         };
         if let Some(what) = broke {
@@ -282,7 +291,7 @@ impl Expectation for Invariant {
                         format!(
                             "held after {:.2}s (bound {})",
                             after.as_secs_f64(),
-                            humantime::format_duration(d)
+                            d.describe(&ctx.testnet().topology().params)
                         ),
                         evidence,
                     ),

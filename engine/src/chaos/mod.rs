@@ -53,6 +53,7 @@ pub use trigger::{
 pub use workload::{ChaosRecord, ChaosWorkload};
 
 use crate::context::RunContext;
+use crate::deadline::Deadline;
 use crate::deploy::{Capability, Testnet};
 use crate::scenario::ScenarioBuilder;
 
@@ -103,8 +104,8 @@ pub trait ChaosScenarioExt: Sized {
     fn always(self, name: &str, pred: Predicate) -> Self;
     /// Fails the run as soon as `pred` is true.
     fn never(self, name: &str, pred: Predicate) -> Self;
-    /// Fails the run if `pred` has not held within `d` of its start.
-    fn eventually_within(self, d: Duration, name: &str, pred: Predicate) -> Self;
+    /// Fails the run if `pred` has not held within `d` (time, slots or blocks) of its start.
+    fn eventually_within(self, d: impl Into<Deadline>, name: &str, pred: Predicate) -> Self;
 }
 
 impl ChaosScenarioExt for ScenarioBuilder {
@@ -156,7 +157,7 @@ impl ChaosScenarioExt for ScenarioBuilder {
         self.with_expectation(Arc::new(Invariant::never(name, pred)))
     }
 
-    fn eventually_within(self, d: Duration, name: &str, pred: Predicate) -> Self {
+    fn eventually_within(self, d: impl Into<Deadline>, name: &str, pred: Predicate) -> Self {
         self.with_expectation(Arc::new(Invariant::eventually_within(d, name, pred)))
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::deadline::Deadline;
 use crate::links::LinkSel;
 
 /// Why a chaos configuration is invalid; the message names the field and its value.
@@ -80,8 +81,9 @@ pub struct RestartSpec {
     /// Time between taking the node down and starting it (0: at once).
     pub down_for: Duration,
     /// After each restart the node must be back within `max_lag` of the
-    /// highest node within this bound, else the workload fails naming it.
-    pub catch_up_within: Option<Duration>,
+    /// highest node within this bound (time, slots or blocks), else the workload fails naming
+    /// it.
+    pub catch_up_within: Option<Deadline>,
 }
 
 /// Random network partitions: `c.partition()`.
@@ -442,7 +444,7 @@ impl ChaosBuilder {
                     if r.catch_up_within.is_some_and(|d| d.is_zero()) {
                         return Err(ChaosError::new(
                             "catch_up_within",
-                            "restart catch_up_within = 0s: give the node time to catch up",
+                            "restart catch_up_within = 0: give the node time to catch up",
                         ));
                     }
                 }
@@ -639,9 +641,10 @@ impl RestartBuilder {
         self.spec.down_for = d;
         self
     }
-    /// Each restarted node must catch up within `d` (else the workload fails).
-    pub fn catch_up_within(mut self, d: Duration) -> Self {
-        self.spec.catch_up_within = Some(d);
+    /// Each restarted node must catch up within `d` (else the workload fails): a duration, or
+    /// slots or blocks of the testnet's consensus parameters.
+    pub fn catch_up_within(mut self, d: impl Into<Deadline>) -> Self {
+        self.spec.catch_up_within = Some(d.into());
         self
     }
     /// Adds the stream and returns the chaos builder.

@@ -335,6 +335,13 @@ impl TriggerHandle {
 
     /// Waits until it fired and its action finished, at most `deadline`.
     pub async fn wait(&self, deadline: Duration) -> Result<Fired, String> {
+        self.wait_for(deadline, &humantime::format_duration(deadline).to_string())
+            .await
+    }
+
+    /// [`wait`](Self::wait) with the deadline as the caller wrote it in the timeout message
+    /// (`20 slots (10s at 500ms slots)`).
+    pub async fn wait_for(&self, deadline: Duration, written: &str) -> Result<Fired, String> {
         let mut rx = self.state.clone();
         let r = tokio::time::timeout(deadline, rx.wait_for(TriggerState::is_final)).await;
         let state = match r {
@@ -342,9 +349,8 @@ impl TriggerHandle {
             Ok(Err(_)) => self.state(),
             Err(_) => {
                 return Err(format!(
-                    "{} did not fire and finish within {} (state: {:?})",
+                    "{} did not fire and finish within {written} (state: {:?})",
                     self.label,
-                    humantime::format_duration(deadline),
                     self.state()
                 ));
             }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{PlannedStep, plan_on};
 use super::spec::{ChaosAction, ChaosBuilder, ChaosStream};
 use crate::context::RunContext;
+use crate::deadline::Deadline;
 use crate::deploy::Testnet;
 use crate::links::{Fault, FaultId};
 use crate::report::RunEvent;
@@ -300,8 +301,9 @@ impl Exec {
     }
 
     /// Waits until node `i` is within k of the highest node, or fails naming it.
-    async fn catch_up(&self, step: &PlannedStep, i: usize, within: Duration) {
+    async fn catch_up(&self, step: &PlannedStep, i: usize, bound: Deadline) {
         let params = self.net.topology().params.clone();
+        let within = bound.resolve(&params);
         let lag = params.security_param;
         let poll = (params.slot_duration / 2).max(Duration::from_millis(50));
         let began = Instant::now();
@@ -334,7 +336,7 @@ impl Exec {
                     format!("catch-up of node-{i}"),
                     Some(format!(
                         "node-{i} did not catch up within {} of its restart: {last}",
-                        humantime::format_duration(within)
+                        bound.describe(&params)
                     )),
                 );
                 return;
@@ -346,7 +348,7 @@ impl Exec {
         }
     }
 
-    async fn run_stream(&self, steps: Vec<PlannedStep>, catch_up: Option<Duration>) {
+    async fn run_stream(&self, steps: Vec<PlannedStep>, catch_up: Option<Deadline>) {
         // catch-up checks run alongside the stream, not after it
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(PlannedStep, usize)>();
         let checks = async {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::LinkError;
 
@@ -12,7 +12,7 @@ use super::error::LinkError;
 ///
 /// Faults are per direction because real networks are asymmetric; a TCP connection between two
 /// nodes carries both `from->to` and `to->from`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LinkId {
     /// The sending node's index.
     pub from: usize,
@@ -43,7 +43,7 @@ impl fmt::Display for LinkId {
 
 /// Which directed links a fault (or a `clear`) applies to, so callers can address one direction,
 /// a pair, a node or the whole network with the same methods.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkSel {
     /// Every directed link the layer knows.
     All,
@@ -67,7 +67,7 @@ impl fmt::Display for LinkSel {
 }
 
 /// A network fault, as a value, so it can be logged, replayed and described in reports.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Fault {
     /// Blocks every link between nodes of different groups, closes the connections across the cut
     /// and refuses new ones. Nodes not named in any group form one extra group together.
@@ -159,7 +159,7 @@ impl fmt::Display for Fault {
 }
 
 /// Identifies one applied fault, so it can be reverted on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FaultId(pub u64);
 
 impl fmt::Display for FaultId {
@@ -169,7 +169,7 @@ impl fmt::Display for FaultId {
 }
 
 /// One line of the fault log: a fault applied to, or reverted from, a set of links.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FaultRecord {
     /// Wall-clock time, for reports that line faults up with node logs.
     pub at: SystemTime,

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use super::prometheus::{MetricSample, PrometheusClient};
 use crate::context::RunContext;
+use crate::deadline::Deadline;
 use crate::expectation::{Expectation, ExpectationError, Verdict};
+use crate::topology::ConsensusSettings;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +76,7 @@ pub struct MetricExpectation {
     query: String,
     op: CompareOp,
     threshold: f64,
-    within: Duration,
+    within: Deadline,
     min_series: usize,
     client: Option<PrometheusClient>,
 }
@@ -95,7 +97,7 @@ impl MetricExpectation {
             query: query.trim().to_owned(),
             op,
             threshold,
-            within: Duration::from_secs(10),
+            within: Deadline::Time(Duration::from_secs(10)),
             min_series: 1,
             client: None,
         })
@@ -107,9 +109,11 @@ impl MetricExpectation {
         self
     }
 
-    /// How long to keep retrying until the condition holds (default 10 s; zero: one query).
-    pub fn within(mut self, d: Duration) -> Self {
-        self.within = d;
+    /// How long to keep retrying until the condition holds (default 10 s; zero: one query): a
+    /// duration, or slots or blocks (resolved against the testnet's consensus parameters when
+    /// judged; [`check`](Self::check) outside a run takes the default parameters).
+    pub fn within(mut self, d: impl Into<Deadline>) -> Self {
+        self.within = d.into();
         self
     }
 
@@ -189,13 +193,23 @@ impl MetricExpectation {
     /// Queries until the condition holds or `within` passes; the last verdict (the server:
     /// the expectation's own, else the environment's).
     pub async fn check(&self) -> Result<Verdict, ExpectationError> {
-        self.check_in(&super::Monitoring::from_env()).await
+        self.check_in(
+            &super::Monitoring::from_env(),
+            &ConsensusSettings::default(),
+        )
+        .await
     }
 
-    /// [`Self::check`] against the Prometheus of `m` unless the expectation has its own.
-    pub async fn check_in(&self, m: &super::Monitoring) -> Result<Verdict, ExpectationError> {
+    /// [`check`](Self::check) against the Prometheus of `m` unless the expectation has its own,
+    /// with `within` in slots or blocks resolved against `params`.
+    pub async fn check_in(
+        &self,
+        m: &super::Monitoring,
+        params: &ConsensusSettings,
+    ) -> Result<Verdict, ExpectationError> {
         let client = self.client(m)?;
-        let deadline = tokio::time::Instant::now() + self.within;
+        let within = self.within.resolve(params);
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let verdict = match client.query(&self.query).await {
                 Ok(samples) => Ok(self.judge(&samples)),
@@ -204,11 +218,9 @@ impl MetricExpectation {
             let done = matches!(&verdict, Ok(v) if v.passed);
             if done || tokio::time::Instant::now() + Duration::from_millis(500) > deadline {
                 return verdict.map(|mut v| {
-                    if !v.passed && !self.within.is_zero() {
-                        v.message.push_str(&format!(
-                            " (retried for {})",
-                            humantime::format_duration(self.within)
-                        ));
+                    if !v.passed && !within.is_zero() {
+                        v.message
+                            .push_str(&format!(" (retried for {})", self.within.describe(params)));
                     }
                     v
                 });
@@ -243,7 +255,10 @@ impl Expectation for MetricExpectation {
         &'a self,
         ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<Verdict, ExpectationError>> {
-        Box::pin(async move { self.check_in(&ctx.monitoring()).await })
+        Box::pin(async move {
+            let params = ctx.testnet().topology().params.clone();
+            self.check_in(&ctx.monitoring(), &params).await
+        })
     }
 }
 

@@ -6,6 +6,7 @@ pub mod brief;
 pub mod html;
 pub mod plots;
 pub mod recorder;
+pub mod stats;
 pub mod terminal;
 
 use std::fmt;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit;
 use crate::expectation::Verdict;
@@ -125,7 +126,7 @@ impl EventSink {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every expectation passed and no workload failed.
@@ -139,21 +140,21 @@ pub enum Outcome {
 }
 
 /// One expectation's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NamedVerdict {
     pub name: String,
     pub verdict: Verdict,
 }
 
 /// One workload's failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadFailure {
     pub name: String,
     pub error: String,
 }
 
 /// How long each phase took.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
     #[serde(with = "duration_ms")]
     pub deploy: Duration,
@@ -170,7 +171,7 @@ pub struct Timings {
 }
 
 /// One line of the run's timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// Since the run started (deploy included).
     #[serde(with = "duration_ms")]
@@ -179,7 +180,7 @@ pub struct TimelineEntry {
 }
 
 /// Everything a run produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     pub outcome: Outcome,
     pub verdicts: Vec<NamedVerdict>,
@@ -209,10 +210,14 @@ pub struct RunReport {
     pub inclusion_latency: Option<LatencyStats>,
     /// The same latencies, one per included transaction in submission order, ms.
     pub inclusion_latencies_ms: Vec<u64>,
+    /// Recovery measured: every revert to convergence (with the fork depth at the revert),
+    /// every restart to catch-up, and their min/median/p90/max.
+    #[serde(default)]
+    pub recovery: crate::recovery::RecoveryReport,
 }
 
 /// Distribution summary of a latency, in ms.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyStats {
     pub count: usize,
     pub median_ms: u64,
@@ -262,6 +267,7 @@ impl RunReport {
             feed_modes: Vec::new(),
             inclusion_latency: None,
             inclusion_latencies_ms: Vec::new(),
+            recovery: Default::default(),
         }
     }
 
@@ -324,9 +330,14 @@ impl RunReport {
 pub(crate) mod duration_ms {
     use std::time::Duration;
 
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
+    }
+
+    /// The report a child run wrote (`run --jobs`), read back.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
     }
 }

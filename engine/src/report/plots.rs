@@ -29,7 +29,32 @@ fn draw_err<E: Display>(what: &str) -> impl Fn(E) -> String + '_ {
     move |e| format!("cannot draw the {what} plot: {e}")
 }
 
-/// A line plot over run time with `spans` shaded and `markers` as vertical lines.
+/// A plot with nothing to draw: its title and why, no axes (empty axes read as "zero").
+pub fn empty_plot(title: &str, why: &str) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let e = draw_err(title);
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT / 3)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        root.draw(&Text::new(
+            title.to_owned(),
+            (12, 12),
+            ("sans-serif", 18).into_font(),
+        ))
+        .map_err(&e)?;
+        root.draw(&Text::new(
+            format!("no data: {why}"),
+            (12, 50),
+            ("sans-serif", 14).into_font().color(&RGBColor(90, 90, 90)),
+        ))
+        .map_err(&e)?;
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// A line plot over run time with `spans` shaded and `markers` as vertical lines; with no
+/// value at all, an [`empty_plot`] saying so.
 pub fn time_plot(
     title: &str,
     y_desc: &str,
@@ -38,6 +63,12 @@ pub fn time_plot(
     markers: &[(String, f64)],
     x_max: f64,
 ) -> Result<String, String> {
+    if series
+        .iter()
+        .all(|s| s.points.iter().all(|p| p.1.is_none()))
+    {
+        return empty_plot(title, "no sample was recorded");
+    }
     let x_max = if x_max > 0.0 { x_max } else { 1.0 };
     let y_top = series
         .iter()
@@ -117,26 +148,13 @@ pub fn time_plot(
                 }
             }
         }
-        if series
-            .iter()
-            .all(|s| s.points.iter().all(|p| p.1.is_none()))
-        {
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    "no samples recorded".to_owned(),
-                    (x_max * 0.4, y_max * 0.5),
-                    ("sans-serif", 14),
-                )))
-                .map_err(&e)?;
-        } else {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .draw()
-                .map_err(&e)?;
-        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .draw()
+            .map_err(&e)?;
         root.present().map_err(&e)?;
     }
     Ok(svg)
@@ -333,13 +351,26 @@ pub fn run_plots(run: &RecordedRun) -> Result<Vec<(&'static str, String)>, Strin
         };
         match (field("median_ms"), field("p95_ms"), field("max_ms")) {
             (Some(m), Some(p), Some(x)) => summary_bars("inclusion latency (summary)", m, p, x)?,
-            _ => histogram(
-                "inclusion latency distribution (no transactions included)",
-                &[],
-                1,
+            _ => empty_plot(
+                "inclusion latency distribution",
+                "no transaction was included",
             )?,
         }
     };
+    // which nodes share a tip: each node's line sits at the lowest node on the same tip, so a
+    // partition shows as lines apart that meet again at the heal (or never)
+    let tip_groups = per_node(
+        &|k, node| {
+            let tips = &samples[k].tips;
+            let mine = tips.get(node)?.as_ref()?;
+            tips.iter()
+                .position(|t| t.as_ref() == Some(mine))
+                .map(|j| j as f64)
+        },
+        samples.len(),
+        &|k| samples[k].at_ms,
+    );
+    let recovery = recovery_plot(run)?;
     Ok(vec![
         (
             "heights",
@@ -375,7 +406,73 @@ pub fn run_plots(run: &RecordedRun) -> Result<Vec<(&'static str, String)>, Strin
                 x_max,
             )?,
         ),
+        (
+            "forks",
+            time_plot(
+                "nodes sharing a tip (each node at the lowest node on its tip)",
+                "lowest node on the same tip",
+                &tip_groups,
+                &run.spans,
+                &markers,
+                x_max,
+            )?,
+        ),
+        ("recovery", recovery),
     ])
+}
+
+/// One bar per revert (to convergence) and per restart (to catch-up), from the run report's
+/// `recovery`; an [`empty_plot`] when there was neither.
+fn recovery_plot(run: &RecordedRun) -> Result<String, String> {
+    let title = "recovery: revert to convergence, restart to catch-up";
+    let rec = run.report.as_ref().and_then(|r| r.get("recovery"));
+    let list = |key: &str| {
+        rec.and_then(|r| r.get(key))
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut bars = Vec::new();
+    let mut x = 0.0;
+    for h in list("heals") {
+        let fault = h.get("fault").and_then(|f| f.as_str()).unwrap_or("fault");
+        let label = match h
+            .get("converged_after_ms")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(v) => format!("{fault}: {v} ms"),
+            None => format!("{fault}: not converged"),
+        };
+        let v = h
+            .get("converged_after_ms")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        bars.push((label, x, x + 1.0, v));
+        x += 1.5;
+    }
+    for c in list("catch_ups") {
+        let node = c
+            .get("node")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let action = c
+            .get("action")
+            .and_then(|a| a.as_str())
+            .unwrap_or("restart");
+        let v = c
+            .get("caught_up_after_ms")
+            .and_then(serde_json::Value::as_u64);
+        let label = match v {
+            Some(v) => format!("{action} node-{node}: {v} ms"),
+            None => format!("{action} node-{node}: not caught up"),
+        };
+        bars.push((label, x, x + 1.0, v.unwrap_or(0)));
+        x += 1.5;
+    }
+    if bars.is_empty() {
+        return empty_plot(title, "no fault was reverted and no node started again");
+    }
+    bar_plot(title, "", "ms", &bars)
 }
 
 #[cfg(test)]
@@ -391,6 +488,55 @@ mod tests {
             (3.0, Some(3.0)),
         ]);
         assert_eq!(s, vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]);
+    }
+
+    #[test]
+    fn a_plot_without_data_says_so_and_draws_no_axes() {
+        let empty = Series {
+            name: "node-0".into(),
+            points: vec![(0.0, None), (1.0, None)],
+        };
+        let svg = time_plot("peers per node", "peers", &[empty], &[], &[], 5.0).unwrap();
+        assert!(svg.contains("no data: no sample was recorded"), "{svg}");
+        assert!(!svg.contains("time since deploy"), "no axes: {svg}");
+        let svg = recovery_plot(&RecordedRun::default()).unwrap();
+        assert!(
+            svg.contains("no data: no fault was reverted and no node started again"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn forks_and_recovery_are_drawn() {
+        let tip = |t: &str| Some(t.to_owned());
+        let run = RecordedRun {
+            report: Some(serde_json::json!({"recovery": {
+                "heals": [{"fault": "partition [[0], [1]]", "converged_after_ms": 350}],
+                "catch_ups": [{"node": 1, "action": "restart", "caught_up_after_ms": null}],
+            }})),
+            node_samples: vec![
+                crate::report::recorder::NodeSample {
+                    at_ms: 0,
+                    heights: vec![Some(1), Some(1)],
+                    peers: vec![Some(1), Some(1)],
+                    tips: vec![tip("aa"), tip("aa")],
+                },
+                crate::report::recorder::NodeSample {
+                    at_ms: 1000,
+                    heights: vec![Some(2), Some(3)],
+                    peers: vec![Some(0), Some(0)],
+                    tips: vec![tip("bb"), tip("cc")],
+                },
+            ],
+            ..Default::default()
+        };
+        let plots = run_plots(&run).unwrap();
+        let get = |id: &str| &plots.iter().find(|(i, _)| *i == id).unwrap().1;
+        assert!(get("forks").contains("lowest node on the same tip"));
+        let rec = get("recovery");
+        assert!(rec.contains("partition [[0], [1]]: 350 ms"), "{rec}");
+        assert!(rec.contains("restart node-1: not caught up"), "{rec}");
+        assert!(get("latency").contains("no data: no transaction was included"));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct NodeSample {
     pub heights: Vec<Option<u64>>,
     /// Handshaken peers per node (None: the node did not answer).
     pub peers: Vec<Option<usize>>,
+    /// Tip id per node, shortened (None: the node did not answer), to show which nodes share a
+    /// chain.
+    #[serde(default)]
+    pub tips: Vec<Option<String>>,
 }
 
 /// The runner's periodic progress.
@@ -303,7 +307,7 @@ impl Recorder {
                 }
                 let polls = clients.iter().map(|c| async move {
                     let (info, net) = tokio::join!(c.consensus_info(), c.network_info());
-                    (info.ok().map(|i| i.height), net.ok().map(|n| n.n_peers))
+                    (info.ok(), net.ok().map(|n| n.n_peers))
                 });
                 let results = tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -317,8 +321,12 @@ impl Recorder {
                 let n = clients.iter().map(|c| c.index() + 1).max().unwrap_or(0);
                 let mut heights = vec![None; n];
                 let mut peers = vec![None; n];
-                for (c, (h, p)) in clients.iter().zip(results) {
-                    heights[c.index()] = h;
+                let mut tips = vec![None; n];
+                for (c, (info, p)) in clients.iter().zip(results) {
+                    heights[c.index()] = info.as_ref().map(|i| i.height);
+                    tips[c.index()] = info
+                        .as_ref()
+                        .map(|i| crate::client::model::short_id(&i.tip).to_owned());
                     peers[c.index()] = p;
                 }
                 let at_ms = cur.origin.elapsed().as_millis() as u64;
@@ -326,6 +334,7 @@ impl Recorder {
                     at_ms,
                     heights,
                     peers,
+                    tips,
                 });
             }
         });

@@ -233,6 +233,51 @@ impl TerminalReporter {
                 l.median_ms, l.p95_ms, l.max_ms
             ));
         }
+        let rec = &report.recovery;
+        if !rec.heals.is_empty() {
+            let open = rec
+                .heals
+                .iter()
+                .filter(|h| h.converged_after_ms.is_none())
+                .count();
+            s.push_str(&format!(
+                "  recovery: {} reverts, heal to convergence {}{}{}\n",
+                rec.heals.len(),
+                rec.heal_to_convergence_ms
+                    .as_ref()
+                    .map_or_else(|| "n/a".to_owned(), |q| q.render("ms")),
+                rec.fork_depth
+                    .as_ref()
+                    .map_or_else(String::new, |q| format!(
+                        ", fork depth at heal max {:.0}",
+                        q.max
+                    )),
+                if open > 0 {
+                    format!(", {open} not converged")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !rec.catch_ups.is_empty() {
+            let open = rec
+                .catch_ups
+                .iter()
+                .filter(|c| c.caught_up_after_ms.is_none())
+                .count();
+            s.push_str(&format!(
+                "  recovery: {} restarts, catch-up {}{}\n",
+                rec.catch_ups.len(),
+                rec.catch_up_ms
+                    .as_ref()
+                    .map_or_else(|| "n/a".to_owned(), |q| q.render("ms")),
+                if open > 0 {
+                    format!(", {open} not caught up")
+                } else {
+                    String::new()
+                }
+            ));
+        }
         if let Some(dir) = &report.run_dir
             && report.kept
         {

@@ -1,0 +1,969 @@
+//! Repetitions of one script (`run --repeat N`, `--until-fail N`, `--max-failure-rate P`,
+//! `--jobs J`): the statistics printed and written to the JSON report (pass and flake rate, the
+//! failure rate with its 95% Wilson interval overall and per expectation, the spread of the key
+//! figures), the verdict against a highest acceptable failure rate, and the parallel runner.
+//!
+//! Parallel repetitions are child processes of this binary (`run FILE --seed S --json F`), not
+//! threads: a repetition's testnet, Ctrl-C handling, descriptor limit, process-wide reporters and
+//! terminal output are its own, a crash or a hang in one cannot corrupt the others, and each
+//! reads its report back from the JSON file every `run` already writes. The child of seed S runs
+//! exactly what `run FILE --seed S` runs, so its seed replays it.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use engine::recovery::Quantiles;
+use engine::report::RunReport;
+use engine::report::recorder::RecordedRun;
+use engine::report::stats::{FailureRate, RateVerdict, pct};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::RunArgs;
+use crate::exit;
+
+/// One repetition of `--repeat`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repetition {
+    /// The seed it ran with (`--seed` replays it).
+    pub seed: u64,
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its script error, rendered, if any.
+    pub error: Option<String>,
+    /// The ids of its runs (in `runs`).
+    pub run_ids: Vec<String>,
+}
+
+/// min/median/max of one figure over the runs that have it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    /// Smallest value.
+    pub min: f64,
+    /// Median (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// Largest value.
+    pub max: f64,
+    /// How many runs had the figure.
+    pub samples: usize,
+}
+
+impl Spread {
+    /// The spread of `values` (None when empty).
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.retain(|v| v.is_finite());
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(Self {
+            min: values[0],
+            median: f64::midpoint(values[(values.len() - 1) / 2], values[values.len() / 2]),
+            max: values[values.len() - 1],
+            samples: values.len(),
+        })
+    }
+}
+
+/// The failure rate of one expectation, over the runs that judged it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectationRate {
+    /// The expectation's name.
+    pub name: String,
+    /// Failed verdicts out of the runs that judged it, with the 95% interval.
+    pub failure_rate: FailureRate,
+}
+
+/// `--max-failure-rate P`: the highest acceptable rate and what the interval says about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateDecision {
+    /// P.
+    pub max_failure_rate: f64,
+    /// Below (pass), above, or undecided with the runs that would settle it.
+    #[serde(flatten)]
+    pub verdict: RateVerdict,
+}
+
+impl RateDecision {
+    /// Whether the repetition passes.
+    pub fn passed(&self) -> bool {
+        self.verdict == RateVerdict::Below
+    }
+
+    /// The line printed after the statistics.
+    pub fn render(&self, rate: &FailureRate) -> String {
+        let p = pct(self.max_failure_rate);
+        match self.verdict {
+            RateVerdict::Below => format!(
+                "max failure rate {p}: passed: the 95% upper bound {} is below {p} ({})",
+                pct(rate.high),
+                rate.render()
+            ),
+            RateVerdict::Above => format!(
+                "max failure rate {p}: failed: even the 95% lower bound {} is above {p} ({})",
+                pct(rate.low),
+                rate.render()
+            ),
+            RateVerdict::Undecided {
+                runs_needed: Some(n),
+            } => {
+                let more = n.saturating_sub(rate.runs);
+                let how = if rate.failures == 0 {
+                    "with no failure".to_owned()
+                } else {
+                    format!("failing at the observed {}", pct(rate.rate))
+                };
+                format!(
+                    "max failure rate {p}: failed: the 95% upper bound {} is not below {p} ({}); \
+                     {more} more runs ({n} in all) {how} would show it below (--repeat {n})",
+                    pct(rate.high),
+                    rate.render()
+                )
+            }
+            RateVerdict::Undecided { runs_needed: None } => format!(
+                "max failure rate {p}: failed: the observed rate {} is not below {p}, so no \
+                 number of further runs at that rate would bring the upper bound below it ({})",
+                pct(rate.rate),
+                rate.render()
+            ),
+        }
+    }
+}
+
+/// `--until-fail N`: the first failing repetition, if any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UntilFail {
+    /// N.
+    pub limit: u32,
+    /// The seed of the first failing repetition (by repetition order), None when all passed.
+    pub failed_seed: Option<u64>,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+}
+
+/// What `--repeat N` prints and writes into the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatStats {
+    /// Repetitions made (fewer than asked when interrupted or stopped by a script error).
+    pub repetitions: usize,
+    /// Repetitions that passed.
+    pub passed: usize,
+    /// passed / repetitions.
+    pub pass_rate: f64,
+    /// Share of failed repetitions when the outcome varied with the seed; 0 when every
+    /// repetition ended the same way (all failing is a steady failure, not a flake).
+    pub flake_rate: f64,
+    /// Failed repetitions (any exit but 0) out of all, with the 95% Wilson interval.
+    pub failure_rate: FailureRate,
+    /// Per expectation (by name, in order of first appearance), over the runs that judged it.
+    pub expectations: Vec<ExpectationRate>,
+    /// With `--max-failure-rate`: the verdict from the interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<RateDecision>,
+    /// With `--until-fail`: the first failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_fail: Option<UntilFail>,
+    /// Whole run time (deploy to teardown), seconds, per run.
+    pub duration_s: Option<Spread>,
+    /// Highest final height over the nodes, per run.
+    pub final_height: Option<Spread>,
+    /// Transactions included / submitted, percent, per run that submitted any.
+    pub txs_included_pct: Option<Spread>,
+    /// Median submission-to-inclusion latency, ms, per run that included any.
+    pub inclusion_latency_median_ms: Option<Spread>,
+    /// Recovery over every run's records, pooled: revert to convergence (ms), fork depth at
+    /// the revert (blocks), restart to catch-up (ms), submission to inclusion (ms).
+    pub recovery: RecoveryStats,
+}
+
+/// The recovery figures of all repetitions, pooled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecoveryStats {
+    /// Revert to convergence, ms, over the reverts that converged.
+    pub heal_to_convergence_ms: Option<Quantiles>,
+    /// Reverts after which the run ended before convergence.
+    pub heals_not_converged: usize,
+    /// Fork depth at the revert, blocks.
+    pub fork_depth: Option<Quantiles>,
+    /// Restart (start, resume) to catch-up, ms, over the nodes that caught up.
+    pub catch_up_ms: Option<Quantiles>,
+    /// Nodes started again that had not caught up when the run ended.
+    pub catch_ups_missed: usize,
+    /// Submission to inclusion, ms, over every included transaction.
+    pub inclusion_latency_ms: Option<Quantiles>,
+}
+
+impl RecoveryStats {
+    /// Pooled over these runs.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "ms and blocks are far below 2^52"
+    )]
+    pub fn of(runs: &[Arc<RunReport>]) -> Self {
+        let heals = || runs.iter().flat_map(|r| &r.recovery.heals);
+        let catch_ups = || runs.iter().flat_map(|r| &r.recovery.catch_ups);
+        Self {
+            heal_to_convergence_ms: Quantiles::of(
+                heals()
+                    .filter_map(|h| h.converged_after_ms)
+                    .map(|v| v as f64)
+                    .collect(),
+            ),
+            heals_not_converged: heals().filter(|h| h.converged_after_ms.is_none()).count(),
+            fork_depth: Quantiles::of(
+                heals()
+                    .filter_map(|h| h.fork_depth)
+                    .map(|v| v as f64)
+                    .collect(),
+            ),
+            catch_up_ms: Quantiles::of(
+                catch_ups()
+                    .filter_map(|c| c.caught_up_after_ms)
+                    .map(|v| v as f64)
+                    .collect(),
+            ),
+            catch_ups_missed: catch_ups()
+                .filter(|c| c.caught_up_after_ms.is_none())
+                .count(),
+            inclusion_latency_ms: Quantiles::of(
+                runs.iter()
+                    .flat_map(|r| &r.inclusion_latencies_ms)
+                    .map(|&v| v as f64)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// One line per figure, `n/a` where no run had it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let rows = [
+            (
+                "heal to convergence",
+                &self.heal_to_convergence_ms,
+                "ms",
+                (self.heals_not_converged > 0)
+                    .then(|| format!(", {} not converged", self.heals_not_converged)),
+            ),
+            ("fork depth at heal", &self.fork_depth, "", None),
+            (
+                "restart catch-up",
+                &self.catch_up_ms,
+                "ms",
+                (self.catch_ups_missed > 0)
+                    .then(|| format!(", {} not caught up", self.catch_ups_missed)),
+            ),
+            ("inclusion latency", &self.inclusion_latency_ms, "ms", None),
+        ];
+        for (name, q, unit, missing) in rows {
+            let missing = missing.unwrap_or_default();
+            match q {
+                Some(q) => {
+                    let _ = writeln!(out, "  {name:<25} {}{missing}", q.render(unit));
+                }
+                None if missing.is_empty() => {
+                    let _ = writeln!(out, "  {name:<25} n/a");
+                }
+                None => {
+                    let _ = writeln!(out, "  {name:<25} n/a{missing}");
+                }
+            }
+        }
+        out
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts and ms are far below 2^52"
+)]
+impl RepeatStats {
+    /// Statistics over the repetitions and all their runs.
+    pub fn of(repetitions: &[Repetition], runs: &[Arc<RunReport>]) -> Self {
+        let n = repetitions.len();
+        let passed = repetitions
+            .iter()
+            .filter(|r| r.exit_code == exit::PASSED)
+            .count();
+        let ratio = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        let flaky = passed > 0 && passed < n;
+        Self {
+            repetitions: n,
+            passed,
+            pass_rate: ratio(passed),
+            flake_rate: if flaky { ratio(n - passed) } else { 0.0 },
+            failure_rate: FailureRate::of((n - passed) as u64, n as u64),
+            expectations: expectation_rates(runs),
+            decision: None,
+            until_fail: None,
+            duration_s: Spread::of(runs.iter().map(|r| r.timings.total.as_secs_f64()).collect()),
+            final_height: Spread::of(
+                runs.iter()
+                    .filter_map(|r| r.final_heights.iter().flatten().max())
+                    .map(|&h| h as f64)
+                    .collect(),
+            ),
+            txs_included_pct: Spread::of(
+                runs.iter()
+                    .filter(|r| r.txs_submitted > 0)
+                    .map(|r| 100.0 * r.txs_included as f64 / r.txs_submitted as f64)
+                    .collect(),
+            ),
+            inclusion_latency_median_ms: Spread::of(
+                runs.iter()
+                    .filter_map(|r| r.inclusion_latency.as_ref())
+                    .map(|l| l.median_ms as f64)
+                    .collect(),
+            ),
+            recovery: RecoveryStats::of(runs),
+        }
+    }
+
+    /// With the verdict of `--max-failure-rate P`.
+    pub fn judged_against(mut self, max_failure_rate: Option<f64>) -> Self {
+        self.decision = max_failure_rate.map(|p| RateDecision {
+            max_failure_rate: p,
+            verdict: self.failure_rate.judge(p),
+        });
+        self
+    }
+
+    /// The lines printed after the last repetition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "repeat: {}/{} passed (pass rate {:.0}%, flake rate {:.0}%){}",
+            self.passed,
+            self.repetitions,
+            self.pass_rate * 100.0,
+            self.flake_rate * 100.0,
+            if self.passed == 0 && self.repetitions > 1 {
+                ": every repetition failed, a steady failure rather than a flake"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  {:<25} {}",
+            "failure rate",
+            self.failure_rate.render()
+        );
+        for e in &self.expectations {
+            let _ = writeln!(
+                out,
+                "  {:<25} {}",
+                format!("  {}", e.name),
+                e.failure_rate.render()
+            );
+        }
+        let rows: [(&str, &Option<Spread>, &str, usize); 4] = [
+            ("run duration", &self.duration_s, "s", 1),
+            ("final height", &self.final_height, "", 0),
+            ("txs included", &self.txs_included_pct, "%", 1),
+            (
+                "inclusion latency median",
+                &self.inclusion_latency_median_ms,
+                "ms",
+                0,
+            ),
+        ];
+        for (name, spread, unit, digits) in rows {
+            match spread {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        "  {name:<25} min {:.digits$}{unit}  median {:.digits$}{unit}  max {:.digits$}{unit}  ({} runs)",
+                        s.min, s.median, s.max, s.samples
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  {name:<25} n/a");
+                }
+            }
+        }
+        out.push_str(&self.recovery.render());
+        if let Some(d) = &self.decision {
+            let _ = writeln!(out, "{}", d.render(&self.failure_rate));
+        }
+        out
+    }
+}
+
+/// Failed verdicts per expectation name, over the runs that judged it.
+fn expectation_rates(runs: &[Arc<RunReport>]) -> Vec<ExpectationRate> {
+    let mut counts: Vec<(String, u64, u64)> = Vec::new();
+    for v in runs.iter().flat_map(|r| &r.verdicts) {
+        let i = counts
+            .iter()
+            .position(|(name, ..)| *name == v.name)
+            .unwrap_or_else(|| {
+                counts.push((v.name.clone(), 0, 0));
+                counts.len() - 1
+            });
+        counts[i].2 += 1;
+        if !v.verdict.passed {
+            counts[i].1 += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(name, failures, judged)| ExpectationRate {
+            name,
+            failure_rate: FailureRate::of(failures, judged),
+        })
+        .collect()
+}
+
+/// How the repetitions are to be made, from the `run` options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepeatPolicy {
+    /// How many repetitions at most.
+    pub count: u32,
+    /// `--until-fail`: stop at the first failure.
+    pub until_fail: bool,
+    /// `--max-failure-rate`.
+    pub max_failure_rate: Option<f64>,
+    /// `--jobs`.
+    pub jobs: u32,
+}
+
+impl RepeatPolicy {
+    /// The policy of these options.
+    pub fn of(args: &RunArgs) -> Self {
+        Self {
+            count: args.until_fail.unwrap_or(args.repeat).max(1),
+            until_fail: args.until_fail.is_some(),
+            max_failure_rate: args.max_failure_rate,
+            jobs: args.jobs.max(1),
+        }
+    }
+
+    /// Whether this is a repetition (statistics, per-repetition report) rather than one run.
+    pub fn repeating(&self) -> bool {
+        self.count > 1 || self.until_fail || self.max_failure_rate.is_some()
+    }
+
+    /// Whether repetitions run as child processes.
+    pub fn parallel(&self) -> bool {
+        self.jobs > 1 && self.count > 1
+    }
+
+    /// The exit code of the whole repetition.
+    pub fn exit_code(&self, repetitions: &[Repetition], stats: &RepeatStats) -> i32 {
+        if repetitions.iter().any(|r| r.exit_code == exit::INTERRUPTED) {
+            return exit::INTERRUPTED;
+        }
+        let passed = match &stats.decision {
+            Some(d) => d.passed(),
+            None => repetitions.iter().all(|r| r.exit_code == exit::PASSED),
+        };
+        if passed {
+            exit::PASSED
+        } else {
+            exit::SCENARIO_FAILED
+        }
+    }
+}
+
+/// The `--until-fail` summary line.
+pub fn render_until_fail(u: &UntilFail, made: usize, script: &Path) -> String {
+    match u.failed_seed {
+        Some(seed) => format!(
+            "until-fail: the repetition with seed {seed} failed (exit {}); replay it with: nomos-script run {} --seed {seed}",
+            u.exit_code.unwrap_or(exit::SCENARIO_FAILED),
+            script.display()
+        ),
+        None => format!(
+            "until-fail: no failure in {made} repetition{} (limit {})",
+            if made == 1 { "" } else { "s" },
+            u.limit
+        ),
+    }
+}
+
+/// What one repetition produced, however it ran.
+#[derive(Debug)]
+pub struct RepResult {
+    /// Its place in the repetition order (0-based).
+    pub index: u32,
+    /// Its seed.
+    pub seed: u64,
+    /// Its exit code.
+    pub code: i32,
+    /// Its script error, rendered.
+    pub error: Option<String>,
+    /// Its runs.
+    pub reports: Vec<Arc<RunReport>>,
+    /// What the HTML recorder saw of its runs (children with `--report-dir` only).
+    pub recorded: Vec<RecordedRun>,
+}
+
+/// Whether a repetition ends the whole thing early: an interrupt, or a script that fails before
+/// running anything (nothing to learn from repeating it).
+pub fn stops_everything(r: &RepResult) -> bool {
+    r.code == exit::INTERRUPTED || (r.code == exit::SCRIPT_ERROR && r.reports.is_empty())
+}
+
+/// The part of a child's JSON report the parent reads back.
+#[derive(Deserialize)]
+struct ChildReport {
+    exit_code: i32,
+    error: Option<String>,
+    runs: Vec<RunReport>,
+}
+
+/// How often a child that could not start its nodes because another repetition took a port
+/// between the pick and the bind ("Address already in use", exit 3) is started again.
+const PORT_RACE_RETRIES: u32 = 2;
+
+/// Runs the repetitions `seeds` as child processes, `jobs` at a time, handing each result to
+/// `on_result` as it finishes (in completion order); `on_result` returns false to start no
+/// further repetition (those running are let finish). `interrupted` is polled: once true, the
+/// children are sent one SIGINT (they are in their own process groups, so a terminal's Ctrl-C
+/// reaches only this process) and no other starts.
+pub fn run_children(
+    args: &RunArgs,
+    seeds: &[u64],
+    interrupted: &dyn Fn() -> bool,
+    on_result: &mut dyn FnMut(RepResult) -> bool,
+) -> Result<(), String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find this binary to run repetitions with --jobs: {e}"))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("repeat-jobs-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temp dir for the repetitions' reports: {e}"))?;
+    let mut pending: VecDeque<(u32, u32)> = (0..seeds.len())
+        .map(|i| (u32::try_from(i).unwrap_or(u32::MAX), 0))
+        .collect();
+    let (tx, rx) = mpsc::channel::<(u32, u32, std::io::Result<std::process::Output>)>();
+    let mut running: Vec<(u32, nix::unistd::Pid)> = Vec::new();
+    let mut starting = true;
+    let mut signalled = false;
+    let total = seeds.len();
+    loop {
+        if interrupted() {
+            starting = false;
+            if !signalled {
+                signalled = true;
+                for (_, pid) in &running {
+                    let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGINT);
+                }
+            }
+        }
+        while starting && running.len() < args.jobs as usize {
+            let Some((index, attempt)) = pending.pop_front() else {
+                break;
+            };
+            let seed = seeds[index as usize];
+            let json = scratch.path().join(format!("seed-{seed}.json"));
+            let mut cmd = child_command(&exe, args, seed, &json);
+            let child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    // the repetitions already running are let finish and are reported
+                    let error =
+                        format!("error: cannot start the repetition with seed {seed}: {e}\n");
+                    eprint!("{error}");
+                    starting = false;
+                    on_result(RepResult {
+                        index,
+                        seed,
+                        code: exit::INFRA_ERROR,
+                        error: Some(error),
+                        reports: Vec::new(),
+                        recorded: Vec::new(),
+                    });
+                    break;
+                }
+            };
+            eprintln!("repeat {}/{total}: seed {seed} started", index + 1);
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            running.push((index, pid));
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send((index, attempt, child.wait_with_output()));
+            });
+        }
+        if running.is_empty() {
+            return Ok(());
+        }
+        let Ok((index, attempt, output)) = rx.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        running.retain(|(i, _)| *i != index);
+        let seed = seeds[index as usize];
+        let json = scratch.path().join(format!("seed-{seed}.json"));
+        let result = child_result(index, seed, &json, args, output);
+        let (result, stderr) = result;
+        if result.code == exit::INFRA_ERROR
+            && stderr.contains("Address already in use")
+            && attempt < PORT_RACE_RETRIES
+            && starting
+        {
+            eprintln!(
+                "repeat {}/{total}: seed {seed} could not bind a node port another repetition took; starting it again",
+                index + 1
+            );
+            pending.push_front((index, attempt + 1));
+            continue;
+        }
+        if result.code != exit::PASSED {
+            // its own terminal output: the failure, the log pointers, the kept run dir (not
+            // the report file it wrote for this process to read)
+            let scratch_line = format!("report written: {}", json.display());
+            for line in stderr.lines().filter(|l| *l != scratch_line) {
+                eprintln!("{line}");
+            }
+        }
+        eprintln!(
+            "repeat {}/{total}: seed {seed} {} (exit {})",
+            index + 1,
+            verdict_word(result.code),
+            result.code
+        );
+        if !on_result(result) {
+            starting = false;
+        }
+    }
+}
+
+/// How a repetition ended, in one word: `passed`, `interrupted` or `failed`.
+pub fn verdict_word(code: i32) -> &'static str {
+    match code {
+        exit::PASSED => "passed",
+        exit::INTERRUPTED => "interrupted",
+        _ => "failed",
+    }
+}
+
+/// `run FILE --seed S --json F` with this run's other options (not the repetition ones).
+fn child_command(exe: &Path, args: &RunArgs, seed: u64, json: &Path) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--node-kind")
+        .arg(engine::nodekind::selected_kind_name())
+        .arg("run")
+        .arg(&args.file)
+        .args(["--deployer", args.deployer.name()])
+        .args(["--seed", &seed.to_string()])
+        .arg("--json")
+        .arg(json);
+    for (key, value) in &args.set {
+        cmd.arg("--set").arg(format!("{key}={value}"));
+    }
+    if args.keep {
+        cmd.arg("--keep");
+    }
+    if args.strict {
+        cmd.arg("--strict");
+    }
+    if let Some(dir) = &args.report_dir {
+        cmd.arg("--report-dir").arg(child_report_dir(dir, seed));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Ctrl-C at a terminal reaches only the parent, which forwards exactly one SIGINT (a
+        // second one would make a child quit without tearing its testnet down)
+        .process_group(0);
+    cmd
+}
+
+/// Where the child of `seed` writes its report dir: under the parent's, so the node files it
+/// copies stay reachable from the merged index.
+pub fn child_report_dir(report_dir: &Path, seed: u64) -> PathBuf {
+    report_dir.join("repetitions").join(format!("seed-{seed}"))
+}
+
+/// The result of a finished child (and its stderr): its JSON report when it wrote one, else its
+/// exit status and the end of its output.
+fn child_result(
+    index: u32,
+    seed: u64,
+    json: &Path,
+    args: &RunArgs,
+    output: std::io::Result<std::process::Output>,
+) -> (RepResult, String) {
+    let (status, stderr) = match output {
+        Ok(out) => (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Err(e) => (
+            None,
+            format!("error: cannot wait for the repetition: {e}\n"),
+        ),
+    };
+    let read = std::fs::read_to_string(json)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<ChildReport>(&t).map_err(|e| e.to_string()));
+    let mut result = RepResult {
+        index,
+        seed,
+        code: status.unwrap_or(exit::INFRA_ERROR),
+        error: None,
+        reports: Vec::new(),
+        recorded: Vec::new(),
+    };
+    match read {
+        Ok(report) => {
+            result.code = report.exit_code;
+            result.error = report.error;
+            result.reports = report.runs.into_iter().map(Arc::new).collect();
+        }
+        Err(e) => {
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            result.error = Some(format!(
+                "error: the repetition with seed {seed} exited {} without a readable report ({e}); its last output:\n{}\n",
+                status.map_or_else(|| "by a signal".to_owned(), |c| c.to_string()),
+                tail.join("\n")
+            ));
+            if result.code == exit::PASSED {
+                result.code = exit::INFRA_ERROR;
+            }
+        }
+    }
+    if let Some(dir) = &args.report_dir {
+        let sub = child_report_dir(dir, seed);
+        let prefix = sub
+            .strip_prefix(dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if let Ok(text) = std::fs::read_to_string(sub.join("recorded-runs.json"))
+            && let Ok(mut runs) = serde_json::from_str::<Vec<RecordedRun>>(&text)
+        {
+            for run in &mut runs {
+                for a in &mut run.artifacts {
+                    a.path = format!("{prefix}/{}", a.path);
+                }
+            }
+            result.recorded = runs;
+        }
+    }
+    (result, stderr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::expectation::Verdict;
+    use engine::report::{NamedVerdict, Outcome};
+
+    fn rep(code: i32) -> Repetition {
+        Repetition {
+            seed: 1,
+            exit_code: code,
+            error: None,
+            run_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn spread_and_repeat_stats() {
+        assert_eq!(Spread::of(vec![]), None);
+        let s = Spread::of(vec![3.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
+        assert_eq!((s.min, s.median, s.max, s.samples), (1.0, 2.5, 10.0, 4));
+        let mut a = RunReport::empty(1, Outcome::Passed);
+        a.final_heights = vec![Some(5), None, Some(9)];
+        a.txs_submitted = 4;
+        a.txs_included = 3;
+        let b = RunReport::empty(2, Outcome::Failed);
+        let runs = vec![Arc::new(a), Arc::new(b)];
+        let flaky = RepeatStats::of(&[rep(0), rep(1)], &runs);
+        assert_eq!((flaky.pass_rate, flaky.flake_rate), (0.5, 0.5));
+        assert_eq!(flaky.final_height.as_ref().map(|s| s.max), Some(9.0));
+        assert_eq!(
+            flaky.txs_included_pct.as_ref().map(|s| s.median),
+            Some(75.0)
+        );
+        assert_eq!(flaky.inclusion_latency_median_ms, None);
+        let text = flaky.render();
+        assert!(
+            text.starts_with("repeat: 1/2 passed (pass rate 50%, flake rate 50%)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("failure rate              1/2 failed (50.0%, 95% CI 9.5%-90.5%)"),
+            "{text}"
+        );
+        assert!(text.contains("inclusion latency median  n/a"), "{text}");
+        // failing every time is steady, not flaky
+        let steady = RepeatStats::of(&[rep(1), rep(1)], &runs);
+        assert_eq!((steady.pass_rate, steady.flake_rate), (0.0, 0.0));
+        assert!(steady.render().contains("a steady failure"));
+    }
+
+    fn judged(seed: u64, verdicts: &[(&str, bool)]) -> Arc<RunReport> {
+        let mut r = RunReport::empty(seed, Outcome::Passed);
+        r.verdicts = verdicts
+            .iter()
+            .map(|&(name, passed)| NamedVerdict {
+                name: name.into(),
+                verdict: if passed {
+                    Verdict::pass("ok", serde_json::Value::Null)
+                } else {
+                    Verdict::fail("no", serde_json::Value::Null)
+                },
+            })
+            .collect();
+        Arc::new(r)
+    }
+
+    #[test]
+    fn recovery_is_pooled_over_the_runs() {
+        use engine::recovery::{HealRecovery, RecoveryReport};
+        let heal = |after: Option<u64>, depth: u64| {
+            serde_json::from_value::<HealRecovery>(serde_json::json!({
+                "fault": "isolate node 3", "reverted_at_ms": 1000,
+                "fork_depth": depth, "converged_after_ms": after,
+            }))
+            .unwrap()
+        };
+        let mut a = RunReport::empty(1, Outcome::Passed);
+        a.recovery = RecoveryReport {
+            heals: vec![heal(Some(400), 2), heal(None, 5)],
+            ..Default::default()
+        };
+        a.inclusion_latencies_ms = vec![100, 300];
+        let mut b = RunReport::empty(2, Outcome::Passed);
+        b.recovery = RecoveryReport {
+            heals: vec![heal(Some(200), 0)],
+            ..Default::default()
+        };
+        b.inclusion_latencies_ms = vec![200];
+        let stats = RecoveryStats::of(&[Arc::new(a), Arc::new(b)]);
+        let h = stats.heal_to_convergence_ms.clone().unwrap();
+        assert_eq!((h.count, h.min, h.max), (2, 200.0, 400.0));
+        assert_eq!(stats.heals_not_converged, 1);
+        assert_eq!(stats.fork_depth.as_ref().map(|q| q.max), Some(5.0));
+        assert_eq!(
+            stats.inclusion_latency_ms.as_ref().map(|q| q.median),
+            Some(200.0)
+        );
+        let text = stats.render();
+        assert!(
+            text.contains("  heal to convergence       min 200ms  median 300ms  p90 400ms  max 400ms  (2 samples), 1 not converged"),
+            "{text}"
+        );
+        assert!(text.contains("  restart catch-up          n/a\n"), "{text}");
+    }
+
+    #[test]
+    fn failure_rate_per_expectation_counts_only_the_runs_that_judged_it() {
+        let runs = [
+            judged(1, &[("liveness", true), ("inclusion", false)]),
+            judged(2, &[("liveness", false), ("inclusion", false)]),
+            // a run stopped by a workload judged nothing
+            judged(3, &[]),
+            judged(4, &[("liveness", true)]),
+        ];
+        let stats = RepeatStats::of(&[rep(1), rep(1), rep(1), rep(0)], &runs);
+        let names: Vec<_> = stats.expectations.iter().map(|e| &e.name).collect();
+        assert_eq!(names, ["liveness", "inclusion"]);
+        assert_eq!(stats.expectations[0].failure_rate, FailureRate::of(1, 3));
+        assert_eq!(stats.expectations[1].failure_rate, FailureRate::of(2, 2));
+        assert_eq!(stats.failure_rate, FailureRate::of(3, 4));
+        let text = stats.render();
+        assert!(
+            text.contains("    liveness                1/3 failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    inclusion               2/2 failed"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn max_failure_rate_decides_the_exit_code_from_the_upper_bound() {
+        let policy = |p: Option<f64>| RepeatPolicy {
+            count: 3,
+            until_fail: false,
+            max_failure_rate: p,
+            jobs: 1,
+        };
+        let runs: Vec<Arc<RunReport>> = Vec::new();
+        // 0/3 failed: upper 56.1%
+        let all_pass = [rep(0), rep(0), rep(0)];
+        let stats = RepeatStats::of(&all_pass, &runs).judged_against(Some(0.6));
+        assert_eq!(policy(Some(0.6)).exit_code(&all_pass, &stats), exit::PASSED);
+        assert!(
+            stats.render().contains(
+                "max failure rate 60.0%: passed: the 95% upper bound 56.1% is below 60.0%"
+            ),
+            "{}",
+            stats.render()
+        );
+        let stats = RepeatStats::of(&all_pass, &runs).judged_against(Some(0.05));
+        assert_eq!(
+            policy(Some(0.05)).exit_code(&all_pass, &stats),
+            exit::SCENARIO_FAILED
+        );
+        assert!(
+            stats.render().contains(
+                "70 more runs (73 in all) with no failure would show it below (--repeat 73)"
+            ),
+            "{}",
+            stats.render()
+        );
+        // one failure is tolerated by a rate, not without one
+        let one_fails = [rep(0), rep(1), rep(0)];
+        let stats = RepeatStats::of(&one_fails, &runs).judged_against(Some(0.95));
+        assert_eq!(
+            policy(Some(0.95)).exit_code(&one_fails, &stats),
+            exit::PASSED
+        );
+        let stats = RepeatStats::of(&one_fails, &runs);
+        assert_eq!(
+            policy(None).exit_code(&one_fails, &stats),
+            exit::SCENARIO_FAILED
+        );
+        // every run failing: the lower bound is above a small rate
+        let all_fail = [rep(1), rep(1), rep(1)];
+        let stats = RepeatStats::of(&all_fail, &runs).judged_against(Some(0.2));
+        assert!(
+            stats
+                .render()
+                .contains("failed: even the 95% lower bound 43.9% is above 20.0%"),
+            "{}",
+            stats.render()
+        );
+        // an interrupt wins over any verdict
+        let interrupted = [rep(0), rep(exit::INTERRUPTED)];
+        let stats = RepeatStats::of(&interrupted, &runs).judged_against(Some(0.99));
+        assert_eq!(
+            policy(Some(0.99)).exit_code(&interrupted, &stats),
+            exit::INTERRUPTED
+        );
+    }
+
+    #[test]
+    fn until_fail_names_the_seed_and_the_replay() {
+        let found = UntilFail {
+            limit: 5,
+            failed_seed: Some(11),
+            exit_code: Some(1),
+        };
+        assert_eq!(
+            render_until_fail(&found, 2, Path::new("s.rhai")),
+            "until-fail: the repetition with seed 11 failed (exit 1); replay it with: nomos-script run s.rhai --seed 11"
+        );
+        let none = UntilFail {
+            limit: 3,
+            failed_seed: None,
+            exit_code: None,
+        };
+        assert_eq!(
+            render_until_fail(&none, 3, Path::new("s.rhai")),
+            "until-fail: no failure in 3 repetitions (limit 3)"
+        );
+    }
+}
