@@ -4,12 +4,14 @@
 pub mod chaos;
 pub mod client;
 pub mod deploy;
+pub mod feed;
 pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod script_fns;
 pub mod topology;
+pub mod txs;
 pub mod values;
 
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     client::register(engine);
     report::register(engine);
     script_fns::register(engine);
+    txs::register(engine);
+    feed::register(engine, state);
     metrics::register(engine, state);
     crate::live::script::register(engine, state);
     chaos::register(engine, state);

@@ -65,6 +65,15 @@ impl ClientError {
         matches!(self.kind, ClientErrorKind::Rejected { .. })
     }
 
+    /// True when the node could not be reached or did not answer in time (it may be down,
+    /// restarting or paused), as opposed to an answer.
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self.kind,
+            ClientErrorKind::Unreachable(_) | ClientErrorKind::Timeout(_)
+        )
+    }
+
     /// The HTTP status of a refusal.
     pub fn status(&self) -> Option<u16> {
         match self.kind {
@@ -380,6 +389,18 @@ impl NodeClient {
     pub async fn submit_raw(&self, body: &Value) -> Result<(), ClientError> {
         let url = format!("{}/mempool/add/tx", self.base);
         self.send_ok(&url, self.http.post(&url).json(body)).await
+    }
+
+    /// `POST /mempool/add/tx` with these bytes as a JSON body, well-formed or not (for
+    /// fuzzing the node's intake). A refusal keeps the node's status and text.
+    pub async fn submit_text(&self, body: String) -> Result<(), ClientError> {
+        let url = format!("{}/mempool/add/tx", self.base);
+        let req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.send_ok(&url, req).await
     }
 
     /// Submits a client-signed reference-node transfer; returns its id (hash).
