@@ -475,6 +475,21 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
+        /// The same client, waiting at most `wait` for the node when a call cannot reach it
+        /// because the framework is restarting, stopping or pausing it (default 30 s); past
+        /// it the call fails naming the node and the control action. `0` fails at once.
+        ///
+        /// ```rhai
+        /// print(net.node(0).with_control_wait("5s").height());
+        /// ```
+        fn with_control_wait(node: NodeClient, wait: Duration) -> NodeClient
+        => |n: &mut NodeHandle, wait: Dynamic| -> Res<NodeHandle> {
+            let mut out = n.clone();
+            out.set_control_wait(super::values::duration(&wait, "with_control_wait")?);
+            Ok(out)
+        }
+    );
+    script_fn!(reg,
         /// The node's API dialect: `logos-2026-05` or `logos-2026-01` (given by its kind or
         /// detected from its `/cryptarchia/info`).
         ///

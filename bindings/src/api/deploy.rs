@@ -228,7 +228,9 @@ impl NetHandle {
         Ok(match &self.net {
             None => NodeHandle::dry(i, self.bridge.clone(), self.dry_chain.clone()),
             Some(net) => match net.clients().get(i) {
-                Some(c) => NodeHandle::new(c.clone(), self.bridge.clone()).with_testnet(net.clone()),
+                Some(c) => {
+                    NodeHandle::new(c.clone(), self.bridge.clone()).with_testnet(net.clone())
+                }
                 None => return err(format!("node {i} has no client")),
             },
         })

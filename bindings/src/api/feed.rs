@@ -10,7 +10,7 @@
 //! (delivered before the blocks of the new branch). A subscriber that fell behind by more than
 //! the feed keeps gets `#{type: "lagged", missed, observed_at}`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::blockfeed::{BlockFeed, FeedEvent, now_ms};
@@ -44,7 +44,7 @@ impl Drop for FeedOwner {
 #[derive(Clone)]
 pub struct FeedHandle {
     feed: Option<BlockFeed>,
-    rx: Arc<Mutex<Option<broadcast::Receiver<FeedEvent>>>>,
+    rx: Arc<tokio::sync::Mutex<Option<broadcast::Receiver<FeedEvent>>>>,
     bridge: Bridge,
     _owner: Option<Arc<FeedOwner>>,
 }
@@ -54,7 +54,7 @@ impl FeedHandle {
     pub fn subscribe(feed: &BlockFeed, bridge: &Bridge) -> Self {
         Self {
             feed: Some(feed.clone()),
-            rx: Arc::new(Mutex::new(Some(feed.subscribe()))),
+            rx: Arc::new(tokio::sync::Mutex::new(Some(feed.subscribe()))),
             bridge: bridge.clone(),
             _owner: None,
         }
@@ -65,7 +65,7 @@ impl FeedHandle {
         let Some(t) = net.testnet().cloned() else {
             return Ok(Self {
                 feed: None,
-                rx: Arc::new(Mutex::new(None)),
+                rx: Arc::new(tokio::sync::Mutex::new(None)),
                 bridge: net.bridge().clone(),
                 _owner: None,
             });
@@ -82,11 +82,10 @@ impl FeedHandle {
     }
 
     fn stats(&self) -> Dynamic {
-        self.feed
-            .as_ref()
-            .map_or_else(|| to_script(&engine::blockfeed::FeedStats::default()), |f| {
-                to_script(&f.stats())
-            })
+        self.feed.as_ref().map_or_else(
+            || to_script(&engine::blockfeed::FeedStats::default()),
+            |f| to_script(&f.stats()),
+        )
     }
 
     fn stat(&self, key: &str) -> Dynamic {
@@ -100,13 +99,11 @@ impl FeedHandle {
     fn next(&self, within: Duration) -> Res<Option<Dynamic>> {
         let rx = self.rx.clone();
         let got = self.bridge.block_on_cancellable(async move {
-            let mut guard = rx.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(rx) = guard.as_mut() else {
-                return None;
-            };
+            // one subscription is read by one caller at a time
+            let mut guard = rx.lock().await;
+            let rx = guard.as_mut()?;
             tokio::time::timeout(within, rx.recv()).await.ok()
         });
-        // the lock is held across the wait: one subscription is read by one caller at a time
         Ok(match got? {
             None => None,
             Some(Ok(ev)) => Some(event_map(&ev)),
@@ -323,7 +320,11 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     );
     for (key, what, ty) in [
         ("blocks_seen", " Distinct blocks the feed has seen.", "int"),
-        ("reorgs", " Reorgs seen over all nodes (derived by the feed).", "int"),
+        (
+            "reorgs",
+            " Reorgs seen over all nodes (derived by the feed).",
+            "int",
+        ),
         ("max_reorg_depth", " The deepest reorg seen.", "int"),
         (
             "heights",

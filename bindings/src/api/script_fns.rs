@@ -314,7 +314,9 @@ impl ContextHandle {
         let n = clients.len();
         let idx = usize::try_from(i).ok().filter(|&i| i < n);
         match idx.and_then(|i| clients.get(i)) {
-            Some(c) => Ok(NodeHandle::new(c.clone(), self.bridge.clone()).with_run(self.ctx.clone())),
+            Some(c) => {
+                Ok(NodeHandle::new(c.clone(), self.bridge.clone()).with_run(self.ctx.clone()))
+            }
             None => err(format!(
                 "node = {i} is out of range: the testnet has {n} nodes (0..{n})"
             )),

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use devnode::crypto::SignedTx;
-use engine::client::{ClientError, ClientErrorKind, NodeClients};
+use engine::client::{ClientError, ClientErrorKind};
 use engine::deploy::Testnet;
 use engine::deploy::control_wait::ControlWaitError;
 use engine::wallet::WalletBook;
@@ -60,11 +60,7 @@ impl WalletHandle {
     fn transfer(&self, to: &str, value: INT, nonce: Option<INT>) -> Res<Dynamic> {
         let value = amount(value, "transfer: amount")?;
         let nonce = nonce.map(|n| amount(n, "transfer: nonce")).transpose()?;
-        let clients = self
-            .net
-            .as_ref()
-            .map(|n| n.clients())
-            .unwrap_or_else(NodeClients::default);
+        let clients = self.net.as_ref().map(|n| n.clients()).unwrap_or_default();
         let (book, w, to) = (self.book.clone(), self.index, to.to_string());
         let signed = self.bridge.block_on_cancellable(async move {
             book.transfer(&clients, w, &to, value, nonce).await
@@ -367,7 +363,7 @@ pub fn register(engine: &mut Engine) {
         ///     .with_workload("nonce", |ctx| ctx.log(`${ctx.wallets()[0].next_nonce}`));
         /// ```
         get next_nonce(wallet: Wallet) -> Dynamic => |w: &mut WalletHandle| {
-            w.book.next_nonce(w.index).map_or(Dynamic::UNIT, |n| int(n))
+            w.book.next_nonce(w.index).map_or(Dynamic::UNIT, int)
         }
     );
     script_fn!(reg,

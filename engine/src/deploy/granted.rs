@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use super::control_log::NodeAction;
 use super::{
     AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NodeState, TeardownSummary,
     Testnet,
 };
-use super::control_log::NodeAction;
 use crate::client::NodeClients;
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::topology::Topology;
@@ -53,7 +53,11 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn new(map: &Arc<Mutex<HashMap<usize, Vec<NodeAction>>>>, node: usize, action: NodeAction) -> Self {
+    fn new(
+        map: &Arc<Mutex<HashMap<usize, Vec<NodeAction>>>>,
+        node: usize,
+        action: NodeAction,
+    ) -> Self {
         map.lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(node)
