@@ -46,6 +46,17 @@ fn mempool_fuzz_refuses_every_bad_case_with_its_reason_and_includes_none() {
     );
 }
 
+/// `logos-2026-01` blocks carry no transaction hash: the ids the feed and a walk of
+/// `node.block(id)` compute must still agree with the one `submit_transaction` returned.
+#[test]
+fn mempool_fuzz_passes_on_the_january_dialect_whose_blocks_carry_no_hashes() {
+    passes(
+        "scenarios/mempool_fuzz.rhai",
+        &["dialect=logos-2026-01"],
+        "7 bad cases refused with their reasons; the valid one included",
+    );
+}
+
 #[test]
 fn mempool_fuzz_fails_against_a_node_that_drops_what_it_accepts() {
     fails(
@@ -106,6 +117,33 @@ fn reads_of_a_node_being_restarted_wait_for_it() {
     passes(
         &fixture("restart_reads.rhai"),
         &[],
+        "reads of node-0 through",
+    );
+}
+
+#[test]
+fn reads_of_a_node_being_paused_and_resumed_wait_for_it() {
+    passes(
+        &fixture("restart_reads.rhai"),
+        &["mode=pause", "duration=16s", "min_restarts=2"],
+        "reads of node-0 through",
+    );
+}
+
+#[test]
+fn without_a_wait_a_read_of_a_node_paused_past_the_client_timeout_fails() {
+    fails(
+        &fixture("restart_reads.rhai"),
+        &["mode=pause", "duration=16s", "wait=0s"],
+        "of its pause by the framework",
+    );
+}
+
+#[test]
+fn reads_of_a_node_being_stopped_and_started_wait_for_it() {
+    passes(
+        &fixture("restart_reads.rhai"),
+        &["mode=stop_start", "duration=10s"],
         "reads of node-0 through",
     );
 }
