@@ -403,7 +403,9 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     script_fn!(reg,
         /// Follows the testnet's blocks (a feed of its own over every node) and calls `f` with
         /// each event (as `next` on `BlockFeed` gives them) on this thread, until `f` returns
-        /// `false` or Ctrl-C; returns the number of events delivered. Nothing under `check`.
+        /// `false` or Ctrl-C; returns the number of events delivered. The feed starts from each
+        /// node's chain: the blocks already made come first (each node's oldest first), then new
+        /// ones. Nothing under `check`.
         ///
         /// ```rhai
         /// let count = 0;
@@ -427,8 +429,9 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
         }
     );
     script_fn!(reg,
-        /// A block feed of its own over the testnet's nodes, subscribed now: `next(timeout)`
-        /// gives its events one by one; it stops following when the handle is dropped.
+        /// A block feed of its own over the testnet's nodes: `next(timeout)` gives its events
+        /// one by one, starting with the blocks each node already has (oldest first); it stops
+        /// following when the handle is dropped. Under `check` it never has an event.
         ///
         /// ```rhai
         /// let feed = net.block_feed();
