@@ -275,7 +275,9 @@ pub fn register(engine: &mut Engine) {
     );
     script_fn!(reg,
         /// The funded wallets, by index, each able to sign transfers (`w.transfer(to, amount)`);
-        /// their nonces are counted for the whole run, shared by every closure.
+        /// their nonces are counted for the whole run, shared by every closure. The built-in
+        /// transaction workload signs for its first `users` wallets with nonces of its own: a
+        /// script that signs too should use the others.
         ///
         /// ```rhai,no_run
         /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(3)
