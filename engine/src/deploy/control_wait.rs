@@ -116,3 +116,162 @@ where
         tokio::time::sleep(RETRY_EVERY.min(deadline - waited)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::client::NodeClients;
+    use crate::deploy::control_log::ControlRecord;
+    use crate::deploy::{Capability, DeployError, TeardownSummary};
+    use crate::topology::{Topology, TopologyBuilder};
+
+    /// One node at a port nothing listens on, in a state and with a control history the test
+    /// sets.
+    struct Fake {
+        topology: Topology,
+        state: Mutex<NodeState>,
+        in_flight: Mutex<Option<NodeAction>>,
+        records: Mutex<Vec<ControlRecord>>,
+    }
+
+    impl Fake {
+        fn new(state: NodeState) -> Self {
+            Self {
+                topology: TopologyBuilder::new().nodes(1).build().expect("topology"),
+                state: Mutex::new(state),
+                in_flight: Mutex::new(None),
+                records: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn record(&self, action: NodeAction, ago: Duration) {
+            self.records.lock().unwrap().push(ControlRecord {
+                at: SystemTime::now() - ago,
+                elapsed: Duration::ZERO,
+                action,
+                node: 0,
+            });
+        }
+    }
+
+    impl Testnet for Fake {
+        fn deployer_name(&self) -> &str {
+            "fake"
+        }
+        fn run_id(&self) -> &str {
+            "fake"
+        }
+        fn node_count(&self) -> usize {
+            1
+        }
+        fn clients(&self) -> NodeClients {
+            // port 1: connections are refused at once
+            NodeClients(vec![NodeClient::new(0, "http://127.0.0.1:1")])
+        }
+        fn topology(&self) -> &Topology {
+            &self.topology
+        }
+        fn run_dir(&self) -> Option<PathBuf> {
+            None
+        }
+        fn endpoints(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn capabilities(&self) -> Vec<Capability> {
+            Vec::new()
+        }
+        fn wait_ready(&self, _deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn node_state(&self, _i: usize) -> Option<NodeState> {
+            Some(*self.state.lock().unwrap())
+        }
+        fn control_in_flight(&self, _i: usize) -> Option<NodeAction> {
+            *self.in_flight.lock().unwrap()
+        }
+        fn control_log(&self) -> Vec<ControlRecord> {
+            self.records.lock().unwrap().clone()
+        }
+        fn teardown(&self, _keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
+            Box::pin(async {
+                Ok(TeardownSummary {
+                    killed: 0,
+                    run_dir: None,
+                    kept: false,
+                    took: Duration::ZERO,
+                })
+            })
+        }
+    }
+
+    #[test]
+    fn only_the_frameworks_control_explains_a_failed_connection() {
+        let net = Fake::new(NodeState::Running);
+        assert_eq!(controlled(&net, 0), None, "running, never controlled");
+        net.record(NodeAction::Restart, Duration::from_secs(60));
+        assert_eq!(controlled(&net, 0), None, "a restart a minute ago");
+        net.record(NodeAction::Restart, Duration::from_secs(1));
+        assert_eq!(controlled(&net, 0), Some(NodeAction::Restart));
+        *net.in_flight.lock().unwrap() = Some(NodeAction::Pause);
+        assert_eq!(controlled(&net, 0), Some(NodeAction::Pause));
+
+        let net = Fake::new(NodeState::Stopped);
+        assert_eq!(controlled(&net, 0), Some(NodeAction::Stop));
+        net.record(NodeAction::Kill, Duration::from_secs(60));
+        assert_eq!(controlled(&net, 0), Some(NodeAction::Kill));
+        assert_eq!(
+            controlled(&Fake::new(NodeState::Paused), 0),
+            Some(NodeAction::Pause)
+        );
+        assert_eq!(
+            controlled(&Fake::new(NodeState::Exited), 0),
+            None,
+            "crashed"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unexplained_failure_is_returned_at_once_and_a_controlled_one_after_the_deadline() {
+        let net = Fake::new(NodeState::Running);
+        let start = Instant::now();
+        let e = call_through_control(&net, 0, Duration::from_secs(5), |c| async move {
+            c.consensus_info().await
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(e, ControlWaitError::Call(_)), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "waited for nothing"
+        );
+
+        let net = Fake::new(NodeState::Stopped);
+        let start = Instant::now();
+        let e = call_through_control(&net, 0, Duration::from_millis(700), |c| async move {
+            c.consensus_info().await
+        })
+        .await
+        .unwrap_err();
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(700) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("node-0 did not come back within 1s of its stop by the framework"),
+            "{text}"
+        );
+        let e = call_through_control(&net, 3, Duration::from_secs(1), |c| async move {
+            c.consensus_info().await
+        })
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("not in the testnet"), "{e}");
+    }
+}
