@@ -295,11 +295,6 @@ impl ContextHandle {
         &self.bridge
     }
 
-    /// The workload's stop signal (None for an expectation).
-    pub fn stop_token(&self) -> Option<&CancellationToken> {
-        self.stop.as_ref()
-    }
-
     fn random_int(&self, lo: INT, hi: INT) -> Res<INT> {
         if lo >= hi {
             return err(format!(
