@@ -163,6 +163,13 @@ fn leaf_message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(value, _) => {
             if value.is_string() {
                 value.to_string()
+            } else if let Some(message) = value.read_lock::<rhai::Map>().and_then(|m| {
+                m.get("message")
+                    .filter(|v| v.is_string())
+                    .map(ToString::to_string)
+            }) {
+                // an error map (a refused submission: #{message, status, reason, ..})
+                message
             } else if value.is_unit() {
                 "runtime error".to_string()
             } else {

@@ -13,3 +13,26 @@ fn partition_heal_passes_on_20_consecutive_seeds() {
     let failures = common::seed_matrix(&env, &script, 1..=20, 4);
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// The scenarios of scripts that submit transactions and follow blocks (issue 14), five seeds
+/// each, two runs at a time (`scripts/seeds.sh 10 scenarios/mempool_fuzz.rhai ...` for more).
+#[test]
+fn the_transaction_and_feed_scenarios_pass_on_5_consecutive_seeds() {
+    let env = Env::new("seed-matrix-txs-");
+    let mut failures = Vec::new();
+    for name in [
+        "mempool_fuzz",
+        "same_batch",
+        "balance_conservation",
+        "block_feed_order",
+    ] {
+        let script = workspace().join(format!("scenarios/{name}.rhai"));
+        failures.extend(common::seed_matrix(
+            &env,
+            script.to_str().unwrap(),
+            1..=5,
+            2,
+        ));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

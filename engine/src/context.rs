@@ -14,6 +14,7 @@ use crate::blockfeed::BlockFeed;
 use crate::client::NodeClients;
 use crate::deploy::Testnet;
 use crate::report::{EventSink, RunEvent};
+use crate::wallet::WalletBook;
 
 /// A funded genesis account.
 #[derive(Debug, Clone)]
@@ -34,6 +35,30 @@ pub struct TxRecord {
     pub submitted_unix_ms: u64,
     /// Node that accepted it.
     pub node: usize,
+    /// Public key of the sender, where known (a client-signed transfer or a wallet transfer).
+    pub sender: Option<String>,
+    /// Who submitted it: `transactions` (the built-in workload) or `script`.
+    pub source: TxSource,
+}
+
+/// Who submitted a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxSource {
+    /// The built-in transaction workload.
+    Workload,
+    /// A script (`node.submit_transaction`, `node.submit_raw`, `node.transfer_funds`).
+    Script,
+}
+
+impl TxSource {
+    /// `transactions` or `script`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxSource::Workload => "transactions",
+            TxSource::Script => "script",
+        }
+    }
 }
 
 /// Every transaction the workloads submitted, for TxInclusion.
@@ -73,7 +98,7 @@ impl TxLog {
 struct Inner {
     testnet: Arc<dyn Testnet>,
     feed: BlockFeed,
-    wallets: Vec<Wallet>,
+    wallets: WalletBook,
     start: Mutex<Instant>,
     seed: u64,
     tx_log: Arc<TxLog>,
@@ -112,17 +137,7 @@ impl RunContext {
         run_duration: Duration,
         events: EventSink,
     ) -> Self {
-        let topo = testnet.topology();
-        let wallets = (0..topo.wallets)
-            .map(|w| {
-                let key = crate::nodekind::wallet_key(topo.seed, w);
-                Wallet {
-                    index: w,
-                    public: devnode::crypto::public_hex(&key),
-                    key,
-                }
-            })
-            .collect();
+        let wallets = WalletBook::from_topology(testnet.topology());
         Self {
             inner: Arc::new(Inner {
                 testnet,
@@ -178,6 +193,11 @@ impl RunContext {
 
     /// The funded wallets of the topology.
     pub fn wallets(&self) -> &[Wallet] {
+        self.inner.wallets.wallets()
+    }
+
+    /// The funded wallets with the nonces used so far (shared by every script closure).
+    pub fn wallet_book(&self) -> &WalletBook {
         &self.inner.wallets
     }
 

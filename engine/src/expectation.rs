@@ -840,6 +840,8 @@ mod inclusion_tests {
             submitted_at: Duration::from_millis(at_ms),
             submitted_unix_ms: 0,
             node,
+            sender: None,
+            source: crate::context::TxSource::Workload,
         }
     }
 

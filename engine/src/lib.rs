@@ -27,6 +27,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod topology;
+pub mod wallet;
 pub mod workload;
 
 pub use tokio_util::sync::CancellationToken;

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{RunContext, TxRecord};
+use crate::context::{RunContext, TxRecord, TxSource};
 
 /// Why a workload failed. Fails the run (exit 1).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -246,6 +246,8 @@ impl TransactionWorkload {
                                     submitted_at: ctx.elapsed(),
                                     submitted_unix_ms: crate::blockfeed::now_ms(),
                                     node: owner,
+                                    sender: Some(req.change_public_key.clone()),
+                                    source: TxSource::Workload,
                                 });
                                 accepted.fetch_add(1, Ordering::Relaxed);
                             }
@@ -315,6 +317,8 @@ impl TransactionWorkload {
                                     submitted_at: ctx.elapsed(),
                                     submitted_unix_ms: crate::blockfeed::now_ms(),
                                     node: idx,
+                                    sender: Some(public.clone()),
+                                    source: TxSource::Workload,
                                 });
                                 accepted.fetch_add(1, Ordering::Relaxed);
                                 nonce = Some(cur + 1);

@@ -6,8 +6,13 @@
 //! ```
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use engine::client::{ClientError, NodeClient};
+use engine::context::RunContext;
+use engine::deploy::Testnet;
+use engine::deploy::control_wait::{ControlWaitError, DEFAULT_CONTROL_WAIT, call_through_control};
 use rhai::{Dynamic, Engine, INT};
 
 use super::values::{Res, err, int, map, to_script};
@@ -24,6 +29,12 @@ pub struct NodeHandle {
     bridge: Bridge,
     /// Checking: the dry testnet's chain clock (see [`DryChain`]).
     dry: Option<DryChain>,
+    /// The testnet, when known: a call the framework's control of the node breaks (a restart,
+    /// a stop, a pause) waits for the node to come back, up to `control_wait`.
+    net: Option<Arc<dyn Testnet>>,
+    control_wait: Duration,
+    /// The run, inside one: what the script submits is recorded in its transaction log.
+    run: Option<RunContext>,
 }
 
 /// What a dry testnet answers for heights and slots under `check`: a chain that grows by one
@@ -48,6 +59,9 @@ impl NodeHandle {
             client: Some(client),
             bridge,
             dry: None,
+            net: None,
+            control_wait: DEFAULT_CONTROL_WAIT,
+            run: None,
         }
     }
 
@@ -58,7 +72,41 @@ impl NodeHandle {
             index,
             bridge,
             dry: Some(chain),
+            net: None,
+            control_wait: DEFAULT_CONTROL_WAIT,
+            run: None,
         }
+    }
+
+    /// The same client, waiting through `net`'s control of the node.
+    pub fn with_testnet(mut self, net: Arc<dyn Testnet>) -> Self {
+        self.net = Some(net);
+        self
+    }
+
+    /// The same client inside a run: submissions go to its transaction log, and calls wait
+    /// through the run's control of the node.
+    pub fn with_run(self, run: RunContext) -> Self {
+        let net = run.testnet();
+        Self {
+            run: Some(run),
+            ..self.with_testnet(net)
+        }
+    }
+
+    /// The node's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The run this handle belongs to, if any.
+    pub fn run(&self) -> Option<&RunContext> {
+        self.run.as_ref()
+    }
+
+    /// True when checking (nothing deployed).
+    pub fn is_dry(&self) -> bool {
+        self.client.is_none()
     }
 
     /// The dry chain's next height (0 when live).
@@ -66,25 +114,62 @@ impl NodeHandle {
         self.dry.as_ref().map_or(0, DryChain::tick)
     }
 
-    fn call<T, F, Fut>(&self, what: &str, f: F) -> Res<Option<T>>
+    /// Runs `f` on the node's client (waiting through the framework's control of the node);
+    /// None when checking. A failure is the engine's error.
+    pub fn try_call<T, F, Fut>(&self, f: F) -> Res<Option<Result<T, ControlWaitError>>>
     where
-        F: FnOnce(NodeClient) -> Fut,
-        Fut: Future<Output = Result<T, ClientError>>,
+        F: Fn(NodeClient) -> Fut + Send,
+        Fut: Future<Output = Result<T, ClientError>> + Send,
+        T: Send,
     {
         let Some(client) = self.client.clone() else {
             return Ok(None);
         };
-        match self
-            .bridge
-            .block_on_cancellable(async move { f(client).await })?
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(e) => err(format!("{what} failed: {e}")),
+        let (net, i, wait) = (self.net.clone(), self.index, self.control_wait);
+        let out = self.bridge.block_on_cancellable(async move {
+            match net {
+                Some(net) => call_through_control(&*net, i, wait, f).await,
+                None => f(client).await.map_err(ControlWaitError::from),
+            }
+        })?;
+        Ok(Some(out))
+    }
+
+    fn call<T, F, Fut>(&self, what: &str, f: F) -> Res<Option<T>>
+    where
+        F: Fn(NodeClient) -> Fut + Send,
+        Fut: Future<Output = Result<T, ClientError>> + Send,
+        T: Send,
+    {
+        match self.try_call(f)? {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(e)) => err(format!("{what} failed: {e}")),
         }
     }
 
     fn name(&self) -> String {
         format!("node-{}", self.index)
+    }
+
+    /// Records a transaction this node accepted from the script in the run's log.
+    pub fn record_submitted(&self, id: &str, sender: Option<String>) {
+        if let Some(run) = &self.run {
+            run.tx_log().record(engine::context::TxRecord {
+                id: id.to_string(),
+                submitted_at: run.elapsed(),
+                submitted_unix_ms: engine::blockfeed::now_ms(),
+                node: self.index,
+                sender,
+                source: engine::context::TxSource::Script,
+            });
+        }
+    }
+
+    /// How long a call waits for the node when the framework is restarting, stopping or
+    /// pausing it.
+    pub fn set_control_wait(&mut self, wait: Duration) {
+        self.control_wait = wait;
     }
 }
 
@@ -229,8 +314,9 @@ pub fn register(engine: &mut Engine) {
         fn headers(node: NodeClient, from: String, to: String) -> Array
         => |n: &mut NodeHandle, from: &str, to: &str| -> Res<Dynamic> {
             let (from, to) = (from.to_string(), to.to_string());
-            Ok(n.call("headers", |c| async move {
-                c.headers(Some(&from), Some(&to)).await
+            Ok(n.call("headers", |c| {
+                let (from, to) = (from.clone(), to.clone());
+                async move { c.headers(Some(&from), Some(&to)).await }
             })?
             .map_or_else(|| Dynamic::from_array(vec![]), |h| to_script(&h)))
         }
@@ -247,7 +333,10 @@ pub fn register(engine: &mut Engine) {
         /// ```
         fn block(node: NodeClient, id: String) -> Dynamic => |n: &mut NodeHandle, id: &str| -> Res<Dynamic> {
             let id = id.to_string();
-            Ok(n.call("block", |c| async move { c.block(&id).await })?
+            Ok(n.call("block", |c| {
+                let id = id.clone();
+                async move { c.block(&id).await }
+            })?
                 .flatten()
                 .map_or(Dynamic::UNIT, |b| to_script(&b)))
         }
@@ -281,7 +370,10 @@ pub fn register(engine: &mut Engine) {
         /// ```
         fn account(node: NodeClient, public_key: String) -> Map => |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
             let pk = pk.to_string();
-            Ok(n.call("account", |c| async move { c.account(&pk).await })?
+            Ok(n.call("account", |c| {
+                let pk = pk.clone();
+                async move { c.account(&pk).await }
+            })?
                 .map_or_else(
                     || map([("balance", int(0)), ("nonce", int(0))]).into(),
                     |i| to_script(&i),
@@ -313,7 +405,10 @@ pub fn register(engine: &mut Engine) {
         /// ```
         fn connect(node: NodeClient, address: String) => |n: &mut NodeHandle, addr: &str| -> Res<()> {
             let addr = addr.to_string();
-            n.call("connect", |c| async move { c.connect(&addr).await })?;
+            n.call("connect", |c| {
+                let addr = addr.clone();
+                async move { c.connect(&addr).await }
+            })?;
             Ok(())
         }
     );
@@ -330,7 +425,10 @@ pub fn register(engine: &mut Engine) {
         /// ```
         fn balance(node: NodeClient, public_key: String) -> Map => |n: &mut NodeHandle, pk: &str| -> Res<Dynamic> {
             let pk = pk.to_string();
-            Ok(n.call("balance", |c| async move { c.balance(&pk).await })?
+            Ok(n.call("balance", |c| {
+                let pk = pk.clone();
+                async move { c.balance(&pk).await }
+            })?
                 .map_or_else(
                     || map([("tip", Dynamic::from("")), ("balance", int(0)), ("address", Dynamic::from(""))]).into(),
                     |b| to_script(&b),
@@ -364,8 +462,31 @@ pub fn register(engine: &mut Engine) {
                 recipient_public_key: to.to_string(),
                 amount: amount as u64,
             };
-            Ok(n.call("transfer_funds", |c| async move { c.transfer_funds(&req).await })?
-                .unwrap_or_default())
+            // not retried through control: the node builds a new transfer for every call, so a
+            // call that timed out on a paused node may have gone through
+            let Some(client) = n.client.clone() else { return Ok(String::new()) };
+            let from_key = req.change_public_key.clone();
+            let hash = n
+                .bridge
+                .block_on_cancellable(async move { client.transfer_funds(&req).await })?
+                .or_else(|e| err(format!("transfer_funds failed: {e}")))?;
+            n.record_submitted(&hash, Some(from_key));
+            Ok(hash)
+        }
+    );
+    script_fn!(reg,
+        /// The same client, waiting at most `wait` for the node when a call cannot reach it
+        /// because the framework is restarting, stopping or pausing it (default 30 s); past
+        /// it the call fails naming the node and the control action. `0` fails at once.
+        ///
+        /// ```rhai
+        /// print(net.node(0).with_control_wait("5s").height());
+        /// ```
+        fn with_control_wait(node: NodeClient, wait: Duration) -> NodeClient
+        => |n: &mut NodeHandle, wait: Dynamic| -> Res<NodeHandle> {
+            let mut out = n.clone();
+            out.set_control_wait(super::values::duration(&wait, "with_control_wait")?);
+            Ok(out)
         }
     );
     script_fn!(reg,

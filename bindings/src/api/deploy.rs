@@ -95,7 +95,8 @@ impl DeployerHandle {
         self.state.activity.note();
         if self.state.settings.mode == Mode::Check {
             self.check_fd_budget(&topology)?;
-            return Ok(NetHandle::dry(topology.node_count(), bridge));
+            return Ok(NetHandle::dry(topology.node_count(), bridge)
+                .with_wallets(engine::wallet::WalletBook::from_topology(&topology)));
         }
         let deployer = self.engine_deployer()?;
         let opts = DeployOptions {
@@ -142,6 +143,8 @@ pub struct NetHandle {
     bridge: Bridge,
     /// Checking: the dry chain every node of this testnet answers from.
     dry_chain: super::client::DryChain,
+    /// The funded wallets and their nonces (`net.wallets()`), made on first use.
+    wallets: Arc<std::sync::OnceLock<engine::wallet::WalletBook>>,
 }
 
 impl NetHandle {
@@ -152,6 +155,7 @@ impl NetHandle {
             dry_nodes: Default::default(),
             bridge,
             dry_chain: Default::default(),
+            wallets: Default::default(),
         }
     }
 
@@ -162,17 +166,38 @@ impl NetHandle {
             dry_nodes: Arc::new(nodes.into()),
             bridge,
             dry_chain: Default::default(),
+            wallets: Default::default(),
         }
-    }
-
-    /// The bridge to the runtime this handle's calls block on.
-    pub(crate) fn bridge(&self) -> &Bridge {
-        &self.bridge
     }
 
     /// The engine testnet, if deployed.
     pub fn testnet(&self) -> Option<&Arc<dyn Testnet>> {
         self.net.as_ref()
+    }
+
+    /// The same handle, signing with `book`'s wallets and nonces (a run's, say).
+    pub fn with_wallets(self, book: engine::wallet::WalletBook) -> Self {
+        let wallets = std::sync::OnceLock::new();
+        let _ = wallets.set(book);
+        Self {
+            wallets: Arc::new(wallets),
+            ..self
+        }
+    }
+
+    /// The testnet's funded wallets and their nonces (none for a dry testnet without them).
+    pub fn wallet_book(&self) -> engine::wallet::WalletBook {
+        self.wallets
+            .get_or_init(|| match &self.net {
+                Some(n) => engine::wallet::WalletBook::from_topology(n.topology()),
+                None => engine::wallet::WalletBook::empty(),
+            })
+            .clone()
+    }
+
+    /// The bridge to the runtime.
+    pub fn bridge(&self) -> &Bridge {
+        &self.bridge
     }
 
     fn node_count(&self) -> usize {
@@ -221,7 +246,9 @@ impl NetHandle {
         Ok(match &self.net {
             None => NodeHandle::dry(i, self.bridge.clone(), self.dry_chain.clone()),
             Some(net) => match net.clients().get(i) {
-                Some(c) => NodeHandle::new(c.clone(), self.bridge.clone()),
+                Some(c) => {
+                    NodeHandle::new(c.clone(), self.bridge.clone()).with_testnet(net.clone())
+                }
                 None => return err(format!("node {i} has no client")),
             },
         })
@@ -241,7 +268,11 @@ impl NetHandle {
             Some(net) => net
                 .clients()
                 .iter()
-                .map(|c| Dynamic::from(NodeHandle::new(c.clone(), self.bridge.clone())))
+                .map(|c| {
+                    Dynamic::from(
+                        NodeHandle::new(c.clone(), self.bridge.clone()).with_testnet(net.clone()),
+                    )
+                })
                 .collect(),
         }
     }

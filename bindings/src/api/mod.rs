@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod client;
 pub mod clock;
 pub mod deploy;
+pub mod feed;
 pub mod metrics;
 pub mod recovery;
 pub mod report;
@@ -13,6 +14,7 @@ pub mod scenario;
 pub mod script_fns;
 pub mod tamper;
 pub mod topology;
+pub mod txs;
 pub mod values;
 
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     client::register(engine);
     report::register(engine);
     script_fns::register(engine);
+    txs::register(engine);
+    feed::register(engine, state);
     metrics::register(engine, state);
     recovery::register(engine);
     crate::live::script::register(engine, state);

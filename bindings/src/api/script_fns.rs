@@ -115,6 +115,21 @@ impl ScriptCallback {
         })
     }
 
+    /// The closure's name (the workload's or expectation's).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls the closure on this thread (a script thread).
+    pub fn call_here(&self, arg: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.call(vec![arg])
+    }
+
+    /// An error of the closure as one line with its position.
+    pub fn render(&self, e: &EvalAltResult) -> String {
+        render(e, &self.state)
+    }
+
     fn call(&self, args: Vec<Dynamic>) -> Result<Dynamic, Box<EvalAltResult>> {
         let Some(engine) = self.state.engine() else {
             return Err("the script engine is gone (the script already ended)".into());
@@ -299,6 +314,8 @@ pub struct ContextHandle {
     ctx: RunContext,
     bridge: Bridge,
     stop: Option<CancellationToken>,
+    /// The block feed, subscribed when the closure started (`ctx.block_feed.next(..)`).
+    feed: super::feed::FeedHandle,
     /// Seeded from the run seed and the closure's name: `--seed` replays the same choices.
     rng: Arc<Mutex<ChaCha8Rng>>,
 }
@@ -313,12 +330,29 @@ impl ContextHandle {
         label: &str,
     ) -> Self {
         let rng = Arc::new(Mutex::new(ctx.rng(&format!("script:{label}"))));
+        let feed = super::feed::FeedHandle::subscribe(ctx.block_feed(), &bridge);
         Self {
             ctx,
             bridge,
             stop,
+            feed,
             rng,
         }
+    }
+
+    /// The block feed subscription of this closure.
+    pub fn feed(&self) -> super::feed::FeedHandle {
+        self.feed.clone()
+    }
+
+    /// The run.
+    pub fn run(&self) -> &RunContext {
+        &self.ctx
+    }
+
+    /// The bridge to the runtime.
+    pub fn bridge(&self) -> &Bridge {
+        &self.bridge
     }
 
     fn random_int(&self, lo: INT, hi: INT) -> Res<INT> {
@@ -380,7 +414,9 @@ impl ContextHandle {
         let n = clients.len();
         let idx = usize::try_from(i).ok().filter(|&i| i < n);
         match idx.and_then(|i| clients.get(i)) {
-            Some(c) => Ok(NodeHandle::new(c.clone(), self.bridge.clone())),
+            Some(c) => {
+                Ok(NodeHandle::new(c.clone(), self.bridge.clone()).with_run(self.ctx.clone()))
+            }
             None => err(format!(
                 "node = {i} is out of range: the testnet has {n} nodes (0..{n})"
             )),
@@ -423,7 +459,11 @@ pub fn register(engine: &mut Engine) {
             c.ctx
                 .clients()
                 .iter()
-                .map(|cl| Dynamic::from(NodeHandle::new(cl.clone(), c.bridge.clone())))
+                .map(|cl| {
+                    Dynamic::from(
+                        NodeHandle::new(cl.clone(), c.bridge.clone()).with_run(c.ctx.clone()),
+                    )
+                })
                 .collect()
         }
     );
@@ -552,41 +592,6 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
-        /// The funded wallets: `#{index, public_key}` maps (public key in hex; also under
-        /// `"public"`, a reserved word in scripts, so only `w["public"]` reads it).
-        ///
-        /// ```rhai,no_run
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2)).wallets(3)
-        ///     .with_expectation("funded", |ctx| {
-        ///         let w = ctx.wallets()[0];
-        ///         ctx.node(0).account(w.public_key).balance > 0
-        ///     });
-        /// ```
-        fn wallets(ctx: RunContext) -> Array => |c: &mut ContextHandle| -> Array {
-            c.ctx
-                .wallets()
-                .iter()
-                .map(|w| {
-                    map([
-                        ("index", Dynamic::from_int(w.index as INT)),
-                        ("public_key", w.public.clone().into()),
-                        ("public", w.public.clone().into()),
-                    ])
-                    .into()
-                })
-                .collect()
-        }
-    );
-    script_fn!(reg,
-        /// What the block feed has observed so far (blocks, heights, reorgs), as a map.
-        ///
-        /// ```rhai,no_run
-        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(2))
-        ///     .with_expectation("feed", |ctx| { print(ctx.block_feed); true });
-        /// ```
-        get block_feed(ctx: RunContext) -> Map => |c: &mut ContextHandle| to_script(&c.ctx.block_feed().stats())
-    );
-    script_fn!(reg,
         /// What the block feed has observed so far, as a map (method form).
         ///
         /// ```rhai,no_run
@@ -628,7 +633,7 @@ pub fn register(engine: &mut Engine) {
         ///     .with_workload("restart", |ctx| { ctx.sleep("5s"); ctx.net.restart(2); });
         /// ```
         get net(ctx: RunContext) -> Testnet => |c: &mut ContextHandle| {
-            NetHandle::live(c.ctx.testnet(), c.bridge.clone())
+            NetHandle::live(c.ctx.testnet(), c.bridge.clone()).with_wallets(c.ctx.wallet_book().clone())
         }
     );
     script_fn!(reg,

@@ -140,6 +140,20 @@ pub fn register(engine: &mut Engine) {
         => |t: &mut TopologyBuilder, n: INT| -> Res<_> { Ok(t.clone().wallets(count(n, "wallets")?)) }
     );
     script_fn!(reg,
+        /// The API dialect the nodes serve and the framework speaks: `"logos-2026-05"` (the
+        /// default) or `"logos-2026-01"` (flat info, `POST /storage/block` without ids or
+        /// transaction hashes). Any other name is an error naming the known ones.
+        ///
+        /// ```rhai
+        /// let t = TopologyBuilder().nodes(2).api_dialect("logos-2026-01");
+        /// ```
+        fn api_dialect(builder: TopologyBuilder, dialect: String) -> TopologyBuilder
+        => |t: &mut TopologyBuilder, d: &str| -> Res<_> {
+            let d = d.parse::<engine::client::Dialect>().or_else(|e| err(format!("api_dialect: {e}")))?;
+            Ok(t.clone().api_dialect(d))
+        }
+    );
+    script_fn!(reg,
         /// Genesis balance of every funded wallet.
         ///
         /// ```rhai

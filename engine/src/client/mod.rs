@@ -65,6 +65,15 @@ impl ClientError {
         matches!(self.kind, ClientErrorKind::Rejected { .. })
     }
 
+    /// True when the node could not be reached or did not answer in time (it may be down,
+    /// restarting or paused), as opposed to an answer.
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self.kind,
+            ClientErrorKind::Unreachable(_) | ClientErrorKind::Timeout(_)
+        )
+    }
+
     /// The HTTP status of a refusal.
     pub fn status(&self) -> Option<u16> {
         match self.kind {
@@ -378,8 +387,28 @@ impl NodeClient {
     /// `POST /mempool/add/tx` with any body (a `SignedMantleTx` for a real node). The real
     /// node answers 200 `null`; a refusal keeps the node's status and text.
     pub async fn submit_raw(&self, body: &Value) -> Result<(), ClientError> {
+        self.submit_text(body.to_string()).await
+    }
+
+    /// `POST /mempool/add/tx` with these bytes as a JSON body, well-formed or not (for
+    /// fuzzing the node's intake). A refusal keeps the node's status and text.
+    pub async fn submit_text(&self, body: String) -> Result<(), ClientError> {
         let url = format!("{}/mempool/add/tx", self.base);
-        self.send_ok(&url, self.http.post(&url).json(body)).await
+        let req = || {
+            self.http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        };
+        match self.send_ok(&url, req()).await {
+            // A pooled connection the node had closed (it closes one after refusing an
+            // oversized body it did not read): sent again once on a fresh connection. A
+            // submission is idempotent (the same transaction twice is a duplicate).
+            Err(e) if matches!(&e.kind, ClientErrorKind::Unreachable(m) if m.contains("connection closed before message completed")) => {
+                self.send_ok(&url, req()).await
+            }
+            other => other,
+        }
     }
 
     /// Submits a client-signed reference-node transfer; returns its id (hash).

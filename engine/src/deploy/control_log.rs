@@ -1,6 +1,7 @@
 //! Node-control actions as records, so that a testnet's fault log shows one timeline: the
 //! network faults of the link layer and the restarts, stops, kills and pauses of the nodes.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -77,11 +78,13 @@ pub fn clock_detail(offset_ms: i64, drift_ppm: i64) -> String {
     }
 }
 
-/// The control actions of one testnet, in order.
+/// The control actions of one testnet, in order, and those under way.
 #[derive(Debug)]
 pub struct ControlLog {
     created: Instant,
     entries: Mutex<Vec<ControlRecord>>,
+    /// node -> the action under way on it (see [`ControlLog::begin`]).
+    in_flight: Mutex<HashMap<usize, NodeAction>>,
 }
 
 impl Default for ControlLog {
@@ -89,7 +92,25 @@ impl Default for ControlLog {
         Self {
             created: Instant::now(),
             entries: Mutex::new(Vec::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+/// Marks an action under way on a node until dropped ([`ControlLog::begin`]).
+#[derive(Debug)]
+pub struct UnderWay<'a> {
+    log: &'a ControlLog,
+    node: usize,
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.log
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.node);
     }
 }
 
@@ -114,6 +135,26 @@ impl ControlLog {
             });
     }
 
+    /// Marks `action` under way on `node` until the guard is dropped, so that client calls it
+    /// breaks wait for it (`deploy::control_wait`). Backends serialise control actions, so one
+    /// action per node is under way at a time.
+    pub fn begin(&self, action: NodeAction, node: usize) -> UnderWay<'_> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node, action);
+        UnderWay { log: self, node }
+    }
+
+    /// The action under way on `node`, if any.
+    pub fn in_flight(&self, node: usize) -> Option<NodeAction> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&node)
+            .copied()
+    }
+
     /// Every record so far.
     pub fn entries(&self) -> Vec<ControlRecord> {
         self.entries
@@ -130,6 +171,12 @@ mod tests {
     #[test]
     fn records_keep_their_order_and_read_as_actions() {
         let log = ControlLog::default();
+        {
+            let _under_way = log.begin(NodeAction::Restart, 1);
+            assert_eq!(log.in_flight(1), Some(NodeAction::Restart));
+            assert_eq!(log.in_flight(2), None);
+        }
+        assert_eq!(log.in_flight(1), None);
         log.record(NodeAction::Restart, 1);
         log.record(NodeAction::Pause, 2);
         let e = log.entries();

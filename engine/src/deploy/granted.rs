@@ -4,12 +4,14 @@
 //! ask for is refused with the call to add, rather than quietly working on one backend and
 //! failing on another.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use super::control_log::NodeAction;
 use super::{
     AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NodeState, TeardownSummary,
     Testnet,
@@ -23,6 +25,7 @@ pub fn restrict(net: Arc<dyn Testnet>, granted: &[Capability]) -> Arc<dyn Testne
     Arc::new(Granted {
         inner: net,
         granted: granted.to_vec(),
+        in_flight: Arc::new(Mutex::new(HashMap::new())),
     })
 }
 
@@ -37,6 +40,49 @@ pub fn enable_call(c: Capability) -> &'static str {
 struct Granted {
     inner: Arc<dyn Testnet>,
     granted: Vec<Capability>,
+    /// node -> control actions under way on it (a restart, a stop...), so that client calls
+    /// they break wait for the node instead of failing at once.
+    in_flight: Arc<Mutex<HashMap<usize, Vec<NodeAction>>>>,
+}
+
+/// Marks a control action under way on a node until dropped.
+struct InFlight {
+    map: Arc<Mutex<HashMap<usize, Vec<NodeAction>>>>,
+    node: usize,
+    action: NodeAction,
+}
+
+impl InFlight {
+    fn new(
+        map: &Arc<Mutex<HashMap<usize, Vec<NodeAction>>>>,
+        node: usize,
+        action: NodeAction,
+    ) -> Self {
+        map.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(node)
+            .or_default()
+            .push(action);
+        Self {
+            map: map.clone(),
+            node,
+            action,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = m.get_mut(&self.node) {
+            if let Some(pos) = v.iter().position(|a| *a == self.action) {
+                v.remove(pos);
+            }
+            if v.is_empty() {
+                m.remove(&self.node);
+            }
+        }
+    }
 }
 
 impl Granted {
@@ -61,6 +107,21 @@ impl Granted {
             Ok(()) => f(&*self.inner),
             Err(e) => Box::pin(async move { Err(e) }),
         }
+    }
+
+    /// A control action on node `i`, marked under way until it completes.
+    fn control_on<'a>(
+        &'a self,
+        i: usize,
+        action: NodeAction,
+        f: impl FnOnce(&'a dyn Testnet) -> ControlFuture<'a, ()>,
+    ) -> ControlFuture<'a, ()> {
+        let fut = self.control(&format!("{action}({i})"), f);
+        let map = self.in_flight.clone();
+        Box::pin(async move {
+            let _mark = InFlight::new(&map, i, action);
+            fut.await
+        })
     }
 }
 
@@ -102,23 +163,29 @@ impl Testnet for Granted {
     fn node_state(&self, i: usize) -> Option<NodeState> {
         self.inner.node_state(i)
     }
+    fn control_in_flight(&self, i: usize) -> Option<NodeAction> {
+        let m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&i)
+            .and_then(|v| v.last().copied())
+            .or_else(|| self.inner.control_in_flight(i))
+    }
     fn start(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control(&format!("start({i})"), |n| n.start(i))
+        self.control_on(i, NodeAction::Start, |n| n.start(i))
     }
     fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control(&format!("stop({i})"), |n| n.stop(i))
+        self.control_on(i, NodeAction::Stop, |n| n.stop(i))
     }
     fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control(&format!("restart({i})"), |n| n.restart(i))
+        self.control_on(i, NodeAction::Restart, |n| n.restart(i))
     }
     fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control(&format!("kill({i})"), |n| n.kill(i))
+        self.control_on(i, NodeAction::Kill, |n| n.kill(i))
     }
     fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control(&format!("pause({i})"), |n| n.pause(i))
+        self.control_on(i, NodeAction::Pause, |n| n.pause(i))
     }
     fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control(&format!("resume({i})"), |n| n.resume(i))
+        self.control_on(i, NodeAction::Resume, |n| n.resume(i))
     }
     fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
         self.control("add_node", move |n| n.add_node(spec))

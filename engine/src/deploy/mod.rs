@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod control_log;
+pub mod control_wait;
 pub mod external;
 pub mod granted;
 pub mod k8s;
@@ -609,6 +610,13 @@ pub trait Testnet: Send + Sync {
     /// State of node `i`.
     fn node_state(&self, i: usize) -> Option<NodeState> {
         (i < self.node_count()).then_some(NodeState::Running)
+    }
+
+    /// The control action under way on node `i`, where this view tracks them (the plan's
+    /// view, [`granted`], does), so that a client call the action breaks can wait for it
+    /// ([`control_wait`]).
+    fn control_in_flight(&self, _i: usize) -> Option<control_log::NodeAction> {
+        None
     }
 
     /// Starts a stopped node again (same ports, same data).

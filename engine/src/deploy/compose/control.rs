@@ -131,6 +131,14 @@ async fn start_inner(net: &ComposeTestnet, i: usize) -> Result<(), ControlError>
 
 pub(super) async fn stop(net: &ComposeTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net.control_log.begin(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    );
     stop_inner(net, i, kill).await?;
     net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
     net.control_log.record(
@@ -146,6 +154,9 @@ pub(super) async fn stop(net: &ComposeTestnet, i: usize, kill: bool) -> Result<(
 
 pub(super) async fn start(net: &ComposeTestnet, i: usize) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net
+        .control_log
+        .begin(crate::deploy::control_log::NodeAction::Start, i);
     start_inner(net, i).await?;
     net.emit_control(format!("start node-{i}"));
     net.control_log
@@ -155,6 +166,9 @@ pub(super) async fn start(net: &ComposeTestnet, i: usize) -> Result<(), ControlE
 
 pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net
+        .control_log
+        .begin(crate::deploy::control_log::NodeAction::Restart, i);
     let (_, state) = check(net, i)?;
     if matches!(state, NodeState::Running | NodeState::Paused) {
         stop_inner(net, i, false).await?;
@@ -168,6 +182,14 @@ pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), Contro
 
 pub(super) async fn pause(net: &ComposeTestnet, i: usize, pause: bool) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net.control_log.begin(
+        if pause {
+            crate::deploy::control_log::NodeAction::Pause
+        } else {
+            crate::deploy::control_log::NodeAction::Resume
+        },
+        i,
+    );
     let (name, state) = check(net, i)?;
     let (want, action, next) = if pause {
         (NodeState::Running, "pause", NodeState::Paused)

@@ -350,6 +350,10 @@ impl Testnet for ComposeTestnet {
         link_faults::active(self)
     }
 
+    fn control_in_flight(&self, i: usize) -> Option<crate::deploy::control_log::NodeAction> {
+        self.control_log.in_flight(i)
+    }
+
     fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
         self.control_log.entries()
     }

@@ -309,6 +309,10 @@ impl Testnet for LocalTestnet {
         link_faults::active(self)
     }
 
+    fn control_in_flight(&self, i: usize) -> Option<crate::deploy::control_log::NodeAction> {
+        self.control_log.in_flight(i)
+    }
+
     fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
         self.control_log.entries()
     }
