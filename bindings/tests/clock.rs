@@ -95,3 +95,58 @@ fn a_node_behind_in_time_is_named_on_compose() {
     let env = Env::new("clock-compose-").removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE"]);
     check_skewed_run(&env, &["--deployer", "compose"]);
 }
+
+/// Chaos skews clocks from the run seed: the same seed plans the same skews, each is reset
+/// after its hold, the network recovers, and a plan without node control is refused.
+#[test]
+fn chaos_skews_clocks_from_the_seed_and_resets_them() {
+    let env = Env::new("clock-chaos-");
+    let script = env.path("chaos.rhai");
+    std::fs::write(
+        &script,
+        r#"
+let plan = ScenarioBuilder::topology_with(|t| t.network_full().nodes(4).slot_duration("200ms"))
+    .enable_node_control()
+    .chaos_with(|c| c.clock_skew().max("1s").min_delay("1s").max_delay("2s").duration("1s").apply())
+    .expect_consensus_liveness()
+    .expect_convergence()
+    .with_run_duration("8s")
+    .build();
+plan.run();
+"#,
+    )
+    .unwrap();
+    let path = script.display().to_string();
+    let planned = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("chaos: clock node-"))
+            .map(|l| l.split(" (planned").next().unwrap_or(l).to_string())
+            .collect()
+    };
+    let first = env.run(&["run", &path, "--seed", "21"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let out = format!("{}{}", first.stdout, first.stderr);
+    let skews = planned(&out);
+    assert!(skews.len() >= 2, "skews applied: {out}");
+    assert!(
+        out.contains("clock node-") && out.contains("reset"),
+        "{out}"
+    );
+    let again = env.run(&["run", &path, "--seed", "21"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(
+        skews,
+        planned(&format!("{}{}", again.stdout, again.stderr)),
+        "the same seed plans the same skews"
+    );
+    let refused = env.path("refused.rhai");
+    std::fs::write(
+        &refused,
+        "ScenarioBuilder::topology_with(|t| t.nodes(3)).chaos_with(|c| c.clock_skew().apply()).build();\n",
+    )
+    .unwrap();
+    let run = env.run(&["check", &refused.display().to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("enable_node_control"), "{run:?}");
+    env.assert_clean(0);
+}

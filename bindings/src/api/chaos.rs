@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::chaos::spec::{
-    DegradeBuilder, Origin, PartitionBuilder, PauseBuilder, RestartBuilder, ScheduleBuilder,
+    ClockBuilder, DegradeBuilder, Origin, PartitionBuilder, PauseBuilder, RestartBuilder,
+    ScheduleBuilder,
 };
 use engine::chaos::{
     self, ChaosAction, ChaosBuilder, ChaosScenarioExt, Check, DegradeScope, Trigger, TriggerHandle,
@@ -288,6 +289,17 @@ fn register_builders(reg: &mut Registrar) {
         ///     .chaos_with(|c| c.pause().min_delay("5s").max_delay("8s").duration("1s").apply());
         /// ```
         fn pause(chaos: ChaosBuilder) -> PauseChaos => |b: &mut ChaosBuilder| b.clone().pause()
+    );
+    script_fn!(reg,
+        /// Random clock skews: a random node's clock set up to `max` off wall time (either way,
+        /// at least a quarter of `max`), then put back after the duration. Needs node control
+        /// and the reference node's testing clock.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.clock_skew().max("3s").duration("2s").apply());
+        /// ```
+        fn clock_skew(chaos: ChaosBuilder) -> ClockSkewChaos => |b: &mut ChaosBuilder| b.clone().clock_skew()
     );
     script_fn!(reg,
         /// A fixed timeline of actions at given times after the start (`at`, `at_for`).
@@ -595,6 +607,68 @@ fn register_builders(reg: &mut Registrar) {
         fn exclude(chaos: PauseChaos, nodes: Array) -> PauseChaos
         => |b: &mut PauseBuilder, a: Array| -> Res<PauseBuilder> {
             Ok(b.clone().exclude(nodes(&a, "pause exclude")?))
+        }
+    );
+
+    reg.register_type::<ClockBuilder>(
+        "ClockSkewChaos",
+        &[
+            " Settings of random clock skews (`c.clock_skew()`), ended with `apply()`.",
+            "",
+            " ```rhai",
+            " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
+            "     .chaos_with(|c| c.clock_skew().max(\"2s\").exclude([0]).apply());",
+            " ```",
+        ],
+    );
+    delays!(
+        reg,
+        ClockBuilder,
+        "ClockSkewChaos",
+        "clock_skew()",
+        "clock_skew"
+    );
+    durations!(
+        reg,
+        ClockBuilder,
+        "ClockSkewChaos",
+        "clock_skew()",
+        "clock_skew"
+    );
+    script_fn!(reg,
+        /// The largest offset either way (default 3 s; between 4 ms and a day).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.clock_skew().max("5s").apply());
+        /// ```
+        fn max(chaos: ClockSkewChaos, offset: Duration) -> ClockSkewChaos
+        => |b: &mut ClockBuilder, d: Dynamic| -> Res<ClockBuilder> {
+            Ok(b.clone().max(duration(&d, "clock_skew max")?))
+        }
+    );
+    script_fn!(reg,
+        /// Only these nodes' clocks are skewed (default: every node).
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.clock_skew().targets([3]).apply());
+        /// ```
+        fn targets(chaos: ClockSkewChaos, nodes: Array) -> ClockSkewChaos
+        => |b: &mut ClockBuilder, a: Array| -> Res<ClockBuilder> {
+            Ok(b.clone().targets(nodes(&a, "clock_skew targets")?))
+        }
+    );
+    script_fn!(reg,
+        /// These nodes' clocks are never skewed.
+        ///
+        /// ```rhai
+        /// let b = ScenarioBuilder::topology_with(|t| t.nodes(4))
+        ///     .chaos_with(|c| c.clock_skew().exclude([0]).apply());
+        /// ```
+        fn exclude(chaos: ClockSkewChaos, nodes: Array) -> ClockSkewChaos
+        => |b: &mut ClockBuilder, a: Array| -> Res<ClockBuilder> {
+            Ok(b.clone().exclude(nodes(&a, "clock_skew exclude")?))
         }
     );
 

@@ -302,6 +302,50 @@ pub fn plan_on(
                     t += hold;
                 }
             }
+            ChaosStream::Clock(c) => {
+                let candidates = c.targets.resolve(nodes);
+                if candidates.is_empty() {
+                    return Err(ChaosError::new(
+                        "targets",
+                        format!(
+                            "clock_skew targets = {:?}: no node of the {nodes} in the testnet qualifies",
+                            c.targets
+                        ),
+                    ));
+                }
+                let max_ms = c.max.as_millis().min(i64::MAX as u128) as i64;
+                let mut t = Duration::ZERO;
+                loop {
+                    t += draw(&mut rng, c.delay);
+                    if t >= horizon {
+                        break;
+                    }
+                    let hold = draw(&mut rng, c.duration);
+                    let ok: Vec<usize> = candidates
+                        .iter()
+                        .copied()
+                        .filter(|&i| free(&busy, i, t, t + hold))
+                        .collect();
+                    if ok.is_empty() {
+                        continue;
+                    }
+                    let node = ok[rng.random_range(0..ok.len())];
+                    // at least a quarter of the bound, so a skew is never negligible
+                    let magnitude = rng.random_range((max_ms / 4).max(1)..=max_ms);
+                    let offset_ms = if rng.random_bool(0.5) {
+                        magnitude
+                    } else {
+                        -magnitude
+                    };
+                    busy.push(Busy {
+                        node,
+                        from: t,
+                        to: t + hold,
+                    });
+                    push(t, ChaosAction::Clock { node, offset_ms }, Some(hold));
+                    t += hold;
+                }
+            }
             ChaosStream::Schedule(steps) => {
                 let mut steps = steps.clone();
                 steps.sort_by_key(|s| s.at);

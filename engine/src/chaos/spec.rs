@@ -127,6 +127,17 @@ pub struct PauseSpec {
     pub targets: Targets,
 }
 
+/// Random clock skews (a node's clock set up to `max` off wall time, then reset after the
+/// duration): `c.clock_skew()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockSpec {
+    pub delay: Delay,
+    pub duration: Delay,
+    /// Largest offset either way; each skew is drawn in `[-max, -max/4] ∪ [max/4, max]`.
+    pub max: Duration,
+    pub targets: Targets,
+}
+
 /// One concrete fault action, as planned and logged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum ChaosAction {
@@ -156,6 +167,8 @@ pub enum ChaosAction {
     Loss { links: LinkSel, probability: f64 },
     /// Revert every network fault.
     Heal,
+    /// Set a node's clock off wall time (ms; reverted by setting it back to 0).
+    Clock { node: usize, offset_ms: i64 },
 }
 
 impl ChaosAction {
@@ -168,6 +181,7 @@ impl ChaosAction {
             | ChaosAction::Start(i)
             | ChaosAction::Pause(i)
             | ChaosAction::Resume(i) => Some(*i),
+            ChaosAction::Clock { node, .. } => Some(*node),
             _ => None,
         }
     }
@@ -211,6 +225,9 @@ impl fmt::Display for ChaosAction {
                 write!(f, "loss {probability} on {links}")
             }
             ChaosAction::Heal => write!(f, "heal"),
+            ChaosAction::Clock { node, offset_ms } => {
+                write!(f, "clock node-{node} {offset_ms:+}ms")
+            }
         }
     }
 }
@@ -231,6 +248,7 @@ pub enum ChaosStream {
     Partition(PartitionSpec),
     Degrade(DegradeSpec),
     Pause(PauseSpec),
+    Clock(ClockSpec),
     /// A generic, fixed schedule.
     Schedule(Vec<ScheduledStep>),
 }
@@ -243,6 +261,7 @@ impl ChaosStream {
             ChaosStream::Partition(_) => "partition",
             ChaosStream::Degrade(_) => "degrade",
             ChaosStream::Pause(_) => "pause",
+            ChaosStream::Clock(_) => "clock_skew",
             ChaosStream::Schedule(_) => "schedule",
         }
     }
@@ -250,7 +269,9 @@ impl ChaosStream {
     /// Whether the stream needs node control / network faults from the deployer.
     pub fn needs(&self) -> (bool, bool) {
         match self {
-            ChaosStream::Restart(_) | ChaosStream::Pause(_) => (true, false),
+            ChaosStream::Restart(_) | ChaosStream::Pause(_) | ChaosStream::Clock(_) => {
+                (true, false)
+            }
             ChaosStream::Partition(_) | ChaosStream::Degrade(_) => (false, true),
             ChaosStream::Schedule(steps) => (
                 steps.iter().any(|s| !s.action.is_network()),
@@ -382,6 +403,26 @@ impl ChaosBuilder {
         }
     }
 
+    /// Random clock skews (defaults: every 5-10 s, lasting 2-5 s, up to 3 s either way, all
+    /// nodes).
+    pub fn clock_skew(self) -> ClockBuilder {
+        ClockBuilder {
+            parent: self,
+            spec: ClockSpec {
+                delay: Delay {
+                    min: Duration::from_secs(5),
+                    max: Duration::from_secs(10),
+                },
+                duration: Delay {
+                    min: Duration::from_secs(2),
+                    max: Duration::from_secs(5),
+                },
+                max: Duration::from_secs(3),
+                targets: Targets::All,
+            },
+        }
+    }
+
     /// Random pauses (defaults: every 5-10 s, lasting 1-3 s, all nodes).
     pub fn pause(self) -> PauseBuilder {
         PauseBuilder {
@@ -505,6 +546,20 @@ impl ChaosBuilder {
                     check_delay("pause", "min_delay", "max_delay", p.delay)?;
                     check_delay("pause", "min_duration", "max_duration", p.duration)?;
                     check_targets("pause", &p.targets)?;
+                }
+                ChaosStream::Clock(c) => {
+                    check_delay("clock_skew", "min_delay", "max_delay", c.delay)?;
+                    check_delay("clock_skew", "min_duration", "max_duration", c.duration)?;
+                    check_targets("clock_skew", &c.targets)?;
+                    if c.max < Duration::from_millis(4) || c.max > Duration::from_secs(86_400) {
+                        return Err(ChaosError::new(
+                            "max",
+                            format!(
+                                "clock_skew max = {}: between 4ms and a day",
+                                humantime::format_duration(c.max)
+                            ),
+                        ));
+                    }
                 }
                 ChaosStream::Schedule(steps) => {
                     if steps.is_empty() {
@@ -733,6 +788,37 @@ impl PauseBuilder {
     /// Adds the stream and returns the chaos builder.
     pub fn apply(self) -> ChaosBuilder {
         self.parent.stream(ChaosStream::Pause(self.spec))
+    }
+}
+
+/// `c.clock_skew()...apply()`.
+#[derive(Debug, Clone)]
+pub struct ClockBuilder {
+    parent: ChaosBuilder,
+    pub spec: ClockSpec,
+}
+delay_setters!(ClockBuilder);
+duration_setters!(ClockBuilder);
+
+impl ClockBuilder {
+    /// The largest offset either way.
+    pub fn max(mut self, d: Duration) -> Self {
+        self.spec.max = d;
+        self
+    }
+    /// Only these nodes' clocks are skewed.
+    pub fn targets(mut self, nodes: Vec<usize>) -> Self {
+        self.spec.targets = Targets::Only(nodes);
+        self
+    }
+    /// These nodes' clocks are never skewed.
+    pub fn exclude(mut self, nodes: Vec<usize>) -> Self {
+        self.spec.targets = Targets::Except(nodes);
+        self
+    }
+    /// Adds the stream and returns the chaos builder.
+    pub fn apply(self) -> ChaosBuilder {
+        self.parent.stream(ChaosStream::Clock(self.spec))
     }
 }
 

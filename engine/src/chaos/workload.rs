@@ -107,6 +107,7 @@ impl Workload for ChaosWorkload {
                     }
                 }
                 ChaosStream::Pause(_) => out.push(K::Pause),
+                ChaosStream::Clock(_) => out.push(K::Clock),
                 ChaosStream::Schedule(steps) => {
                     out.extend(steps.iter().filter_map(|s| match &s.action {
                         ChaosAction::Restart(_) => Some(K::Restart),
@@ -116,6 +117,7 @@ impl Workload for ChaosWorkload {
                         ChaosAction::Partition(_) | ChaosAction::Isolate(_) => Some(K::Partition),
                         ChaosAction::Latency { .. } => Some(K::Latency),
                         ChaosAction::Loss { .. } => Some(K::Loss),
+                        ChaosAction::Clock { .. } => Some(K::Clock),
                         ChaosAction::Start(_) | ChaosAction::Resume(_) | ChaosAction::Heal => None,
                     }));
                 }
@@ -247,6 +249,9 @@ impl Exec {
             ChaosAction::Pause(i) => net.pause(*i).await.map(|_| None),
             ChaosAction::Resume(i) => net.resume(*i).await.map(|_| None),
             ChaosAction::Heal => net.heal().map(|_| None),
+            ChaosAction::Clock { node, offset_ms } => {
+                net.set_clock(*node, *offset_ms, 0).await.map(|_| None)
+            }
             ChaosAction::Partition(g) => return fault(Fault::Partition(g.clone())),
             ChaosAction::Isolate(i) => return fault(Fault::Isolate(*i)),
             ChaosAction::Latency {
@@ -285,6 +290,10 @@ impl Exec {
             (ChaosAction::Pause(i), _) => Some((
                 format!("resume node-{i}"),
                 net.resume(*i).await.map_err(|e| e.to_string()),
+            )),
+            (ChaosAction::Clock { node, .. }, _) => Some((
+                format!("clock node-{node} reset"),
+                net.set_clock(*node, 0, 0).await.map_err(|e| e.to_string()),
             )),
             (_, Some(id)) => {
                 // a `heal` elsewhere may have reverted it already

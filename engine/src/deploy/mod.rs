@@ -204,6 +204,8 @@ pub enum FaultKind {
     Bandwidth,
     /// Dropping, duplicating, delaying or reordering one kind of message.
     Tamper,
+    /// Setting a node's clock off wall time.
+    Clock,
 }
 
 impl fmt::Display for FaultKind {
@@ -220,6 +222,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Loss => "loss",
             FaultKind::Bandwidth => "bandwidth",
             FaultKind::Tamper => "message tampering",
+            FaultKind::Clock => "clock skew",
         })
     }
 }
