@@ -151,6 +151,14 @@ async fn start_inner(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
 
 pub(super) async fn stop(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net.control_log.begin(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    );
     stop_inner(net, i, kill).await?;
     net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
     net.control_log.record(
@@ -166,6 +174,9 @@ pub(super) async fn stop(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), C
 
 pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net
+        .control_log
+        .begin(crate::deploy::control_log::NodeAction::Start, i);
     start_inner(net, i).await?;
     net.emit_control(format!("start node-{i}"));
     net.control_log
@@ -177,6 +188,9 @@ pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError
 /// stopped node is started instead.
 pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
     let _g = net.control.lock().await;
+    let _under_way = net
+        .control_log
+        .begin(crate::deploy::control_log::NodeAction::Restart, i);
     let state = check(net, i)?;
     if matches!(state, NodeState::Stopped | NodeState::Exited) {
         start_inner(net, i).await?;

@@ -470,6 +470,10 @@ impl Testnet for K8sTestnet {
         self.control_log.entries()
     }
 
+    fn control_in_flight(&self, i: usize) -> Option<crate::deploy::control_log::NodeAction> {
+        self.control_log.in_flight(i)
+    }
+
     fn note_control(
         &self,
         action: crate::deploy::control_log::NodeAction,
