@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::spec::{
-    ChaosAction, ChaosBuilder, ChaosError, ChaosStream, DegradeScope, Delay, RestartMode,
+    ChaosAction, ChaosBuilder, ChaosError, ChaosStream, DegradeScope, Delay, RestartMode, Targets,
 };
 use crate::links::LinkSel;
 
@@ -71,6 +71,59 @@ fn free(busy: &[Busy], node: usize, from: Duration, to: Duration) -> bool {
         .any(|b| b.node == node && b.from <= to && from <= b.to)
 }
 
+/// The nodes of `targets` among `nodes`, or an error naming the stream `kind` when none is.
+fn qualifying(kind: &str, targets: &Targets, nodes: usize) -> Result<Vec<usize>, ChaosError> {
+    let candidates = targets.resolve(nodes);
+    if candidates.is_empty() {
+        return Err(ChaosError::new(
+            "targets",
+            format!(
+                "{kind} targets = {targets:?}: no node of the {nodes} in the testnet qualifies"
+            ),
+        ));
+    }
+    Ok(candidates)
+}
+
+/// A stream that holds one node at a time (pauses, clock skews): after each drawn delay, a
+/// random candidate free for the drawn hold gets `act`'s action; `(at, action, hold)` each.
+fn hold_nodes(
+    rng: &mut ChaCha8Rng,
+    candidates: &[usize],
+    (delay, duration): (Delay, Delay),
+    horizon: Duration,
+    busy: &mut Vec<Busy>,
+    mut act: impl FnMut(&mut ChaCha8Rng, usize) -> ChaosAction,
+) -> Vec<(Duration, ChaosAction, Duration)> {
+    let mut out = Vec::new();
+    let mut t = Duration::ZERO;
+    loop {
+        t += draw(rng, delay);
+        if t >= horizon {
+            break;
+        }
+        let hold = draw(rng, duration);
+        let ok: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| free(busy, i, t, t + hold))
+            .collect();
+        if ok.is_empty() {
+            continue;
+        }
+        let node = ok[rng.random_range(0..ok.len())];
+        let action = act(rng, node);
+        busy.push(Busy {
+            node,
+            from: t,
+            to: t + hold,
+        });
+        out.push((t, action, hold));
+        t += hold;
+    }
+    out
+}
+
 /// Plans every stream of `chaos` over `duration` on `nodes` nodes, any two of
 /// which may be linked (see [`plan_on`] for a topology's own links).
 pub fn plan(
@@ -114,16 +167,7 @@ pub fn plan_on(
         };
         match stream {
             ChaosStream::Restart(r) => {
-                let candidates = r.targets.resolve(nodes);
-                if candidates.is_empty() {
-                    return Err(ChaosError::new(
-                        "targets",
-                        format!(
-                            "restart targets = {:?}: no node of the {nodes} in the testnet qualifies",
-                            r.targets
-                        ),
-                    ));
-                }
+                let candidates = qualifying("restart", &r.targets, nodes)?;
                 let mut last: Vec<Option<Duration>> = vec![None; nodes];
                 let mut t = Duration::ZERO;
                 loop {
@@ -267,83 +311,41 @@ pub fn plan_on(
                 }
             }
             ChaosStream::Pause(p) => {
-                let candidates = p.targets.resolve(nodes);
-                if candidates.is_empty() {
-                    return Err(ChaosError::new(
-                        "targets",
-                        format!(
-                            "pause targets = {:?}: no node of the {nodes} in the testnet qualifies",
-                            p.targets
-                        ),
-                    ));
-                }
-                let mut t = Duration::ZERO;
-                loop {
-                    t += draw(&mut rng, p.delay);
-                    if t >= horizon {
-                        break;
-                    }
-                    let hold = draw(&mut rng, p.duration);
-                    let ok: Vec<usize> = candidates
-                        .iter()
-                        .copied()
-                        .filter(|&i| free(&busy, i, t, t + hold))
-                        .collect();
-                    if ok.is_empty() {
-                        continue;
-                    }
-                    let node = ok[rng.random_range(0..ok.len())];
-                    busy.push(Busy {
-                        node,
-                        from: t,
-                        to: t + hold,
-                    });
-                    push(t, ChaosAction::Pause(node), Some(hold));
-                    t += hold;
+                let candidates = qualifying("pause", &p.targets, nodes)?;
+                let held = hold_nodes(
+                    &mut rng,
+                    &candidates,
+                    (p.delay, p.duration),
+                    horizon,
+                    &mut busy,
+                    |_, node| ChaosAction::Pause(node),
+                );
+                for (t, action, hold) in held {
+                    push(t, action, Some(hold));
                 }
             }
             ChaosStream::Clock(c) => {
-                let candidates = c.targets.resolve(nodes);
-                if candidates.is_empty() {
-                    return Err(ChaosError::new(
-                        "targets",
-                        format!(
-                            "clock_skew targets = {:?}: no node of the {nodes} in the testnet qualifies",
-                            c.targets
-                        ),
-                    ));
-                }
+                let candidates = qualifying("clock_skew", &c.targets, nodes)?;
                 let max_ms = c.max.as_millis().min(i64::MAX as u128) as i64;
-                let mut t = Duration::ZERO;
-                loop {
-                    t += draw(&mut rng, c.delay);
-                    if t >= horizon {
-                        break;
-                    }
-                    let hold = draw(&mut rng, c.duration);
-                    let ok: Vec<usize> = candidates
-                        .iter()
-                        .copied()
-                        .filter(|&i| free(&busy, i, t, t + hold))
-                        .collect();
-                    if ok.is_empty() {
-                        continue;
-                    }
-                    let node = ok[rng.random_range(0..ok.len())];
-                    // at least a quarter of the bound, so a skew is never negligible
-                    let magnitude = rng.random_range((max_ms / 4).max(1)..=max_ms);
-                    let offset_ms = if rng.random_bool(0.5) {
-                        magnitude
-                    } else {
-                        -magnitude
-                    };
-                    busy.push(Busy {
-                        node,
-                        from: t,
-                        to: t + hold,
-                    });
-                    push(t, ChaosAction::Clock { node, offset_ms }, Some(hold));
-                    t += hold;
+                let held = hold_nodes(
+                    &mut rng,
+                    &candidates,
+                    (c.delay, c.duration),
+                    horizon,
+                    &mut busy,
+                    |rng, node| {
+                        // at least a quarter of the bound, so a skew is never negligible
+                        let magnitude = rng.random_range((max_ms / 4).max(1)..=max_ms);
+                        let offset_ms = if rng.random_bool(0.5) {
+                            magnitude
+                        } else {
+                            -magnitude
+                        };
+                        ChaosAction::Clock { node, offset_ms }
+                    },
+                );
+                for (t, action, hold) in held {
+                    push(t, action, Some(hold));
                 }
             }
             ChaosStream::Schedule(steps) => {

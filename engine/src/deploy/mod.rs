@@ -618,7 +618,14 @@ pub trait Testnet: Send + Sync {
     /// The control action under way on node `i`, where this view tracks them (the plan's
     /// view, [`granted`], does), so that a client call the action breaks can wait for it
     /// ([`control_wait`]).
-    fn control_in_flight(&self, _i: usize) -> Option<control_log::NodeAction> {
+    fn control_in_flight(&self, i: usize) -> Option<control_log::NodeAction> {
+        self.own_control_log().and_then(|l| l.in_flight(i))
+    }
+
+    /// The control log this testnet keeps itself (the backends that run nodes: local, compose,
+    /// Kubernetes); the defaults of [`Testnet::control_log`], [`Testnet::note_control`] and
+    /// [`Testnet::control_in_flight`] read and write it. None for views over another testnet.
+    fn own_control_log(&self) -> Option<&control_log::ControlLog> {
         None
     }
 
@@ -685,7 +692,9 @@ pub trait Testnet: Send + Sync {
     /// Records an action done to node `i` outside the backend's own control (a clock set through
     /// the node's API) in the control log; backends without one ignore it.
     fn note_control(&self, action: control_log::NodeAction, i: usize, detail: Option<String>) {
-        let _ = (action, i, detail);
+        if let Some(l) = self.own_control_log() {
+            l.record_detail(action, i, detail);
+        }
     }
 
     /// Applies a network fault on top of those in force.
@@ -714,7 +723,9 @@ pub trait Testnet: Send + Sync {
     /// Node-control actions that succeeded (restart, stop, kill, start, pause, resume, add), in
     /// order: with [`Testnet::fault_log`], the run's one timeline of what was done to it.
     fn control_log(&self) -> Vec<control_log::ControlRecord> {
-        Vec::new()
+        self.own_control_log()
+            .map(control_log::ControlLog::entries)
+            .unwrap_or_default()
     }
     /// Every fault applied and reverted, in order.
     fn fault_log(&self) -> Vec<FaultRecord> {

@@ -350,21 +350,8 @@ impl Testnet for ComposeTestnet {
         link_faults::active(self)
     }
 
-    fn control_in_flight(&self, i: usize) -> Option<crate::deploy::control_log::NodeAction> {
-        self.control_log.in_flight(i)
-    }
-
-    fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
-        self.control_log.entries()
-    }
-
-    fn note_control(
-        &self,
-        action: crate::deploy::control_log::NodeAction,
-        i: usize,
-        detail: Option<String>,
-    ) {
-        self.control_log.record_detail(action, i, detail);
+    fn own_control_log(&self) -> Option<&crate::deploy::control_log::ControlLog> {
+        Some(&self.control_log)
     }
 
     fn fault_log(&self) -> Vec<FaultRecord> {
