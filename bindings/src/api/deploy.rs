@@ -28,7 +28,7 @@ use super::report::{InfraFailure, ReportHandle};
 use super::runner;
 use super::scenario::Plan;
 use super::values::{
-    Res, count, deadline, duration, err, index, index_groups, int, number, to_yaml,
+    Res, count, deadline, duration, err, index, index_groups, int, probability, to_yaml,
 };
 use crate::bridge::Bridge;
 use crate::cli::DeployerChoice;
@@ -979,7 +979,7 @@ fn register_faults(reg: &mut Registrar) {
         /// net.revert(id);
         /// ```
         fn loss(net: Testnet, p: Number) -> int => |n: &mut NetHandle, p: Dynamic| -> Res<INT> {
-            let p = probability(&p)?;
+            let p = probability(&p, "loss probability")?;
             n.fault("loss", move |net| net.set_loss(LinkSel::All, p))
         }
     );
@@ -993,7 +993,7 @@ fn register_faults(reg: &mut Registrar) {
         fn loss(net: Testnet, a: int, b: int, p: Number) -> int
         => |n: &mut NetHandle, a: INT, b: INT, p: Dynamic| -> Res<INT> {
             let sel = link_sel(n, a, b)?;
-            let p = probability(&p)?;
+            let p = probability(&p, "loss probability")?;
             n.fault("loss", move |net| net.set_loss(sel, p))
         }
     );
@@ -1192,15 +1192,6 @@ fn add_node_spec(n: &NetHandle, spec: &Map) -> Res<INT> {
             overrides,
         },
     )
-}
-
-fn probability(p: &Dynamic) -> Res<f64> {
-    let p = number(p, "loss probability")?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        err(format!("loss probability = {p} must be within 0.0..=1.0"))
-    }
 }
 
 fn wait_ready(n: &NetHandle, bound: Deadline) -> Res<()> {

@@ -16,7 +16,7 @@ use engine::links::{Fault, LinkSel, MessageKind, Tamper};
 use rhai::{Array, Dynamic, Engine, INT};
 
 use super::deploy::NetHandle;
-use super::values::{Res, duration, err, number};
+use super::values::{Res, duration, err, probability};
 use crate::doc::registry::{Area, Registrar};
 use crate::script_fn;
 
@@ -53,15 +53,6 @@ fn links(n: &NetHandle, sel: &Dynamic) -> Res<LinkSel> {
 
 fn kind(name: &str) -> Res<MessageKind> {
     MessageKind::parse(name).or_else(|e| err(e.to_string()))
-}
-
-fn probability(p: &Dynamic, what: &str) -> Res<f64> {
-    let p = number(p, what)?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        err(format!("{what} = {p} must be within 0.0..=1.0"))
-    }
 }
 
 fn positive(d: &Dynamic, what: &str) -> Res<Duration> {

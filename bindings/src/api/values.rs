@@ -213,6 +213,16 @@ pub fn a_type(value: &Dynamic) -> String {
     format!("{article} {name}")
 }
 
+/// A probability, `0.0..=1.0` (an integer 0 or 1 too); the error names `what`.
+pub fn probability(p: &Dynamic, what: &str) -> Res<f64> {
+    let p = number(p, what)?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        err(format!("{what} = {p} must be within 0.0..=1.0"))
+    }
+}
+
 /// A float that may be written as an integer (`rate(5)`).
 pub fn number(value: &Dynamic, field: &str) -> Res<f64> {
     if let Ok(f) = value.as_float() {
