@@ -35,6 +35,11 @@ pub enum Command {
     /// deploy/run replaced by dry runs, so every plan is built and validated (topology, overrides,
     /// durations, capabilities). Errors are reported at file:line:col.
     Check(CheckArgs),
+    /// Shrink a failing seeded run: remove fault events from its executed timeline (delta
+    /// debugging), then shorten the run and lower the node count, checking each candidate by
+    /// running it; write the smallest run that still fails as a runnable .rhai (the remaining
+    /// faults as an explicit schedule, the seed and the expectation that failed).
+    Shrink(ShrinkArgs),
     /// Run one reference node from its YAML config (the local deployer starts nodes this way).
     Devnode(DevnodeArgs),
     /// Remove what killed runs left behind: node processes, run dirs (`nomos-script-<run id>`) and
@@ -116,6 +121,30 @@ pub struct GcArgs {
     /// With --kept: only kept dirs kept longer ago than DURATION (`1d`, `12h`).
     #[arg(long, value_name = "DURATION", requires = "kept", value_parser = humantime::parse_duration)]
     pub older_than: Option<std::time::Duration>,
+}
+
+/// Options of `shrink`.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// The scenario script (.rhai) whose run fails on --seed.
+    pub file: PathBuf,
+    /// The seed of the failing run.
+    #[arg(long)]
+    pub seed: u64,
+    /// Reruns per candidate: a candidate counts as failing when it fails the same expectation
+    /// in most of them (the reruns stop once the majority is known).
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=25))]
+    pub runs: u32,
+    /// Where to write the shrunk scenario (default: FILE's name with `.shrunk.rhai`, beside it).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Backend the runs deploy on.
+    #[arg(long, value_enum, default_value_t = DeployerChoice::Local)]
+    pub deployer: DeployerChoice,
+    /// Most runs the search may make in all (the original run included); when reached, the
+    /// smallest failing run found so far is written.
+    #[arg(long, value_name = "N", default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_runs: u32,
 }
 
 /// Options of `run`.

@@ -93,6 +93,8 @@ pub struct HostState {
     pub reports: Mutex<Vec<Arc<engine::report::RunReport>>>,
     /// What the script ran and deployed, for "this run checks nothing".
     pub activity: api::runner::Activity,
+    /// Set by `replay(..)`: applied to every plan the script runs from then on.
+    pub replay: Mutex<Option<engine::replay::Replay>>,
 }
 
 impl HostState {
@@ -156,6 +158,7 @@ impl ScriptHost {
             engine: OnceLock::new(),
             reports: Mutex::new(Vec::new()),
             activity: api::runner::Activity::default(),
+            replay: Mutex::new(None),
             settings,
         });
         let engine = Arc::new(build_engine(script, &state));

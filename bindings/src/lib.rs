@@ -14,3 +14,4 @@ pub mod repeat;
 pub mod repl;
 pub mod reports;
 pub mod resolver;
+pub mod shrink;

@@ -48,6 +48,9 @@ fn main() -> ExitCode {
     if let Command::Doc(args) = &cli.command {
         return exit_code(nomos_script::doc::command::run(args));
     }
+    if let Command::Shrink(args) = &cli.command {
+        return exit_code(nomos_script::shrink::run(args));
+    }
     if let Some(code) = nomos_script::live::run_command(&cli.command) {
         return exit_code(code);
     }
@@ -134,7 +137,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         | Command::Supervise(_) => {
             unreachable!("handled by live::run_command")
         }
-        Command::Doc(_) => unreachable!("handled before the runtime exists"),
+        Command::Doc(_) | Command::Shrink(_) => {
+            unreachable!("handled before the runtime exists")
+        }
     }
 }
 

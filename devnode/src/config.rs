@@ -254,6 +254,10 @@ pub struct TestingFaults {
     pub clock_offset_ms: i64,
     /// Start with the node's clock gaining this many parts per million (negative: losing).
     pub clock_drift_ppm: i64,
+    /// A planted bug, for proving the shrinker: a node restarted while it reaches no peer (a
+    /// partition isolates it) exits, instead of going online alone, once it has waited for a
+    /// peer as long as a restarted node does.
+    pub crash_if_restarted_while_isolated: bool,
 }
 
 /// Why a config could not be loaded.

@@ -805,6 +805,9 @@ async fn slot_loop(node: Arc<Node>) {
         if node.peers.count() > 0 {
             last_peer_seen = Instant::now();
         } else if !node.is_online() && last_peer_seen.elapsed() >= alone_after {
+            if node.restarted && node.config.testing.crash_if_restarted_while_isolated {
+                planted_crash(alone_after);
+            }
             node.mark_online("no peer to sync with");
         }
         if node.rules.slot_at(node.clock.now_ms()) != Some(next) {
@@ -813,6 +816,18 @@ async fn slot_loop(node: Arc<Node>) {
         }
         node.try_produce(next);
     }
+}
+
+/// The planted bug `testing.crash_if_restarted_while_isolated`: the process exits as a crashing
+/// node would, saying why on stderr and in its log.
+fn planted_crash(waited: Duration) -> ! {
+    let why = format!(
+        "planted bug (testing.crash_if_restarted_while_isolated): restarted while isolated, no peer within {}ms; exiting",
+        waited.as_millis()
+    );
+    tracing::error!("{why}");
+    eprintln!("{why}");
+    std::process::exit(70)
 }
 
 /// Runs a node until `shutdown` completes, then stops its tasks and closes

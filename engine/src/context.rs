@@ -106,6 +106,7 @@ struct Inner {
     run_duration: Duration,
     /// First early failure (source, message), set by `fail_run`.
     failure: Mutex<Option<(String, String)>>,
+    failed_at: Mutex<Option<Duration>>,
     aborted: CancellationToken,
     run_over: CancellationToken,
     /// Where the run's metrics are (the environment's, or the plan's).
@@ -149,6 +150,7 @@ impl RunContext {
                 events,
                 run_duration,
                 failure: Mutex::new(None),
+                failed_at: Mutex::new(None),
                 aborted: CancellationToken::new(),
                 run_over: CancellationToken::new(),
                 monitoring: Mutex::new(crate::metrics::Monitoring::from_env()),
@@ -245,8 +247,14 @@ impl RunContext {
         let mut f = self.inner.failure.lock().expect("failure lock");
         if f.is_none() {
             *f = Some((source.into(), message.into()));
+            *self.inner.failed_at.lock().expect("failure lock") = Some(self.elapsed());
             self.inner.aborted.cancel();
         }
+    }
+
+    /// When `fail_run` was first called, after the run started.
+    pub fn failed_at(&self) -> Option<Duration> {
+        *self.inner.failed_at.lock().expect("failure lock")
     }
 
     /// The early failure, if `fail_run` was called.

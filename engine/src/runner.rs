@@ -269,6 +269,14 @@ async fn run_deployed(
     report.final_heights = stats.heights;
     report.fault_log = testnet.fault_log();
     report.nodes = testnet.node_count();
+    report.duration = Some(scenario.duration());
+    report.failed_at = ctx.failed_at();
+    report.chaos_plan = scenario
+        .workloads
+        .iter()
+        .flat_map(|w| w.chaos_plan())
+        .collect();
+    report.chaos_plan.sort_by_key(|s| s.at);
     feed_cancel.cancel();
     if let Outcome::Passed = report.outcome {
         if interrupted {

@@ -69,6 +69,8 @@ pub struct ScenarioBuilder {
     continue_on_workload_failure: bool,
     /// Monitoring URLs the plan sets (each in place of its environment variable).
     monitoring: crate::metrics::Monitoring,
+    /// Only these expectations are judged (a replay's); None: all of them.
+    keep_expectations: Option<Vec<String>>,
 }
 
 impl fmt::Debug for ScenarioBuilder {
@@ -102,6 +104,7 @@ impl ScenarioBuilder {
             features: Vec::new(),
             continue_on_workload_failure: false,
             monitoring: crate::metrics::Monitoring::default(),
+            keep_expectations: None,
         }
     }
 
@@ -205,11 +208,30 @@ impl ScenarioBuilder {
         self
     }
 
+    /// A node that exits on its own during the run (not stopped by the framework) fails the run
+    /// at once, naming it ([`crate::crash_watch`]).
+    pub fn expect_no_crashes(self) -> Self {
+        self.with_expectation(Arc::new(crate::crash_watch::no_node_crash()))
+    }
+
     /// Every fault reverted during the run is followed by convergence, and every node started
     /// again catches up, within `bound` (a duration, slots or blocks); see
     /// [`crate::recovery::RecoveryWithin`].
     pub fn expect_recovery_within(self, bound: impl Into<Deadline>) -> Self {
         self.with_expectation(Arc::new(crate::recovery::RecoveryWithin::new(bound)))
+    }
+
+    /// The plan without its chaos workloads (a replay puts its own schedule in their place).
+    pub fn without_chaos(mut self) -> Self {
+        self.workloads.retain(|w| !w.is_chaos());
+        self
+    }
+
+    /// Only the expectations named are judged; [`build`](Self::build) refuses a name the plan
+    /// does not have, listing those it has.
+    pub fn keep_expectations(mut self, names: Vec<String>) -> Self {
+        self.keep_expectations = Some(names);
+        self
     }
 
     /// How long workloads run: a duration, or slots or blocks (turned into time from the
@@ -409,6 +431,23 @@ impl ScenarioBuilder {
         }
         workloads.extend(self.workloads.iter().cloned());
         expectations.extend(self.expectations.iter().cloned());
+        if let Some(keep) = &self.keep_expectations {
+            let have: Vec<String> = expectations.iter().map(|e| e.name()).collect();
+            if let Some(missing) = keep.iter().find(|k| !have.contains(k)) {
+                return Err(ScenarioError::new(
+                    "expectations",
+                    format!(
+                        "`{missing}` is not an expectation of this plan (it has: {})",
+                        if have.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            have.join(", ")
+                        }
+                    ),
+                ));
+            }
+            expectations.retain(|e| keep.contains(&e.name()));
+        }
         let mut required_features = self.features.clone();
         let mut need = |f| {
             if !required_features.contains(&f) {
@@ -540,6 +579,15 @@ impl Scenario {
     /// keys and random shapes follow it. Stateful expectations start fresh.
     pub fn with_seed(&self, seed: u64) -> Result<Scenario, ScenarioError> {
         self.builder.clone().seed(seed).build()
+    }
+
+    /// The plan rebuilt from its builder changed by `f` (a replay's changes), with `f`'s seed or
+    /// this plan's.
+    pub fn rebuild(
+        &self,
+        f: impl FnOnce(ScenarioBuilder) -> ScenarioBuilder,
+    ) -> Result<Scenario, ScenarioError> {
+        f(self.builder.clone().seed(self.seed)).build()
     }
 
     /// A fresh copy (new expectation state) for running the plan again.

@@ -50,6 +50,14 @@ pub trait Workload: Send + Sync {
     fn planned_partitions(&self, _run: Duration) -> Vec<(Option<Vec<Vec<usize>>>, Duration)> {
         Vec::new()
     }
+    /// Whether this is a chaos workload (a replay replaces those with its own schedule).
+    fn is_chaos(&self) -> bool {
+        false
+    }
+    /// The fault timeline this workload planned for its last run (chaos workloads).
+    fn chaos_plan(&self) -> Vec<crate::chaos::plan::PlannedStep> {
+        Vec::new()
+    }
 }
 
 /// Settings of the transaction workload (`transactions_with(|txs| txs.rate(5).users(20))`).

@@ -48,7 +48,7 @@ fn nodes(a: &Array, what: &str) -> Res<Vec<usize>> {
 }
 
 /// Calls the `chaos_with` closure and checks it returned the chaos builder.
-fn call_chaos(ctx: &NativeCallContext, f: &FnPtr) -> Res<ChaosBuilder> {
+pub(super) fn call_chaos(ctx: &NativeCallContext, f: &FnPtr) -> Res<ChaosBuilder> {
     let out: Dynamic = f.call_within_context(ctx, (ChaosBuilder::new(),))?;
     let found = super::values::a_type(&out);
     match out.try_cast::<ChaosBuilder>() {
@@ -60,6 +60,53 @@ fn call_chaos(ctx: &NativeCallContext, f: &FnPtr) -> Res<ChaosBuilder> {
             super::scenario::closure_or_call(ctx, f),
         ),
     }
+}
+
+/// A map argument names only `known` keys.
+fn check_keys(m: &Map, what: &str, known: &[&str]) -> Res<()> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => err(format!(
+            "{what}: key `{k}` is unknown (known: {})",
+            known.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A schedule step's links: absent or `"all"`, a node index (its every link), `[a, b]` (both
+/// directions) or `"a->b"` (one direction).
+fn schedule_links(v: Option<&Dynamic>) -> Res<LinkSel> {
+    let Some(v) = v else {
+        return Ok(LinkSel::All);
+    };
+    if let Ok(s) = v.clone().into_immutable_string() {
+        let t = s.trim();
+        if t == "all" {
+            return Ok(LinkSel::All);
+        }
+        if let Some((a, b)) = t.split_once("->")
+            && let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse())
+        {
+            return Ok(LinkSel::Link(a, b));
+        }
+        return err(format!(
+            "schedule links = {s:?}: expected \"all\", a node index, [a, b] or \"a->b\""
+        ));
+    }
+    if v.is_int() {
+        return Ok(LinkSel::Node(index(v, "schedule links")?));
+    }
+    if let Some(a) = v.read_lock::<Array>()
+        && a.len() == 2
+    {
+        return Ok(LinkSel::Both(
+            index(&a[0], "schedule links")?,
+            index(&a[1], "schedule links")?,
+        ));
+    }
+    err(format!(
+        "schedule links = {v}: expected \"all\", a node index, [a, b] or \"a->b\""
+    ))
 }
 
 fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
@@ -81,26 +128,75 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
                 ));
             }
         },
-        "latency" => ChaosAction::Latency {
-            links: LinkSel::All,
-            delay: duration(arg, "schedule latency")?,
-            jitter: Duration::ZERO,
+        "latency" => match arg.read_lock::<Map>() {
+            Some(m) => {
+                check_keys(&m, "schedule latency", &["delay", "jitter", "links"])?;
+                ChaosAction::Latency {
+                    links: schedule_links(m.get("links"))?,
+                    delay: duration(
+                        m.get("delay").unwrap_or(&Dynamic::UNIT),
+                        "schedule latency delay",
+                    )?,
+                    jitter: match m.get("jitter") {
+                        Some(j) => duration(j, "schedule latency jitter")?,
+                        None => Duration::ZERO,
+                    },
+                }
+            }
+            None => ChaosAction::Latency {
+                links: LinkSel::All,
+                delay: duration(arg, "schedule latency")?,
+                jitter: Duration::ZERO,
+            },
         },
         "loss" => {
-            let p = number(arg, "schedule loss")?;
+            let (p, links) = match arg.read_lock::<Map>() {
+                Some(m) => {
+                    check_keys(&m, "schedule loss", &["probability", "links"])?;
+                    (
+                        number(
+                            m.get("probability").unwrap_or(&Dynamic::UNIT),
+                            "schedule loss probability",
+                        )?,
+                        schedule_links(m.get("links"))?,
+                    )
+                }
+                None => (number(arg, "schedule loss")?, LinkSel::All),
+            };
             if !(0.0..=1.0).contains(&p) {
                 return err(format!(
                     "schedule loss = {p}: a probability must be in [0, 1]"
                 ));
             }
             ChaosAction::Loss {
-                links: LinkSel::All,
+                links,
                 probability: p,
+            }
+        }
+        "clock" => {
+            let Some(m) = arg.read_lock::<Map>() else {
+                return err(format!(
+                    "schedule clock expects #{{ node: 1, offset_ms: -1500 }}, got {arg}"
+                ));
+            };
+            check_keys(&m, "schedule clock", &["node", "offset_ms"])?;
+            let Some(offset) = m.get("offset_ms").and_then(|v| v.as_int().ok()) else {
+                return err(format!(
+                    "schedule clock offset_ms = {}: expected an int (ms; negative: behind)",
+                    m.get("offset_ms").cloned().unwrap_or(Dynamic::UNIT)
+                ));
+            };
+            ChaosAction::Clock {
+                node: index(
+                    m.get("node").unwrap_or(&Dynamic::UNIT),
+                    "schedule clock node",
+                )?,
+                offset_ms: offset,
             }
         }
         other => {
             return err(format!(
-                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, heal)"
+                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, clock, heal)"
             ));
         }
     })
@@ -677,7 +773,9 @@ fn register_builders(reg: &mut Registrar) {
         &[
             " A fixed fault timeline (`c.schedule()`), ended with `apply()`. Actions: restart,",
             " stop, kill, start, pause, resume, isolate (a node index), partition (groups),",
-            " latency (a duration), loss (a probability), heal.",
+            " latency (a duration, or `#{delay, jitter, links}`), loss (a probability, or",
+            " `#{probability, links}`), clock (`#{node, offset_ms}`), heal. Links: \"all\", a node",
+            " index, `[a, b]` or \"a->b\".",
             "",
             " ```rhai",
             " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",

@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod feed;
 pub mod metrics;
 pub mod recovery;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -43,6 +44,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     chaos::register(engine, state);
     tamper::register(engine);
     clock::register(engine);
+    replay::register(engine, state);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

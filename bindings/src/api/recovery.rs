@@ -1,4 +1,4 @@
-//! Recovery bounds on plans: `expect_recovery_within(bound)` over what the runner's recovery
+//! Recovery bounds on plans, and the crash watch `expect_no_crashes()`: `expect_recovery_within(bound)` over what the runner's recovery
 //! monitor measures (every revert to convergence, every restart to catch-up).
 
 use rhai::{Dynamic, Engine};
@@ -34,5 +34,20 @@ pub fn register(engine: &mut Engine) {
             let d = deadline(&d, "expect_recovery_within")?;
             Ok(b.map(|s| s.expect_recovery_within(d)))
         }
+    );
+    script_fn!(reg,
+        /// A node that exits on its own during the run (its process or container ended, and
+        /// no stop, kill or restart of the framework was under way) fails the run at once as
+        /// `no_node_crash`, naming the node, when, and its last log lines. Nodes the plan
+        /// stops or kills on purpose are not crashes.
+        ///
+        /// ```rhai
+        /// let builder = ScenarioBuilder::topology_with(|t| t.nodes(3).slot_duration("200ms"))
+        ///     .enable_node_control()
+        ///     .chaos_with(|c| c.restart().min_delay("2s").max_delay("3s").apply())
+        ///     .expect_no_crashes();
+        /// ```
+        fn expect_no_crashes(builder: ScenarioBuilder) -> ScenarioBuilder
+        => |b: &mut PlanBuilder| -> Res<PlanBuilder> { Ok(b.map(|s| s.expect_no_crashes())) }
     );
 }

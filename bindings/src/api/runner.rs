@@ -95,6 +95,7 @@ pub fn run_plan(
     let deployer = deployer
         .cloned()
         .unwrap_or_else(|| DeployerHandle::new(state.settings.deployer, state.clone()));
+    let scenario = &super::replay::replayed(state, scenario)?;
     if state.settings.mode == Mode::Check {
         return dry_report(&deployer, scenario);
     }
@@ -115,7 +116,7 @@ pub fn run_plan(
             scenario.topology().node_count()
         );
     }
-    let scenario = scenario.fresh();
+    let scenario = scenario.clone();
     let opts = run_options(state);
     // Not cancellable from here: on Ctrl-C the runner itself tears down and reports.
     let report = state.bridge.block_on(async move {
@@ -133,10 +134,10 @@ pub fn run_on(state: &Arc<HostState>, net: &NetHandle, scenario: &Scenario) -> R
         report.nodes = scenario.topology().node_count();
         return Ok(ReportHandle(Arc::new(report)));
     };
+    let scenario = super::replay::replayed(state, scenario)?;
     if let Err(e) = check_testnet_capabilities(&*testnet, &scenario.capabilities) {
         return err(format!("cannot run this plan: {e}"));
     }
-    let scenario = scenario.fresh();
     let opts = run_options(state);
     let report = state.bridge.block_on(async move {
         engine::runner::Runner::new(testnet)

@@ -39,6 +39,7 @@ pub fn seeded_host_state(bridge: Bridge, mode: Mode, script: &Path, seed: u64) -
         engine: OnceLock::new(),
         reports: Mutex::new(Vec::new()),
         activity: crate::api::runner::Activity::default(),
+        replay: Mutex::new(None),
     })
 }
 

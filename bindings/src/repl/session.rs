@@ -292,6 +292,7 @@ fn new_epoch(
         engine: OnceLock::new(),
         reports: Mutex::new(Vec::new()),
         activity: crate::api::runner::Activity::default(),
+        replay: Mutex::new(None),
     });
     let engine = Arc::new(build_engine(&state));
     let _ = state.engine.set(Arc::downgrade(&engine));

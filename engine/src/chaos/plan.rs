@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::spec::{
     ChaosAction, ChaosBuilder, ChaosError, ChaosStream, DegradeScope, Delay, RestartMode, Targets,
@@ -20,7 +20,7 @@ use crate::links::LinkSel;
 const RESTART_BUSY: Duration = Duration::from_secs(2);
 
 /// One planned event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedStep {
     /// Index of the stream in the builder.
     pub stream: usize,

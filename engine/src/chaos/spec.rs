@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::deadline::Deadline;
 use crate::links::LinkSel;
@@ -139,7 +139,7 @@ pub struct ClockSpec {
 }
 
 /// One concrete fault action, as planned and logged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ChaosAction {
     /// Graceful restart.
     Restart(usize),

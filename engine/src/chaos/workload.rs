@@ -87,6 +87,14 @@ impl Workload for ChaosWorkload {
         self.builder.name.clone()
     }
 
+    fn is_chaos(&self) -> bool {
+        true
+    }
+
+    fn chaos_plan(&self) -> Vec<PlannedStep> {
+        self.planned()
+    }
+
     fn uses(&self) -> Vec<crate::deploy::FaultKind> {
         use super::spec::RestartMode;
         use crate::deploy::FaultKind as K;

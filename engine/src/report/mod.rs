@@ -214,6 +214,17 @@ pub struct RunReport {
     /// every restart to catch-up, and their min/median/p90/max.
     #[serde(default)]
     pub recovery: crate::recovery::RecoveryReport,
+    /// The plan's run duration (None in a report written before it was recorded).
+    #[serde(default, with = "duration_ms_opt")]
+    pub duration: Option<Duration>,
+    /// When, after the run started, an invariant (or another early check) failed the run; None
+    /// when it ran to its end.
+    #[serde(default, with = "duration_ms_opt")]
+    pub failed_at: Option<Duration>,
+    /// The fault timeline the run's chaos workloads planned (every stream, in time order); what
+    /// `shrink` starts from.
+    #[serde(default)]
+    pub chaos_plan: Vec<crate::chaos::plan::PlannedStep>,
 }
 
 /// Distribution summary of a latency, in ms.
@@ -268,6 +279,9 @@ impl RunReport {
             inclusion_latency: None,
             inclusion_latencies_ms: Vec::new(),
             recovery: Default::default(),
+            duration: None,
+            failed_at: None,
+            chaos_plan: Vec::new(),
         }
     }
 
@@ -327,6 +341,23 @@ impl RunReport {
 }
 
 /// Serialises durations as integer milliseconds.
+pub(crate) mod duration_ms_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(d).map(|ms| ms.map(Duration::from_millis))
+    }
+}
+
 pub(crate) mod duration_ms {
     use std::time::Duration;
 
