@@ -466,6 +466,14 @@ impl ScenarioBuilder {
         if self.capabilities.contains(&Capability::NetworkFaults) {
             need(crate::nodekind::KindFeature::LinkFaults);
         }
+        for w in &workloads {
+            if let Err(e) = w.check_plan(&topology, duration) {
+                return Err(ScenarioError::new(
+                    "workload",
+                    format!("workload `{}`: {e}", w.name()),
+                ));
+            }
+        }
         let mut warnings = Vec::new();
         for w in &workloads {
             for (groups, longest) in w.planned_partitions(duration) {

@@ -4,12 +4,10 @@
 //! the events of the node the failure names, the events moved earlier, fewer nodes. The caller
 //! (`nomos-script shrink`) decides whether a candidate still fails by running it.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::chaos::ChaosAction;
 use crate::chaos::plan::PlannedStep;
-use crate::links::LinkSel;
 
 /// The smallest subset of `0..n` (as indices, in order) for which `fails` holds that ddmin
 /// finds: every subset left is 1-minimal (removing any one index makes it pass), given that
@@ -74,33 +72,10 @@ pub fn end_of(step: &PlannedStep) -> Duration {
     step.at + step.hold.unwrap_or_default()
 }
 
-/// The nodes a step names (a partition names every node of its groups; a fault on every link
-/// names none).
-pub fn nodes_of(action: &ChaosAction) -> BTreeSet<usize> {
-    let links = |l: &LinkSel| match l {
-        LinkSel::All => BTreeSet::new(),
-        LinkSel::Link(a, b) | LinkSel::Both(a, b) => [*a, *b].into(),
-        LinkSel::Node(i) => [*i].into(),
-    };
-    match action {
-        ChaosAction::Restart(i)
-        | ChaosAction::Stop(i)
-        | ChaosAction::Kill(i)
-        | ChaosAction::Start(i)
-        | ChaosAction::Pause(i)
-        | ChaosAction::Resume(i)
-        | ChaosAction::Isolate(i)
-        | ChaosAction::Clock { node: i, .. } => [*i].into(),
-        ChaosAction::Partition(groups) => groups.iter().flatten().copied().collect(),
-        ChaosAction::Latency { links: l, .. } | ChaosAction::Loss { links: l, .. } => links(l),
-        ChaosAction::Heal => BTreeSet::new(),
-    }
-}
-
 /// Whether a step can bear on node `node`: it acts on it, or on the whole network (a partition
 /// that includes it, a fault on every link, a heal).
 pub fn bears_on(step: &PlannedStep, node: usize) -> bool {
-    let named = nodes_of(&step.action);
+    let named = step.action.nodes();
     named.is_empty() || named.contains(&node)
 }
 
@@ -146,7 +121,7 @@ pub fn within(steps: &[PlannedStep], n: usize) -> Vec<PlannedStep> {
                     ChaosAction::Partition(groups)
                 }
                 other => {
-                    if nodes_of(other).iter().any(|i| *i >= n) {
+                    if other.nodes().iter().any(|i| *i >= n) {
                         return None;
                     }
                     other.clone()
@@ -167,7 +142,7 @@ pub fn fewest_nodes(steps: &[PlannedStep], failing_node: Option<usize>) -> usize
     steps
         .iter()
         .filter(|s| !matches!(s.action, ChaosAction::Partition(_)))
-        .flat_map(|s| nodes_of(&s.action))
+        .flat_map(|s| s.action.nodes())
         .chain(failing_node)
         .max()
         .map_or(2, |m| m + 1)

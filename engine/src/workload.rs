@@ -50,6 +50,15 @@ pub trait Workload: Send + Sync {
     fn planned_partitions(&self, _run: Duration) -> Vec<(Option<Vec<Vec<usize>>>, Duration)> {
         Vec::new()
     }
+    /// Refuses a workload that cannot run on `topology` for `run` (a fault schedule naming a
+    /// node the topology lacks), at build time rather than during the run.
+    fn check_plan(
+        &self,
+        _topology: &crate::topology::Topology,
+        _run: Duration,
+    ) -> Result<(), String> {
+        Ok(())
+    }
     /// Whether this is a chaos workload (a replay replaces those with its own schedule).
     fn is_chaos(&self) -> bool {
         false

@@ -140,6 +140,8 @@ impl Shrinker<'_> {
                 crate::resolver::SCRIPT_PATH_ENV,
                 std::env::join_paths(path).unwrap_or_default(),
             )
+            // the run dirs failing candidates keep go with the work dir when the search ends
+            .env("TMPDIR", self.work.path())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
             .stderr(log_file)
@@ -312,8 +314,9 @@ fn shrink(args: &ShrinkArgs) -> Result<i32, String> {
     let source = std::fs::read_to_string(&args.file)
         .map_err(|e| format!("cannot read script {}: {e}", args.file.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    // not `nomos-script-*`: `gc` takes those for the run dirs of dead runs
     let work = tempfile::Builder::new()
-        .prefix("nomos-script-shrink-")
+        .prefix("nomos-shrink-")
         .tempdir()
         .map_err(|e| format!("cannot create a work dir: {e}"))?;
     let started = Instant::now();

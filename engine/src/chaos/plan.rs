@@ -375,16 +375,7 @@ pub fn plan_on(
 }
 
 fn node_of(a: &ChaosAction) -> Option<usize> {
-    match a {
-        ChaosAction::Isolate(i) => Some(*i),
-        ChaosAction::Partition(g) => g.iter().flatten().max().copied(),
-        ChaosAction::Latency { links, .. } | ChaosAction::Loss { links, .. } => match links {
-            LinkSel::All => None,
-            LinkSel::Link(a, b) | LinkSel::Both(a, b) => Some(*a.max(b)),
-            LinkSel::Node(i) => Some(*i),
-        },
-        other => other.node(),
-    }
+    a.nodes().into_iter().max()
 }
 
 #[cfg(test)]

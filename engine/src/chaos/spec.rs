@@ -172,6 +172,29 @@ pub enum ChaosAction {
 }
 
 impl ChaosAction {
+    /// The nodes the action names (a partition, every node of its groups; a fault on every
+    /// link or a heal, none).
+    pub fn nodes(&self) -> std::collections::BTreeSet<usize> {
+        let links = |l: &LinkSel| match l {
+            LinkSel::All => Default::default(),
+            LinkSel::Link(a, b) | LinkSel::Both(a, b) => [*a, *b].into(),
+            LinkSel::Node(i) => [*i].into(),
+        };
+        match self {
+            ChaosAction::Restart(i)
+            | ChaosAction::Stop(i)
+            | ChaosAction::Kill(i)
+            | ChaosAction::Start(i)
+            | ChaosAction::Pause(i)
+            | ChaosAction::Resume(i)
+            | ChaosAction::Isolate(i)
+            | ChaosAction::Clock { node: i, .. } => [*i].into(),
+            ChaosAction::Partition(groups) => groups.iter().flatten().copied().collect(),
+            ChaosAction::Latency { links: l, .. } | ChaosAction::Loss { links: l, .. } => links(l),
+            ChaosAction::Heal => Default::default(),
+        }
+    }
+
     /// The node a node-level action is about.
     pub fn node(&self) -> Option<usize> {
         match self {

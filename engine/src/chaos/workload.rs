@@ -91,8 +91,41 @@ impl Workload for ChaosWorkload {
         true
     }
 
+    fn check_plan(
+        &self,
+        topology: &crate::topology::Topology,
+        run: Duration,
+    ) -> Result<(), String> {
+        plan_on(
+            &self.builder,
+            0,
+            topology.node_count(),
+            &topology.edges,
+            run,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    /// The executed timeline: each step at the time it was applied and held for as long as it
+    /// was (its revert is due at its planned time plus its hold, so a late start holds it
+    /// shorter); steps never applied as planned.
     fn chaos_plan(&self) -> Vec<PlannedStep> {
+        let log = self.log.lock().expect("chaos log lock");
         self.planned()
+            .into_iter()
+            .map(|mut s| {
+                if let Some(r) = log
+                    .iter()
+                    .find(|r| r.stream == s.stream && r.planned_at == s.at && r.error.is_none())
+                {
+                    let due = s.hold.map(|h| s.at + h);
+                    s.at = r.at;
+                    s.hold = due.map(|d| d.saturating_sub(r.at));
+                }
+                s
+            })
+            .collect()
     }
 
     fn uses(&self) -> Vec<crate::deploy::FaultKind> {
@@ -482,13 +515,27 @@ async fn drive(
         errors: Mutex::new(Vec::new()),
         stop,
     };
-    let streams = builder.streams.iter().enumerate().map(|(si, s)| {
+    let streams = builder.streams.iter().enumerate().flat_map(|(si, s)| {
         let mine: Vec<PlannedStep> = steps.iter().filter(|p| p.stream == si).cloned().collect();
-        let catch_up = match s {
-            ChaosStream::Restart(r) => r.catch_up_within,
-            _ => None,
-        };
-        exec.run_stream(mine, catch_up)
+        match s {
+            // a fixed schedule's steps keep their times: each instant plays on its own, so one
+            // step's hold never delays the next
+            ChaosStream::Schedule(_) => {
+                let mut instants: Vec<Vec<PlannedStep>> = Vec::new();
+                for step in mine {
+                    match instants.last_mut() {
+                        Some(last) if last[0].at == step.at => last.push(step),
+                        _ => instants.push(vec![step]),
+                    }
+                }
+                instants
+                    .into_iter()
+                    .map(|batch| exec.run_stream(batch, None))
+                    .collect::<Vec<_>>()
+            }
+            ChaosStream::Restart(r) => vec![exec.run_stream(mine, r.catch_up_within)],
+            _ => vec![exec.run_stream(mine, None)],
+        }
     });
     futures::future::join_all(streams).await;
     let errors = exec.errors.into_inner().expect("errors lock");
