@@ -174,7 +174,7 @@ fn the_crash_watch_names_a_node_that_exits_and_passes_restarts_by_the_framework(
     // without the bug, the same isolation and restart (by the framework) are no crash
     let run = env.run(&["run", &script, "--set", "planted=false"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("no_node_crash"), "{run:?}");
+    assert!(run.stderr.contains("pass  no_node_crash"), "{run:?}");
 }
 
 #[test]
