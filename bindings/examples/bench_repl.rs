@@ -54,6 +54,7 @@ fn main() {
         .build()
         .expect("runtime");
     let settings = HostSettings {
+        reporters: Default::default(),
         mode: Mode::Run,
         deployer: DeployerChoice::Local,
         seed: Some(1),

@@ -72,6 +72,19 @@ pub struct HostSettings {
     pub external: Option<Arc<engine::deploy::external::ExternalDeployer>>,
     /// A run that checks nothing: quiet, a warning, or an error (`--strict`).
     pub checks: CheckPolicy,
+    /// What every run of the script reports to besides the terminal (the HTML recorder, the
+    /// Prometheus file_sd writer): owned by the host, handed to each run.
+    pub reporters: Reporters,
+}
+
+/// The reporters of a host's runs.
+#[derive(Clone, Default)]
+pub struct Reporters(pub Vec<Arc<dyn ::engine::report::Reporter>>);
+
+impl std::fmt::Debug for Reporters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} reporters", self.0.len())
+    }
 }
 
 /// State shared by every binding of one script execution.
@@ -98,6 +111,27 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The state of one script execution (run, check, a REPL epoch, a documentation engine).
+    pub fn new(
+        bridge: Bridge,
+        settings: HostSettings,
+        seed: u64,
+        script: &Path,
+        live: Vec<api::deploy::NetHandle>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            bridge,
+            settings,
+            seed,
+            script: script.to_path_buf(),
+            live: Mutex::new(live),
+            engine: OnceLock::new(),
+            reports: Mutex::new(Vec::new()),
+            activity: api::runner::Activity::default(),
+            replay: Mutex::new(None),
+        })
+    }
+
     /// The engine, while the script runs.
     pub fn engine(&self) -> Option<Arc<Engine>> {
         self.engine.get().and_then(Weak::upgrade)
@@ -150,18 +184,8 @@ impl ScriptHost {
             }
         };
         let seed = settings.seed.unwrap_or_else(rand_seed);
-        let state = Arc::new(HostState {
-            bridge: self.bridge.clone(),
-            seed,
-            script: script.to_path_buf(),
-            live: Mutex::new(Vec::new()),
-            engine: OnceLock::new(),
-            reports: Mutex::new(Vec::new()),
-            activity: api::runner::Activity::default(),
-            replay: Mutex::new(None),
-            settings,
-        });
-        let engine = Arc::new(build_engine(script, &state));
+        let state = HostState::new(self.bridge.clone(), settings, seed, script, Vec::new());
+        let engine = Arc::new(build_engine(&state, Output::Terminal));
         let _ = state.engine.set(Arc::downgrade(&engine));
 
         let mut ast = match engine.compile(&source) {
@@ -306,7 +330,20 @@ fn install_signal_handlers(runtime: &Runtime, bridge: &Bridge) -> std::io::Resul
     Ok(())
 }
 
-fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
+/// Where an engine's `print` and `debug` go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `print` above the progress bar and `debug` on stderr (`check` drops `print`: it reports
+    /// only what it checked).
+    Terminal,
+    /// Neither (documentation engines).
+    Silent,
+}
+
+/// The one engine every host builds (run, check, the REPL, the documentation and its
+/// examples): the same limits, imports resolved from `state.script`'s folder and the stdlib,
+/// Ctrl-C and stopped script threads ending evaluation, the whole script surface.
+pub fn build_engine(state: &Arc<HostState>, output: Output) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(if state.settings.mode == Mode::Check {
         MAX_CHECK_OPERATIONS
@@ -319,7 +356,7 @@ fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
     engine.set_max_string_size(16 * 1024 * 1024);
     engine.set_max_array_size(1_000_000);
     engine.set_max_map_size(1_000_000);
-    engine.set_module_resolver(ScriptResolver::new(script));
+    engine.set_module_resolver(ScriptResolver::new(&state.script));
     let flag = state.bridge.interrupted_flag();
     engine.on_progress(move |_| {
         if flag.load(Ordering::Relaxed) {
@@ -330,16 +367,23 @@ fn build_engine(script: &Path, state: &Arc<HostState>) -> Engine {
             None
         }
     });
-    if state.settings.mode == Mode::Check {
-        // `check` reports only what it checked
-        engine.on_print(|_| {});
-    } else {
-        engine.on_print(::engine::report::terminal::println_above_bar);
+    match output {
+        Output::Silent => {
+            engine.on_print(|_| {});
+            engine.on_debug(|_, _, _| {});
+        }
+        Output::Terminal => {
+            if state.settings.mode == Mode::Check {
+                engine.on_print(|_| {});
+            } else {
+                engine.on_print(::engine::report::terminal::println_above_bar);
+            }
+            engine.on_debug(|s, src, pos| match (src, pos.line()) {
+                (Some(src), Some(line)) => eprintln!("[debug {src}:{line}] {s}"),
+                _ => eprintln!("[debug] {s}"),
+            });
+        }
     }
-    engine.on_debug(|s, src, pos| match (src, pos.line()) {
-        (Some(src), Some(line)) => eprintln!("[debug {src}:{line}] {s}"),
-        _ => eprintln!("[debug] {s}"),
-    });
     api::register(&mut engine, state);
     engine
 }
@@ -414,4 +458,45 @@ fn rand_seed() -> u64 {
             .unwrap_or_default(),
     );
     h.finish() % 1_000_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// run, check, the REPL and the documentation engines are one builder: the same limits.
+    #[test]
+    fn every_host_engine_has_the_same_limits() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let limits = |mode: Mode, output: Output| {
+            let state = crate::doc::engine::host_state(
+                Bridge::new(runtime.handle().clone()),
+                mode,
+                Path::new("limits.rhai"),
+            );
+            let e = build_engine(&state, output);
+            (
+                e.max_string_size(),
+                e.max_array_size(),
+                e.max_map_size(),
+                e.max_call_levels(),
+                e.max_modules(),
+                e.max_expr_depth(),
+                e.max_operations(),
+            )
+        };
+        let run = limits(Mode::Run, Output::Terminal);
+        assert_eq!(run, limits(Mode::Run, Output::Silent));
+        assert_eq!(run.0, 16 * 1024 * 1024);
+        assert_eq!(run.6, MAX_OPERATIONS);
+        let check = limits(Mode::Check, Output::Silent);
+        assert_eq!(check.6, MAX_CHECK_OPERATIONS);
+        assert_eq!(
+            (run.0, run.1, run.2, run.3, run.4, run.5),
+            (check.0, check.1, check.2, check.3, check.4, check.5)
+        );
+    }
 }

@@ -106,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let mut worst = exit::PASSED;
             for file in &args.files {
                 let settings = HostSettings {
+                    reporters: Default::default(),
                     mode: Mode::Check,
                     deployer: DeployerChoice::Local,
                     seed: Some(0),

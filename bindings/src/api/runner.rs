@@ -177,7 +177,7 @@ fn run_options(state: &HostState) -> engine::runner::RunOptions {
         cancel: state.bridge.cancel_token(),
         reporters: [
             vec![Arc::new(TerminalReporter::default()) as Arc<dyn engine::report::Reporter>],
-            crate::reports::run_reporters(),
+            state.settings.reporters.0.clone(),
         ]
         .concat(),
         ..Default::default()

@@ -3,17 +3,15 @@
 //! examples against a real testnet).
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use rhai::{Dynamic, Engine};
+use rhai::Engine;
 
 use super::model::Surface;
 use super::registry::{Areas, collect_areas};
 use crate::bridge::Bridge;
 use crate::cli::DeployerChoice;
-use crate::host::{HostSettings, HostState, MAX_CALL_LEVELS, MAX_MODULES, MAX_OPERATIONS, Mode};
-use crate::resolver::ScriptResolver;
+use crate::host::{HostSettings, HostState, Mode};
 
 /// Host state for one documentation engine: seed 0, no parameters, the local deployer.
 pub fn host_state(bridge: Bridge, mode: Mode, script: &Path) -> Arc<HostState> {
@@ -22,53 +20,25 @@ pub fn host_state(bridge: Bridge, mode: Mode, script: &Path) -> Arc<HostState> {
 
 /// [`host_state`] where every plan and testnet uses `seed` unless the script sets its own.
 pub fn seeded_host_state(bridge: Bridge, mode: Mode, script: &Path, seed: u64) -> Arc<HostState> {
-    Arc::new(HostState {
-        bridge,
-        settings: HostSettings {
-            mode,
-            deployer: DeployerChoice::Local,
-            seed: Some(seed),
-            keep: false,
-            params: Vec::new(),
-            external: None,
-            checks: crate::host::CheckPolicy::Quiet,
-        },
-        seed,
-        script: script.to_path_buf(),
-        live: Mutex::new(Vec::new()),
-        engine: OnceLock::new(),
-        reports: Mutex::new(Vec::new()),
-        activity: crate::api::runner::Activity::default(),
-        replay: Mutex::new(None),
-    })
+    let settings = HostSettings {
+        mode,
+        deployer: DeployerChoice::Local,
+        seed: Some(seed),
+        keep: false,
+        params: Vec::new(),
+        external: None,
+        checks: crate::host::CheckPolicy::Quiet,
+        reporters: Default::default(),
+    };
+    HostState::new(bridge, settings, seed, script, Vec::new())
 }
 
 /// An engine with the whole script surface, as `run`/`check` build it (limits, imports resolved
 /// from `state.script`'s folder and the stdlib, interruption), printing nothing. Also returns the
 /// area of every documented registration.
 pub fn documented_engine(state: &Arc<HostState>) -> (Arc<Engine>, Areas) {
-    let (engine, areas) = collect_areas(|| {
-        let mut engine = Engine::new();
-        engine.set_max_operations(MAX_OPERATIONS);
-        engine.set_max_call_levels(MAX_CALL_LEVELS);
-        engine.set_max_modules(MAX_MODULES);
-        engine.set_max_expr_depths(128, 64);
-        engine.set_module_resolver(ScriptResolver::new(&state.script));
-        let flag = state.bridge.interrupted_flag();
-        engine.on_progress(move |_| {
-            if flag.load(Ordering::Relaxed) {
-                Some(Dynamic::from("interrupted"))
-            } else if crate::bridge::thread_stopped() {
-                Some(Dynamic::from("stopped"))
-            } else {
-                None
-            }
-        });
-        engine.on_print(|_| {});
-        engine.on_debug(|_, _, _| {});
-        crate::api::register(&mut engine, state);
-        engine
-    });
+    let (engine, areas) =
+        collect_areas(|| crate::host::build_engine(state, crate::host::Output::Silent));
     let engine = Arc::new(engine);
     let _ = state.engine.set(Arc::downgrade(&engine));
     (engine, areas)

@@ -312,6 +312,7 @@ pub fn supervise(opts: &SuperviseOptions) -> i32 {
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let settings = HostSettings {
+        reporters: Default::default(),
         mode: Mode::Run,
         deployer: opts.up.deployer,
         seed: opts.up.seed,

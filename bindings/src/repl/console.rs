@@ -68,6 +68,7 @@ pub fn run(opts: ReplOptions) -> i32 {
         }
     };
     let settings = HostSettings {
+        reporters: Default::default(),
         mode: Mode::Run,
         deployer: opts.deployer,
         seed: opts.seed,

@@ -7,7 +7,7 @@
 //! variable) rebound to it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use engine::deploy::Testnet;
@@ -18,7 +18,7 @@ use crate::api;
 use crate::api::deploy::NetHandle;
 use crate::bridge::{Bridge, mark_script_thread};
 use crate::diagnostics::Diagnostic;
-use crate::host::{HostSettings, HostState, MAX_CALL_LEVELS, MAX_MODULES, MAX_OPERATIONS};
+use crate::host::{HostSettings, HostState};
 use crate::params::to_map;
 
 /// What became of one input.
@@ -283,48 +283,13 @@ fn new_epoch(
     script: &Path,
     live: Vec<NetHandle>,
 ) -> Epoch {
-    let state = Arc::new(HostState {
-        bridge,
-        settings: settings.clone(),
-        seed,
-        script: script.to_path_buf(),
-        live: Mutex::new(live),
-        engine: OnceLock::new(),
-        reports: Mutex::new(Vec::new()),
-        activity: crate::api::runner::Activity::default(),
-        replay: Mutex::new(None),
-    });
-    let engine = Arc::new(build_engine(&state));
+    let state = HostState::new(bridge, settings.clone(), seed, script, live);
+    let engine = Arc::new(crate::host::build_engine(
+        &state,
+        crate::host::Output::Terminal,
+    ));
     let _ = state.engine.set(Arc::downgrade(&engine));
     Epoch { state, engine }
-}
-
-/// The engine every session input runs in: the host's limits and the whole script surface.
-fn build_engine(state: &Arc<HostState>) -> Engine {
-    use std::sync::atomic::Ordering;
-    let mut engine = Engine::new();
-    engine.set_max_operations(MAX_OPERATIONS);
-    engine.set_max_call_levels(MAX_CALL_LEVELS);
-    engine.set_max_modules(MAX_MODULES);
-    engine.set_max_expr_depths(128, 64);
-    engine.set_max_string_size(16 * 1024 * 1024);
-    engine.set_max_array_size(1_000_000);
-    engine.set_max_map_size(1_000_000);
-    engine.set_module_resolver(crate::resolver::ScriptResolver::new(&state.script));
-    let flag = state.bridge.interrupted_flag();
-    engine.on_progress(move |_| {
-        if flag.load(Ordering::Relaxed) {
-            Some(Dynamic::from("interrupted"))
-        } else if crate::bridge::thread_stopped() {
-            Some(Dynamic::from("stopped"))
-        } else {
-            None
-        }
-    });
-    engine.on_print(::engine::report::terminal::println_above_bar);
-    engine.on_debug(|s, _, _| eprintln!("[debug] {s}"));
-    api::register(&mut engine, state);
-    engine
 }
 
 fn innermost(err: &EvalAltResult) -> &EvalAltResult {
