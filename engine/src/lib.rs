@@ -30,6 +30,7 @@ pub mod runner;
 pub mod scenario;
 pub mod shrink;
 pub mod topology;
+pub mod wait;
 pub mod wallet;
 pub mod workload;
 

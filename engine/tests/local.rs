@@ -740,3 +740,31 @@ async fn gc_kills_the_nodes_of_an_abandoned_run_and_removes_its_dir() {
     assert_empty(base.path());
     net.teardown(false).await.unwrap();
 }
+
+/// The engine's waits, as Rust callers use them: a height the testnet reaches, a height it cannot
+/// reach in time (the error names every node behind), and convergence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_waits_reach_heights_and_name_the_laggards_at_the_deadline() {
+    use engine::deadline::Deadline;
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
+    let net = deploy(base.path(), &topo).await;
+    engine::wait::height(&*net, 3, Deadline::Time(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let e = engine::wait::height(&*net, 100_000, Deadline::Slots(3))
+        .await
+        .unwrap_err();
+    assert!(
+        e.starts_with("wait_height(100000) timed out after 3 slots"),
+        "{e}"
+    );
+    for i in 0..3 {
+        assert!(e.contains(&format!("node-{i} height ")), "{e}");
+    }
+    engine::wait::converged(&*net, Deadline::Time(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}

@@ -14,9 +14,8 @@
 //! ends (the host keeps every handle).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use engine::client::model::short_id as short;
 use engine::deadline::Deadline;
 use engine::deploy::{AddNodeSpec, ControlError, DeployOptions, Deployer, Testnet};
 use engine::links::LinkSel;
@@ -361,103 +360,25 @@ impl NetHandle {
         }
     }
 
-    /// Waits until every node's height reaches `height`, naming the laggards at the deadline.
+    /// Waits until every node's height reaches `height`, naming the laggards at the deadline
+    /// ([`engine::wait::height`]).
     fn wait_height(&self, height: u64, bound: Deadline) -> Res<()> {
         let Some(net) = self.net.clone() else {
             return Ok(());
         };
-        let (deadline, written) = self.resolve(bound);
-        let r = self.bridge.block_on_cancellable(async move {
-            let start = Instant::now();
-            loop {
-                let clients = net.clients();
-                let mut behind = Vec::new();
-                for c in clients.iter() {
-                    match c.consensus_info().await {
-                        Ok(i) if i.height >= height => {}
-                        Ok(i) => {
-                            behind.push(format!("{} height {} < {height}", c.name(), i.height))
-                        }
-                        Err(e) => behind.push(format!("{}: {e}", c.name())),
-                    }
-                }
-                if behind.is_empty() {
-                    return Ok(());
-                }
-                if start.elapsed() >= deadline {
-                    return Err(format!(
-                        "wait_height({height}) timed out after {written}: {}",
-                        behind.join("; ")
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })?;
-        r.or_else(err)
+        self.bridge
+            .block_on_cancellable(async move { engine::wait::height(&*net, height, bound).await })?
+            .or_else(err)
     }
 
-    /// Waits until every node reports the same LIB and tip.
+    /// Waits until every node reports the same LIB and tip ([`engine::wait::converged`]).
     fn wait_converged(&self, bound: Deadline) -> Res<()> {
         let Some(net) = self.net.clone() else {
             return Ok(());
         };
-        let (deadline, written) = self.resolve(bound);
-        let r = self.bridge.block_on_cancellable(async move {
-            let start = Instant::now();
-            loop {
-                let clients = net.clients();
-                let mut infos = Vec::new();
-                let mut problems = Vec::new();
-                for c in clients.iter() {
-                    match c.consensus_info().await {
-                        Ok(i) => infos.push((c.name().to_string(), i)),
-                        Err(e) => problems.push(format!("{}: {e}", c.name())),
-                    }
-                }
-                if problems.is_empty()
-                    && let Some((_, first)) = infos.first()
-                    && infos
-                        .iter()
-                        .all(|(_, i)| i.tip == first.tip && i.lib == first.lib)
-                {
-                    return Ok(());
-                }
-                if start.elapsed() >= deadline {
-                    let states: Vec<String> = infos
-                        .iter()
-                        .map(|(n, i)| {
-                            format!(
-                                "{n} height {} tip {} lib {}",
-                                i.height,
-                                short(&i.tip),
-                                short(&i.lib)
-                            )
-                        })
-                        .chain(problems)
-                        .collect();
-                    let mut msg = format!(
-                        "wait_converged timed out after {written}: {}",
-                        states.join("; ")
-                    );
-                    // a fork: where, how deep, and the partition that made it
-                    let k = net.topology().params.security_param;
-                    if let Some(fork) =
-                        engine::forkrisk::walk_fork_point(&clients.0, 4 * k + 64).await
-                        && fork.depths.iter().any(|(_, d)| *d > 0)
-                    {
-                        msg.push_str(&format!("; {}", fork.explain(k)));
-                        if let Some(risk) =
-                            engine::forkrisk::riskiest_partition(net.topology(), &net.fault_log())
-                        {
-                            msg.push_str(&format!("; {}", risk.explain()));
-                        }
-                    }
-                    return Err(msg);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })?;
-        r.or_else(err)
+        self.bridge
+            .block_on_cancellable(async move { engine::wait::converged(&*net, bound).await })?
+            .or_else(err)
     }
 }
 
