@@ -61,3 +61,69 @@ async fn node_control_and_faults_share_one_timeline() {
     net.teardown(false).await.unwrap();
     assert_empty(base.path());
 }
+
+/// Every fault event carries the faults in force after it, so a reporter counts them without
+/// reading text back: the count drops after `clear_links` (whose text the count once ignored).
+#[tokio::test(flavor = "multi_thread")]
+async fn control_events_carry_the_faults_in_force_and_clear_links_lowers_the_count() {
+    use std::sync::{Arc, Mutex};
+
+    use engine::deploy::{DeployOptions, Deployer};
+    use engine::links::LinkSel;
+    use engine::report::terminal::FaultCount;
+    use engine::report::{ControlAction, EventSink, Reporter, RunEvent};
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<ControlAction>>);
+    impl Reporter for Collect {
+        fn on_event(&self, event: &RunEvent) {
+            if let RunEvent::Control { action, .. } = event {
+                self.0.lock().unwrap().push(action.clone());
+            }
+        }
+    }
+    let base = tempfile::tempdir().unwrap();
+    let topo = fast(TopologyBuilder::new().network_full().nodes(3))
+        .build()
+        .unwrap();
+    let seen = Arc::new(Collect::default());
+    let opts = DeployOptions {
+        events: Some(EventSink::new(vec![seen.clone() as Arc<dyn Reporter>])),
+        ..Default::default()
+    };
+    let net = common::deployer(base.path())
+        .deploy(&topo, &opts)
+        .await
+        .unwrap();
+    net.set_latency(
+        LinkSel::Node(1),
+        std::time::Duration::from_millis(20),
+        Default::default(),
+    )
+    .unwrap();
+    net.set_loss(LinkSel::Node(1), 0.1).unwrap();
+    net.isolate(2).unwrap();
+    let mut count = FaultCount::default();
+    let apply = |count: &mut FaultCount| {
+        for a in seen.0.lock().unwrap().drain(..) {
+            count.apply(&a);
+        }
+    };
+    apply(&mut count);
+    assert_eq!(count.active(), 3);
+    // node 1's links: latency and loss go, the isolation of node 2 covers other links and stays
+    let touched = net.clear_links(LinkSel::Node(1)).unwrap();
+    assert!(touched >= 2, "{touched}");
+    let last = seen.0.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        matches!(last, ControlAction::Clear { active: 1, .. }),
+        "{last:?}"
+    );
+    apply(&mut count);
+    assert_eq!(count.active(), 1);
+    net.heal().unwrap();
+    apply(&mut count);
+    assert_eq!(count.active(), 0);
+    net.teardown(false).await.unwrap();
+    assert_empty(base.path());
+}

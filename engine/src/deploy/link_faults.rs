@@ -4,6 +4,7 @@
 
 use super::{Capability, ControlError};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkError, LinkLayer, LinkSel};
+use crate::report::ControlAction;
 
 /// What a deployer hands the shared fault functions: its link layer (if it runs with links),
 /// whether it is torn down, and where control events go.
@@ -18,7 +19,7 @@ pub(crate) trait LinkBacked {
     fn is_torn_down(&self) -> bool;
 
     /// Records a control action in the run's event stream.
-    fn emit_control(&self, action: String);
+    fn emit_control(&self, action: crate::report::ControlAction);
 }
 
 /// The link layer, or why faults cannot be applied now.
@@ -41,26 +42,40 @@ pub(crate) fn apply<T: LinkBacked>(
     fault: Fault,
     note: Option<String>,
 ) -> Result<FaultId, ControlError> {
-    let id = layer(net)?.apply(fault.clone(), note).map_err(link_err)?;
-    net.emit_control(format!("fault {fault}"));
+    let layer = layer(net)?;
+    let id = layer.apply(fault.clone(), note).map_err(link_err)?;
+    net.emit_control(ControlAction::Fault {
+        fault: fault.to_string(),
+        via: None,
+        active: layer.active_faults().len(),
+    });
     Ok(id)
 }
 
 pub(crate) fn revert<T: LinkBacked>(net: &T, id: FaultId) -> Result<(), ControlError> {
-    layer(net)?.revert(id).map_err(link_err)?;
-    net.emit_control(format!("revert {id}"));
+    let layer = layer(net)?;
+    layer.revert(id).map_err(link_err)?;
+    net.emit_control(ControlAction::Revert {
+        id: id.to_string(),
+        active: layer.active_faults().len(),
+    });
     Ok(())
 }
 
 pub(crate) fn clear<T: LinkBacked>(net: &T, links: LinkSel) -> Result<usize, ControlError> {
-    let n = layer(net)?.clear(links.clone()).map_err(link_err)?;
-    net.emit_control(format!("clear {links}"));
+    let layer = layer(net)?;
+    let n = layer.clear(links.clone()).map_err(link_err)?;
+    net.emit_control(ControlAction::Clear {
+        links: links.to_string(),
+        touched: n,
+        active: layer.active_faults().len(),
+    });
     Ok(n)
 }
 
 pub(crate) fn heal<T: LinkBacked>(net: &T) -> Result<usize, ControlError> {
     let n = layer(net)?.heal();
-    net.emit_control(format!("heal ({n} faults reverted)"));
+    net.emit_control(ControlAction::Heal { reverted: n });
     Ok(n)
 }
 

@@ -3,6 +3,8 @@
 //! consume them.
 
 pub mod brief;
+pub mod control;
+pub use control::ControlAction;
 pub mod html;
 pub mod plots;
 pub mod recorder;
@@ -74,7 +76,7 @@ pub enum RunEvent {
     },
     /// A node-control action or a fault (from a workload or a script).
     Control {
-        action: String,
+        action: ControlAction,
         #[serde(with = "duration_ms")]
         elapsed: Duration,
     },

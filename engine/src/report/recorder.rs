@@ -413,11 +413,11 @@ impl Reporter for Recorder {
             }),
             RunEvent::CooldownStarted { .. } => run.phases.cooldown_started_ms = Some(at_ms),
             RunEvent::Control { action, .. } => {
-                if let Some((node, down)) = node_action(action) {
+                if let Some((node, down)) = action.node_up_down() {
                     if down && !cur.down.contains_key(&node) {
                         run.spans.push(Span {
                             kind: SpanKind::NodeDown,
-                            label: action.clone(),
+                            label: action.to_string(),
                             start_ms: at_ms,
                             end_ms: None,
                         });
@@ -448,17 +448,6 @@ impl Reporter for Recorder {
 }
 
 /// `(node, true)` for an action taking a node down, `(node, false)` for one bringing it back.
-fn node_action(action: &str) -> Option<(usize, bool)> {
-    let mut words = action.split_whitespace();
-    let verb = words.next()?;
-    let node = words.next()?.strip_prefix("node-")?.parse().ok()?;
-    match verb {
-        "kill" | "stop" | "pause" => Some((node, true)),
-        "start" | "restart" | "resume" => Some((node, false)),
-        _ => None,
-    }
-}
-
 /// `(node index, api base url)` from `node-<i> api http://... ...` endpoint lines.
 pub fn api_urls(endpoints: &[String]) -> Vec<(usize, String)> {
     urls_after(endpoints, "api")
@@ -653,12 +642,5 @@ mod tests {
                 (1, "http://127.0.0.1:4001".to_owned())
             ]
         );
-    }
-
-    #[test]
-    fn node_actions_open_and_close_spans() {
-        assert_eq!(node_action("kill node-2"), Some((2, true)));
-        assert_eq!(node_action("resume node-0"), Some((0, false)));
-        assert_eq!(node_action("fault partition"), None);
     }
 }

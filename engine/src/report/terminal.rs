@@ -106,25 +106,20 @@ pub struct FaultCount {
 }
 
 impl FaultCount {
-    /// Updates the count from one `Control` action (unknown actions are ignored).
-    pub fn apply(&mut self, action: &str) {
-        let mut words = action.split_whitespace();
-        let verb = words.next().unwrap_or("");
-        let node = words
-            .next()
-            .and_then(|w| w.strip_prefix("node-"))
-            .and_then(|n| n.parse::<usize>().ok());
-        match (verb, node) {
-            ("fault", _) => self.links += 1,
-            ("revert", _) => self.links = self.links.saturating_sub(1),
-            ("heal", _) => self.links = 0,
-            ("kill" | "stop" | "pause", Some(n)) => {
+    /// Updates the count from one `Control` action: the faults in force as the action says,
+    /// the nodes it took down or brought back.
+    pub fn apply(&mut self, action: &super::ControlAction) {
+        if let Some(n) = action.faults_in_force() {
+            self.links = n;
+        }
+        match action.node_up_down() {
+            Some((n, true)) => {
                 self.down.insert(n);
             }
-            ("start" | "restart" | "resume", Some(n)) => {
+            Some((n, false)) => {
                 self.down.remove(&n);
             }
-            _ => {}
+            None => {}
         }
     }
 
@@ -553,35 +548,76 @@ mod tests {
 
     #[test]
     fn faults_follow_control_actions() {
+        use crate::deploy::control_log::NodeAction as N;
+        use crate::report::ControlAction as A;
+        let fault = |active| A::Fault {
+            fault: "partition [[0], [1, 2]]".into(),
+            via: None,
+            active,
+        };
         let mut f = FaultCount::default();
         for a in [
-            "fault partition [[0], [1, 2]]",
-            "fault latency 50ms on all",
-            "kill node-2",
-            "pause node-0",
-            "add node-3 (peers [0], stake 1)",
+            fault(1),
+            fault(2),
+            A::node(N::Kill, 2),
+            A::node(N::Pause, 0),
+            A::Node {
+                action: N::AddNode,
+                node: 3,
+                detail: Some("peers [0], stake 1".into()),
+            },
         ] {
-            f.apply(a);
+            f.apply(&a);
         }
         assert_eq!((f.links, f.active()), (2, 4));
-        f.apply("revert fault#1");
-        f.apply("resume node-0");
+        f.apply(&A::Revert {
+            id: "fault#1".into(),
+            active: 1,
+        });
+        f.apply(&A::node(N::Resume, 0));
         assert_eq!((f.links, f.active()), (1, 2));
-        f.apply("heal (1 faults reverted)");
-        f.apply("restart node-2");
-        f.apply("revert fault#9");
+        f.apply(&A::Heal { reverted: 1 });
+        f.apply(&A::node(N::Restart, 2));
         assert_eq!(f, FaultCount::default());
+    }
+
+    /// Clearing some links drops the count to the faults still in force (the text of the event
+    /// used to be parsed back, and `clear` had no arm: the count never dropped).
+    #[test]
+    fn the_fault_count_drops_after_clear_links() {
+        use crate::report::ControlAction as A;
+        let mut f = FaultCount::default();
+        for active in 1..=3 {
+            f.apply(&A::Fault {
+                fault: "latency 50ms on links of node 1".into(),
+                via: None,
+                active,
+            });
+        }
+        assert_eq!(f.active(), 3);
+        f.apply(&A::Clear {
+            links: "links of node 1".into(),
+            touched: 3,
+            active: 1,
+        });
+        assert_eq!(f.active(), 1);
     }
 
     #[test]
     fn progress_message_shows_heights_txs_and_faults() {
+        use crate::deploy::control_log::NodeAction as N;
+        use crate::report::ControlAction as A;
         let mut f = FaultCount::default();
         assert_eq!(
             progress_message(&[Some(4), None, Some(5)], 9, 7, &f),
             "heights [4 ? 5] · txs 7/9 included · faults 0"
         );
-        f.apply("fault isolate node 1");
-        f.apply("stop node-2");
+        f.apply(&A::Fault {
+            fault: "isolate node 1".into(),
+            via: None,
+            active: 1,
+        });
+        f.apply(&A::node(N::Stop, 2));
         assert_eq!(
             progress_message(&[Some(4)], 0, 0, &f),
             "heights [4] · txs 0/0 included · faults 2 (down 2)"
@@ -626,7 +662,10 @@ mod tests {
                 txs_included: 2,
             },
             RunEvent::Control {
-                action: "kill node-1".into(),
+                action: crate::report::ControlAction::node(
+                    crate::deploy::control_log::NodeAction::Kill,
+                    1,
+                ),
                 elapsed: Duration::from_millis(2250),
             },
             RunEvent::WorkloadFailed {

@@ -140,7 +140,14 @@ pub(super) async fn stop(net: &ComposeTestnet, i: usize, kill: bool) -> Result<(
         i,
     );
     stop_inner(net, i, kill).await?;
-    net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    net.emit_control(crate::report::ControlAction::node(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    ));
     net.control_log.record(
         if kill {
             crate::deploy::control_log::NodeAction::Kill
@@ -158,7 +165,10 @@ pub(super) async fn start(net: &ComposeTestnet, i: usize) -> Result<(), ControlE
         .control_log
         .begin(crate::deploy::control_log::NodeAction::Start, i);
     start_inner(net, i).await?;
-    net.emit_control(format!("start node-{i}"));
+    net.emit_control(crate::report::ControlAction::node(
+        crate::deploy::control_log::NodeAction::Start,
+        i,
+    ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Start, i);
     Ok(())
@@ -174,7 +184,10 @@ pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), Contro
         stop_inner(net, i, false).await?;
     }
     start_inner(net, i).await?;
-    net.emit_control(format!("restart node-{i}"));
+    net.emit_control(crate::report::ControlAction::node(
+        crate::deploy::control_log::NodeAction::Restart,
+        i,
+    ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Restart, i);
     Ok(())
@@ -212,7 +225,14 @@ pub(super) async fn pause(net: &ComposeTestnet, i: usize, pause: bool) -> Result
         ControlError::Failed(format!("{action} node-{i} (container {name}): {}", msg(&e)))
     })?;
     set_state(net, i, next);
-    net.emit_control(format!("{action} node-{i}"));
+    net.emit_control(crate::report::ControlAction::node(
+        if pause {
+            crate::deploy::control_log::NodeAction::Pause
+        } else {
+            crate::deploy::control_log::NodeAction::Resume
+        },
+        i,
+    ));
     net.control_log.record(
         if pause {
             crate::deploy::control_log::NodeAction::Pause
@@ -275,10 +295,11 @@ pub(super) async fn add_node(
     )
     .await
     .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))?;
-    net.emit_control(format!(
-        "add node-{i} (peers {:?}, stake {})",
-        spec.peers, spec.stake
-    ));
+    net.emit_control(crate::report::ControlAction::Node {
+        action: crate::deploy::control_log::NodeAction::AddNode,
+        node: i,
+        detail: Some(format!("peers {:?}, stake {}", spec.peers, spec.stake)),
+    });
     net.control_log
         .record(crate::deploy::control_log::NodeAction::AddNode, i);
     Ok(i)

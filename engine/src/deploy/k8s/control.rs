@@ -160,7 +160,14 @@ pub(super) async fn stop(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), C
         i,
     );
     stop_inner(net, i, kill).await?;
-    net.emit_control(format!("{} node-{i}", if kill { "kill" } else { "stop" }));
+    net.emit_control(crate::report::ControlAction::node(
+        if kill {
+            crate::deploy::control_log::NodeAction::Kill
+        } else {
+            crate::deploy::control_log::NodeAction::Stop
+        },
+        i,
+    ));
     net.control_log.record(
         if kill {
             crate::deploy::control_log::NodeAction::Kill
@@ -178,7 +185,10 @@ pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError
         .control_log
         .begin(crate::deploy::control_log::NodeAction::Start, i);
     start_inner(net, i).await?;
-    net.emit_control(format!("start node-{i}"));
+    net.emit_control(crate::report::ControlAction::node(
+        crate::deploy::control_log::NodeAction::Start,
+        i,
+    ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Start, i);
     Ok(())
@@ -207,7 +217,10 @@ pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlErr
         delete_pod(net, i, None).await.map_err(&fail)?;
         wait_back(net, i, old.as_deref(), "restart").await?;
     }
-    net.emit_control(format!("restart node-{i}"));
+    net.emit_control(crate::report::ControlAction::node(
+        crate::deploy::control_log::NodeAction::Restart,
+        i,
+    ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Restart, i);
     Ok(())
@@ -250,10 +263,11 @@ pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usiz
     )
     .await
     .map_err(|e| fail(format!("added, but not ready: {e}")))?;
-    net.emit_control(format!(
-        "add node-{i} (peers {:?}, stake {})",
-        spec.peers, spec.stake
-    ));
+    net.emit_control(crate::report::ControlAction::Node {
+        action: crate::deploy::control_log::NodeAction::AddNode,
+        node: i,
+        detail: Some(format!("peers {:?}, stake {}", spec.peers, spec.stake)),
+    });
     net.control_log
         .record(crate::deploy::control_log::NodeAction::AddNode, i);
     Ok(i)

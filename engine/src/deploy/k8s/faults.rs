@@ -18,6 +18,7 @@ use super::manifest::{self, Blocked, policy_name};
 use super::provision::{call, is_not_found, kmsg};
 use crate::deploy::{ControlError, Testnet};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkId, LinkSel};
+use crate::report::ControlAction;
 
 /// Field manager of the server-side applies.
 const MANAGER: &str = "nomos-script";
@@ -255,11 +256,16 @@ pub(super) fn apply(
         let _ = run_sync(net, sync_locked(net));
         return Err(err);
     }
-    {
+    let active = {
         let mut book = lock(net);
         record(net, &mut book, &entry, &pairs, false, note);
-    }
-    net.emit_control(format!("fault {fault} (network policies)"));
+        book.active.len()
+    };
+    net.emit_control(ControlAction::Fault {
+        fault: fault.to_string(),
+        via: Some("network policies".to_owned()),
+        active,
+    });
     Ok(entry.id)
 }
 
@@ -277,8 +283,12 @@ pub(super) fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlError> 
     let mut book = lock(net);
     let links = effective(&entry, n);
     record(net, &mut book, &entry, &links, true, None);
+    let active = book.active.len();
     drop(book);
-    net.emit_control(format!("revert {id}"));
+    net.emit_control(ControlAction::Revert {
+        id: id.to_string(),
+        active,
+    });
     Ok(())
 }
 
@@ -315,13 +325,19 @@ pub(super) fn clear(net: &K8sTestnet, sel: LinkSel) -> Result<usize, ControlErro
     for (e, hit) in &touched {
         record(net, &mut book, e, hit, true, None);
     }
+    let active = book.active.len();
     drop(book);
-    let what = if sel == LinkSel::All {
-        format!("heal ({} faults reverted)", touched.len())
+    net.emit_control(if sel == LinkSel::All {
+        ControlAction::Heal {
+            reverted: touched.len(),
+        }
     } else {
-        format!("clear {sel}")
-    };
-    net.emit_control(what);
+        ControlAction::Clear {
+            links: sel.to_string(),
+            touched: touched.len(),
+            active,
+        }
+    });
     Ok(touched.len())
 }
 

@@ -338,7 +338,7 @@ impl K8sTestnet {
         }
     }
 
-    pub(crate) fn emit_control(&self, action: String) {
+    pub(crate) fn emit_control(&self, action: crate::report::ControlAction) {
         self.emit(crate::report::RunEvent::Control {
             action,
             elapsed: self.created.elapsed(),

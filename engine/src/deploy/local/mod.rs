@@ -178,7 +178,7 @@ impl LinkBacked for LocalTestnet {
         self.torn_down.load(Ordering::SeqCst)
     }
 
-    fn emit_control(&self, action: String) {
+    fn emit_control(&self, action: crate::report::ControlAction) {
         if let Some(ev) = &self.events {
             ev.emit(crate::report::RunEvent::Control {
                 action,
