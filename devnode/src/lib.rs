@@ -4,6 +4,7 @@
 //! redb storage and the real node's HTTP API (two revisions, `config::ApiDialect`).
 
 pub mod api;
+pub mod byzantine;
 pub mod clock;
 pub mod config;
 pub mod consensus;

@@ -82,6 +82,8 @@ pub struct ImportReport {
     /// The batch stopped at an invalid block (or one forking below the
     /// LIB); the reason.
     pub refused: Option<String>,
+    /// Blocks of the batch that were the second block of a leader for a slot.
+    pub equivocations: usize,
 }
 
 /// Why the API refused a transfer.
@@ -132,6 +134,10 @@ pub struct Node {
     pub restarted: bool,
     /// The node's time: slots, production and the future-block rule read it.
     pub clock: crate::clock::Clock,
+    /// The lies it is told to tell (test-only).
+    pub byzantine: crate::byzantine::Byzantine,
+    /// What it saw of its peers' lies.
+    observed: Mutex<crate::byzantine::Observed>,
 }
 
 impl Node {
@@ -215,6 +221,8 @@ impl Node {
                 config.testing.clock_offset_ms,
                 config.testing.clock_drift_ppm,
             ),
+            byzantine: crate::byzantine::Byzantine::new(config.testing.byzantine.clone()),
+            observed: Mutex::new(crate::byzantine::Observed::default()),
             config,
         })
     }
@@ -241,6 +249,24 @@ impl Node {
         let st = self.state();
         let tip = st.chain.tip();
         (tip.id().to_owned(), tip.height())
+    }
+
+    /// The tip told to peers: the highest canonical block not being withheld.
+    pub fn announced_tip(&self) -> (String, u64) {
+        let st = self.state();
+        let mut cur = st.chain.tip();
+        while cur.height() > 0 && self.byzantine.is_withheld(cur.id()) {
+            match st.chain.get(&cur.block.header.parent) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        (cur.id().to_owned(), cur.height())
+    }
+
+    /// What the node saw of its peers' lies.
+    pub fn observed(&self) -> MutexGuard<'_, crate::byzantine::Observed> {
+        self.observed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn knows(&self, id: &str) -> bool {
@@ -283,10 +309,12 @@ impl Node {
         self.state().online
     }
 
-    /// Imports blocks from a peer (oldest first), stopping at the first
-    /// that cannot be imported. New blocks are stored durably before any
-    /// event about them is published.
-    pub fn import_blocks(&self, blocks: Vec<Block>, from_peer: bool) -> ImportReport {
+    /// Imports blocks from a peer (`from_peer`: its public key) oldest first, stopping at the
+    /// first that cannot be imported. New blocks are stored durably before any event about
+    /// them is published. The second block of a leader for a slot is equivocation evidence: it
+    /// is stored, but its branch wins only by being longer, never by the tie-break (unless
+    /// `testing.accept_equivocations`).
+    pub fn import_blocks(&self, blocks: Vec<Block>, from_peer: Option<&str>) -> ImportReport {
         let mut report = ImportReport::default();
         let mut checked = Vec::with_capacity(blocks.len());
         {
@@ -324,8 +352,30 @@ impl Node {
                 // Cryptarchia's bootstrap rule): a restarted node may hold a
                 // stale fork deeper than k that it must leave.
                 let check_lib = st.online;
-                match st.chain.import(block, ids, Some(max_slot), check_lib) {
+                let equivocation = !st.chain.contains(&id)
+                    && self.note_block(&block.header.leader, block.header.slot, &id, from_peer);
+                let accept = self.config.testing.accept_equivocations;
+                let tip_height = st.chain.height();
+                let imported = st.chain.import_with(
+                    block,
+                    ids,
+                    Some(max_slot),
+                    check_lib,
+                    !equivocation || accept,
+                );
+                if equivocation && imported.is_ok() {
+                    report.equivocations += 1;
+                }
+                match imported {
                     Ok(adopted) => {
+                        if equivocation
+                            && st.chain.tip().id() == id
+                            && st.chain.height() == tip_height
+                        {
+                            // the tie-break let the equivocator pick this node's tip
+                            Metrics::add(&self.metrics.equivocations_accepted, 1);
+                            warn!(block = %id, "adopted the second block of an equivocation (testing.accept_equivocations)");
+                        }
                         let entry = self.after_adopt(&mut st, adopted, &mut events);
                         debug!(
                             height = entry.height(),
@@ -363,7 +413,7 @@ impl Node {
                 }
             }
         }
-        if from_peer {
+        if from_peer.is_some() {
             Metrics::add(&self.metrics.blocks_received, report.stored as u64);
         }
         for ev in events {
@@ -480,7 +530,8 @@ impl Node {
     }
 
     /// Runs the lottery for `slot` and, on a win, produces, stores and
-    /// announces a block.
+    /// announces a block (or, told to lie, builds it on a stale parent, makes a second block
+    /// for the slot, or keeps it from the peers for a while).
     fn try_produce(&self, slot: u64) {
         let Some(stake) = self.rules.stake_of(&self.public_key) else {
             return;
@@ -494,17 +545,25 @@ impl Node {
         ) {
             return;
         }
+        let lies = self.byzantine.get();
         let mut events = Vec::new();
-        let block = {
+        let (block, twin) = {
             let mut st = self.state();
             if !st.online || self.halted(&st) {
                 return;
             }
             let tip = st.chain.tip().clone();
-            if tip.block.header.slot >= slot {
+            let parent = if lies.stale_parent_depth > 0 {
+                let h = tip.height().saturating_sub(lies.stale_parent_depth);
+                st.chain.canonical_at(h).cloned().unwrap_or(tip)
+            } else {
+                tip
+            };
+            if parent.block.header.slot >= slot {
                 return;
             }
-            let txs = if self.config.testing.drop_transactions {
+            // the mempool's transfers are valid at the tip, not at a stale parent
+            let txs = if self.config.testing.drop_transactions || lies.stale_parent_depth > 0 {
                 Vec::new()
             } else {
                 st.mempool
@@ -513,11 +572,17 @@ impl Node {
             let block = produce(
                 &self.key,
                 &self.rules,
-                &tip.block.header,
+                &parent.block.header,
                 slot,
                 txs,
                 self.config.testing.invalid_proofs,
             );
+            let twin = if lies.equivocate {
+                crate::byzantine::twin(&self.key, &self.rules, &st.chain, &parent, slot, &block)
+            } else {
+                None
+            };
+            self.note_block(&self.public_key, slot, &block.header.id, None);
             let ids = block.transactions.iter().map(SignedTx::id).collect();
             match st.chain.import(block.clone(), ids, None, true) {
                 Ok(adopted) => {
@@ -528,10 +593,10 @@ impl Node {
                     return;
                 }
             }
-            if let Err(e) = self.store.put(&[&block], &block.header.id) {
+            if let Err(e) = self.store.put(&[&block], st.chain.tip().id()) {
                 error!("failed to persist produced block: {e}");
             }
-            block
+            (block, twin)
         };
         Metrics::add(&self.metrics.blocks_produced, 1);
         info!(
@@ -544,8 +609,75 @@ impl Node {
         for ev in events {
             let _ = self.events.send(ev);
         }
-        self.peers
-            .broadcast(&Message::Block { block }.encode(), None);
+        if lies.withhold_ms > 0 {
+            info!(id = %block.header.id, ms = lies.withhold_ms, "withholding own block (testing.byzantine)");
+            self.byzantine.hold(block, twin, lies.withhold_ms);
+            return;
+        }
+        self.announce_own(block, twin);
+    }
+
+    /// Sends an own block to every peer, or, with its twin (an equivocation), each of the two
+    /// to half of them.
+    fn announce_own(&self, block: Block, twin: Option<Block>) {
+        match twin {
+            Some(twin) => {
+                info!(
+                    slot = block.header.slot,
+                    first = %block.header.id,
+                    second = %twin.header.id,
+                    "equivocating (testing.byzantine): two blocks for one slot"
+                );
+                Metrics::add(&self.metrics.equivocations_made, 1);
+                self.peers.broadcast_split(
+                    &Message::Block { block }.encode(),
+                    &Message::Block { block: twin }.encode(),
+                );
+            }
+            None => self
+                .peers
+                .broadcast(&Message::Block { block }.encode(), None),
+        }
+    }
+
+    /// Per slot, what a lying node does besides producing: releases the blocks it withheld
+    /// that are due and gossips invalid transactions.
+    fn byzantine_tick(&self) {
+        for w in self.byzantine.due() {
+            info!(id = %w.block.header.id, "releasing a withheld block");
+            self.announce_own(w.block, w.twin);
+        }
+        let n = self.byzantine.get().invalid_txs_per_slot;
+        for _ in 0..n {
+            let tx = self.byzantine.invalid_tx(&self.key);
+            Metrics::add(&self.metrics.invalid_transactions_sent, 1);
+            self.peers.broadcast(&Message::Tx { tx }.encode(), None);
+        }
+    }
+
+    /// Notes a block of `leader` for `slot` (from a peer, or its own); true when it is the
+    /// second block of that leader for that slot (an equivocation).
+    fn note_block(&self, leader: &str, slot: u64, id: &str, peer: Option<&str>) -> bool {
+        let mut new_pair = false;
+        let equivocation = self.observed().block(leader, slot, id, peer, &mut new_pair);
+        if new_pair {
+            Metrics::add(&self.metrics.equivocations_seen, 1);
+            warn!(
+                %leader,
+                slot,
+                block = %id,
+                peer = ?peer.map(crate::p2p::connection::short_key),
+                "equivocation: a second block of one leader for one slot"
+            );
+        }
+        equivocation
+    }
+
+    /// Notes a gossiped transaction from `peer` that does not verify.
+    pub fn note_invalid_tx(&self, peer: &str, tx: &SignedTx, reason: &str) {
+        Metrics::add(&self.metrics.invalid_transactions_received, 1);
+        debug!(peer = %crate::p2p::connection::short_key(peer), tx = %tx.id(), "invalid transaction gossiped: {reason}");
+        self.observed().invalid_tx(peer, &tx.id(), reason);
     }
 
     /// Admits a transfer into the mempool (from the API or from gossip).
@@ -727,6 +859,7 @@ impl Node {
             lib_height: st.chain.lib_height(),
             peers: self.peers.count(),
             mempool_size: st.mempool.len(),
+            blocks_withheld: self.byzantine.withheld_count(),
         }
     }
 
@@ -812,6 +945,7 @@ async fn slot_loop(node: Arc<Node>) {
             continue;
         }
         node.try_produce(next);
+        node.byzantine_tick();
     }
 }
 

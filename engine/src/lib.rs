@@ -14,6 +14,7 @@ pub mod client;
 pub mod context;
 pub mod deadline;
 pub mod deploy;
+pub mod evidence;
 pub mod exit;
 pub mod expectation;
 pub mod forkrisk;

@@ -225,6 +225,9 @@ macro_rules! durations {
     };
 }
 
+// the byzantine chaos kind registers its settings in its own module
+pub(crate) use {delays, durations};
+
 fn register_builders(reg: &mut Registrar) {
     reg.register_type::<ChaosBuilder>(
         "ChaosBuilder",
@@ -1030,7 +1033,7 @@ fn register_live(reg: &mut Registrar, state: &Arc<HostState>) {
 /// A chaos kind was applied: inside `chaos_with` the chaos builder goes back to the closure; in
 /// the seed's `builder.chaos()` flow the chaos is added to the plan it came from, which is
 /// returned.
-fn finish(c: ChaosBuilder) -> Res<Dynamic> {
+pub(crate) fn finish(c: ChaosBuilder) -> Res<Dynamic> {
     let Some(origin) = c.origin.0.clone() else {
         return Ok(Dynamic::from(c));
     };

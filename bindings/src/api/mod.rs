@@ -1,6 +1,7 @@
 //! The script surface: every engine builder and handle as rhai types, functions and static
 //! modules. Registration is split by engine area; this file only wires the parts together.
 
+pub mod byzantine;
 pub mod chaos;
 pub mod client;
 pub mod clock;
@@ -43,6 +44,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     chaos::register(engine, state);
     tamper::register(engine);
     clock::register(engine);
+    byzantine::register(engine);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

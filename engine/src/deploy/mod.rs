@@ -3,6 +3,7 @@
 //! Each deployer declares its [`Capability`]s; asking a backend for one it
 //! lacks is a clear error before anything starts.
 
+pub mod byzantine;
 pub mod compose;
 pub mod control_log;
 pub mod control_wait;
@@ -206,6 +207,9 @@ pub enum FaultKind {
     Tamper,
     /// Setting a node's clock off wall time.
     Clock,
+    /// Making a node lie (equivocate, withhold, build on a stale parent, gossip invalid
+    /// transactions) through its testing surface.
+    Byzantine,
 }
 
 impl fmt::Display for FaultKind {
@@ -223,6 +227,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Bandwidth => "bandwidth",
             FaultKind::Tamper => "message tampering",
             FaultKind::Clock => "clock skew",
+            FaultKind::Byzantine => "byzantine behaviours",
         })
     }
 }
@@ -688,6 +693,15 @@ pub trait Testnet: Send + Sync {
             );
             Ok(())
         })
+    }
+    /// Makes node `i` tell `lies` (the default set: honest again) through its testing surface;
+    /// recorded in the control log ([`byzantine`]). A restarted node starts with its config's.
+    fn set_byzantine(
+        &self,
+        i: usize,
+        lies: byzantine::Behaviours,
+    ) -> ControlFuture<'_, byzantine::ByzantineState> {
+        Box::pin(byzantine::set_through_client(self, i, lies))
     }
     /// Records an action done to node `i` outside the backend's own control (a clock set through
     /// the node's API) in the control log; backends without one ignore it.
