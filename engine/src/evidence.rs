@@ -250,9 +250,11 @@ impl Expectation for EvidenceExpectation {
                         &lies
                             .iter()
                             .map(|(leader, slots)| {
+                                // the liar hears its own second block back: not a witness
                                 let observers: BTreeSet<usize> = slots
                                     .values()
                                     .flat_map(|(_, o)| o.iter().copied())
+                                    .filter(|&o| keys.get(leader) != Some(&o))
                                     .collect();
                                 let (slot, (ids, _)) =
                                     slots.iter().next().expect("a leader has a slot");
