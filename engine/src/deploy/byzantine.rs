@@ -109,12 +109,39 @@ pub(crate) async fn set_through_client<T: Testnet + ?Sized>(
     Ok(state)
 }
 
-/// Makes every running node that lies honest again (asked of each node with a testing
-/// surface, so lies set at start by config or from a REPL are found too); returns the nodes it
-/// reverted. Called before teardown, so that the timeline ends with every node honest.
+/// The nodes this testnet was told to make lie, by its topology (`testing.byzantine.*`
+/// overrides) or at run time (the control log), whose last word was not `honest`.
+pub fn told_to_lie(net: &dyn Testnet) -> Vec<usize> {
+    let topology = net.topology();
+    let by_config = |i: usize| {
+        topology
+            .overrides
+            .iter()
+            .chain(topology.nodes.get(i).map_or(&[][..], |n| &n.overrides[..]))
+            .any(|o| o.path.starts_with("testing.byzantine"))
+    };
+    let log = net.control_log();
+    (0..net.node_count())
+        .filter(|&i| {
+            let last = log
+                .iter()
+                .filter(|r| r.action == NodeAction::Byzantine && r.node == i)
+                .next_back();
+            match last {
+                Some(r) => r.detail.as_deref() != Some("honest"),
+                None => by_config(i),
+            }
+        })
+        .collect()
+}
+
+/// Makes every running node this testnet told to lie ([`told_to_lie`]) honest again (a node
+/// that turns out honest already is left alone); returns the nodes it reverted. Called before
+/// teardown, so that the nodes' logs and the timeline end honest.
 pub async fn make_honest(net: &dyn Testnet) -> Vec<usize> {
     let clients = net.clients();
-    let asks = (0..net.node_count())
+    let asks = told_to_lie(net)
+        .into_iter()
         .filter(|&i| net.node_state(i) == Some(NodeState::Running))
         .filter_map(|i| {
             let c = clients.get(i)?.clone().with_timeout(Duration::from_secs(1));
