@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
+use tracing::{debug, info, warn};
 
 use crate::config::ByzantineBehaviours;
 use crate::consensus::block::{Rules, produce};
 use crate::consensus::chain::{Chain, Entry};
 use crate::crypto::{SignedTx, public_hex};
+use crate::metrics::Metrics;
+use crate::p2p::message::Message;
 use crate::types::Block;
 
 /// A block kept from the peers, and its twin when the node also equivocated for its slot.
@@ -139,6 +142,71 @@ pub fn twin(
         Vec::new(),
         false,
     ))
+}
+
+impl crate::node::Node {
+    /// Sends an own block to every peer, or, with its twin (an equivocation), each of the two
+    /// to half of them.
+    pub(crate) fn announce_own(&self, block: Block, twin: Option<Block>) {
+        match twin {
+            Some(twin) => {
+                info!(
+                    slot = block.header.slot,
+                    first = %block.header.id,
+                    second = %twin.header.id,
+                    "equivocating (testing.byzantine): two blocks for one slot"
+                );
+                Metrics::add(&self.metrics.equivocations_made, 1);
+                self.peers.broadcast_split(
+                    &Message::Block { block }.encode(),
+                    &Message::Block { block: twin }.encode(),
+                );
+            }
+            None => self
+                .peers
+                .broadcast(&Message::Block { block }.encode(), None),
+        }
+    }
+
+    /// Per slot, what a lying node does besides producing: releases the blocks it withheld
+    /// that are due and gossips invalid transactions.
+    pub(crate) fn byzantine_tick(&self) {
+        for w in self.byzantine.due() {
+            info!(id = %w.block.header.id, "releasing a withheld block");
+            self.announce_own(w.block, w.twin);
+        }
+        let n = self.byzantine.get().invalid_txs_per_slot;
+        for _ in 0..n {
+            let tx = self.byzantine.invalid_tx(&self.key);
+            Metrics::add(&self.metrics.invalid_transactions_sent, 1);
+            self.peers.broadcast(&Message::Tx { tx }.encode(), None);
+        }
+    }
+
+    /// Notes a block of `leader` for `slot` (from a peer, or its own); true when it is the
+    /// second block of that leader for that slot (an equivocation).
+    pub(crate) fn note_block(&self, leader: &str, slot: u64, id: &str, peer: Option<&str>) -> bool {
+        let mut new_pair = false;
+        let equivocation = self.observed().block(leader, slot, id, peer, &mut new_pair);
+        if new_pair {
+            Metrics::add(&self.metrics.equivocations_seen, 1);
+            warn!(
+                %leader,
+                slot,
+                block = %id,
+                peer = ?peer.map(crate::p2p::connection::short_key),
+                "equivocation: a second block of one leader for one slot"
+            );
+        }
+        equivocation
+    }
+
+    /// Notes a gossiped transaction from `peer` that does not verify.
+    pub fn note_invalid_tx(&self, peer: &str, tx: &SignedTx, reason: &str) {
+        Metrics::add(&self.metrics.invalid_transactions_received, 1);
+        debug!(peer = %crate::p2p::connection::short_key(peer), tx = %tx.id(), "invalid transaction gossiped: {reason}");
+        self.observed().invalid_tx(peer, &tx.id(), reason);
+    }
 }
 
 /// What a piece of evidence is about.

@@ -16,8 +16,9 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod p2p;
+mod run;
 pub mod storage;
 pub mod types;
 
 pub use error::NodeError;
-pub use node::{run, run_from_file};
+pub use run::{run, run_from_file};

@@ -87,6 +87,9 @@ async fn read_all(ctx: &RunContext) -> Vec<(Option<EvidenceReport>, Option<Strin
     futures::future::join_all(reads).await
 }
 
+/// The block ids of one leader's equivocation for a slot, and the nodes that saw it.
+type SlotLie = (BTreeSet<String>, BTreeSet<usize>);
+
 /// `node-i` for a public key, or its short form.
 fn who(key: &str, keys: &HashMap<String, usize>) -> String {
     keys.get(key)
@@ -101,8 +104,7 @@ fn judged_from(ctx: &RunContext, i: Option<usize>, started_ms: u64, settle: Dura
         .testnet()
         .control_log()
         .into_iter()
-        .filter(|r| r.action == NodeAction::Byzantine && r.node == i)
-        .next_back();
+        .rfind(|r| r.action == NodeAction::Byzantine && r.node == i);
     match last {
         Some(r) if r.detail.as_deref() == Some("honest") => {
             r.at.duration_since(UNIX_EPOCH)
@@ -221,10 +223,7 @@ impl Expectation for EvidenceExpectation {
                 }
                 EvidenceCheck::Equivocation => {
                     // leader -> slot -> (block ids, observers)
-                    let mut lies: BTreeMap<
-                        String,
-                        BTreeMap<u64, (BTreeSet<String>, BTreeSet<usize>)>,
-                    > = BTreeMap::new();
+                    let mut lies: BTreeMap<String, BTreeMap<u64, SlotLie>> = BTreeMap::new();
                     for (i, (r, _, _)) in all.iter().enumerate() {
                         let Some(r) = r else { continue };
                         for e in r.evidence.iter().filter(|e| e.kind == "equivocation") {

@@ -125,8 +125,7 @@ pub fn told_to_lie(net: &dyn Testnet) -> Vec<usize> {
         .filter(|&i| {
             let last = log
                 .iter()
-                .filter(|r| r.action == NodeAction::Byzantine && r.node == i)
-                .next_back();
+                .rfind(|r| r.action == NodeAction::Byzantine && r.node == i);
             match last {
                 Some(r) => r.detail.as_deref() != Some("honest"),
                 None => by_config(i),
