@@ -211,7 +211,9 @@ fn register_expectations(reg: &mut Registrar) {
         /// tie-break (an honest reference node keeps the first block of a leader for a slot,
         /// records the second as evidence and follows its branch only once it is longer; a
         /// node configured with `testing.accept_equivocations` does not). The message counts
-        /// the equivocations each node saw. Needs the reference node's testing surface.
+        /// the equivocations each node saw. Judged on the whole run, reverts or not: an
+        /// accepted equivocation is the accepting node's fault, not the liar's. Needs the
+        /// reference node's testing surface.
         ///
         /// ```rhai
         /// let b = ScenarioBuilder::topology_with(|t| t.nodes(3)).expect_no_equivocation_accepted();
