@@ -280,7 +280,40 @@ plan.run();
     let run = env.run(&["check", &refused.display().to_string()]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("enable_node_control"), "{run:?}");
-    env.assert_clean(0);
+
+    // a plan's own timeline: node 1 lies from 1 s to the end, caught and named
+    let scheduled = env.path("scheduled.rhai");
+    std::fs::write(
+        &scheduled,
+        r#"
+let plan = ScenarioBuilder::topology_with(|t| t.network_full().nodes(3).slot_duration("100ms"))
+    .enable_node_control()
+    .chaos_with(|c| c.schedule().at("1s", "byzantine", [1, "invalid_txs", 3]).apply())
+    .expect_no_invalid_transactions()
+    .with_run_duration("3s")
+    .build();
+plan.run();
+"#,
+    )
+    .unwrap();
+    let run = env.run(&["run", &scheduled.display().to_string()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let line = failed(&run, "no_invalid_transactions");
+    assert!(line.contains("node-1 gossiped"), "{line}");
+    let bad = env.path("bad_schedule.rhai");
+    std::fs::write(
+        &bad,
+        "ScenarioBuilder::topology_with(|t| t.nodes(3)).enable_node_control()\n    .chaos_with(|c| c.schedule().at(\"1s\", \"byzantine\", 1).apply()).build();\n",
+    )
+    .unwrap();
+    let run = env.run(&["check", &bad.display().to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("schedule byzantine expects [node, behaviour]"),
+        "{run:?}"
+    );
+    env.assert_clean(1);
 }
 
 #[test]

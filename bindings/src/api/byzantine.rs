@@ -27,7 +27,7 @@ use crate::doc::registry::{Area, Registrar};
 use crate::script_fn;
 
 /// `name` with the parameter `param` (unit: its default).
-fn behaviour(name: &str, param: &Dynamic) -> Res<Behaviour> {
+pub(crate) fn behaviour(name: &str, param: &Dynamic) -> Res<Behaviour> {
     let b = Behaviour::named(name).or_else(err)?;
     if param.is_unit() {
         return Ok(b);

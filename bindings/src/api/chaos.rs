@@ -73,6 +73,27 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         "resume" => ChaosAction::Resume(node("resume")?),
         "isolate" => ChaosAction::Isolate(node("isolate")?),
         "heal" => ChaosAction::Heal,
+        "honest" => ChaosAction::Honest(node("honest")?),
+        "byzantine" => {
+            let parts = arg
+                .read_lock::<Array>()
+                .map(|a| a.clone())
+                .unwrap_or_default();
+            match parts.as_slice() {
+                [n, name] | [n, name, _] if name.is_string() => ChaosAction::Byzantine {
+                    node: index(n, "schedule byzantine node")?,
+                    behaviour: super::byzantine::behaviour(
+                        &name.to_string(),
+                        parts.get(2).unwrap_or(&Dynamic::UNIT),
+                    )?,
+                },
+                _ => {
+                    return err(format!(
+                        "schedule byzantine expects [node, behaviour] or [node, behaviour, parameter], got {arg}"
+                    ));
+                }
+            }
+        }
         "partition" => match arg.read_lock::<Array>() {
             Some(a) => ChaosAction::Partition(index_groups(&a, "schedule partition")?),
             None => {
@@ -100,7 +121,7 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         }
         other => {
             return err(format!(
-                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, heal)"
+                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, heal, byzantine, honest)"
             ));
         }
     })
@@ -679,8 +700,10 @@ fn register_builders(reg: &mut Registrar) {
         "ScheduleChaos",
         &[
             " A fixed fault timeline (`c.schedule()`), ended with `apply()`. Actions: restart,",
-            " stop, kill, start, pause, resume, isolate (a node index), partition (groups),",
-            " latency (a duration), loss (a probability), heal.",
+            " stop, kill, start, pause, resume, isolate, honest (a node index), partition",
+            " (groups), latency (a duration), loss (a probability), heal, byzantine (`[node,",
+            " behaviour]` or `[node, behaviour, parameter]`, as `net.byzantine`; with `at_for`",
+            " the node is made honest after the hold).",
             "",
             " ```rhai",
             " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",

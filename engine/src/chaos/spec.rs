@@ -169,6 +169,8 @@ pub enum ChaosAction {
     Heal,
     /// Set a node's clock off wall time (ms; reverted by setting it back to 0).
     Clock { node: usize, offset_ms: i64 },
+    /// Make a node honest again.
+    Honest(usize),
     /// Make a node lie (reverted by making it honest).
     Byzantine {
         node: usize,
@@ -185,7 +187,8 @@ impl ChaosAction {
             | ChaosAction::Kill(i)
             | ChaosAction::Start(i)
             | ChaosAction::Pause(i)
-            | ChaosAction::Resume(i) => Some(*i),
+            | ChaosAction::Resume(i)
+            | ChaosAction::Honest(i) => Some(*i),
             ChaosAction::Clock { node, .. } | ChaosAction::Byzantine { node, .. } => Some(*node),
             _ => None,
         }
@@ -236,6 +239,7 @@ impl fmt::Display for ChaosAction {
             ChaosAction::Byzantine { node, behaviour } => {
                 write!(f, "byzantine node-{node} {behaviour}")
             }
+            ChaosAction::Honest(i) => write!(f, "byzantine node-{i} honest"),
         }
     }
 }

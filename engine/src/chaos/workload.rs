@@ -120,6 +120,7 @@ impl Workload for ChaosWorkload {
                         ChaosAction::Loss { .. } => Some(K::Loss),
                         ChaosAction::Clock { .. } => Some(K::Clock),
                         ChaosAction::Byzantine { .. } => Some(K::Byzantine),
+                        ChaosAction::Honest(_) => Some(K::Byzantine),
                         ChaosAction::Start(_) | ChaosAction::Resume(_) | ChaosAction::Heal => None,
                     }));
                 }
@@ -254,6 +255,10 @@ impl Exec {
             ChaosAction::Clock { node, offset_ms } => {
                 net.set_clock(*node, *offset_ms, 0).await.map(|_| None)
             }
+            ChaosAction::Honest(i) => net
+                .set_byzantine(*i, Default::default())
+                .await
+                .map(|_| None),
             ChaosAction::Byzantine { node, behaviour } => net
                 .set_byzantine(
                     *node,
