@@ -600,3 +600,41 @@ async fn an_equivocating_leader_is_recorded_by_its_peers_and_made_honest_at_run_
         before
     );
 }
+
+/// A sole leader withholding its blocks: its peer stays behind by what it withholds, receives
+/// each block once its time is up, and everything once the leader is made honest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withholding_leader_releases_its_blocks_late_and_all_of_them_when_honest() {
+    let mut spec = NetSpec::new("withhold", 2);
+    spec.stake = vec![Some(1), None];
+    spec.f = 0.9;
+    spec.faults[0].byzantine.withhold_ms = 1500;
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0], 8, T).await;
+    let withheld = net.metric(0, "logos_blockchain_blocks_withheld").await;
+    let (h0, h1) = (
+        net.info(0).await.unwrap().height,
+        net.info(1).await.unwrap().height,
+    );
+    assert!(withheld >= 3, "about 1.5 s of blocks withheld: {withheld}");
+    assert!(h1 + 3 <= h0, "the peer is behind by them: {h1} vs {h0}");
+    // released after their time: the peer gets there, later
+    wait_heights(&net, &[1], h0, T).await;
+    let (code, body) = net.post_testing(0, "/test/byzantine", "{}".into()).await;
+    assert_eq!(code, 200, "{body}");
+    let h0 = net.info(0).await.unwrap().height;
+    wait_for(
+        Duration::from_secs(2),
+        "the peer to hold every block at once",
+        || async {
+            let h1 = net.info(1).await?.height;
+            if h1 >= h0 {
+                Ok(())
+            } else {
+                Err(format!("{h1} < {h0}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(net.metric(0, "logos_blockchain_blocks_withheld").await, 0);
+}

@@ -183,7 +183,7 @@ impl Expectation for EvidenceExpectation {
                         .clone();
                     let mut accepted = Vec::new();
                     let mut seen = Vec::new();
-                    for (i, (r, _, _)) in all.iter().enumerate() {
+                    for (i, (r, own, _)) in all.iter().enumerate() {
                         let Some(r) = r else { continue };
                         let n = r
                             .equivocations_accepted
@@ -194,7 +194,12 @@ impl Expectation for EvidenceExpectation {
                         let s = r
                             .evidence
                             .iter()
-                            .filter(|e| e.kind == "equivocation" && e.at_ms >= started)
+                            // a liar hears its own second blocks back: that is not seeing one
+                            .filter(|e| {
+                                e.kind == "equivocation"
+                                    && e.at_ms >= started
+                                    && e.leader.as_ref().is_none_or(|l| Some(l) != own.as_ref())
+                            })
                             .count();
                         if s > 0 {
                             seen.push(format!("node-{i} {s}"));
