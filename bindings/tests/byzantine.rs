@@ -84,7 +84,10 @@ fn a_withholding_leader_forks_the_testnet_and_a_short_withhold_is_survived() {
     let run = lie(&env, "3", &["lie=withhold", "arg=3s"]);
     assert_eq!(run.code, 1, "{run:?}");
     let line = failed(&run, "convergence");
-    assert!(line.contains("node-0"), "{line}");
+    assert!(
+        line.contains("the chains fork at height") || line.contains("tip heights spread"),
+        "the withheld branch is apart from the others: {line}"
+    );
     // the other expectations about lies have nothing to say: withholding is not provable
     passed(&run, "no_equivocation");
     passed(&run, "no_invalid_transactions");
