@@ -1,6 +1,6 @@
 //! The node: shared state (chain, mempool, peers, store), block import and
-//! production, and the `run` entry points that wire p2p, API and the slot
-//! clock together.
+//! production (the entry points that wire p2p, API and the slot clock
+//! around it are in `run`; its lies and what it saw of others' in `byzantine`).
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -420,7 +420,7 @@ impl Node {
     }
 
     /// Updates mempool, metrics and stream events after an import.
-    pub(crate) fn after_adopt(
+    fn after_adopt(
         &self,
         st: &mut State,
         adopted: Adopted,
