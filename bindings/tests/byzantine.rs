@@ -71,7 +71,10 @@ fn a_node_that_lets_an_equivocation_pick_its_tip_is_named() {
     assert_eq!(run.code, 1, "{run:?}");
     let line = failed(&run, "no_equivocation_accepted");
     let accepted = line.split("seen:").next().unwrap_or_default();
-    assert!(accepted.contains("node-1 "), "names the accepting node: {line}");
+    assert!(
+        accepted.contains("node-1 "),
+        "names the accepting node: {line}"
+    );
     for honest in ["node-0 ", "node-2 ", "node-3 "] {
         assert!(!accepted.contains(honest), "{honest} accepted: {line}");
     }
