@@ -313,6 +313,12 @@ impl Expectation for EvidenceExpectation {
                     )
                 }
             };
+            let mut verdict = verdict;
+            if !unread.is_empty() {
+                verdict
+                    .message
+                    .push_str(&format!(" (not read: {})", unread.join("; ")));
+            }
             Ok(verdict)
         })
     }
