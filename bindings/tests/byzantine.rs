@@ -319,6 +319,26 @@ plan.run();
 }
 
 #[test]
+fn the_lying_leader_scenario_passes_and_names_an_accepting_node() {
+    let env = Env::new("byz-scenario-");
+    let run = env.run(&["run", "scenarios/lying_leader.rhai", "--seed", "3"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let bad = env.run(&[
+        "run",
+        "scenarios/lying_leader.rhai",
+        "--seed",
+        "3",
+        "--set",
+        "accept=true",
+    ]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    let line = failed(&bad, "no_equivocation_accepted");
+    let accepted = line.split("seen:").next().unwrap_or_default();
+    assert!(accepted.contains("node-1 "), "{line}");
+    env.assert_clean(1);
+}
+
+#[test]
 fn an_equivocating_leader_is_named_on_compose() {
     if common::tools::skip_without("docker", common::docker::no_docker()) {
         return;
