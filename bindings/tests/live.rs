@@ -586,3 +586,28 @@ fn repl_under_tmux_completes_cancels_and_saves() {
 fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Lies told from an attached REPL go through the supervisor: in the live testnet's timeline.
+#[test]
+fn lies_told_from_an_attached_repl_are_in_the_live_timeline() {
+    let env = Env::new();
+    let st = env.up("liar");
+    let input = format!(
+        "net.byzantine(0, \"invalid_txs\", 2)\n\
+         print(net.byzantine_state(0).summary)\n\
+         net.honest(0)\n\
+         {PRINT_FAULTS}"
+    );
+    let out = env.repl("liar", &input);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for want in [
+        "invalid_txs 2/slot",
+        "fault: byzantine node-0 invalid_txs 2/slot",
+        "fault: byzantine node-0 honest",
+    ] {
+        assert!(stdout.contains(want), "want {want}: {}", text(&out));
+    }
+    env.down("liar");
+    env.assert_nothing_left(&st);
+}

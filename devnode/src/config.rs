@@ -258,6 +258,88 @@ pub struct TestingFaults {
     /// partition isolates it) exits, instead of going online alone, once it has waited for a
     /// peer as long as a restarted node does.
     pub crash_if_restarted_while_isolated: bool,
+    /// Lies the node tells from the start (`POST /test/byzantine` changes them at run time).
+    pub byzantine: ByzantineBehaviours,
+    /// Turn off the defence against equivocation: a second block of one leader for one slot is
+    /// forwarded and may win the tie-break like any other block (a misbehaving honest node, so
+    /// that `expect_no_equivocation_accepted` can be shown failing).
+    pub accept_equivocations: bool,
+}
+
+/// Byzantine behaviours of the reference node (all off by default). Set at start under
+/// `testing.byzantine`, or at run time through the testing surface (`POST /test/byzantine`,
+/// the whole set at once: `{}` makes the node honest again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ByzantineBehaviours {
+    /// Where the node leads a slot it produces two different blocks for it and sends each to
+    /// half of its peers.
+    pub equivocate: bool,
+    /// Keep the node's own blocks from its peers this many ms, then release them (0: off).
+    /// Its tip announcements and sync answers leave the withheld blocks out.
+    pub withhold_ms: u64,
+    /// Build the node's blocks on the canonical block this many below its tip (0: off).
+    pub stale_parent_depth: u64,
+    /// Gossip this many transactions with a bad signature every slot (0: off).
+    pub invalid_txs_per_slot: u32,
+}
+
+/// Most a behaviour's parameter may be (beyond that it is a typo).
+const MAX_WITHHOLD_MS: u64 = 3_600_000;
+const MAX_STALE_DEPTH: u64 = 10_000;
+const MAX_INVALID_TXS: u32 = 1_000;
+
+impl ByzantineBehaviours {
+    /// Whether every behaviour is off.
+    pub fn is_honest(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The behaviours in force, as the timeline writes them: `equivocate, withhold 2000ms`,
+    /// or `honest`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.equivocate {
+            parts.push("equivocate".to_owned());
+        }
+        if self.withhold_ms > 0 {
+            parts.push(format!("withhold {}ms", self.withhold_ms));
+        }
+        if self.stale_parent_depth > 0 {
+            parts.push(format!("stale_parent depth {}", self.stale_parent_depth));
+        }
+        if self.invalid_txs_per_slot > 0 {
+            parts.push(format!("invalid_txs {}/slot", self.invalid_txs_per_slot));
+        }
+        if parts.is_empty() {
+            "honest".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Checks the parameters; the error names the field and value.
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        if self.withhold_ms > MAX_WITHHOLD_MS {
+            return Err(format!(
+                "{prefix}withhold_ms = {}: at most {MAX_WITHHOLD_MS} (an hour)",
+                self.withhold_ms
+            ));
+        }
+        if self.stale_parent_depth > MAX_STALE_DEPTH {
+            return Err(format!(
+                "{prefix}stale_parent_depth = {}: at most {MAX_STALE_DEPTH}",
+                self.stale_parent_depth
+            ));
+        }
+        if self.invalid_txs_per_slot > MAX_INVALID_TXS {
+            return Err(format!(
+                "{prefix}invalid_txs_per_slot = {}: at most {MAX_INVALID_TXS}",
+                self.invalid_txs_per_slot
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Why a config could not be loaded.
@@ -331,6 +413,10 @@ impl NodeConfig {
         }
         crate::crypto::signing_key_from_hex(&self.node.key)
             .map_err(|e| ConfigError::Invalid(format!("node.key: {e}")))?;
+        self.testing
+            .byzantine
+            .validate("testing.byzantine.")
+            .map_err(ConfigError::Invalid)?;
         for (i, key) in self.wallet.keys.iter().enumerate() {
             crate::crypto::signing_key_from_hex(key)
                 .map_err(|e| ConfigError::Invalid(format!("wallet.keys[{i}]: {e}")))?;
@@ -423,6 +509,28 @@ storage: { data_dir: "/tmp/x" }
         assert!(nested.to_string().contains("slot_len"), "{nested}");
         let fault = parse(&format!("{VALID}testing: {{ halt_at: 3 }}\n")).unwrap_err();
         assert!(fault.to_string().contains("halt_at"), "{fault}");
+        let lie = parse(&format!(
+            "{VALID}testing: {{ byzantine: {{ equivocat: true }} }}\n"
+        ))
+        .unwrap_err();
+        assert!(lie.to_string().contains("equivocat"), "{lie}");
+        let far = parse(&format!(
+            "{VALID}testing: {{ byzantine: {{ withhold_ms: 99999999 }} }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            far.to_string()
+                .contains("testing.byzantine.withhold_ms = 99999999"),
+            "{far}"
+        );
+        let ok = parse(&format!(
+            "{VALID}testing: {{ byzantine: {{ equivocate: true, withhold_ms: 500 }} }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.testing.byzantine.describe(),
+            "equivocate, withhold 500ms"
+        );
     }
 
     #[test]

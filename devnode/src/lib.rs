@@ -4,6 +4,7 @@
 //! redb storage and the real node's HTTP API (two revisions, `config::ApiDialect`).
 
 pub mod api;
+pub mod byzantine;
 pub mod clock;
 pub mod config;
 pub mod consensus;
@@ -15,8 +16,9 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod p2p;
+mod run;
 pub mod storage;
 pub mod types;
 
 pub use error::NodeError;
-pub use node::{run, run_from_file};
+pub use run::{run, run_from_file};

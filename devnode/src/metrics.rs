@@ -13,6 +13,17 @@ pub struct Metrics {
     pub blocks_received: AtomicU64,
     pub reorgs: AtomicU64,
     pub transactions_included: AtomicU64,
+    /// Leader-slot pairs for which a second, different valid block arrived.
+    pub equivocations_seen: AtomicU64,
+    /// Second blocks of an equivocation this node made its tip by the tie-break (only with
+    /// `testing.accept_equivocations`).
+    pub equivocations_accepted: AtomicU64,
+    /// Slots this node equivocated for (`testing.byzantine.equivocate`).
+    pub equivocations_made: AtomicU64,
+    /// Gossiped transactions whose signature or keys did not verify.
+    pub invalid_transactions_received: AtomicU64,
+    /// Invalid transactions this node gossiped (`testing.byzantine.invalid_txs_per_slot`).
+    pub invalid_transactions_sent: AtomicU64,
     api_requests: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -24,6 +35,8 @@ pub struct Gauges {
     pub lib_height: u64,
     pub peers: usize,
     pub mempool_size: usize,
+    /// Own blocks being withheld from the peers.
+    pub blocks_withheld: usize,
 }
 
 impl Metrics {
@@ -84,6 +97,42 @@ impl Metrics {
             "counter",
             "Transactions in blocks that became canonical.",
             get(&self.transactions_included),
+        );
+        metric(
+            "equivocations_seen_total",
+            "counter",
+            "Leader-slot pairs for which a second, different valid block arrived.",
+            get(&self.equivocations_seen),
+        );
+        metric(
+            "equivocations_accepted_total",
+            "counter",
+            "Second blocks of an equivocation adopted as tip by the tie-break.",
+            get(&self.equivocations_accepted),
+        );
+        metric(
+            "equivocations_made_total",
+            "counter",
+            "Slots this node equivocated for (testing.byzantine).",
+            get(&self.equivocations_made),
+        );
+        metric(
+            "invalid_transactions_received_total",
+            "counter",
+            "Gossiped transactions whose signature or keys did not verify.",
+            get(&self.invalid_transactions_received),
+        );
+        metric(
+            "invalid_transactions_sent_total",
+            "counter",
+            "Invalid transactions this node gossiped (testing.byzantine).",
+            get(&self.invalid_transactions_sent),
+        );
+        metric(
+            "blocks_withheld",
+            "gauge",
+            "Own blocks being withheld from the peers (testing.byzantine).",
+            g.blocks_withheld as u64,
         );
         let _ = writeln!(
             out,

@@ -1,17 +1,14 @@
 //! The node: shared state (chain, mempool, peers, store), block import and
-//! production, and the `run` entry points that wire p2p, API and the slot
-//! clock together.
+//! production (the entry points that wire p2p, API and the slot clock
+//! around it are in `run`; its lies and what it saw of others' in `byzantine`).
 
 use std::collections::{HashSet, VecDeque};
-use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -82,6 +79,8 @@ pub struct ImportReport {
     /// The batch stopped at an invalid block (or one forking below the
     /// LIB); the reason.
     pub refused: Option<String>,
+    /// Blocks of the batch that were the second block of a leader for a slot.
+    pub equivocations: usize,
 }
 
 /// Why the API refused a transfer.
@@ -132,11 +131,15 @@ pub struct Node {
     pub restarted: bool,
     /// The node's time: slots, production and the future-block rule read it.
     pub clock: crate::clock::Clock,
+    /// The lies it is told to tell (test-only).
+    pub byzantine: crate::byzantine::Byzantine,
+    /// What it saw of its peers' lies.
+    pub(crate) observed: Mutex<crate::byzantine::Observed>,
 }
 
 impl Node {
     /// Opens the store and rebuilds the chain from it.
-    fn open(
+    pub(crate) fn open(
         config: NodeConfig,
         p2p_addr: SocketAddr,
         api_addr: SocketAddr,
@@ -215,6 +218,8 @@ impl Node {
                 config.testing.clock_offset_ms,
                 config.testing.clock_drift_ppm,
             ),
+            byzantine: crate::byzantine::Byzantine::new(config.testing.byzantine.clone()),
+            observed: Mutex::new(crate::byzantine::Observed::default()),
             config,
         })
     }
@@ -241,6 +246,24 @@ impl Node {
         let st = self.state();
         let tip = st.chain.tip();
         (tip.id().to_owned(), tip.height())
+    }
+
+    /// The tip told to peers: the highest canonical block not being withheld.
+    pub fn announced_tip(&self) -> (String, u64) {
+        let st = self.state();
+        let mut cur = st.chain.tip();
+        while cur.height() > 0 && self.byzantine.is_withheld(cur.id()) {
+            match st.chain.get(&cur.block.header.parent) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        (cur.id().to_owned(), cur.height())
+    }
+
+    /// What the node saw of its peers' lies.
+    pub fn observed(&self) -> MutexGuard<'_, crate::byzantine::Observed> {
+        self.observed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn knows(&self, id: &str) -> bool {
@@ -283,10 +306,12 @@ impl Node {
         self.state().online
     }
 
-    /// Imports blocks from a peer (oldest first), stopping at the first
-    /// that cannot be imported. New blocks are stored durably before any
-    /// event about them is published.
-    pub fn import_blocks(&self, blocks: Vec<Block>, from_peer: bool) -> ImportReport {
+    /// Imports blocks from a peer (`from_peer`: its public key) oldest first, stopping at the
+    /// first that cannot be imported. New blocks are stored durably before any event about
+    /// them is published. The second block of a leader for a slot is equivocation evidence: it
+    /// is stored, but its branch wins only by being longer, never by the tie-break (unless
+    /// `testing.accept_equivocations`).
+    pub fn import_blocks(&self, blocks: Vec<Block>, from_peer: Option<&str>) -> ImportReport {
         let mut report = ImportReport::default();
         let mut checked = Vec::with_capacity(blocks.len());
         {
@@ -324,8 +349,30 @@ impl Node {
                 // Cryptarchia's bootstrap rule): a restarted node may hold a
                 // stale fork deeper than k that it must leave.
                 let check_lib = st.online;
-                match st.chain.import(block, ids, Some(max_slot), check_lib) {
+                let equivocation = !st.chain.contains(&id)
+                    && self.note_block(&block.header.leader, block.header.slot, &id, from_peer);
+                let accept = self.config.testing.accept_equivocations;
+                let tip_height = st.chain.height();
+                let imported = st.chain.import_with(
+                    block,
+                    ids,
+                    Some(max_slot),
+                    check_lib,
+                    !equivocation || accept,
+                );
+                if equivocation && imported.is_ok() {
+                    report.equivocations += 1;
+                }
+                match imported {
                     Ok(adopted) => {
+                        if equivocation
+                            && st.chain.tip().id() == id
+                            && st.chain.height() == tip_height
+                        {
+                            // the tie-break let the equivocator pick this node's tip
+                            Metrics::add(&self.metrics.equivocations_accepted, 1);
+                            warn!(block = %id, "adopted the second block of an equivocation (testing.accept_equivocations)");
+                        }
                         let entry = self.after_adopt(&mut st, adopted, &mut events);
                         debug!(
                             height = entry.height(),
@@ -363,7 +410,7 @@ impl Node {
                 }
             }
         }
-        if from_peer {
+        if from_peer.is_some() {
             Metrics::add(&self.metrics.blocks_received, report.stored as u64);
         }
         for ev in events {
@@ -480,8 +527,9 @@ impl Node {
     }
 
     /// Runs the lottery for `slot` and, on a win, produces, stores and
-    /// announces a block.
-    fn try_produce(&self, slot: u64) {
+    /// announces a block (or, told to lie, builds it on a stale parent, makes a second block
+    /// for the slot, or keeps it from the peers for a while).
+    pub(crate) fn try_produce(&self, slot: u64) {
         let Some(stake) = self.rules.stake_of(&self.public_key) else {
             return;
         };
@@ -494,17 +542,25 @@ impl Node {
         ) {
             return;
         }
+        let lies = self.byzantine.get();
         let mut events = Vec::new();
-        let block = {
+        let (block, twin) = {
             let mut st = self.state();
             if !st.online || self.halted(&st) {
                 return;
             }
             let tip = st.chain.tip().clone();
-            if tip.block.header.slot >= slot {
+            let parent = if lies.stale_parent_depth > 0 {
+                let h = tip.height().saturating_sub(lies.stale_parent_depth);
+                st.chain.canonical_at(h).cloned().unwrap_or(tip)
+            } else {
+                tip
+            };
+            if parent.block.header.slot >= slot {
                 return;
             }
-            let txs = if self.config.testing.drop_transactions {
+            // the mempool's transfers are valid at the tip, not at a stale parent
+            let txs = if self.config.testing.drop_transactions || lies.stale_parent_depth > 0 {
                 Vec::new()
             } else {
                 st.mempool
@@ -513,11 +569,17 @@ impl Node {
             let block = produce(
                 &self.key,
                 &self.rules,
-                &tip.block.header,
+                &parent.block.header,
                 slot,
                 txs,
                 self.config.testing.invalid_proofs,
             );
+            let twin = if lies.equivocate {
+                crate::byzantine::twin(&self.key, &self.rules, &st.chain, &parent, slot, &block)
+            } else {
+                None
+            };
+            self.note_block(&self.public_key, slot, &block.header.id, None);
             let ids = block.transactions.iter().map(SignedTx::id).collect();
             match st.chain.import(block.clone(), ids, None, true) {
                 Ok(adopted) => {
@@ -528,10 +590,10 @@ impl Node {
                     return;
                 }
             }
-            if let Err(e) = self.store.put(&[&block], &block.header.id) {
+            if let Err(e) = self.store.put(&[&block], st.chain.tip().id()) {
                 error!("failed to persist produced block: {e}");
             }
-            block
+            (block, twin)
         };
         Metrics::add(&self.metrics.blocks_produced, 1);
         info!(
@@ -544,8 +606,12 @@ impl Node {
         for ev in events {
             let _ = self.events.send(ev);
         }
-        self.peers
-            .broadcast(&Message::Block { block }.encode(), None);
+        if lies.withhold_ms > 0 {
+            info!(id = %block.header.id, ms = lies.withhold_ms, "withholding own block (testing.byzantine)");
+            self.byzantine.hold(block, twin, lies.withhold_ms);
+            return;
+        }
+        self.announce_own(block, twin);
     }
 
     /// Admits a transfer into the mempool (from the API or from gossip).
@@ -727,6 +793,7 @@ impl Node {
             lib_height: st.chain.lib_height(),
             peers: self.peers.count(),
             mempool_size: st.mempool.len(),
+            blocks_withheld: self.byzantine.withheld_count(),
         }
     }
 
@@ -777,184 +844,4 @@ impl Node {
         }
         Ok(out.into())
     }
-}
-
-/// How long a restarted node waits for a peer before going online alone.
-const RESTART_ALONE_AFTER: Duration = Duration::from_secs(4);
-
-/// Produces blocks slot by slot; also decides when a node with no peers
-/// stops bootstrapping.
-async fn slot_loop(node: Arc<Node>) {
-    let slot_ms = node.rules.slot_duration_ms;
-    // A restarted node waits long enough for peers' redial backoff (2 s cap)
-    // before deciding it is alone, so it does not fork off a stale chain.
-    let alone_after = if node.restarted {
-        Duration::from_millis(2 * slot_ms).max(RESTART_ALONE_AFTER)
-    } else {
-        Duration::from_millis(2 * slot_ms)
-    };
-    let mut last_peer_seen = Instant::now();
-    loop {
-        let now = node.clock.now_ms();
-        let next = node.rules.slot_at(now).map_or(0, |s| s + 1);
-        let wait = node.rules.slot_start_ms(next).saturating_sub(now);
-        tokio::select! {
-            _ = node.cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-        }
-        if node.peers.count() > 0 {
-            last_peer_seen = Instant::now();
-        } else if !node.is_online() && last_peer_seen.elapsed() >= alone_after {
-            if node.restarted && node.config.testing.crash_if_restarted_while_isolated {
-                planted_crash(alone_after);
-            }
-            node.mark_online("no peer to sync with");
-        }
-        if node.rules.slot_at(node.clock.now_ms()) != Some(next) {
-            debug!(slot = next, "slot missed (the node was late)");
-            continue;
-        }
-        node.try_produce(next);
-    }
-}
-
-/// The planted bug `testing.crash_if_restarted_while_isolated`: the process exits as a crashing
-/// node would, saying why on stderr and in its log.
-fn planted_crash(waited: Duration) -> ! {
-    let why = format!(
-        "planted bug (testing.crash_if_restarted_while_isolated): restarted while isolated, no peer within {}ms; exiting",
-        waited.as_millis()
-    );
-    tracing::error!("{why}");
-    eprintln!("{why}");
-    std::process::exit(70)
-}
-
-/// Runs a node until `shutdown` completes, then stops its tasks and closes
-/// the store.
-pub async fn run(
-    config: NodeConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), NodeError> {
-    config
-        .validate()
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let p2p = TcpListener::bind(config.network.listen)
-        .await
-        .map_err(|source| NodeError::Bind {
-            field: "network.listen",
-            addr: config.network.listen,
-            source,
-        })?;
-    let api = TcpListener::bind(config.api.listen)
-        .await
-        .map_err(|source| NodeError::Bind {
-            field: "api.listen",
-            addr: config.api.listen,
-            source,
-        })?;
-    let testing = match &config.testing_api {
-        Some(t) => Some(
-            TcpListener::bind(t.listen)
-                .await
-                .map_err(|source| NodeError::Bind {
-                    field: "testing_api.listen",
-                    addr: t.listen,
-                    source,
-                })?,
-        ),
-        None => None,
-    };
-    let p2p_addr = p2p.local_addr().map_err(NodeError::Io)?;
-    let api_addr = api.local_addr().map_err(NodeError::Io)?;
-    let node = Arc::new(Node::open(config, p2p_addr, api_addr)?);
-    let leader = node.rules.stake_of(&node.public_key).is_some();
-    info!(
-        index = node.config.node.index,
-        public_key = %node.public_key,
-        %p2p_addr,
-        %api_addr,
-        dialect = %node.config.api.dialect,
-        testing_api = ?testing.as_ref().and_then(|l| l.local_addr().ok()),
-        leader,
-        genesis = %node.rules.genesis_id,
-        "node started"
-    );
-    for var in [
-        "LOGOS_BLOCKCHAIN_OTLP_ENDPOINT",
-        "LOGOS_BLOCKCHAIN_OTLP_METRICS_ENDPOINT",
-    ] {
-        if let Ok(v) = std::env::var(var)
-            && !v.is_empty()
-        {
-            info!(
-                "{var} = {v} is configured; the reference node does not export OTLP (use GET /metrics on the testing API and the logs)"
-            );
-        }
-    }
-
-    node.tasks
-        .spawn(crate::p2p::dialer::accept_loop(node.clone(), p2p));
-    for peer in node.config.network.peers.clone() {
-        node.connect(peer);
-    }
-    node.tasks.spawn(slot_loop(node.clone()));
-    let mut servers = vec![("api", api, crate::api::router(node.clone()))];
-    if let Some(listener) = testing {
-        servers.push((
-            "testing api",
-            listener,
-            crate::api::testing::router(node.clone()),
-        ));
-    }
-    for (what, listener, app) in servers {
-        let cancel = node.cancel.clone();
-        node.tasks.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                error!("{what} server failed: {e}");
-            }
-        });
-    }
-
-    shutdown.await;
-    info!("shutting down");
-    node.cancel.cancel();
-    node.tasks.close();
-    if tokio::time::timeout(Duration::from_secs(3), node.tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!("some tasks did not stop within 3s; closing anyway");
-    }
-    let height = node.state().chain.height();
-    info!(height, "node stopped");
-    Ok(())
-}
-
-/// Loads a config file, sets up logging and runs the node on its own
-/// runtime until SIGTERM or SIGINT. For callers without a runtime (the
-/// `nomos-devnode` and `nomos-script devnode` commands).
-pub fn run_from_file(path: &Path) -> Result<(), NodeError> {
-    let config = NodeConfig::load(path).map_err(|e| NodeError::Config(e.to_string()))?;
-    crate::logging::init(config.node.index)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("devnode")
-        .build()
-        .map_err(NodeError::Io)?;
-    runtime.block_on(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(NodeError::Io)?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => info!("received SIGTERM"),
-                _ = tokio::signal::ctrl_c() => info!("received SIGINT"),
-            }
-        };
-        run(config, shutdown).await
-    })
 }

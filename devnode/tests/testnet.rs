@@ -519,3 +519,122 @@ async fn bad_transactions_and_malformed_frames_leave_the_node_running() {
     .await;
     assert!(exit.success(), "exit status {exit}");
 }
+
+/// A leader told by config to equivocate: its peers record each second block as evidence
+/// naming it and keep one chain; the testing surface names bad settings and makes it honest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_leader_is_recorded_by_its_peers_and_made_honest_at_run_time() {
+    let mut spec = NetSpec::new("equivocate", 3).full_mesh();
+    spec.stake = vec![Some(1), None, None];
+    spec.faults[0].byzantine.equivocate = true;
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0, 1, 2], 6, T).await;
+    let liar = net.nodes[0].config.node.key.clone();
+    let liar = public_hex(&devnode::crypto::signing_key_from_hex(&liar).unwrap());
+    let seen: serde_json::Value = wait_for(T, "equivocation evidence on node 1", || async {
+        let e: serde_json::Value = net.get_testing(1, "/test/evidence").await?;
+        if e["equivocations_seen"].as_u64() > Some(0) {
+            Ok(e)
+        } else {
+            Err(format!("{e}"))
+        }
+    })
+    .await;
+    let first = &seen["evidence"][0];
+    assert_eq!(first["kind"], "equivocation", "{seen}");
+    assert_eq!(first["leader"], liar.as_str(), "{seen}");
+    assert_eq!(first["ids"].as_array().map(Vec::len), Some(2), "{seen}");
+    assert_eq!(seen["equivocations_accepted"], 0, "{seen}");
+    assert!(
+        net.metric(0, "logos_blockchain_equivocations_made_total")
+            .await
+            > 0
+    );
+    assert!(
+        net.metric(2, "logos_blockchain_equivocations_seen_total")
+            .await
+            > 0
+    );
+
+    let (code, body) = net
+        .post_testing(0, "/test/byzantine", r#"{"equivocat": true}"#.into())
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("equivocat"), "names the field: {body}");
+    let (code, body) = net
+        .post_testing(0, "/test/byzantine", r#"{"withhold_ms": 99999999}"#.into())
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("withhold_ms = 99999999"), "{body}");
+    let (code, body) = net
+        .post_testing(
+            0,
+            "/test/byzantine",
+            r#"{"invalid_txs_per_slot": 3}"#.into(),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("invalid_txs 3/slot"), "{body}");
+    wait_for(T, "invalid transactions refused by node 1", || async {
+        let e: serde_json::Value = net.get_testing(1, "/test/evidence").await?;
+        match e["invalid_transactions"].as_u64() {
+            Some(n) if n > 0 => Ok(()),
+            _ => Err(format!("{e}")),
+        }
+    })
+    .await;
+    let (code, body) = net.post_testing(0, "/test/byzantine", "{}".into()).await;
+    assert_eq!(code, 200, "{body}");
+    let state: serde_json::Value = net.get_testing(0, "/test/byzantine").await.unwrap();
+    assert_eq!(state["summary"], "honest", "{state}");
+    // honest again: no new equivocation once the blocks in flight have arrived
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = net
+        .metric(1, "logos_blockchain_equivocations_seen_total")
+        .await;
+    let h = net.info(0).await.unwrap().height;
+    wait_heights(&net, &[1], h + 5, T).await;
+    assert_eq!(
+        net.metric(1, "logos_blockchain_equivocations_seen_total")
+            .await,
+        before
+    );
+}
+
+/// A sole leader withholding its blocks: its peer stays behind by what it withholds, receives
+/// each block once its time is up, and everything once the leader is made honest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withholding_leader_releases_its_blocks_late_and_all_of_them_when_honest() {
+    let mut spec = NetSpec::new("withhold", 2);
+    spec.stake = vec![Some(1), None];
+    spec.f = 0.9;
+    spec.faults[0].byzantine.withhold_ms = 1500;
+    let net = Testnet::start(spec);
+    wait_heights(&net, &[0], 8, T).await;
+    let withheld = net.metric(0, "logos_blockchain_blocks_withheld").await;
+    let (h0, h1) = (
+        net.info(0).await.unwrap().height,
+        net.info(1).await.unwrap().height,
+    );
+    assert!(withheld >= 3, "about 1.5 s of blocks withheld: {withheld}");
+    assert!(h1 + 3 <= h0, "the peer is behind by them: {h1} vs {h0}");
+    // released after their time: the peer gets there, later
+    wait_heights(&net, &[1], h0, T).await;
+    let (code, body) = net.post_testing(0, "/test/byzantine", "{}".into()).await;
+    assert_eq!(code, 200, "{body}");
+    let h0 = net.info(0).await.unwrap().height;
+    wait_for(
+        Duration::from_secs(2),
+        "the peer to hold every block at once",
+        || async {
+            let h1 = net.info(1).await?.height;
+            if h1 >= h0 {
+                Ok(())
+            } else {
+                Err(format!("{h1} < {h0}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(net.metric(0, "logos_blockchain_blocks_withheld").await, 0);
+}

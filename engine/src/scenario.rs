@@ -488,6 +488,11 @@ impl ScenarioBuilder {
             workloads.iter().flat_map(|w| w.uses()).collect();
         uses.sort();
         uses.dedup();
+        if uses.contains(&crate::deploy::FaultKind::Byzantine)
+            && !required_features.contains(&crate::nodekind::KindFeature::Byzantine)
+        {
+            required_features.push(crate::nodekind::KindFeature::Byzantine);
+        }
         Ok(Scenario {
             uses,
             warnings,

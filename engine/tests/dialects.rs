@@ -261,4 +261,49 @@ async fn a_plan_needing_what_the_node_kind_lacks_is_refused_before_deploying() {
     );
     assert!(err.to_string().contains("lacks link faults"), "{err}");
     assert_empty(base.path());
+
+    // a kind that cannot lie refuses lying chaos and the expectations that read the evidence
+    let no_lies = KindCapabilities {
+        byzantine: false,
+        ..KindCapabilities::reference()
+    };
+    for plan in [
+        ScenarioBuilder::topology_with(|t| t.nodes(2))
+            .enable_node_control()
+            .chaos_with(|c| c.byzantine().apply())
+            .with_run_duration(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+        ScenarioBuilder::topology_with(|t| t.nodes(2))
+            .expect_no_equivocation()
+            .with_run_duration(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    ] {
+        let dep = deployer(base.path()).with_node_kind(Arc::new(template_kind(no_lies.clone())));
+        let started = std::time::Instant::now();
+        let report = run_scenario(&plan, &dep, opts()).await;
+        let Outcome::Error(e) = &report.outcome else {
+            panic!("expected a refusal: {}", report.summary());
+        };
+        assert!(e.contains("node kind lacks byzantine behaviours"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "refused before deploying"
+        );
+        assert_empty(base.path());
+    }
+    // and Kubernetes, whose pods serve no testing surface, refuses the chaos before deploying
+    let plan = ScenarioBuilder::topology_with(|t| t.nodes(2))
+        .enable_node_control()
+        .chaos_with(|c| c.byzantine().apply())
+        .build()
+        .unwrap();
+    let k8s = engine::deploy::k8s::K8sDeployer::new();
+    let err = engine::deploy::check_uses(&k8s, &plan.uses).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the k8s deployer cannot do byzantine behaviours"),
+        "{err}"
+    );
 }

@@ -120,6 +120,27 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         "resume" => ChaosAction::Resume(node("resume")?),
         "isolate" => ChaosAction::Isolate(node("isolate")?),
         "heal" => ChaosAction::Heal,
+        "honest" => ChaosAction::Honest(node("honest")?),
+        "byzantine" => {
+            let parts = arg
+                .read_lock::<Array>()
+                .map(|a| a.clone())
+                .unwrap_or_default();
+            match parts.as_slice() {
+                [n, name] | [n, name, _] if name.is_string() => ChaosAction::Byzantine {
+                    node: index(n, "schedule byzantine node")?,
+                    behaviour: super::byzantine::behaviour(
+                        &name.to_string(),
+                        parts.get(2).unwrap_or(&Dynamic::UNIT),
+                    )?,
+                },
+                _ => {
+                    return err(format!(
+                        "schedule byzantine expects [node, behaviour] or [node, behaviour, parameter], got {arg}"
+                    ));
+                }
+            }
+        }
         "partition" => match arg.read_lock::<Array>() {
             Some(a) => ChaosAction::Partition(index_groups(&a, "schedule partition")?),
             None => {
@@ -196,7 +217,7 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         }
         other => {
             return err(format!(
-                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, clock, heal)"
+                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, clock, heal, byzantine, honest)"
             ));
         }
     })
@@ -320,6 +341,9 @@ macro_rules! durations {
         );
     };
 }
+
+// the byzantine chaos kind registers its settings in its own module
+pub(crate) use {delays, durations};
 
 fn register_builders(reg: &mut Registrar) {
     reg.register_type::<ChaosBuilder>(
@@ -772,10 +796,12 @@ fn register_builders(reg: &mut Registrar) {
         "ScheduleChaos",
         &[
             " A fixed fault timeline (`c.schedule()`), ended with `apply()`. Actions: restart,",
-            " stop, kill, start, pause, resume, isolate (a node index), partition (groups),",
-            " latency (a duration, or `#{delay, jitter, links}`), loss (a probability, or",
-            " `#{probability, links}`), clock (`#{node, offset_ms}`), heal. Links: \"all\", a node",
-            " index, `[a, b]` or \"a->b\".",
+            " stop, kill, start, pause, resume, isolate, honest (a node index), partition",
+            " (groups), latency (a duration, or `#{delay, jitter, links}`), loss (a probability,",
+            " or `#{probability, links}`), clock (`#{node, offset_ms}`), heal, byzantine (`[node,",
+            " behaviour]` or `[node, behaviour, parameter]`, as `net.byzantine`; with `at_for`",
+            " the node is made honest after the hold). Links: \"all\", a node index, `[a, b]` or",
+            " \"a->b\".",
             "",
             " ```rhai",
             " let b = ScenarioBuilder::topology_with(|t| t.nodes(4))",
@@ -1128,7 +1154,7 @@ fn register_live(reg: &mut Registrar, state: &Arc<HostState>) {
 /// A chaos kind was applied: inside `chaos_with` the chaos builder goes back to the closure; in
 /// the seed's `builder.chaos()` flow the chaos is added to the plan it came from, which is
 /// returned.
-fn finish(c: ChaosBuilder) -> Res<Dynamic> {
+pub(crate) fn finish(c: ChaosBuilder) -> Res<Dynamic> {
     let Some(origin) = c.origin.0.clone() else {
         return Ok(Dynamic::from(c));
     };

@@ -331,9 +331,10 @@ impl NetHandle {
         let Some(net) = self.net.clone() else {
             return Ok(None);
         };
-        let r = self
-            .bridge
-            .block_on(async move { net.teardown(keep).await })?;
+        let r = self.bridge.block_on(async move {
+            engine::deploy::byzantine::make_honest(&*net).await;
+            net.teardown(keep).await
+        })?;
         match r {
             Ok(summary) => Ok(summary
                 .run_dir
@@ -348,7 +349,12 @@ impl NetHandle {
         let Some(net) = self.net.clone() else {
             return;
         };
-        match runtime.block_on(async move { net.teardown(keep).await }) {
+        let done = runtime.block_on(async move {
+            // lies are reverted first, so the nodes' logs and the timeline end honest
+            engine::deploy::byzantine::make_honest(&*net).await;
+            net.teardown(keep).await
+        });
+        match done {
             Ok(summary) => {
                 if summary.kept
                     && let Some(dir) = summary.run_dir

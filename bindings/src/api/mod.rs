@@ -1,6 +1,7 @@
 //! The script surface: every engine builder and handle as rhai types, functions and static
 //! modules. Registration is split by engine area; this file only wires the parts together.
 
+pub mod byzantine;
 pub mod chaos;
 pub mod client;
 pub mod clock;
@@ -45,6 +46,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     tamper::register(engine);
     clock::register(engine);
     replay::register(engine, state);
+    byzantine::register(engine);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

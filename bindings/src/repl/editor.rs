@@ -27,14 +27,29 @@ pub fn complete(
     pos: usize,
 ) -> (usize, Vec<String>) {
     let before = &line[..pos];
+    if let Some(c) = behaviour_names(before, pos) {
+        return c;
+    }
     let digits = before.bytes().rev().take_while(u8::is_ascii_digit).count();
     let stem = before[..before.len() - digits].trim_end();
-    if stem.ends_with("node(") {
+    // functions whose first argument is a node index, and what follows it
+    let node_arg = [
+        ("node(", ")"),
+        ("honest(", ")"),
+        ("byzantine_state(", ")"),
+        ("evidence(", ")"),
+        ("byzantine(", ", \""),
+    ];
+    if let Some((_, after)) = node_arg.iter().find(|(f, _)| {
+        stem.ends_with(f)
+            && !stem[..stem.len() - f.len()]
+                .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    }) {
         let typed = &before[before.len() - digits..];
         let c = (0..nodes)
             .map(|i| i.to_string())
             .filter(|i| i.starts_with(typed))
-            .map(|i| format!("{i})"))
+            .map(|i| format!("{i}{after}"))
             .collect();
         return (pos - digits, c);
     }
@@ -62,6 +77,26 @@ pub fn complete(
         .cloned()
         .collect();
     (start, c)
+}
+
+/// Inside `byzantine(N, "..`: the behaviour names starting with what is typed.
+fn behaviour_names(before: &str, pos: usize) -> Option<(usize, Vec<String>)> {
+    let open = before.rfind("byzantine(")?;
+    let args = &before[open + "byzantine(".len()..];
+    let (index, rest) = args.split_once(',')?;
+    if index.trim().is_empty() || !index.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let typed = rest.trim_start().strip_prefix('"')?;
+    if !typed.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return None;
+    }
+    let c = engine::deploy::byzantine::Behaviour::NAMES
+        .iter()
+        .filter(|n| n.starts_with(typed))
+        .map(|n| format!("{n}\")"))
+        .collect();
+    Some((pos - typed.len(), c))
 }
 
 impl Completer for ReplHelper {
@@ -173,5 +208,21 @@ mod tests {
             complete(&names, &helpers, 3, ":no", 3),
             (0, vec![":nodes".to_string()])
         );
+        // lying nodes: the node index, then the behaviour's name
+        assert_eq!(
+            complete(&names, &helpers, 2, "net.byzantine(", 14),
+            (14, vec!["0, \"".to_string(), "1, \"".into()])
+        );
+        assert_eq!(
+            complete(&names, &helpers, 2, "net.honest(", 11),
+            (11, vec!["0)".to_string(), "1)".into()])
+        );
+        let line = "net.byzantine(1, \"st";
+        assert_eq!(
+            complete(&names, &helpers, 2, line, line.len()),
+            (line.len() - 2, vec!["stale_parent\")".to_string()])
+        );
+        let line = "net.byzantine(1, \"";
+        assert_eq!(complete(&names, &helpers, 2, line, line.len()).1.len(), 4);
     }
 }

@@ -23,6 +23,8 @@ const QUERIES: &[&str] = &[
     "logs",
     "faults",
     "fault_log",
+    "byzantine_state",
+    "evidence",
     "to_string",
     "to_debug",
     "to_map",
@@ -292,12 +294,16 @@ mod tests {
             "1 + 2",
             "x == 3",
             "print(\"restart(1) = 3\") // kill(2)",
+            "print(net.byzantine_state(0))",
+            "net.evidence(1)",
         ] {
             assert!(!is_effective(q), "{q}");
         }
         for e in [
             "net.restart(1)",
             "net.partition([[0], [1, 2]])",
+            "net.byzantine(0, \"equivocate\")",
+            "net.honest(0)",
             "let x = 3",
             "fn f() { 1 }",
             "x = 4",

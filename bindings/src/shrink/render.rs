@@ -81,6 +81,17 @@ fn action(a: &ChaosAction) -> (&'static str, Option<String>) {
             )),
         ),
         ChaosAction::Heal => ("heal", None),
+        ChaosAction::Honest(i) => ("honest", Some(i.to_string())),
+        ChaosAction::Byzantine { node, behaviour } => {
+            use engine::deploy::byzantine::Behaviour as B;
+            let lie = match behaviour {
+                B::Equivocate => "\"equivocate\"".to_owned(),
+                B::Withhold(d) => format!("\"withhold\", \"{}\"", ms(*d)),
+                B::StaleParent(depth) => format!("\"stale_parent\", {depth}"),
+                B::InvalidTxs(n) => format!("\"invalid_txs\", {n}"),
+            };
+            ("byzantine", Some(format!("[{node}, {lie}]")))
+        }
         ChaosAction::Clock { node, offset_ms } => (
             "clock",
             Some(format!("#{{ node: {node}, offset_ms: {offset_ms} }}")),
@@ -194,6 +205,16 @@ mod tests {
                 Some(2000),
             ),
             step(9000, ChaosAction::Heal, None),
+            step(
+                9500,
+                ChaosAction::Byzantine {
+                    node: 1,
+                    behaviour: engine::deploy::byzantine::Behaviour::Withhold(Duration::from_secs(
+                        3,
+                    )),
+                },
+                Some(2000),
+            ),
         ]
         .iter()
         .map(schedule_call)
@@ -208,6 +229,7 @@ mod tests {
                 ".at_for(\"7000ms\", \"loss\", #{ probability: 0.25, links: \"all\" }, \"1000ms\")",
                 ".at_for(\"8000ms\", \"clock\", #{ node: 3, offset_ms: -1500 }, \"2000ms\")",
                 ".at(\"9000ms\", \"heal\")",
+                ".at_for(\"9500ms\", \"byzantine\", [1, \"withhold\", \"3000ms\"], \"2000ms\")",
             ]
         );
     }

@@ -2,7 +2,8 @@
 //! `testing_api.listen` only when configured: `POST /test/network/dial_peer`
 //! and the reference node's own endpoints (`/metrics`,
 //! `/ledger/account/{pk}`, `/mempool/info`, `/test/clock`: read or set the
-//! node's clock offset and drift).
+//! node's clock offset and drift; `/test/byzantine`: read or set the lies it tells;
+//! `/test/evidence`: the lies it saw).
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ledger/account/{public_key}", get(account))
         .route("/mempool/info", get(mempool_info))
         .route("/test/clock", get(clock).post(set_clock))
+        .route("/test/byzantine", get(byzantine).post(set_byzantine))
+        .route("/test/evidence", get(evidence))
         .with_state(node)
 }
 
@@ -131,6 +134,44 @@ async fn set_clock(
         "clock set (testing surface)"
     );
     Ok(Json(node.clock.read()))
+}
+
+/// The behaviours in force and how many own blocks are being withheld.
+fn byzantine_state(node: &Node) -> Value {
+    let b = node.byzantine.get();
+    json!({
+        "behaviours": b,
+        "summary": b.describe(),
+        "withheld": node.byzantine.withheld_count(),
+    })
+}
+
+async fn byzantine(State(node): State<Arc<Node>>) -> Json<Value> {
+    Json(byzantine_state(&node))
+}
+
+/// Replaces the behaviours with the body's (`{}`: honest); answers as `GET`.
+async fn set_byzantine(
+    State(node): State<Arc<Node>>,
+    Json(body): Json<crate::config::ByzantineBehaviours>,
+) -> Result<Json<Value>, ApiError> {
+    body.validate("")
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    tracing::info!(behaviours = %body.describe(), "byzantine behaviours set (testing surface)");
+    node.byzantine.set(body);
+    Ok(Json(byzantine_state(&node)))
+}
+
+/// The lies the node saw: `{evidence: [..], equivocations_seen, invalid_transactions}`.
+async fn evidence(State(node): State<Arc<Node>>) -> Json<Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let evidence = node.observed().evidence();
+    Json(json!({
+        "evidence": evidence,
+        "equivocations_seen": node.metrics.equivocations_seen.load(Relaxed),
+        "equivocations_accepted": node.metrics.equivocations_accepted.load(Relaxed),
+        "invalid_transactions": node.metrics.invalid_transactions_received.load(Relaxed),
+    }))
 }
 
 async fn mempool_info(State(node): State<Arc<Node>>) -> Json<Value> {

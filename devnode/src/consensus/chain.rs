@@ -204,6 +204,20 @@ impl Chain {
         max_slot: Option<u64>,
         check_lib: bool,
     ) -> Result<Adopted, ImportError> {
+        self.import_with(block, tx_ids, max_slot, check_lib, true)
+    }
+
+    /// [`Chain::import`]; with `ties_win` false the block's branch becomes canonical only when
+    /// it is strictly longer than the tip, never by the tie-break (the rule for the second
+    /// block of an equivocation).
+    pub fn import_with(
+        &mut self,
+        block: Block,
+        tx_ids: Vec<String>,
+        max_slot: Option<u64>,
+        check_lib: bool,
+        ties_win: bool,
+    ) -> Result<Adopted, ImportError> {
         let h = &block.header;
         if self.contains(&h.id) {
             return Err(ImportError::Known);
@@ -281,7 +295,12 @@ impl Chain {
             .map_err(|(i, e)| invalid_tx(&block, i, &e))?;
         let entry = Arc::new(Entry { block, tx_ids });
         self.blocks.insert(entry.id().to_owned(), entry.clone());
-        if !is_better(entry.height(), entry.id(), tip.height(), tip.id()) {
+        let better = if ties_win {
+            is_better(entry.height(), entry.id(), tip.height(), tip.id())
+        } else {
+            entry.height() > tip.height()
+        };
+        if !better {
             return Ok(Adopted::SideBranch(entry));
         }
         let abandoned: Vec<Arc<Entry>> = self.canonical[fork_height as usize + 1..]
@@ -389,6 +408,24 @@ mod tests {
             add(&mut c, "q", "z2", 5),
             Err(ImportError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_block_whose_ties_do_not_win_needs_a_longer_branch() {
+        let mut c = chain(10);
+        add(&mut c, "b1", "g", 1).unwrap();
+        // a smaller id at the same height would win the tie-break, but not here
+        assert!(matches!(
+            c.import_with(header("a1", "g", 1, 1), vec![], None, true, false),
+            Ok(Adopted::SideBranch(_))
+        ));
+        assert_eq!(c.tip().id(), "b1");
+        // a child of it makes its branch longer: the node follows it
+        assert!(matches!(
+            add(&mut c, "a2", "a1", 2),
+            Ok(Adopted::Reorg { .. })
+        ));
+        assert_eq!(c.tip().id(), "a2");
     }
 
     #[test]

@@ -249,7 +249,7 @@ impl Conn {
     }
 
     fn send_tip(&self) {
-        let (id, height) = self.node.tip();
+        let (id, height) = self.node.announced_tip();
         self.send(&Message::Tip { id, height });
     }
 
@@ -294,21 +294,28 @@ impl Conn {
                     return Ok(());
                 }
                 let id = block.header.id.clone();
-                let report = self.node.import_blocks(vec![block], true);
+                let report = self.node.import_blocks(vec![block], Some(&self.peer_key));
                 if report.unknown_parent {
                     self.request_sync(id, None);
-                } else if report.stored > 0 {
-                    // Forward the frame as received: no re-encoding.
+                } else if report.stored > 0
+                    && (report.equivocations == 0 || self.node.config.testing.accept_equivocations)
+                {
+                    // Forward the frame as received: no re-encoding. The second block of an
+                    // equivocation is not spread further.
                     self.node.peers.broadcast(&frame, Some(&self.peer_key));
                 }
             }
-            Message::Tx { tx } => {
-                if let Ok((_, crate::mempool::Added::New)) = self.node.add_tx(tx, false)
-                    && !self.node.config.testing.drop_transactions
+            Message::Tx { tx } => match self.node.add_tx(tx.clone(), false) {
+                Ok((_, crate::mempool::Added::New))
+                    if !self.node.config.testing.drop_transactions =>
                 {
                     self.node.peers.broadcast(&frame, Some(&self.peer_key));
                 }
-            }
+                Err(crate::node::AddTxError::Invalid(reason)) => {
+                    self.node.note_invalid_tx(&self.peer_key, &tx, &reason);
+                }
+                _ => {}
+            },
             Message::GetChain { tip, locator } => {
                 let known: HashSet<String> = locator.into_iter().collect();
                 let (blocks, more) = self.node.blocks_after(&tip, &known);
@@ -318,7 +325,7 @@ impl Conn {
                 self.inflight = None;
                 let last = blocks.last().map(|b| b.header.id.clone());
                 let tip_before = self.node.tip().0;
-                let report = self.node.import_blocks(blocks, true);
+                let report = self.node.import_blocks(blocks, Some(&self.peer_key));
                 if let Some(why) = &report.refused {
                     warn!(peer = %short_key(&self.peer_key), "refused the peer's chain: {why}");
                     self.refused_until = Some(Instant::now() + REFUSED_BACKOFF);

@@ -95,6 +95,24 @@ impl PeerSet {
             }
         }
     }
+
+    /// Queues `first` to half the peers and `second` to the others (alternating in key
+    /// order); a lone peer gets both, so that it sees the two.
+    pub fn broadcast_split(&self, first: &Bytes, second: &Bytes) {
+        let peers = self.lock();
+        let mut keys: Vec<&String> = peers.keys().collect();
+        keys.sort();
+        let lone = keys.len() == 1;
+        for (i, key) in keys.into_iter().enumerate() {
+            let handle = &peers[key];
+            if i % 2 == 0 {
+                let _ = handle.sender.try_send(first.clone());
+            }
+            if i % 2 == 1 || lone {
+                let _ = handle.sender.try_send(second.clone());
+            }
+        }
+    }
 }
 
 /// Decrements a counter when dropped.

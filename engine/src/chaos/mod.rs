@@ -3,7 +3,8 @@
 //!
 //! - [`ChaosWorkload`] plays the seed's `chaos_with(|c| c.restart().min_delay(..)
 //!   .max_delay(..).target_cooldown(..).apply())`, plus random partitions
-//!   (`c.partition()`), link degradation (`c.degrade()`), pauses (`c.pause()`)
+//!   (`c.partition()`), link degradation (`c.degrade()`), pauses (`c.pause()`),
+//!   clock skews (`c.clock_skew()`), lying nodes (`c.byzantine()`, [`byzantine`])
 //!   and fixed schedules (`c.schedule()`). The timeline is planned from the
 //!   run seed alone ([`plan::plan`]), so `--seed` replays it.
 //! - [`trigger`]: `on_height(n)`, `on_slot(n)`, `when(cond)`, `after(d)`, in a
@@ -32,6 +33,7 @@
 //!     .build();
 //! ```
 
+pub mod byzantine;
 pub mod invariant;
 pub mod plan;
 pub mod spec;

@@ -348,6 +348,23 @@ pub fn plan_on(
                     push(t, action, Some(hold));
                 }
             }
+            ChaosStream::Byzantine(b) => {
+                let candidates = qualifying("byzantine", &b.targets, nodes)?;
+                let held = hold_nodes(
+                    &mut rng,
+                    &candidates,
+                    (b.delay, b.duration),
+                    horizon,
+                    &mut busy,
+                    |rng, node| ChaosAction::Byzantine {
+                        node,
+                        behaviour: b.behaviours[rng.random_range(0..b.behaviours.len())],
+                    },
+                );
+                for (t, action, hold) in held {
+                    push(t, action, Some(hold));
+                }
+            }
             ChaosStream::Schedule(steps) => {
                 let mut steps = steps.clone();
                 steps.sort_by_key(|s| s.at);

@@ -169,6 +169,13 @@ pub enum ChaosAction {
     Heal,
     /// Set a node's clock off wall time (ms; reverted by setting it back to 0).
     Clock { node: usize, offset_ms: i64 },
+    /// Make a node honest again.
+    Honest(usize),
+    /// Make a node lie (reverted by making it honest).
+    Byzantine {
+        node: usize,
+        behaviour: crate::deploy::byzantine::Behaviour,
+    },
 }
 
 impl ChaosAction {
@@ -188,7 +195,9 @@ impl ChaosAction {
             | ChaosAction::Pause(i)
             | ChaosAction::Resume(i)
             | ChaosAction::Isolate(i)
-            | ChaosAction::Clock { node: i, .. } => [*i].into(),
+            | ChaosAction::Honest(i)
+            | ChaosAction::Clock { node: i, .. }
+            | ChaosAction::Byzantine { node: i, .. } => [*i].into(),
             ChaosAction::Partition(groups) => groups.iter().flatten().copied().collect(),
             ChaosAction::Latency { links: l, .. } | ChaosAction::Loss { links: l, .. } => links(l),
             ChaosAction::Heal => Default::default(),
@@ -203,8 +212,9 @@ impl ChaosAction {
             | ChaosAction::Kill(i)
             | ChaosAction::Start(i)
             | ChaosAction::Pause(i)
-            | ChaosAction::Resume(i) => Some(*i),
-            ChaosAction::Clock { node, .. } => Some(*node),
+            | ChaosAction::Resume(i)
+            | ChaosAction::Honest(i) => Some(*i),
+            ChaosAction::Clock { node, .. } | ChaosAction::Byzantine { node, .. } => Some(*node),
             _ => None,
         }
     }
@@ -251,6 +261,10 @@ impl fmt::Display for ChaosAction {
             ChaosAction::Clock { node, offset_ms } => {
                 write!(f, "clock node-{node} {offset_ms:+}ms")
             }
+            ChaosAction::Byzantine { node, behaviour } => {
+                write!(f, "byzantine node-{node} {behaviour}")
+            }
+            ChaosAction::Honest(i) => write!(f, "byzantine node-{i} honest"),
         }
     }
 }
@@ -272,6 +286,7 @@ pub enum ChaosStream {
     Degrade(DegradeSpec),
     Pause(PauseSpec),
     Clock(ClockSpec),
+    Byzantine(super::byzantine::ByzantineSpec),
     /// A generic, fixed schedule.
     Schedule(Vec<ScheduledStep>),
 }
@@ -285,6 +300,7 @@ impl ChaosStream {
             ChaosStream::Degrade(_) => "degrade",
             ChaosStream::Pause(_) => "pause",
             ChaosStream::Clock(_) => "clock_skew",
+            ChaosStream::Byzantine(_) => "byzantine",
             ChaosStream::Schedule(_) => "schedule",
         }
     }
@@ -292,9 +308,10 @@ impl ChaosStream {
     /// Whether the stream needs node control / network faults from the deployer.
     pub fn needs(&self) -> (bool, bool) {
         match self {
-            ChaosStream::Restart(_) | ChaosStream::Pause(_) | ChaosStream::Clock(_) => {
-                (true, false)
-            }
+            ChaosStream::Restart(_)
+            | ChaosStream::Pause(_)
+            | ChaosStream::Clock(_)
+            | ChaosStream::Byzantine(_) => (true, false),
             ChaosStream::Partition(_) | ChaosStream::Degrade(_) => (false, true),
             ChaosStream::Schedule(steps) => (
                 steps.iter().any(|s| !s.action.is_network()),
@@ -584,6 +601,7 @@ impl ChaosBuilder {
                         ));
                     }
                 }
+                ChaosStream::Byzantine(b) => b.validate()?,
                 ChaosStream::Schedule(steps) => {
                     if steps.is_empty() {
                         return Err(ChaosError::new(
@@ -602,7 +620,7 @@ fn fmt_d(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-fn check_delay(kind: &str, lo: &str, hi: &str, d: Delay) -> Result<(), ChaosError> {
+pub(super) fn check_delay(kind: &str, lo: &str, hi: &str, d: Delay) -> Result<(), ChaosError> {
     if d.max < d.min {
         return Err(ChaosError::new(
             hi,
@@ -622,7 +640,7 @@ fn check_delay(kind: &str, lo: &str, hi: &str, d: Delay) -> Result<(), ChaosErro
     Ok(())
 }
 
-fn check_targets(kind: &str, t: &Targets) -> Result<(), ChaosError> {
+pub(super) fn check_targets(kind: &str, t: &Targets) -> Result<(), ChaosError> {
     if let Targets::Only(v) = t
         && v.is_empty()
     {

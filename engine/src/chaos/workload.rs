@@ -149,6 +149,7 @@ impl Workload for ChaosWorkload {
                 }
                 ChaosStream::Pause(_) => out.push(K::Pause),
                 ChaosStream::Clock(_) => out.push(K::Clock),
+                ChaosStream::Byzantine(_) => out.push(K::Byzantine),
                 ChaosStream::Schedule(steps) => {
                     out.extend(steps.iter().filter_map(|s| match &s.action {
                         ChaosAction::Restart(_) => Some(K::Restart),
@@ -159,6 +160,8 @@ impl Workload for ChaosWorkload {
                         ChaosAction::Latency { .. } => Some(K::Latency),
                         ChaosAction::Loss { .. } => Some(K::Loss),
                         ChaosAction::Clock { .. } => Some(K::Clock),
+                        ChaosAction::Byzantine { .. } => Some(K::Byzantine),
+                        ChaosAction::Honest(_) => Some(K::Byzantine),
                         ChaosAction::Start(_) | ChaosAction::Resume(_) | ChaosAction::Heal => None,
                     }));
                 }
@@ -293,6 +296,17 @@ impl Exec {
             ChaosAction::Clock { node, offset_ms } => {
                 net.set_clock(*node, *offset_ms, 0).await.map(|_| None)
             }
+            ChaosAction::Honest(i) => net
+                .set_byzantine(*i, Default::default())
+                .await
+                .map(|_| None),
+            ChaosAction::Byzantine { node, behaviour } => net
+                .set_byzantine(
+                    *node,
+                    crate::deploy::byzantine::Behaviour::set_of(&[*behaviour]),
+                )
+                .await
+                .map(|_| None),
             ChaosAction::Partition(g) => return fault(Fault::Partition(g.clone())),
             ChaosAction::Isolate(i) => return fault(Fault::Isolate(*i)),
             ChaosAction::Latency {
@@ -335,6 +349,13 @@ impl Exec {
             (ChaosAction::Clock { node, .. }, _) => Some((
                 format!("clock node-{node} reset"),
                 net.set_clock(*node, 0, 0).await.map_err(|e| e.to_string()),
+            )),
+            (ChaosAction::Byzantine { node, .. }, _) => Some((
+                format!("byzantine node-{node} honest"),
+                net.set_byzantine(*node, Default::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
             )),
             (_, Some(id)) => {
                 // a `heal` elsewhere may have reverted it already

@@ -25,8 +25,9 @@ use serde_json::Value;
 
 pub use dialect::Dialect;
 pub use model::{
-    AccountInfo, Balance, Block, BlockTx, ClockReading, ConsensusInfo, LibUpdate, MempoolInfo,
-    NetworkInfo, SdpDeclaration, StreamBlock, Transfer, TransferFunds,
+    AccountInfo, Balance, Block, BlockTx, ByzantineState, ClockReading, ConsensusInfo,
+    EvidenceEntry, EvidenceReport, LibUpdate, MempoolInfo, NetworkInfo, SdpDeclaration,
+    StreamBlock, Transfer, TransferFunds,
 };
 
 /// A failed node API call.
@@ -478,6 +479,33 @@ impl NodeClient {
     /// The node's clock (testing surface `GET /test/clock`).
     pub async fn clock(&self) -> Result<ClockReading, ClientError> {
         let url = self.testing_path("/test/clock", "reading the clock")?;
+        let v = self.json(&url, self.http.get(&url)).await?;
+        self.typed(&url, v)
+    }
+
+    /// Sets the node's lies to `behaviours` (testing surface `POST /test/byzantine`; the
+    /// default set makes it honest); returns what it then tells.
+    pub async fn set_byzantine(
+        &self,
+        behaviours: &devnode::config::ByzantineBehaviours,
+    ) -> Result<ByzantineState, ClientError> {
+        let url = self.testing_path("/test/byzantine", "byzantine behaviours")?;
+        let v = self
+            .json(&url, self.http.post(&url).json(behaviours))
+            .await?;
+        self.typed(&url, v)
+    }
+
+    /// The node's lies (testing surface `GET /test/byzantine`).
+    pub async fn byzantine(&self) -> Result<ByzantineState, ClientError> {
+        let url = self.testing_path("/test/byzantine", "byzantine behaviours")?;
+        let v = self.json(&url, self.http.get(&url)).await?;
+        self.typed(&url, v)
+    }
+
+    /// The lies the node saw (testing surface `GET /test/evidence`).
+    pub async fn evidence(&self) -> Result<EvidenceReport, ClientError> {
+        let url = self.testing_path("/test/evidence", "equivocation evidence")?;
         let v = self.json(&url, self.http.get(&url)).await?;
         self.typed(&url, v)
     }

@@ -164,6 +164,44 @@ pub struct ClockReading {
     pub drift_ppm: i64,
 }
 
+/// The reference node's lies (its testing surface only): the behaviours in force, how they
+/// read (`equivocate, withhold 2000ms` or `honest`) and how many own blocks it withholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByzantineState {
+    pub behaviours: devnode::config::ByzantineBehaviours,
+    pub summary: String,
+    pub withheld: u64,
+}
+
+/// One lie a reference node saw (its testing surface only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceEntry {
+    /// `equivocation` or `invalid_tx`.
+    pub kind: String,
+    /// Public key of the peer that sent it.
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// The equivocating leader's public key.
+    #[serde(default)]
+    pub leader: Option<String>,
+    #[serde(default)]
+    pub slot: Option<u64>,
+    /// The conflicting block ids, or the transaction id.
+    pub ids: Vec<String>,
+    pub detail: String,
+    /// When it was seen, ms since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// What a reference node saw of its peers' lies, with its counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceReport {
+    pub evidence: Vec<EvidenceEntry>,
+    pub equivocations_seen: u64,
+    pub equivocations_accepted: u64,
+    pub invalid_transactions: u64,
+}
+
 /// One line of `GET /cryptarchia/lib-stream`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibUpdate {

@@ -21,6 +21,8 @@ pub enum NodeAction {
     AddNode,
     /// The node's clock was set off wall time (or back).
     Clock,
+    /// The node was told to lie (or to be honest again).
+    Byzantine,
 }
 
 impl fmt::Display for NodeAction {
@@ -34,6 +36,7 @@ impl fmt::Display for NodeAction {
             NodeAction::Resume => "resume",
             NodeAction::AddNode => "add",
             NodeAction::Clock => "clock",
+            NodeAction::Byzantine => "byzantine",
         })
     }
 }

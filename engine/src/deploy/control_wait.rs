@@ -55,7 +55,8 @@ pub fn controlled(net: &dyn Testnet, i: usize) -> Option<NodeAction> {
         .control_log()
         .into_iter()
         .rev()
-        .find(|r| r.node == i)
+        // a clock set or a lie told through the node's API does not take it down
+        .find(|r| r.node == i && !matches!(r.action, NodeAction::Clock | NodeAction::Byzantine))
         .map(|r| (r.action, r.at));
     match net.node_state(i)? {
         NodeState::Stopped => Some(last.map_or(NodeAction::Stop, |(a, _)| a)),

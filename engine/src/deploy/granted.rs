@@ -215,6 +215,13 @@ impl Testnet for Granted {
             n.set_clock(i, offset_ms, drift_ppm)
         })
     }
+    fn set_byzantine(
+        &self,
+        i: usize,
+        lies: super::byzantine::Behaviours,
+    ) -> ControlFuture<'_, super::byzantine::ByzantineState> {
+        self.control(&format!("byzantine({i})"), |n| n.set_byzantine(i, lies))
+    }
     fn note_control(
         &self,
         action: super::control_log::NodeAction,

@@ -316,6 +316,29 @@ impl Testnet for RemoteTestnet {
         self.node_action(i, "resume")
     }
 
+    /// Through the supervisor, so the lie lands in the live testnet's control log.
+    fn set_byzantine(
+        &self,
+        i: usize,
+        lies: crate::deploy::byzantine::Behaviours,
+    ) -> BoxFuture<'_, Result<crate::deploy::byzantine::ByzantineState, ControlError>> {
+        self.blocking(move |c| {
+            let body =
+                serde_json::to_vec(&lies).map_err(|e| ControlError::Failed(e.to_string()))?;
+            let out = c
+                .call(
+                    "POST",
+                    &format!("/nodes/{i}/byzantine"),
+                    Some(&body),
+                    CONTROL,
+                )
+                .map_err(http_err)?;
+            serde_json::from_slice(&out).map_err(|e| {
+                ControlError::Failed(format!("bad answer to POST /nodes/{i}/byzantine: {e}"))
+            })
+        })
+    }
+
     fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
         self.blocking(move |c| {
             let body = serde_json::to_vec(&AddNodeWire {

@@ -165,6 +165,7 @@ impl ControlServer {
             .route("/state", get(state))
             .route("/nodes", post(add_node))
             .route("/nodes/{i}/{action}", post(node_action))
+            .route("/nodes/{i}/byzantine", post(set_byzantine))
             .route("/nodes/{i}/logs", get(logs))
             .route("/faults", get(active_faults).post(apply_fault))
             .route("/faults/log", get(fault_log))
@@ -231,6 +232,19 @@ async fn node_action(State(s): Shr, Path((i, action)): Path<(usize, String)>) ->
     };
     match r {
         Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+/// Tells node `i` the lies of the body (`{}`: honest), in the testnet's control log.
+async fn set_byzantine(
+    State(s): Shr,
+    Path(i): Path<usize>,
+    Json(lies): Json<crate::deploy::byzantine::Behaviours>,
+) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.set_byzantine(i, lies).await {
+        Ok(state) => Json(state).into_response(),
         Err(e) => control_err(e),
     }
 }

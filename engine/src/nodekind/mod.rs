@@ -121,6 +121,9 @@ pub struct KindCapabilities {
     pub link_transport: LinkTransport,
     /// Link faults (partitions, latency, loss) can be applied to this kind's links.
     pub link_faults: bool,
+    /// Its nodes can be told to lie and report the lies they saw (the reference node's
+    /// `/test/byzantine` and `/test/evidence`).
+    pub byzantine: bool,
 }
 
 impl KindCapabilities {
@@ -133,6 +136,7 @@ impl KindCapabilities {
             metrics_endpoint: true,
             link_transport: LinkTransport::Tcp,
             link_faults: true,
+            byzantine: true,
         }
     }
 }
@@ -145,6 +149,8 @@ pub enum KindFeature {
     RuntimeConnect,
     MetricsEndpoint,
     LinkFaults,
+    /// Byzantine behaviours and equivocation evidence.
+    Byzantine,
 }
 
 impl KindFeature {
@@ -156,6 +162,7 @@ impl KindFeature {
             KindFeature::RuntimeConnect => caps.runtime_connect,
             KindFeature::MetricsEndpoint => caps.metrics_endpoint,
             KindFeature::LinkFaults => caps.link_faults,
+            KindFeature::Byzantine => caps.byzantine,
         }
     }
 }
@@ -168,6 +175,7 @@ impl fmt::Display for KindFeature {
             KindFeature::RuntimeConnect => "run-time connect",
             KindFeature::MetricsEndpoint => "a metrics endpoint",
             KindFeature::LinkFaults => "link faults",
+            KindFeature::Byzantine => "byzantine behaviours",
         })
     }
 }

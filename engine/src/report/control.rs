@@ -70,7 +70,7 @@ impl ControlAction {
                 NodeAction::Start | NodeAction::Restart | NodeAction::Resume => {
                     Some((*node, false))
                 }
-                NodeAction::AddNode | NodeAction::Clock => None,
+                NodeAction::AddNode | NodeAction::Clock | NodeAction::Byzantine => None,
             },
             _ => None,
         }

@@ -235,10 +235,11 @@ impl Deployer for K8sDeployer {
         vec![Capability::NodeControl, Capability::NetworkFaults]
     }
 
-    /// Pods cannot be frozen, and NetworkPolicies only allow or deny whole connections.
+    /// Pods cannot be frozen, NetworkPolicies only allow or deny whole connections, and the
+    /// pods serve no testing surface to tell a node to lie.
     fn lacks(&self) -> Vec<super::FaultKind> {
         use super::FaultKind::*;
-        vec![Pause, Cut, Latency, Loss, Bandwidth, Tamper]
+        vec![Pause, Cut, Latency, Loss, Bandwidth, Tamper, Byzantine]
     }
 
     fn deploy<'a>(
