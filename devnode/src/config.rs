@@ -254,6 +254,12 @@ pub struct TestingFaults {
     pub clock_offset_ms: i64,
     /// Start with the node's clock gaining this many parts per million (negative: losing).
     pub clock_drift_ppm: i64,
+    /// Hold the last this many block writes back as not yet durable: a SIGKILL loses them
+    /// (a clean stop flushes them).
+    pub unflushed_blocks: usize,
+    /// The disk fills up when a block of this height is to be written: from then on every
+    /// write fails (ENOSPC) and the node stops following and producing.
+    pub disk_full_at_height: Option<u64>,
 }
 
 /// Why a config could not be loaded.

@@ -15,6 +15,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod p2p;
+mod queries;
 pub mod storage;
 pub mod types;
 

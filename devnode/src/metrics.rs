@@ -17,13 +17,15 @@ pub struct Metrics {
 }
 
 /// Values read at scrape time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Gauges {
     pub height: u64,
     pub slot: u64,
     pub lib_height: u64,
     pub peers: usize,
     pub mempool_size: usize,
+    /// The store's disk faults and what they did.
+    pub disk: crate::storage::DiskStatus,
 }
 
 impl Metrics {
@@ -84,6 +86,24 @@ impl Metrics {
             "counter",
             "Transactions in blocks that became canonical.",
             get(&self.transactions_included),
+        );
+        metric(
+            "disk_full",
+            "gauge",
+            "1 while the store's writes fail for want of space (the node neither follows nor produces).",
+            u64::from(g.disk.faults.full),
+        );
+        metric(
+            "store_write_failures_total",
+            "counter",
+            "Block writes the store refused (disk full).",
+            g.disk.write_failures,
+        );
+        metric(
+            "store_pending_blocks",
+            "gauge",
+            "Block writes not yet durable (a kill loses them).",
+            g.disk.pending_blocks as u64,
         );
         let _ = writeln!(
             out,

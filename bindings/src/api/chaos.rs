@@ -72,6 +72,7 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         "pause" => ChaosAction::Pause(node("pause")?),
         "resume" => ChaosAction::Resume(node("resume")?),
         "isolate" => ChaosAction::Isolate(node("isolate")?),
+        "disk_full" => ChaosAction::DiskFull(node("disk_full")?),
         "heal" => ChaosAction::Heal,
         "partition" => match arg.read_lock::<Array>() {
             Some(a) => ChaosAction::Partition(index_groups(&a, "schedule partition")?),
@@ -100,7 +101,7 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         }
         other => {
             return err(format!(
-                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, heal)"
+                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, disk_full, partition, latency, loss, heal)"
             ));
         }
     })
@@ -225,7 +226,10 @@ macro_rules! durations {
     };
 }
 
+mod disk_streams;
+
 fn register_builders(reg: &mut Registrar) {
+    disk_streams::register(reg);
     reg.register_type::<ChaosBuilder>(
         "ChaosBuilder",
         &[

@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod client;
 pub mod clock;
 pub mod deploy;
+pub mod disk;
 pub mod feed;
 pub mod metrics;
 pub mod recovery;
@@ -43,6 +44,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     chaos::register(engine, state);
     tamper::register(engine);
     clock::register(engine);
+    disk::register(engine);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

@@ -2,7 +2,7 @@
 //! `testing_api.listen` only when configured: `POST /test/network/dial_peer`
 //! and the reference node's own endpoints (`/metrics`,
 //! `/ledger/account/{pk}`, `/mempool/info`, `/test/clock`: read or set the
-//! node's clock offset and drift).
+//! node's clock offset and drift, `/test/disk`: read or set its disk faults).
 
 use std::sync::Arc;
 
@@ -27,6 +27,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ledger/account/{public_key}", get(account))
         .route("/mempool/info", get(mempool_info))
         .route("/test/clock", get(clock).post(set_clock))
+        .route("/test/disk", get(disk).post(set_disk))
         .with_state(node)
 }
 
@@ -131,6 +132,54 @@ async fn set_clock(
         "clock set (testing surface)"
     );
     Ok(Json(node.clock.read()))
+}
+
+/// A change of the disk faults; a field left out keeps its value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetDisk {
+    /// Hold the last this many block writes back as not durable (0: every write durable,
+    /// and those held back are committed now).
+    unflushed_blocks: Option<usize>,
+    /// Every write fails (ENOSPC) from now on; false: the disk has room again.
+    full: Option<bool>,
+}
+
+async fn disk(State(node): State<Arc<Node>>) -> Json<crate::storage::DiskStatus> {
+    Json(node.store().status())
+}
+
+async fn set_disk(
+    State(node): State<Arc<Node>>,
+    Json(body): Json<SetDisk>,
+) -> Result<Json<crate::storage::DiskStatus>, ApiError> {
+    use crate::storage::MAX_UNFLUSHED;
+    if body.unflushed_blocks.is_some_and(|n| n > MAX_UNFLUSHED) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unflushed_blocks = {}: at most {MAX_UNFLUSHED}",
+                body.unflushed_blocks.unwrap_or_default()
+            ),
+        ));
+    }
+    let mut faults = node.store().status().faults;
+    if let Some(n) = body.unflushed_blocks {
+        faults.unflushed_blocks = n;
+    }
+    if let Some(full) = body.full {
+        faults.full = full;
+        faults.full_at_height = None;
+    }
+    tracing::info!(
+        unflushed_blocks = faults.unflushed_blocks,
+        full = faults.full,
+        "disk faults set (testing surface)"
+    );
+    node.store()
+        .set_faults(faults)
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 async fn mempool_info(State(node): State<Arc<Node>>) -> Json<Value> {

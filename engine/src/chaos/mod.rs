@@ -32,6 +32,7 @@
 //!     .build();
 //! ```
 
+pub mod disk;
 pub mod invariant;
 pub mod plan;
 pub mod spec;

@@ -169,6 +169,11 @@ pub enum ChaosAction {
     Heal,
     /// Set a node's clock off wall time (ms; reverted by setting it back to 0).
     Clock { node: usize, offset_ms: i64 },
+    /// Fill a node's disk (reverted by giving it room again).
+    DiskFull(usize),
+    /// Hold back a node's last `blocks` writes (reverted by killing the node, which loses
+    /// them, starting it again and making its writes durable).
+    LoseUnflushed { node: usize, blocks: u64 },
 }
 
 impl ChaosAction {
@@ -181,7 +186,9 @@ impl ChaosAction {
             | ChaosAction::Start(i)
             | ChaosAction::Pause(i)
             | ChaosAction::Resume(i) => Some(*i),
-            ChaosAction::Clock { node, .. } => Some(*node),
+            ChaosAction::Clock { node, .. }
+            | ChaosAction::DiskFull(node)
+            | ChaosAction::LoseUnflushed { node, .. } => Some(*node),
             _ => None,
         }
     }
@@ -228,6 +235,10 @@ impl fmt::Display for ChaosAction {
             ChaosAction::Clock { node, offset_ms } => {
                 write!(f, "clock node-{node} {offset_ms:+}ms")
             }
+            ChaosAction::DiskFull(node) => write!(f, "disk node-{node} full"),
+            ChaosAction::LoseUnflushed { node, blocks } => {
+                write!(f, "disk node-{node} unflushed {blocks}")
+            }
         }
     }
 }
@@ -249,6 +260,7 @@ pub enum ChaosStream {
     Degrade(DegradeSpec),
     Pause(PauseSpec),
     Clock(ClockSpec),
+    Disk(super::disk::DiskSpec),
     /// A generic, fixed schedule.
     Schedule(Vec<ScheduledStep>),
 }
@@ -262,6 +274,7 @@ impl ChaosStream {
             ChaosStream::Degrade(_) => "degrade",
             ChaosStream::Pause(_) => "pause",
             ChaosStream::Clock(_) => "clock_skew",
+            ChaosStream::Disk(d) => d.kind(),
             ChaosStream::Schedule(_) => "schedule",
         }
     }
@@ -269,9 +282,10 @@ impl ChaosStream {
     /// Whether the stream needs node control / network faults from the deployer.
     pub fn needs(&self) -> (bool, bool) {
         match self {
-            ChaosStream::Restart(_) | ChaosStream::Pause(_) | ChaosStream::Clock(_) => {
-                (true, false)
-            }
+            ChaosStream::Restart(_)
+            | ChaosStream::Pause(_)
+            | ChaosStream::Clock(_)
+            | ChaosStream::Disk(_) => (true, false),
             ChaosStream::Partition(_) | ChaosStream::Degrade(_) => (false, true),
             ChaosStream::Schedule(steps) => (
                 steps.iter().any(|s| !s.action.is_network()),
@@ -547,6 +561,7 @@ impl ChaosBuilder {
                     check_delay("pause", "min_duration", "max_duration", p.duration)?;
                     check_targets("pause", &p.targets)?;
                 }
+                ChaosStream::Disk(d) => d.check()?,
                 ChaosStream::Clock(c) => {
                     check_delay("clock_skew", "min_delay", "max_delay", c.delay)?;
                     check_delay("clock_skew", "min_duration", "max_duration", c.duration)?;
@@ -579,7 +594,7 @@ fn fmt_d(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-fn check_delay(kind: &str, lo: &str, hi: &str, d: Delay) -> Result<(), ChaosError> {
+pub(super) fn check_delay(kind: &str, lo: &str, hi: &str, d: Delay) -> Result<(), ChaosError> {
     if d.max < d.min {
         return Err(ChaosError::new(
             hi,
@@ -599,7 +614,7 @@ fn check_delay(kind: &str, lo: &str, hi: &str, d: Delay) -> Result<(), ChaosErro
     Ok(())
 }
 
-fn check_targets(kind: &str, t: &Targets) -> Result<(), ChaosError> {
+pub(super) fn check_targets(kind: &str, t: &Targets) -> Result<(), ChaosError> {
     if let Targets::Only(v) = t
         && v.is_empty()
     {
@@ -651,6 +666,8 @@ macro_rules! duration_setters {
         }
     };
 }
+
+pub(super) use {delay_setters, duration_setters};
 
 /// `c.restart()...apply()`.
 #[derive(Debug, Clone)]

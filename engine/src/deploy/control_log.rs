@@ -21,6 +21,8 @@ pub enum NodeAction {
     AddNode,
     /// The node's clock was set off wall time (or back).
     Clock,
+    /// The node's disk was made full, or its writes held back (or either put back).
+    Disk,
 }
 
 impl fmt::Display for NodeAction {
@@ -34,6 +36,7 @@ impl fmt::Display for NodeAction {
             NodeAction::Resume => "resume",
             NodeAction::AddNode => "add",
             NodeAction::Clock => "clock",
+            NodeAction::Disk => "disk",
         })
     }
 }
@@ -85,6 +88,8 @@ pub struct ControlLog {
     entries: Mutex<Vec<ControlRecord>>,
     /// node -> the action under way on it (see [`ControlLog::begin`]).
     in_flight: Mutex<HashMap<usize, NodeAction>>,
+    /// The clock and disk faults in force, applied again after a restart.
+    node_faults: super::node_faults::NodeFaults,
 }
 
 impl Default for ControlLog {
@@ -93,6 +98,7 @@ impl Default for ControlLog {
             created: Instant::now(),
             entries: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashMap::new()),
+            node_faults: super::node_faults::NodeFaults::default(),
         }
     }
 }
@@ -153,6 +159,11 @@ impl ControlLog {
             .unwrap_or_else(|e| e.into_inner())
             .get(&node)
             .copied()
+    }
+
+    /// The clock and disk faults in force on the testnet's nodes.
+    pub fn node_faults(&self) -> &super::node_faults::NodeFaults {
+        &self.node_faults
     }
 
     /// Every record so far.

@@ -11,6 +11,7 @@ pub mod granted;
 pub mod k8s;
 mod link_faults;
 pub mod local;
+pub mod node_faults;
 mod readiness;
 
 use std::fmt;
@@ -206,6 +207,8 @@ pub enum FaultKind {
     Tamper,
     /// Setting a node's clock off wall time.
     Clock,
+    /// A node's disk full, or its last writes not durable.
+    Disk,
 }
 
 impl fmt::Display for FaultKind {
@@ -223,6 +226,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Bandwidth => "bandwidth",
             FaultKind::Tamper => "message tampering",
             FaultKind::Clock => "clock skew",
+            FaultKind::Disk => "disk faults",
         })
     }
 }
@@ -665,29 +669,34 @@ pub trait Testnet: Send + Sync {
         Box::pin(async move { unsupported(self, Capability::NodeControl) })
     }
 
+    /// Sets a clock or disk fault on node `i` through its testing surface
+    /// ([`node_faults`]): recorded in the control log, kept in force (applied again after the
+    /// node restarts) until set back to normal or reverted by
+    /// [`Testnet::revert_node_faults`]. Kinds without the reference node's testing switches
+    /// refuse it.
+    fn set_node_fault(&self, i: usize, fault: node_faults::NodeFault) -> ControlFuture<'_, ()> {
+        Box::pin(node_faults::apply(self, i, fault))
+    }
     /// Sets node `i`'s clock `offset_ms` off wall time, drifting `drift_ppm` from now on (0, 0
-    /// puts it back), through the node's testing surface; recorded in the control log. A
-    /// restarted node starts on wall time again. Kinds without the reference node's testing
-    /// clock refuse it.
+    /// puts it back): [`Testnet::set_node_fault`] with a clock fault.
     fn set_clock(&self, i: usize, offset_ms: i64, drift_ppm: i64) -> ControlFuture<'_, ()> {
-        Box::pin(async move {
-            let count = self.node_count();
-            let client = self
-                .clients()
-                .get(i)
-                .cloned()
-                .ok_or(ControlError::NoSuchNode { index: i, count })?;
-            client
-                .set_clock(offset_ms, drift_ppm)
-                .await
-                .map_err(|e| ControlError::Failed(format!("clock of node-{i}: {e}")))?;
-            self.note_control(
-                control_log::NodeAction::Clock,
-                i,
-                Some(control_log::clock_detail(offset_ms, drift_ppm)),
-            );
-            Ok(())
-        })
+        self.set_node_fault(
+            i,
+            node_faults::NodeFault::Clock {
+                offset_ms,
+                drift_ppm,
+            },
+        )
+    }
+    /// Puts every clock and disk fault in force back to normal; returns how many were.
+    fn revert_node_faults(&self) -> ControlFuture<'_, usize> {
+        Box::pin(node_faults::revert_all(self))
+    }
+    /// The clock and disk faults in force.
+    fn node_faults(&self) -> Vec<node_faults::NodeFaultInForce> {
+        self.own_control_log()
+            .map(|l| l.node_faults().in_force())
+            .unwrap_or_default()
     }
     /// Records an action done to node `i` outside the backend's own control (a clock set through
     /// the node's API) in the control log; backends without one ignore it.

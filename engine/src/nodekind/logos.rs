@@ -78,6 +78,7 @@ impl NodeKind for LogosNode {
             metrics_endpoint: false,
             link_transport: LinkTransport::Udp,
             link_faults: false,
+            testing_switches: false,
         }
     }
 

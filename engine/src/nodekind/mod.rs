@@ -121,6 +121,9 @@ pub struct KindCapabilities {
     pub link_transport: LinkTransport,
     /// Link faults (partitions, latency, loss) can be applied to this kind's links.
     pub link_faults: bool,
+    /// The reference node's testing switches: a clock and disk faults set at run time on the
+    /// testing surface (`/test/clock`, `/test/disk`).
+    pub testing_switches: bool,
 }
 
 impl KindCapabilities {
@@ -133,6 +136,7 @@ impl KindCapabilities {
             metrics_endpoint: true,
             link_transport: LinkTransport::Tcp,
             link_faults: true,
+            testing_switches: true,
         }
     }
 }
@@ -145,6 +149,7 @@ pub enum KindFeature {
     RuntimeConnect,
     MetricsEndpoint,
     LinkFaults,
+    TestingSwitches,
 }
 
 impl KindFeature {
@@ -156,6 +161,7 @@ impl KindFeature {
             KindFeature::RuntimeConnect => caps.runtime_connect,
             KindFeature::MetricsEndpoint => caps.metrics_endpoint,
             KindFeature::LinkFaults => caps.link_faults,
+            KindFeature::TestingSwitches => caps.testing_switches,
         }
     }
 }
@@ -168,6 +174,9 @@ impl fmt::Display for KindFeature {
             KindFeature::RuntimeConnect => "run-time connect",
             KindFeature::MetricsEndpoint => "a metrics endpoint",
             KindFeature::LinkFaults => "link faults",
+            KindFeature::TestingSwitches => {
+                "the testing clock and disk switches (/test/clock, /test/disk)"
+            }
         })
     }
 }
@@ -413,7 +422,9 @@ impl NodeKind for TemplateNode {
     }
 
     fn capabilities(&self) -> KindCapabilities {
-        self.capabilities.clone()
+        let mut caps = self.capabilities.clone();
+        caps.testing_switches &= self.testing_surface();
+        caps
     }
 
     fn testing_surface(&self) -> bool {

@@ -161,7 +161,8 @@ pub(super) async fn start(net: &ComposeTestnet, i: usize) -> Result<(), ControlE
     net.emit_control(format!("start node-{i}"));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Start, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), ControlError> {
@@ -177,7 +178,8 @@ pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), Contro
     net.emit_control(format!("restart node-{i}"));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Restart, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn pause(net: &ComposeTestnet, i: usize, pause: bool) -> Result<(), ControlError> {
