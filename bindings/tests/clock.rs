@@ -1,7 +1,8 @@
 //! Clock faults on real reference nodes: a node whose clock is set six seconds (thirty slots)
 //! behind refuses its peers' blocks as from the future, falls behind and liveness names it;
-//! put back on wall time it catches up and the run passes; the action is in the timeline. On
-//! local processes and on Docker.
+//! put back on wall time it catches up and the run passes; the action is in the timeline, a
+//! skew in force survives a restart and `heal()` puts every clock back. On local processes and
+//! on Docker.
 
 mod common;
 
@@ -47,9 +48,25 @@ net.clock_drift(0, 100000);
 sleep("1s");
 let d = net.clock(0);
 if d.skew_ms < 80 || d.skew_ms > 200 { throw `drift ${d}`; }
+// a skew in force survives a restart and a kill
+net.restart(1);
+let r = net.clock(1);
+if r.skew_ms < 1400 || r.skew_ms > 1600 { throw `after the restart ${r}`; }
+net.kill(1);
+net.start(1);
+if net.clock(1).skew_ms < 1400 { throw `after the kill ${net.clock(1)}`; }
 net.clock_reset(1);
 net.clock_reset(0);
 if net.clock(1).skew_ms != 0 { throw "not reset"; }
+net.restart(1);
+if net.clock(1).skew_ms != 0 { throw "a reset clock came back skewed"; }
+// heal reverts clocks with the network faults
+net.clock_skew(0, "-2s");
+net.clock_drift(1, 1000);
+let healed = net.heal();
+if healed != 2 { throw `heal reverted ${healed}`; }
+if net.clock(0).skew_ms != 0 || net.clock(1).drift_ppm != 0 { throw "heal left a clock off"; }
+if net.node_faults().len() != 0 { throw `in force after heal: ${net.node_faults()}`; }
 let lines = [];
 for e in net.fault_log() { lines.push(e.summary); }
 print(lines);
@@ -62,6 +79,9 @@ print(lines);
         "clock node-1 offset +1500ms drift +0ppm",
         "clock node-0 offset +0ms drift +100000ppm",
         "clock node-1 reset",
+        "clock node-1 offset +1500ms drift +0ppm (re-applied after start)",
+        "clock node-0 offset -2000ms drift +0ppm",
+        "clock node-0 reset",
     ] {
         assert!(run.stdout.contains(want), "want {want}: {run:?}");
     }

@@ -168,6 +168,17 @@ impl NodeFaults {
     }
 }
 
+/// The faults in force on `node`, as the timeline reads them (`disk full, clock offset
+/// -6000ms drift +0ppm`), for messages naming a node; None if none.
+pub fn describe_on(faults: &[NodeFaultInForce], node: usize) -> Option<String> {
+    let on: Vec<String> = faults
+        .iter()
+        .filter(|f| f.node == node)
+        .map(|f| f.fault.to_string())
+        .collect();
+    (!on.is_empty()).then(|| on.join(", "))
+}
+
 /// A fault as it stands now: a drifting clock has gained `drift * elapsed` since it was set.
 fn now_of(fault: NodeFault, since: Instant) -> NodeFault {
     match fault {
