@@ -23,7 +23,7 @@ const MAX_OFFSET_MS: i64 = 86_400_000;
 const MAX_DRIFT_PPM: i64 = 100_000;
 
 /// `"+2s"`, `"-500ms"`, `"2s"` or a number of seconds (negative: behind), as ms.
-fn offset_ms(v: &Dynamic) -> Res<i64> {
+pub(crate) fn offset_ms(v: &Dynamic) -> Res<i64> {
     let (negative, magnitude) = match v.clone().into_immutable_string() {
         Ok(s) => {
             let t = s.trim();

@@ -39,6 +39,7 @@ use ed25519_dalek::SigningKey;
 use crate::client::Dialect;
 use crate::topology::{ConfigOverride, Topology, TopologyError};
 
+pub mod faketime;
 pub mod generator;
 pub mod logos;
 
@@ -181,6 +182,68 @@ impl fmt::Display for KindFeature {
     }
 }
 
+/// How one node starts with its clock off wall time (`TopologyBuilder::start_clock_skew`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartSkew {
+    /// Through its config (the reference node's `testing.clock_offset_ms`).
+    Overrides(Vec<ConfigOverride>),
+    /// Through its process environment (libfaketime, [`faketime`]).
+    Env(Vec<(String, String)>),
+}
+
+/// Applies node `plan.index`'s clock skew at start (`TopologyBuilder::start_clock_skew`), if
+/// it has one: config overrides go into `plan.overrides`; the environment the process needs
+/// (libfaketime) is returned. `env_refused` is why the backend cannot pass such an environment,
+/// if it cannot (then the skew is refused, naming the node and the reason).
+pub fn apply_start_skew(
+    kind: &dyn NodeKind,
+    topology: &Topology,
+    plan: &mut NodePlan,
+    env_refused: Option<&str>,
+) -> Result<Vec<(String, String)>, NodeKindError> {
+    match start_skew_of(kind, topology, plan.index, env_refused)? {
+        Some(StartSkew::Overrides(o)) => {
+            plan.overrides.extend(o);
+            Ok(Vec::new())
+        }
+        Some(StartSkew::Env(env)) => Ok(env),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Refuses, before anything is deployed, a clock skew at start that cannot apply to a node
+/// of `kind` on a backend (see [`apply_start_skew`]).
+pub fn check_start_skews(
+    kind: &dyn NodeKind,
+    topology: &Topology,
+    env_refused: Option<&str>,
+) -> Result<(), NodeKindError> {
+    for i in 0..topology.node_count() {
+        start_skew_of(kind, topology, i, env_refused)?;
+    }
+    Ok(())
+}
+
+fn start_skew_of(
+    kind: &dyn NodeKind,
+    topology: &Topology,
+    i: usize,
+    env_refused: Option<&str>,
+) -> Result<Option<StartSkew>, NodeKindError> {
+    let Some(ms) = topology.nodes.get(i).and_then(|n| n.start_clock_skew_ms) else {
+        return Ok(None);
+    };
+    let named = |e: NodeKindError| NodeKindError::Setup(format!("start_clock_skew node-{i}: {e}"));
+    match kind.start_skew(ms).map_err(named)? {
+        StartSkew::Env(_) if env_refused.is_some() => Err(NodeKindError::Setup(format!(
+            "start_clock_skew node-{i}: the {} node kind needs libfaketime preloaded into its process, and {}",
+            kind.name(),
+            env_refused.unwrap_or_default()
+        ))),
+        skew => Ok(Some(skew)),
+    }
+}
+
 /// One node implementation.
 pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Short name for messages (`reference`, or the binary's file name).
@@ -219,6 +282,13 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Host directories mounted into node containers, as `(host path, container path)`.
     fn mounts(&self) -> Vec<(PathBuf, String)> {
         Vec::new()
+    }
+    /// How a node of this kind starts with its clock `offset_ms` off wall time, or why it
+    /// cannot (named in the error). By default through libfaketime, for a dynamically linked
+    /// binary ([`faketime::env_for`]).
+    fn start_skew(&self, offset_ms: i64) -> Result<StartSkew, NodeKindError> {
+        let (bin, _) = self.command(Path::new("config.yaml"))?;
+        faketime::env_for(&bin, offset_ms).map(StartSkew::Env)
     }
     /// Program and arguments that run one node with the config at `config` (other files the
     /// kind writes sit beside it).
@@ -337,6 +407,13 @@ impl NodeKind for ReferenceNode {
 
     fn testing_surface(&self) -> bool {
         true
+    }
+
+    fn start_skew(&self, offset_ms: i64) -> Result<StartSkew, NodeKindError> {
+        Ok(StartSkew::Overrides(vec![ConfigOverride {
+            path: "testing.clock_offset_ms".to_owned(),
+            value: offset_ms.into(),
+        }]))
     }
 
     fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError> {

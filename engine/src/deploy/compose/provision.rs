@@ -91,6 +91,9 @@ fn container_env(
     env
 }
 
+/// Why a node container cannot start under libfaketime.
+const IMAGE_WITHOUT_FAKETIME: &str = "the compose deployer's image is built FROM scratch with the node binary and the libraries it links, which holds no libfaketime (use the local deployer, or the reference node, whose clock skew is in its config)";
+
 pub(super) async fn provision(
     dep: &ComposeDeployer,
     topo: &Topology,
@@ -99,6 +102,9 @@ pub(super) async fn provision(
     let kind = node_kind(dep)?;
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     let (program, args) = node_command(&*kind)?;
+    // refused before anything is created
+    crate::nodekind::check_start_skews(&*kind, topo, Some(IMAGE_WITHOUT_FAKETIME))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let docker = docker::connect().await.map_err(DeployError::Io)?;
     let image = super::image::ensure_image(&docker, &program)
         .await
@@ -332,6 +338,14 @@ pub(super) fn prepare_node(
     api_port: u16,
 ) -> Result<ComposeNode, DeployError> {
     let i = plan.index;
+    let mut plan = plan;
+    crate::nodekind::apply_start_skew(
+        &*net.kind,
+        &net.topology,
+        &mut plan,
+        Some(IMAGE_WITHOUT_FAKETIME),
+    )
+    .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let dir = net.run_dir.join(format!("node-{i}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).map_err(|e| io("create", &data, e))?;

@@ -172,8 +172,11 @@ pub(super) async fn provision(
         None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string()))?,
     };
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
-    // Fail before creating anything if the binary cannot be found.
+    // Fail before creating anything if the binary cannot be found, or a clock skew at start
+    // cannot apply to it.
     kind.command(Path::new("config.yaml"))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+    nodekind::check_start_skews(&*kind, topo, None)
         .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     // Until the testnet exists (and its Drop takes over), an error or a
@@ -270,10 +273,12 @@ pub(super) fn prepare_node(
     kind: &dyn nodekind::NodeKind,
     topo: &Topology,
     run_dir: &Path,
-    plan: NodePlan,
+    mut plan: NodePlan,
     expected_peers: usize,
 ) -> Result<LocalNode, DeployError> {
     let i = plan.index;
+    let env = nodekind::apply_start_skew(kind, topo, &mut plan, None)
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let dir = run_dir.join(format!("node-{i}"));
     let mut client = NodeClient::new(i, &format!("http://{}", plan.api_addr))
         .with_testing_url(plan.testing_addr.map(|a| format!("http://{a}")).as_deref());
@@ -300,6 +305,7 @@ pub(super) fn prepare_node(
         pid: None,
         state: NodeState::Stopped,
         expected_peers,
+        env,
     })
 }
 
@@ -331,6 +337,7 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
         .process_group(0)
         .env("NOMOS_SCRIPT_RUN_ID", &net.run_id)
         .envs(net.kind.env())
+        .envs(node.env.iter().cloned())
         .kill_on_drop(false);
     if std::env::var_os("LOGOS_BLOCKCHAIN_LOG_DIR").is_none() {
         cmd.env("LOGOS_BLOCKCHAIN_LOG_DIR", &node.log_dir);
