@@ -29,9 +29,22 @@ fn check_full_disk_run(env: &Env, extra: &[&str]) {
         line.contains("in force: disk full"),
         "and the cause: {line}"
     );
-    args.extend_from_slice(&["--set", "revert=true"]);
+    let json = env.path("healed.json").display().to_string();
+    args.extend_from_slice(&["--set", "revert=true", "--json", &json]);
     let healed = env.run(&args);
     assert_eq!(healed.code, 0, "{healed:?}");
+    // given room again, the node's catch-up is measured like a restart's
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rec = &report["runs"][0]["recovery"];
+    let caught_up = rec["catch_ups"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["node"] == 3 && c["action"] == "disk ok")
+        })
+        .and_then(|c| c["caught_up_after_ms"].as_u64());
+    assert!(caught_up.is_some_and(|ms| ms < 10_000), "{rec}");
 }
 
 #[test]
