@@ -75,7 +75,8 @@ pub fn register(engine: &mut Engine) {
         /// Sets node `i`'s clock `offset` off wall time (`"+2s"`, `"-500ms"`, or seconds) and
         /// stops any drift. A node more than a slot ahead produces blocks its peers refuse as
         /// from the future; one more than a slot behind refuses theirs and falls behind. Needs
-        /// `enable_node_control()` in a plan; a restarted node starts on wall time again.
+        /// `enable_node_control()` in a plan; kept across a restart (set again as soon as the
+        /// node answers), reverted by `heal()`.
         ///
         /// ```rhai
         /// net.clock_skew(2, "+2s");

@@ -212,8 +212,9 @@ pub async fn apply(
 }
 
 /// Applies the faults in force on node `i` again (after it was restarted or started: a fresh
-/// process starts without them), each recorded as re-applied. Called by the backends once the
-/// node answers, before it leaves bootstrapping.
+/// process starts without them), each recorded as re-applied. Called by the backends as soon as
+/// the node's API answers after the start: the fresh process runs without them until then (its
+/// first moments of bootstrapping).
 pub async fn reapply(net: &(impl Testnet + ?Sized), i: usize) -> Result<(), ControlError> {
     let Some(log) = net.own_control_log() else {
         return Ok(());

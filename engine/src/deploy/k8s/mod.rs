@@ -238,7 +238,8 @@ impl Deployer for K8sDeployer {
     /// Pods cannot be frozen, and NetworkPolicies only allow or deny whole connections.
     fn lacks(&self) -> Vec<super::FaultKind> {
         use super::FaultKind::*;
-        vec![Pause, Cut, Latency, Loss, Bandwidth, Tamper]
+        // no testing surface in the pods: no clock or disk switches
+        vec![Pause, Cut, Latency, Loss, Bandwidth, Tamper, Clock, Disk]
     }
 
     fn deploy<'a>(
