@@ -90,6 +90,18 @@ print(lines);
         ("net.clock_skew(0, \"2d\");", "at most a day"),
         ("net.clock_drift(0, 500000);", "at most ±100000"),
         ("net.clock_skew(9, \"1s\");", "out of range"),
+        (
+            "TopologyBuilder().nodes(2).start_clock_skew(5, \"1s\").build();",
+            "start_clock_skew node = 5 is out of range",
+        ),
+        (
+            "TopologyBuilder().nodes(2).start_clock_skew(1, \"2d\").build();",
+            "at most a day",
+        ),
+        (
+            "TopologyBuilder().nodes(2).start_clock_skew(1, \"soon\").build();",
+            "clock offset",
+        ),
     ]
     .iter()
     .enumerate()
