@@ -186,29 +186,16 @@ plan.run();
     env.assert_clean(usize::from(!env.run_dirs().is_empty()));
 }
 
-/// Chaos fills disks and crashes nodes with held-back writes from the run seed: the same seed
-/// plans the same faults, each is reverted after its hold, the network recovers.
+/// Chaos fills disks and crashes nodes with held-back writes from the run seed
+/// (`scenarios/broken_disks.rhai`): the same seed plans the same faults, each is reverted after
+/// its hold, the network recovers.
 #[test]
 fn chaos_plans_disk_faults_from_the_seed_and_the_network_recovers() {
     let env = Env::new("disk-chaos-");
-    let script = env.path("chaos.rhai");
-    std::fs::write(
-        &script,
-        r#"
-let plan = ScenarioBuilder::topology_with(|t| t.network_full().nodes(4).slot_duration("200ms"))
-    .enable_node_control()
-    .chaos_with(|c| c
-        .disk_full().min_delay("1s").max_delay("2s").duration("1s").apply()
-        .lose_unflushed().blocks(3).min_delay("2s").max_delay("3s").duration("1s").apply())
-    .expect_consensus_liveness()
-    .expect_convergence()
-    .with_run_duration("9s")
-    .build();
-plan.run();
-"#,
-    )
-    .unwrap();
-    let path = script.display().to_string();
+    let path = common::workspace()
+        .join("scenarios/broken_disks.rhai")
+        .display()
+        .to_string();
     let planned = |out: &str| -> Vec<String> {
         out.lines()
             .filter(|l| l.starts_with("chaos: disk node-"))
