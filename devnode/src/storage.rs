@@ -214,7 +214,8 @@ impl Storage {
         Ok(())
     }
 
-    /// Sets the disk faults; fewer held-back writes commit the excess now (none: all of them).
+    /// Sets the disk faults; fewer held-back writes commit the excess now (none: all of them),
+    /// once the disk has room.
     pub fn set_faults(&self, faults: DiskFaults) -> Result<DiskStatus, StorageError> {
         let mut st = self.state();
         let was_full = st.faults.full;
@@ -226,8 +227,13 @@ impl Storage {
                 tracing::info!("disk has room again: writes resume");
             }
         }
-        let keep = faults.unflushed_blocks;
-        let flushed = self.commit_pending(&mut st, keep);
+        // on a full disk what is held back stays so until there is room
+        let flushed = if faults.full {
+            Ok(())
+        } else {
+            let keep = faults.unflushed_blocks;
+            self.commit_pending(&mut st, keep)
+        };
         drop(st);
         flushed.map(|()| self.status())
     }
@@ -392,6 +398,23 @@ mod tests {
         s.set_faults(DiskFaults::default()).unwrap();
         s.put(&[&block(3)], "b3").unwrap();
         assert_eq!(heights(&s), vec![1, 2, 3]);
+        // writes held back when the disk fills stay so until it has room, then are committed
+        s.set_faults(DiskFaults {
+            unflushed_blocks: 2,
+            ..DiskFaults::default()
+        })
+        .unwrap();
+        s.put(&[&block(4), &block(5)], "b5").unwrap();
+        s.set_faults(DiskFaults {
+            unflushed_blocks: 0,
+            full: true,
+            full_at_height: None,
+        })
+        .unwrap();
+        assert_eq!(s.status().pending_blocks, 2);
+        s.set_faults(DiskFaults::default()).unwrap();
+        assert_eq!(s.status().pending_blocks, 0);
+        assert_eq!(heights(&s), vec![1, 2, 3, 4, 5]);
         assert_eq!(s.status().last_error, None);
     }
 }
