@@ -186,14 +186,15 @@ plan.run();
 /// The reference node's own binary run as another node kind (`template`: a config template and
 /// a command line, no testing clock of its own in the framework's eyes) gets its start skew
 /// through libfaketime: node 1's clock reads 30 s ahead of node 0's, its slot is 300 slots
-/// ahead, still after a restart. Where libfaketime cannot apply, the deploy is refused naming
-/// the binary and why, before anything starts.
+/// ahead, still after a restart, on local processes and on Docker (the library mounted into the
+/// container). Where libfaketime cannot apply, the deploy is refused naming the binary and why,
+/// before anything starts.
 #[test]
 fn another_node_binary_starts_skewed_through_libfaketime() {
     if common::tools::skip_without("libfaketime", engine::nodekind::faketime::library().err()) {
         return;
     }
-    let env = Env::new("clock-faketime-");
+    let env = Env::new("clock-faketime-").removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE"]);
     let template = common::workspace().join("engine/tests/fixtures/devnode-template.yaml");
     let template = template.display().to_string();
     let kind = [
@@ -237,7 +238,7 @@ print("still ahead after the restart");
         "{run:?}"
     );
 
-    // without libfaketime, or on compose, it is refused before deploying, naming the binary
+    // without libfaketime it is refused before deploying, naming the binary
     let mut missing = kind.to_vec();
     missing.push((
         "NOMOS_SCRIPT_LIBFAKETIME",
@@ -253,16 +254,39 @@ print("still ahead after the restart");
                 .contains("/nonexistent/libfaketimeMT.so.1: no such file"),
         "{run:?}"
     );
+    // an image nomos-script did not build cannot be vouched for: refused before deploying
     let compose = env.path("compose.rhai");
     std::fs::write(
         &compose,
         "ComposeDeployer().deploy(TopologyBuilder().nodes(2).start_clock_skew(1, \"+2s\"));\n",
     )
     .unwrap();
-    let run = env.run_with(&kind, &["run", &compose.display().to_string()]);
+    let mut foreign = kind.to_vec();
+    foreign.push(("LOGOS_BLOCKCHAIN_TESTNET_IMAGE", "someone/else:1"));
+    let run = env.run_with(&foreign, &["run", &compose.display().to_string()]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
-        run.stderr.contains("start_clock_skew node-1") && run.stderr.contains("FROM scratch"),
+        run.stderr.contains("start_clock_skew node-1")
+            && run.stderr.contains("which nomos-script did not build"),
+        "{run:?}"
+    );
+    env.assert_clean(0);
+    // on Docker the library is mounted into the container read-only
+    if common::tools::skip_without("docker", common::docker::no_docker()) {
+        return;
+    }
+    let on_docker = env.path("docker.rhai");
+    std::fs::write(
+        &on_docker,
+        std::fs::read_to_string(&script)
+            .unwrap()
+            .replace("LocalDeployer()", "ComposeDeployer()"),
+    )
+    .unwrap();
+    let run = env.run_with(&kind, &["run", &on_docker.display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("still ahead after the restart"),
         "{run:?}"
     );
     env.assert_clean(0);

@@ -203,11 +203,11 @@ pub fn register(engine: &mut Engine) {
         /// Starts node `node` with its clock `offset` off wall time (`"+2s"`, `"-500ms"`, or
         /// seconds), and keeps it so across restarts. The reference node takes it in its config
         /// (`testing.clock_offset_ms`; `net.clock_skew` changes it at run time); another node
-        /// binary (the `template` and `logos` kinds) runs under libfaketime, on the local
-        /// deployer, where the binary is dynamically linked against libc and libfaketime is
+        /// binary (the `template` and `logos` kinds) runs under libfaketime, on local processes
+        /// and on Docker, where the binary is dynamically linked against libc and libfaketime is
         /// installed (Debian: `faketime`). Where it cannot apply (a static binary, the library
-        /// missing, a compose image without it) the deploy is refused before anything starts,
-        /// naming the binary and why.
+        /// missing, Kubernetes, an image nomos-script did not build) the deploy is refused
+        /// before anything starts, naming the binary and why.
         ///
         /// ```rhai
         /// let t = TopologyBuilder().nodes(4).start_clock_skew(3, "+2s");
