@@ -105,6 +105,16 @@ fn kubernetes_refuses_the_fault_kinds_it_cannot_do_before_deploying() {
             ".enable_network_faults().chaos_with(|c| c.degrade().latency(\"50ms\").min_delay(\"1s\").max_delay(\"2s\").duration(\"1s\").apply())",
             "latency",
         ),
+        (
+            "disk.rhai",
+            ".enable_node_control().chaos_with(|c| c.disk_full().min_delay(\"1s\").max_delay(\"2s\").duration(\"1s\").apply())",
+            "disk faults",
+        ),
+        (
+            "clock.rhai",
+            ".enable_node_control().chaos_with(|c| c.clock_skew().min_delay(\"1s\").max_delay(\"2s\").duration(\"1s\").apply())",
+            "clock skew",
+        ),
     ] {
         let script = write(
             &env,

@@ -447,6 +447,50 @@ fn two_attached_processes_both_control_the_testnet() {
     env.assert_nothing_left(&st);
 }
 
+/// Clock and disk faults set from an attached REPL go through the supervisor: in its control
+/// log (another attached process sees them in the timeline and in `:faults`), kept in force
+/// across a restart, reverted by `heal()`.
+#[test]
+fn node_faults_from_an_attached_repl_are_in_the_supervisors_log() {
+    let env = Env::new();
+    let st = env.up("epsilon");
+    let a = env.repl(
+        "epsilon",
+        "net.clock_skew(1, \"+1500ms\")\nnet.disk_full(2)\nnet.restart(1)\nprint(`skew ${net.clock(1).skew_ms}`)\n",
+    );
+    let a_out = String::from_utf8_lossy(&a.stdout);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    let skew: i64 = a_out
+        .lines()
+        .find_map(|l| l.strip_prefix("skew "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", text(&a)));
+    assert!(
+        (1400..=1600).contains(&skew),
+        "kept across the restart: {skew}"
+    );
+    let b = env.repl(
+        "epsilon",
+        &format!(":faults\n{PRINT_FAULTS}print(`healed ${{net.heal()}}`)\n:faults\n"),
+    );
+    let out = String::from_utf8_lossy(&b.stdout);
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    for want in [
+        "node-1 clock offset +1500ms drift +0ppm",
+        "node-2 disk full",
+        "fault: clock node-1 offset +1500ms drift +0ppm",
+        "fault: disk node-2 full",
+        "fault: restart node-1",
+        "fault: clock node-1 offset +1500ms drift +0ppm (re-applied after start)",
+        "healed 2",
+        "no fault in force",
+    ] {
+        assert!(out.contains(want), "want {want}: {out}");
+    }
+    env.down("epsilon");
+    env.assert_nothing_left(&st);
+}
+
 fn tmux(socket: &str, args: &[&str]) -> Output {
     Command::new("tmux")
         .arg("-L")

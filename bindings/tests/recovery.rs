@@ -103,7 +103,9 @@ fn a_healed_partition_and_a_restart_are_measured() {
         "{run:?}"
     );
     assert!(
-        run.stderr.contains("recovery: 1 restarts, catch-up min "),
+        run.stderr.contains(
+            "recovery: 1 nodes back (restarted, resumed, clock reset, disk freed), catch-up min "
+        ),
         "{run:?}"
     );
     let line = |name: &str| {

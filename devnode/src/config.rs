@@ -264,6 +264,12 @@ pub struct TestingFaults {
     /// forwarded and may win the tie-break like any other block (a misbehaving honest node, so
     /// that `expect_no_equivocation_accepted` can be shown failing).
     pub accept_equivocations: bool,
+    /// Hold the last this many block writes back as not yet durable: a SIGKILL loses them
+    /// (a clean stop flushes them).
+    pub unflushed_blocks: usize,
+    /// The disk fills up when a block of this height is to be written: from then on every
+    /// write fails (ENOSPC) and the node stops following and producing.
+    pub disk_full_at_height: Option<u64>,
 }
 
 /// Byzantine behaviours of the reference node (all off by default). Set at start under

@@ -16,6 +16,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod p2p;
+mod queries;
 mod run;
 pub mod storage;
 pub mod types;

@@ -28,7 +28,7 @@ pub struct Metrics {
 }
 
 /// Values read at scrape time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Gauges {
     pub height: u64,
     pub slot: u64,
@@ -37,6 +37,8 @@ pub struct Gauges {
     pub mempool_size: usize,
     /// Own blocks being withheld from the peers.
     pub blocks_withheld: usize,
+    /// The store's disk faults and what they did.
+    pub disk: crate::storage::DiskStatus,
 }
 
 impl Metrics {
@@ -133,6 +135,24 @@ impl Metrics {
             "gauge",
             "Own blocks being withheld from the peers (testing.byzantine).",
             g.blocks_withheld as u64,
+        );
+        metric(
+            "disk_full",
+            "gauge",
+            "1 while the store's writes fail for want of space (the node neither follows nor produces).",
+            u64::from(g.disk.faults.full),
+        );
+        metric(
+            "store_write_failures_total",
+            "counter",
+            "Block writes the store refused (disk full).",
+            g.disk.write_failures,
+        );
+        metric(
+            "store_pending_blocks",
+            "gauge",
+            "Block writes not yet durable (a kill loses them).",
+            g.disk.pending_blocks as u64,
         );
         let _ = writeln!(
             out,

@@ -2,7 +2,7 @@
 //! production (the entry points that wire p2p, API and the slot clock
 //! around it are in `run`; its lies and what it saw of others' in `byzantine`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,10 +77,12 @@ pub struct ImportReport {
     /// The batch stopped at a block whose parent is unknown.
     pub unknown_parent: bool,
     /// The batch stopped at an invalid block (or one forking below the
-    /// LIB); the reason.
+    /// LIB, or one the full disk could not store); the reason.
     pub refused: Option<String>,
     /// Blocks of the batch that were the second block of a leader for a slot.
     pub equivocations: usize,
+    /// The batch stopped because the disk is full (not the peer's fault).
+    pub disk_full: bool,
 }
 
 /// Why the API refused a transfer.
@@ -154,6 +156,11 @@ impl Node {
             config.consensus.security_param,
         );
         let (mut blocks, stored_tip) = store.load()?;
+        store.set_faults(crate::storage::DiskFaults {
+            unflushed_blocks: config.testing.unflushed_blocks,
+            full: false,
+            full_at_height: config.testing.disk_full_at_height,
+        })?;
         blocks.sort_by_key(|b| b.header.height);
         let n = blocks.len();
         for block in blocks {
@@ -227,6 +234,11 @@ impl Node {
     /// The state lock (a panic elsewhere never wedges the node).
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The chain store (its disk faults are set through it).
+    pub fn store(&self) -> &Storage {
+        &self.store
     }
 
     /// Current wall-clock slot (0 before genesis).
@@ -345,6 +357,11 @@ impl Node {
                     break;
                 }
                 let id = block.header.id.clone();
+                if let Some(e) = self.store.refuses(block.header.height) {
+                    report.refused = Some(e.to_string());
+                    report.disk_full = true;
+                    break;
+                }
                 // While bootstrapping, the k-deep limit is lifted (as in
                 // Cryptarchia's bootstrap rule): a restarted node may hold a
                 // stale fork deeper than k that it must leave.
@@ -556,7 +573,8 @@ impl Node {
             } else {
                 tip
             };
-            if parent.block.header.slot >= slot {
+            if parent.block.header.slot >= slot || self.store.refuses(parent.height() + 1).is_some()
+            {
                 return;
             }
             // the mempool's transfers are valid at the tip, not at a stale parent
@@ -719,66 +737,6 @@ impl Node {
         Ok(tx)
     }
 
-    /// Balance of `public_key` at `tip` (default: the canonical tip);
-    /// returns the tip used and the balance.
-    pub fn balance_at(&self, public_key: &str, tip: Option<&str>) -> Result<(String, u64), String> {
-        let st = self.state();
-        let chain = &st.chain;
-        let tip_id = tip.unwrap_or(chain.tip().id()).to_owned();
-        if tip_id == chain.tip().id() {
-            return Ok((tip_id, chain.ledger().account(public_key).balance));
-        }
-        let mut path = Vec::new();
-        let mut cur = chain
-            .get(&tip_id)
-            .ok_or_else(|| format!("unknown block tip = {tip_id}"))?;
-        while cur.height() > 0 {
-            path.push(cur.clone());
-            cur = chain
-                .get(&cur.block.header.parent)
-                .ok_or_else(|| format!("block {} has no known parent", cur.id()))?;
-        }
-        let mut ledger = Ledger::from_genesis(&self.config.genesis);
-        for entry in path.iter().rev() {
-            ledger
-                .apply_all(&entry.block.transactions)
-                .map_err(|(i, e)| format!("block {}: transaction {i}: {e}", entry.id()))?;
-        }
-        Ok((tip_id, ledger.account(public_key).balance))
-    }
-
-    /// Canonical blocks with a slot in `[from, to]`, oldest first, at most
-    /// `max`.
-    pub fn blocks_in_slots(&self, from: u64, to: u64, max: usize) -> Vec<Arc<Entry>> {
-        let st = self.state();
-        let chain = &st.chain;
-        let slot_of = |h: u64| {
-            chain
-                .canonical_at(h)
-                .map_or(u64::MAX, |e| e.block.header.slot)
-        };
-        // Slots grow with height along the canonical chain.
-        let (mut lo, mut hi) = (0u64, chain.height() + 1);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if slot_of(mid) < from {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let mut out = Vec::new();
-        let mut h = lo;
-        while out.len() < max {
-            match chain.canonical_at(h) {
-                Some(e) if e.block.header.slot <= to => out.push(e.clone()),
-                _ => break,
-            }
-            h += 1;
-        }
-        out
-    }
-
     /// The stored entry of block `id`.
     pub fn entry(&self, id: &str) -> Option<Arc<Entry>> {
         self.state().chain.get(id).cloned()
@@ -794,6 +752,7 @@ impl Node {
             peers: self.peers.count(),
             mempool_size: st.mempool.len(),
             blocks_withheld: self.byzantine.withheld_count(),
+            disk: self.store.status(),
         }
     }
 
@@ -809,39 +768,5 @@ impl Node {
             self.tasks
                 .spawn(crate::p2p::dialer::dial_forever(self.clone(), addr));
         }
-    }
-
-    /// Headers from `from` back to `to` (inclusive), at most [`MAX_HEADERS`].
-    pub fn header_ids(&self, from: Option<&str>, to: Option<&str>) -> Result<Vec<String>, String> {
-        let st = self.state();
-        let chain = &st.chain;
-        let start = match from {
-            Some(id) => chain
-                .get(id)
-                .ok_or_else(|| format!("unknown block from = {id}"))?,
-            None => chain.tip(),
-        };
-        let stop = match to {
-            Some(id) => {
-                chain
-                    .get(id)
-                    .ok_or_else(|| format!("unknown block to = {id}"))?;
-                id.to_owned()
-            }
-            None => chain.lib().id().to_owned(),
-        };
-        let mut out = VecDeque::new();
-        let mut cur = start;
-        loop {
-            out.push_back(cur.id().to_owned());
-            if cur.id() == stop || cur.height() == 0 || out.len() >= MAX_HEADERS {
-                break;
-            }
-            match chain.get(&cur.block.header.parent) {
-                Some(p) => cur = p,
-                None => break,
-            }
-        }
-        Ok(out.into())
     }
 }

@@ -164,6 +164,9 @@ pub async fn run(
     {
         warn!("some tasks did not stop within 3s; closing anyway");
     }
+    if let Err(e) = node.store().flush() {
+        error!("failed to flush the held-back block writes: {e}");
+    }
     let height = node.state().chain.height();
     info!(height, "node stopped");
     Ok(())

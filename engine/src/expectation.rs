@@ -319,9 +319,16 @@ impl Expectation for ConsensusLiveness {
                 let timed_out = began.elapsed() >= catch_up;
                 let all_stuck = lagging.iter().all(|(i, _)| seen[*i].1.elapsed() >= stall);
                 if timed_out || all_stuck {
+                    // a clock or disk fault still in force is the likely cause: say so
+                    let in_force = ctx.testnet().node_faults();
                     let msgs: Vec<String> = lagging
                         .into_iter()
                         .map(|(i, m)| {
+                            let m = match crate::deploy::node_faults::describe_on(&in_force, i) {
+                                Some(f) if m.starts_with("node-") => format!("{m} [in force: {f}]"),
+                                Some(f) => format!("{m}; in force: {f}"),
+                                None => m,
+                            };
                             if m.starts_with("node-") {
                                 m
                             } else if timed_out && !all_stuck {

@@ -159,6 +159,15 @@ impl RecoveryLog {
     }
 }
 
+/// A node's clock put back on wall time or its disk given room again: like a restart, the node
+/// then has to catch up, and that is measured.
+fn is_node_fault_revert(c: &crate::deploy::control_log::ControlRecord) -> bool {
+    matches!(
+        (c.action, c.detail.as_deref()),
+        (NodeAction::Clock, Some("reset")) | (NodeAction::Disk, Some("ok"))
+    )
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -210,11 +219,15 @@ pub async fn monitor(
                 matches!(
                     c.action,
                     NodeAction::Restart | NodeAction::Start | NodeAction::Resume
-                )
+                ) || is_node_fault_revert(c)
             })
             .map(|c| CatchUp {
                 node: c.node,
-                action: c.action.to_string(),
+                action: if is_node_fault_revert(c) {
+                    c.to_string().replacen(&format!(" node-{}", c.node), "", 1)
+                } else {
+                    c.action.to_string()
+                },
                 at_ms: ms(c.elapsed),
                 caught_up_after_ms: None,
                 at: Some(c.at),

@@ -290,6 +290,7 @@ async fn run_deployed(
 
     if opts.teardown {
         // faults are reverted first so the log records it
+        let _ = testnet.revert_node_faults().await;
         let _ = testnet.heal();
         crate::deploy::byzantine::make_honest(&*testnet).await;
         report.fault_log = testnet.fault_log();

@@ -474,6 +474,14 @@ impl ScenarioBuilder {
                 ));
             }
         }
+        if workloads.iter().flat_map(|w| w.uses()).any(|k| {
+            matches!(
+                k,
+                crate::deploy::FaultKind::Clock | crate::deploy::FaultKind::Disk
+            )
+        }) {
+            need(crate::nodekind::KindFeature::TestingSwitches);
+        }
         let mut warnings = Vec::new();
         for w in &workloads {
             for (groups, longest) in w.planned_partitions(duration) {

@@ -71,6 +71,10 @@ pub struct NodeSpec {
     pub overrides: Vec<ConfigOverride>,
     /// Free-form labels (reports, selection by scripts).
     pub labels: BTreeMap<String, String>,
+    /// The node starts with its clock this far off wall time (ms; negative: behind): through
+    /// the reference node's config, or libfaketime for another binary
+    /// ([`crate::nodekind::NodeKind::start_skew`]).
+    pub start_clock_skew_ms: Option<i64>,
 }
 
 /// A validated testnet shape. Built by [`TopologyBuilder::build`].
@@ -194,6 +198,7 @@ pub struct TopologyBuilder {
     overrides: Vec<ConfigOverride>,
     node_overrides: Vec<(usize, ConfigOverride)>,
     labels: BTreeMap<usize, BTreeMap<String, String>>,
+    start_skews: BTreeMap<usize, i64>,
     seed: u64,
     reserved_joiners: Vec<u64>,
     api_dialect: Option<crate::client::Dialect>,
@@ -211,6 +216,7 @@ impl Default for TopologyBuilder {
             overrides: Vec::new(),
             node_overrides: Vec::new(),
             labels: BTreeMap::new(),
+            start_skews: BTreeMap::new(),
             seed: 0,
             reserved_joiners: Vec::new(),
             api_dialect: None,
@@ -309,6 +315,14 @@ impl TopologyBuilder {
     }
 
     /// Leader stake of one node (default 1; 0 makes a follower).
+    /// Starts `node` with its clock `offset_ms` off wall time (negative: behind); it stays so
+    /// across restarts. The reference node takes it in its config; another node binary through
+    /// libfaketime, where it is dynamically linked (refused before deploying otherwise).
+    pub fn start_clock_skew(mut self, node: usize, offset_ms: i64) -> Self {
+        self.start_skews.insert(node, offset_ms);
+        self
+    }
+
     pub fn stake(mut self, node: usize, stake: u64) -> Self {
         self.stakes.insert(node, stake);
         self
@@ -454,6 +468,24 @@ impl TopologyBuilder {
                 ));
             }
         }
+        for (&i, &ms) in &self.start_skews {
+            if i >= n {
+                return Err(TopologyError::new(
+                    "start_clock_skew",
+                    format!(
+                        "start_clock_skew node = {i} is out of range: the topology has nodes = {n}"
+                    ),
+                ));
+            }
+            if ms.abs() > 86_400_000 {
+                return Err(TopologyError::new(
+                    "start_clock_skew",
+                    format!(
+                        "start_clock_skew node = {i} offset = {ms} ms: at most a day either way"
+                    ),
+                ));
+            }
+        }
         for &i in self.labels.keys() {
             if i >= n {
                 return Err(TopologyError::new(
@@ -474,6 +506,7 @@ impl TopologyBuilder {
                     .map(|(_, o)| o.clone())
                     .collect(),
                 labels: self.labels.get(&i).cloned().unwrap_or_default(),
+                start_clock_skew_ms: self.start_skews.get(&i).copied(),
             })
             .collect();
         let topology = Topology {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{assert_empty, deployer};
 use engine::blockfeed::FeedMode;
-use engine::chaos::{ChaosAction, ChaosScenarioExt};
+use engine::chaos::{ChaosAction, ChaosBuilder, ChaosScenarioExt};
 use engine::client::Dialect;
 use engine::context::RunContext;
 use engine::deploy::{DeployError, KeepRunDir};
@@ -306,4 +306,31 @@ async fn a_plan_needing_what_the_node_kind_lacks_is_refused_before_deploying() {
             .contains("the k8s deployer cannot do byzantine behaviours"),
         "{err}"
     );
+    // and a kind without the testing clock and disk switches refuses chaos that uses them
+    let no_switches = KindCapabilities {
+        testing_switches: false,
+        ..KindCapabilities::reference()
+    };
+    for chaos in [
+        ChaosBuilder::new().disk_full().apply(),
+        ChaosBuilder::new().clock_skew().apply(),
+    ] {
+        let plan = ScenarioBuilder::topology_with(|t| t.nodes(2))
+            .enable_node_control()
+            .chaos_with(|_| chaos.clone())
+            .with_run_duration(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let dep =
+            deployer(base.path()).with_node_kind(Arc::new(template_kind(no_switches.clone())));
+        let report = run_scenario(&plan, &dep, opts()).await;
+        let Outcome::Error(e) = &report.outcome else {
+            panic!("expected a refusal: {}", report.summary());
+        };
+        assert!(
+            e.contains("node kind lacks the testing clock and disk switches"),
+            "{e}"
+        );
+        assert_empty(base.path());
+    }
 }

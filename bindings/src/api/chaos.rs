@@ -119,6 +119,24 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         "pause" => ChaosAction::Pause(node("pause")?),
         "resume" => ChaosAction::Resume(node("resume")?),
         "isolate" => ChaosAction::Isolate(node("isolate")?),
+        "disk_full" => ChaosAction::DiskFull(node("disk_full")?),
+        "lose_unflushed" => {
+            let parts = arg
+                .read_lock::<Array>()
+                .map(|a| a.clone())
+                .unwrap_or_default();
+            match parts.as_slice() {
+                [n, blocks] if blocks.is_int() => ChaosAction::LoseUnflushed {
+                    node: index(n, "schedule lose_unflushed node")?,
+                    blocks: index(blocks, "schedule lose_unflushed blocks")? as u64,
+                },
+                _ => {
+                    return err(format!(
+                        "schedule lose_unflushed expects [node, blocks], got {arg}"
+                    ));
+                }
+            }
+        }
         "heal" => ChaosAction::Heal,
         "honest" => ChaosAction::Honest(node("honest")?),
         "byzantine" => {
@@ -217,7 +235,7 @@ fn schedule_action(name: &str, arg: &Dynamic) -> Res<ChaosAction> {
         }
         other => {
             return err(format!(
-                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, partition, latency, loss, clock, heal, byzantine, honest)"
+                "schedule action = \"{other}\" is unknown (restart, stop, kill, start, pause, resume, isolate, disk_full, lose_unflushed, partition, latency, loss, clock, heal, byzantine, honest)"
             ));
         }
     })
@@ -344,8 +362,10 @@ macro_rules! durations {
 
 // the byzantine chaos kind registers its settings in its own module
 pub(crate) use {delays, durations};
+mod disk_streams;
 
 fn register_builders(reg: &mut Registrar) {
+    disk_streams::register(reg);
     reg.register_type::<ChaosBuilder>(
         "ChaosBuilder",
         &[
@@ -796,7 +816,8 @@ fn register_builders(reg: &mut Registrar) {
         "ScheduleChaos",
         &[
             " A fixed fault timeline (`c.schedule()`), ended with `apply()`. Actions: restart,",
-            " stop, kill, start, pause, resume, isolate, honest (a node index), partition",
+            " stop, kill, start, pause, resume, isolate, honest, disk_full (a node index),",
+            " lose_unflushed (`[node, blocks]`), partition",
             " (groups), latency (a duration, or `#{delay, jitter, links}`), loss (a probability,",
             " or `#{probability, links}`), clock (`#{node, offset_ms}`), heal, byzantine (`[node,",
             " behaviour]` or `[node, behaviour, parameter]`, as `net.byzantine`; with `at_for`",

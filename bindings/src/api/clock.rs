@@ -23,7 +23,7 @@ const MAX_OFFSET_MS: i64 = 86_400_000;
 const MAX_DRIFT_PPM: i64 = 100_000;
 
 /// `"+2s"`, `"-500ms"`, `"2s"` or a number of seconds (negative: behind), as ms.
-fn offset_ms(v: &Dynamic) -> Res<i64> {
+pub(crate) fn offset_ms(v: &Dynamic) -> Res<i64> {
     let (negative, magnitude) = match v.clone().into_immutable_string() {
         Ok(s) => {
             let t = s.trim();
@@ -75,7 +75,8 @@ pub fn register(engine: &mut Engine) {
         /// Sets node `i`'s clock `offset` off wall time (`"+2s"`, `"-500ms"`, or seconds) and
         /// stops any drift. A node more than a slot ahead produces blocks its peers refuse as
         /// from the future; one more than a slot behind refuses theirs and falls behind. Needs
-        /// `enable_node_control()` in a plan; a restarted node starts on wall time again.
+        /// `enable_node_control()` in a plan; kept across a restart (set again as soon as the
+        /// node answers), reverted by `heal()`.
         ///
         /// ```rhai
         /// net.clock_skew(2, "+2s");

@@ -925,20 +925,33 @@ fn register_faults(reg: &mut Registrar) {
         }
     );
     script_fn!(reg,
-        /// Reverts every fault in force; returns how many there were.
+        /// Reverts every fault in force: the network faults, and the clock and disk faults
+        /// of the nodes (`net.node_faults()`); returns how many there were.
         ///
         /// ```rhai
         /// net.isolate(1);
         /// net.latency("20ms");
-        /// print(net.heal());   // 2
+        /// net.clock_skew(2, "+1s");
+        /// print(net.heal());   // 3
         /// ```
         fn heal(net: Testnet) -> int => |n: &mut NetHandle| -> Res<INT> {
             let Some(net) = n.net.clone() else {
                 return Ok(0);
             };
+            let on_nodes = {
+                let net = net.clone();
+                let task = n.bridge.handle().spawn(async move { net.revert_node_faults().await });
+                match n.bridge.block_on_cancellable(task)? {
+                    Ok(Ok(k)) => k,
+                    Ok(Err(e)) => return err(format!("heal failed: {e}")),
+                    Err(e) => return err(format!("heal failed: {e}")),
+                }
+            };
             let _guard = n.bridge.handle().enter();
             match net.heal() {
-                Ok(k) => Ok(k as INT),
+                Ok(k) => Ok((k + on_nodes) as INT),
+                // a testnet without network faults still heals its nodes
+                Err(ControlError::Unsupported { .. }) => Ok(on_nodes as INT),
                 Err(e) => err(format!("heal failed: {e}")),
             }
         }

@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod client;
 pub mod clock;
 pub mod deploy;
+pub mod disk;
 pub mod feed;
 pub mod metrics;
 pub mod recovery;
@@ -47,6 +48,7 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
     clock::register(engine);
     replay::register(engine, state);
     byzantine::register(engine);
+    disk::register(engine);
 }
 
 /// Exit code carried by an error value raised by the bindings (a failed run's report, an

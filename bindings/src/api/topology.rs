@@ -200,6 +200,25 @@ pub fn register(engine: &mut Engine) {
         }
     );
     script_fn!(reg,
+        /// Starts node `node` with its clock `offset` off wall time (`"+2s"`, `"-500ms"`, or
+        /// seconds), and keeps it so across restarts. The reference node takes it in its config
+        /// (`testing.clock_offset_ms`; `net.clock_skew` changes it at run time); another node
+        /// binary (the `template` and `logos` kinds) runs under libfaketime, on local processes
+        /// and on Docker, where the binary is dynamically linked against libc and libfaketime is
+        /// installed (Debian: `faketime`). Where it cannot apply (a static binary, the library
+        /// missing, Kubernetes, an image nomos-script did not build) the deploy is refused
+        /// before anything starts, naming the binary and why.
+        ///
+        /// ```rhai
+        /// let t = TopologyBuilder().nodes(4).start_clock_skew(3, "+2s");
+        /// ```
+        fn start_clock_skew(builder: TopologyBuilder, node: int, offset: Dynamic) -> TopologyBuilder
+        => |t: &mut TopologyBuilder, node: INT, offset: Dynamic| -> Res<_> {
+            let ms = super::clock::offset_ms(&offset)?;
+            Ok(t.clone().start_clock_skew(count(node, "start_clock_skew node")?, ms))
+        }
+    );
+    script_fn!(reg,
         /// Leader stake of one node (default 1). A node with stake 0 is a follower: it syncs
         /// but never produces blocks.
         ///

@@ -25,7 +25,7 @@ pub const HELPERS: &[(&str, &str)] = &[
     ),
     (
         ":faults",
-        ":faults [log]   faults in force (or every fault applied and reverted)",
+        ":faults [log]   faults in force, network and node (clock, disk), or every fault applied and reverted",
     ),
     (
         ":save",
@@ -264,22 +264,25 @@ pub fn faults_text(net: &dyn Testnet, log: bool) -> String {
             .collect();
     }
     let active = net.active_faults();
-    if active.is_empty() {
+    let on_nodes = net.node_faults();
+    if active.is_empty() && on_nodes.is_empty() {
         return "no fault in force\n".into();
     }
-    active
+    let links = active.iter().map(|a| {
+        let links: Vec<String> = a.links.iter().map(ToString::to_string).collect();
+        format!(
+            "{} {} (since {:.1}s) [{}]\n",
+            a.id,
+            a.fault,
+            a.applied_after.as_secs_f64(),
+            links.join(", ")
+        )
+    });
+    // the clock and disk faults the nodes apply to themselves
+    let nodes = on_nodes
         .iter()
-        .map(|a| {
-            let links: Vec<String> = a.links.iter().map(ToString::to_string).collect();
-            format!(
-                "{} {} (since {:.1}s) [{}]\n",
-                a.id,
-                a.fault,
-                a.applied_after.as_secs_f64(),
-                links.join(", ")
-            )
-        })
-        .collect()
+        .map(|f| format!("node-{} {}\n", f.node, f.fault));
+    links.chain(nodes).collect()
 }
 
 #[cfg(test)]

@@ -417,7 +417,7 @@ impl Repl {
                 origin,
                 deployer: net.deployer_name(),
                 topology: net.topology(),
-                heal_at_end: !net.active_faults().is_empty(),
+                heal_at_end: !net.active_faults().is_empty() || !net.node_faults().is_empty(),
                 session_seed: self.session.seed(),
             },
             &self.recorded,

@@ -82,6 +82,10 @@ fn action(a: &ChaosAction) -> (&'static str, Option<String>) {
         ),
         ChaosAction::Heal => ("heal", None),
         ChaosAction::Honest(i) => ("honest", Some(i.to_string())),
+        ChaosAction::DiskFull(i) => ("disk_full", Some(i.to_string())),
+        ChaosAction::LoseUnflushed { node, blocks } => {
+            ("lose_unflushed", Some(format!("[{node}, {blocks}]")))
+        }
         ChaosAction::Byzantine { node, behaviour } => {
             use engine::deploy::byzantine::Behaviour as B;
             let lie = match behaviour {

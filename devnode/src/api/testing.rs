@@ -3,7 +3,7 @@
 //! and the reference node's own endpoints (`/metrics`,
 //! `/ledger/account/{pk}`, `/mempool/info`, `/test/clock`: read or set the
 //! node's clock offset and drift; `/test/byzantine`: read or set the lies it tells;
-//! `/test/evidence`: the lies it saw).
+//! `/test/evidence`: the lies it saw; `/test/disk`: read or set its disk faults).
 
 use std::sync::Arc;
 
@@ -30,6 +30,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/test/clock", get(clock).post(set_clock))
         .route("/test/byzantine", get(byzantine).post(set_byzantine))
         .route("/test/evidence", get(evidence))
+        .route("/test/disk", get(disk).post(set_disk))
         .with_state(node)
 }
 
@@ -172,6 +173,54 @@ async fn evidence(State(node): State<Arc<Node>>) -> Json<Value> {
         "equivocations_accepted": node.metrics.equivocations_accepted.load(Relaxed),
         "invalid_transactions": node.metrics.invalid_transactions_received.load(Relaxed),
     }))
+}
+
+/// A change of the disk faults; a field left out keeps its value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetDisk {
+    /// Hold the last this many block writes back as not durable (0: every write durable,
+    /// and those held back are committed now).
+    unflushed_blocks: Option<usize>,
+    /// Every write fails (ENOSPC) from now on; false: the disk has room again.
+    full: Option<bool>,
+}
+
+async fn disk(State(node): State<Arc<Node>>) -> Json<crate::storage::DiskStatus> {
+    Json(node.store().status())
+}
+
+async fn set_disk(
+    State(node): State<Arc<Node>>,
+    Json(body): Json<SetDisk>,
+) -> Result<Json<crate::storage::DiskStatus>, ApiError> {
+    use crate::storage::MAX_UNFLUSHED;
+    if body.unflushed_blocks.is_some_and(|n| n > MAX_UNFLUSHED) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unflushed_blocks = {}: at most {MAX_UNFLUSHED}",
+                body.unflushed_blocks.unwrap_or_default()
+            ),
+        ));
+    }
+    let mut faults = node.store().status().faults;
+    if let Some(n) = body.unflushed_blocks {
+        faults.unflushed_blocks = n;
+    }
+    if let Some(full) = body.full {
+        faults.full = full;
+        faults.full_at_height = None;
+    }
+    tracing::info!(
+        unflushed_blocks = faults.unflushed_blocks,
+        full = faults.full,
+        "disk faults set (testing surface)"
+    );
+    node.store()
+        .set_faults(faults)
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 async fn mempool_info(State(node): State<Arc<Node>>) -> Json<Value> {

@@ -326,6 +326,10 @@ impl Conn {
                 let last = blocks.last().map(|b| b.header.id.clone());
                 let tip_before = self.node.tip().0;
                 let report = self.node.import_blocks(blocks, Some(&self.peer_key));
+                if report.disk_full {
+                    // our own fault, not the peer's: no backoff, the store logged it
+                    return Ok(());
+                }
                 if let Some(why) = &report.refused {
                     warn!(peer = %short_key(&self.peer_key), "refused the peer's chain: {why}");
                     self.refused_until = Some(Instant::now() + REFUSED_BACKOFF);

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod byzantine;
+pub mod disk;
 pub mod invariant;
 pub mod plan;
 pub mod spec;

@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::disk::DiskMode;
 use super::spec::{
     ChaosAction, ChaosBuilder, ChaosError, ChaosStream, DegradeScope, Delay, RestartMode, Targets,
 };
@@ -359,6 +360,25 @@ pub fn plan_on(
                     |rng, node| ChaosAction::Byzantine {
                         node,
                         behaviour: b.behaviours[rng.random_range(0..b.behaviours.len())],
+                    },
+                );
+                for (t, action, hold) in held {
+                    push(t, action, Some(hold));
+                }
+            }
+            ChaosStream::Disk(d) => {
+                let candidates = qualifying(d.kind(), &d.targets, nodes)?;
+                let held = hold_nodes(
+                    &mut rng,
+                    &candidates,
+                    (d.delay, d.duration),
+                    horizon,
+                    &mut busy,
+                    |_, node| match d.mode {
+                        DiskMode::Full => ChaosAction::DiskFull(node),
+                        DiskMode::LoseUnflushed { blocks } => {
+                            ChaosAction::LoseUnflushed { node, blocks }
+                        }
                     },
                 );
                 for (t, action, hold) in held {

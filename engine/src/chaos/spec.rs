@@ -176,6 +176,11 @@ pub enum ChaosAction {
         node: usize,
         behaviour: crate::deploy::byzantine::Behaviour,
     },
+    /// Fill a node's disk (reverted by giving it room again).
+    DiskFull(usize),
+    /// Hold back a node's last `blocks` writes (reverted by killing the node, which loses
+    /// them, starting it again and making its writes durable).
+    LoseUnflushed { node: usize, blocks: u64 },
 }
 
 impl ChaosAction {
@@ -197,7 +202,9 @@ impl ChaosAction {
             | ChaosAction::Isolate(i)
             | ChaosAction::Honest(i)
             | ChaosAction::Clock { node: i, .. }
-            | ChaosAction::Byzantine { node: i, .. } => [*i].into(),
+            | ChaosAction::Byzantine { node: i, .. }
+            | ChaosAction::DiskFull(i)
+            | ChaosAction::LoseUnflushed { node: i, .. } => [*i].into(),
             ChaosAction::Partition(groups) => groups.iter().flatten().copied().collect(),
             ChaosAction::Latency { links: l, .. } | ChaosAction::Loss { links: l, .. } => links(l),
             ChaosAction::Heal => Default::default(),
@@ -214,7 +221,10 @@ impl ChaosAction {
             | ChaosAction::Pause(i)
             | ChaosAction::Resume(i)
             | ChaosAction::Honest(i) => Some(*i),
-            ChaosAction::Clock { node, .. } | ChaosAction::Byzantine { node, .. } => Some(*node),
+            ChaosAction::Clock { node, .. }
+            | ChaosAction::Byzantine { node, .. }
+            | ChaosAction::DiskFull(node)
+            | ChaosAction::LoseUnflushed { node, .. } => Some(*node),
             _ => None,
         }
     }
@@ -265,6 +275,10 @@ impl fmt::Display for ChaosAction {
                 write!(f, "byzantine node-{node} {behaviour}")
             }
             ChaosAction::Honest(i) => write!(f, "byzantine node-{i} honest"),
+            ChaosAction::DiskFull(node) => write!(f, "disk node-{node} full"),
+            ChaosAction::LoseUnflushed { node, blocks } => {
+                write!(f, "disk node-{node} unflushed {blocks}")
+            }
         }
     }
 }
@@ -287,6 +301,7 @@ pub enum ChaosStream {
     Pause(PauseSpec),
     Clock(ClockSpec),
     Byzantine(super::byzantine::ByzantineSpec),
+    Disk(super::disk::DiskSpec),
     /// A generic, fixed schedule.
     Schedule(Vec<ScheduledStep>),
 }
@@ -301,6 +316,7 @@ impl ChaosStream {
             ChaosStream::Pause(_) => "pause",
             ChaosStream::Clock(_) => "clock_skew",
             ChaosStream::Byzantine(_) => "byzantine",
+            ChaosStream::Disk(d) => d.kind(),
             ChaosStream::Schedule(_) => "schedule",
         }
     }
@@ -312,6 +328,7 @@ impl ChaosStream {
             | ChaosStream::Pause(_)
             | ChaosStream::Clock(_)
             | ChaosStream::Byzantine(_) => (true, false),
+            ChaosStream::Disk(_) => (true, false),
             ChaosStream::Partition(_) | ChaosStream::Degrade(_) => (false, true),
             ChaosStream::Schedule(steps) => (
                 steps.iter().any(|s| !s.action.is_network()),
@@ -587,6 +604,7 @@ impl ChaosBuilder {
                     check_delay("pause", "min_duration", "max_duration", p.duration)?;
                     check_targets("pause", &p.targets)?;
                 }
+                ChaosStream::Disk(d) => d.check()?,
                 ChaosStream::Clock(c) => {
                     check_delay("clock_skew", "min_delay", "max_delay", c.delay)?;
                     check_delay("clock_skew", "min_duration", "max_duration", c.duration)?;
@@ -692,6 +710,8 @@ macro_rules! duration_setters {
         }
     };
 }
+
+pub(super) use {delay_setters, duration_setters};
 
 /// `c.restart()...apply()`.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ use super::spec::{ChaosAction, ChaosBuilder, ChaosStream};
 use crate::context::RunContext;
 use crate::deadline::Deadline;
 use crate::deploy::Testnet;
+use crate::deploy::node_faults::NodeFault;
 use crate::links::{Fault, FaultId};
 use crate::report::RunEvent;
 use crate::workload::{Workload, WorkloadError};
@@ -150,6 +151,12 @@ impl Workload for ChaosWorkload {
                 ChaosStream::Pause(_) => out.push(K::Pause),
                 ChaosStream::Clock(_) => out.push(K::Clock),
                 ChaosStream::Byzantine(_) => out.push(K::Byzantine),
+                ChaosStream::Disk(d) => {
+                    out.push(K::Disk);
+                    if matches!(d.mode, super::disk::DiskMode::LoseUnflushed { .. }) {
+                        out.push(K::Kill);
+                    }
+                }
                 ChaosStream::Schedule(steps) => {
                     out.extend(steps.iter().filter_map(|s| match &s.action {
                         ChaosAction::Restart(_) => Some(K::Restart),
@@ -162,6 +169,9 @@ impl Workload for ChaosWorkload {
                         ChaosAction::Clock { .. } => Some(K::Clock),
                         ChaosAction::Byzantine { .. } => Some(K::Byzantine),
                         ChaosAction::Honest(_) => Some(K::Byzantine),
+                        ChaosAction::DiskFull(_) | ChaosAction::LoseUnflushed { .. } => {
+                            Some(K::Disk)
+                        }
                         ChaosAction::Start(_) | ChaosAction::Resume(_) | ChaosAction::Heal => None,
                     }));
                 }
@@ -292,7 +302,11 @@ impl Exec {
             ChaosAction::Start(i) => net.start(*i).await.map(|_| None),
             ChaosAction::Pause(i) => net.pause(*i).await.map(|_| None),
             ChaosAction::Resume(i) => net.resume(*i).await.map(|_| None),
-            ChaosAction::Heal => net.heal().map(|_| None),
+            // one fault model: heal reverts the clock and disk faults too
+            ChaosAction::Heal => match net.revert_node_faults().await {
+                Ok(_) => net.heal().map(|_| None),
+                Err(e) => Err(e),
+            },
             ChaosAction::Clock { node, offset_ms } => {
                 net.set_clock(*node, *offset_ms, 0).await.map(|_| None)
             }
@@ -305,6 +319,14 @@ impl Exec {
                     *node,
                     crate::deploy::byzantine::Behaviour::set_of(&[*behaviour]),
                 )
+                .await
+                .map(|_| None),
+            ChaosAction::DiskFull(node) => net
+                .set_node_fault(*node, NodeFault::DiskFull { full: true })
+                .await
+                .map(|_| None),
+            ChaosAction::LoseUnflushed { node, blocks } => net
+                .set_node_fault(*node, NodeFault::Unflushed { blocks: *blocks })
                 .await
                 .map(|_| None),
             ChaosAction::Partition(g) => return fault(Fault::Partition(g.clone())),
@@ -357,6 +379,26 @@ impl Exec {
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
             )),
+            (ChaosAction::DiskFull(node), _) => Some((
+                format!("disk node-{node} ok"),
+                net.set_node_fault(*node, NodeFault::DiskFull { full: false })
+                    .await
+                    .map_err(|e| e.to_string()),
+            )),
+            (ChaosAction::LoseUnflushed { node, .. }, _) => {
+                // the kill loses the held-back writes; the start applies the fault again
+                // (it is in force), so the writes are made durable after it
+                let r = async {
+                    net.kill(*node).await?;
+                    net.start(*node).await?;
+                    net.set_node_fault(*node, NodeFault::Unflushed { blocks: 0 })
+                        .await
+                };
+                Some((
+                    format!("kill node-{node} (its unflushed writes lost), start it, flush"),
+                    r.await.map_err(|e| e.to_string()),
+                ))
+            }
             (_, Some(id)) => {
                 // a `heal` elsewhere may have reverted it already
                 if !net.active_faults().iter().any(|f| f.id == id) {

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 pub use dialect::Dialect;
 pub use model::{
-    AccountInfo, Balance, Block, BlockTx, ByzantineState, ClockReading, ConsensusInfo,
+    AccountInfo, Balance, Block, BlockTx, ByzantineState, ClockReading, ConsensusInfo, DiskReading,
     EvidenceEntry, EvidenceReport, LibUpdate, MempoolInfo, NetworkInfo, SdpDeclaration,
     StreamBlock, Transfer, TransferFunds,
 };
@@ -506,6 +506,33 @@ impl NodeClient {
     /// The lies the node saw (testing surface `GET /test/evidence`).
     pub async fn evidence(&self) -> Result<EvidenceReport, ClientError> {
         let url = self.testing_path("/test/evidence", "equivocation evidence")?;
+        let v = self.json(&url, self.http.get(&url)).await?;
+        self.typed(&url, v)
+    }
+
+    /// Sets the node's disk faults (testing surface `POST /test/disk`): its last
+    /// `unflushed_blocks` block writes held back as not durable, its disk `full`; a `None`
+    /// keeps the value in force. Returns what the store then reports.
+    pub async fn set_disk(
+        &self,
+        unflushed_blocks: Option<u64>,
+        full: Option<bool>,
+    ) -> Result<DiskReading, ClientError> {
+        let url = self.testing_path("/test/disk", "a disk fault")?;
+        let mut body = serde_json::Map::new();
+        if let Some(n) = unflushed_blocks {
+            body.insert("unflushed_blocks".into(), n.into());
+        }
+        if let Some(f) = full {
+            body.insert("full".into(), f.into());
+        }
+        let v = self.json(&url, self.http.post(&url).json(&body)).await?;
+        self.typed(&url, v)
+    }
+
+    /// The node's disk faults and what they did (testing surface `GET /test/disk`).
+    pub async fn disk(&self) -> Result<DiskReading, ClientError> {
+        let url = self.testing_path("/test/disk", "reading the disk faults")?;
         let v = self.json(&url, self.http.get(&url)).await?;
         self.typed(&url, v)
     }

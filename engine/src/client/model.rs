@@ -202,6 +202,26 @@ pub struct EvidenceReport {
     pub invalid_transactions: u64,
 }
 
+/// The reference node's disk faults and what they did (its testing surface only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskReading {
+    /// The last this many block writes are held back as not durable.
+    pub unflushed_blocks: u64,
+    /// Every write fails (ENOSPC).
+    pub full: bool,
+    /// Block writes not durable now (a kill loses them).
+    pub pending_blocks: u64,
+    /// Height of the highest durable block.
+    pub durable_height: u64,
+    /// Height of the chain the store held when the node started.
+    pub reloaded_height: u64,
+    /// Block writes refused for want of space.
+    pub write_failures: u64,
+    /// The last write error, if any.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
 /// One line of `GET /cryptarchia/lib-stream`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibUpdate {

@@ -23,6 +23,8 @@ pub enum NodeAction {
     Clock,
     /// The node was told to lie (or to be honest again).
     Byzantine,
+    /// The node's disk was made full, or its writes held back (or either put back).
+    Disk,
 }
 
 impl fmt::Display for NodeAction {
@@ -37,6 +39,7 @@ impl fmt::Display for NodeAction {
             NodeAction::AddNode => "add",
             NodeAction::Clock => "clock",
             NodeAction::Byzantine => "byzantine",
+            NodeAction::Disk => "disk",
         })
     }
 }
@@ -88,6 +91,8 @@ pub struct ControlLog {
     entries: Mutex<Vec<ControlRecord>>,
     /// node -> the action under way on it (see [`ControlLog::begin`]).
     in_flight: Mutex<HashMap<usize, NodeAction>>,
+    /// The clock and disk faults in force, applied again after a restart.
+    node_faults: super::node_faults::NodeFaults,
 }
 
 impl Default for ControlLog {
@@ -96,6 +101,7 @@ impl Default for ControlLog {
             created: Instant::now(),
             entries: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashMap::new()),
+            node_faults: super::node_faults::NodeFaults::default(),
         }
     }
 }
@@ -156,6 +162,11 @@ impl ControlLog {
             .unwrap_or_else(|e| e.into_inner())
             .get(&node)
             .copied()
+    }
+
+    /// The clock and disk faults in force on the testnet's nodes.
+    pub fn node_faults(&self) -> &super::node_faults::NodeFaults {
+        &self.node_faults
     }
 
     /// Every record so far.

@@ -210,10 +210,23 @@ impl Testnet for Granted {
     fn control_log(&self) -> Vec<super::control_log::ControlRecord> {
         self.inner.control_log()
     }
-    fn set_clock(&self, i: usize, offset_ms: i64, drift_ppm: i64) -> ControlFuture<'_, ()> {
-        self.control(&format!("clock({i})"), |n| {
-            n.set_clock(i, offset_ms, drift_ppm)
-        })
+    fn set_node_fault(
+        &self,
+        i: usize,
+        fault: super::node_faults::NodeFault,
+    ) -> ControlFuture<'_, ()> {
+        let call = match fault {
+            super::node_faults::NodeFault::Clock { .. } => format!("clock({i})"),
+            _ => format!("disk({i})"),
+        };
+        self.control(&call, move |n| n.set_node_fault(i, fault))
+    }
+    // like heal: only removes faults, always allowed
+    fn revert_node_faults(&self) -> ControlFuture<'_, usize> {
+        self.inner.revert_node_faults()
+    }
+    fn node_faults(&self) -> Vec<super::node_faults::NodeFaultInForce> {
+        self.inner.node_faults()
     }
     fn set_byzantine(
         &self,

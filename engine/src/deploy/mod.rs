@@ -13,6 +13,7 @@ pub mod k8s;
 mod kept;
 mod link_faults;
 pub mod local;
+pub mod node_faults;
 mod readiness;
 
 use std::fmt;
@@ -147,6 +148,8 @@ pub enum FaultKind {
     /// Making a node lie (equivocate, withhold, build on a stale parent, gossip invalid
     /// transactions) through its testing surface.
     Byzantine,
+    /// A node's disk full, or its last writes not durable.
+    Disk,
 }
 
 impl fmt::Display for FaultKind {
@@ -165,6 +168,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Tamper => "message tampering",
             FaultKind::Clock => "clock skew",
             FaultKind::Byzantine => "byzantine behaviours",
+            FaultKind::Disk => "disk faults",
         })
     }
 }
@@ -607,29 +611,34 @@ pub trait Testnet: Send + Sync {
         Box::pin(async move { unsupported(self, Capability::NodeControl) })
     }
 
+    /// Sets a clock or disk fault on node `i` through its testing surface
+    /// ([`node_faults`]): recorded in the control log, kept in force (applied again after the
+    /// node restarts) until set back to normal or reverted by
+    /// [`Testnet::revert_node_faults`]. Kinds without the reference node's testing switches
+    /// refuse it.
+    fn set_node_fault(&self, i: usize, fault: node_faults::NodeFault) -> ControlFuture<'_, ()> {
+        Box::pin(node_faults::apply(self, i, fault))
+    }
     /// Sets node `i`'s clock `offset_ms` off wall time, drifting `drift_ppm` from now on (0, 0
-    /// puts it back), through the node's testing surface; recorded in the control log. A
-    /// restarted node starts on wall time again. Kinds without the reference node's testing
-    /// clock refuse it.
+    /// puts it back): [`Testnet::set_node_fault`] with a clock fault.
     fn set_clock(&self, i: usize, offset_ms: i64, drift_ppm: i64) -> ControlFuture<'_, ()> {
-        Box::pin(async move {
-            let count = self.node_count();
-            let client = self
-                .clients()
-                .get(i)
-                .cloned()
-                .ok_or(ControlError::NoSuchNode { index: i, count })?;
-            client
-                .set_clock(offset_ms, drift_ppm)
-                .await
-                .map_err(|e| ControlError::Failed(format!("clock of node-{i}: {e}")))?;
-            self.note_control(
-                control_log::NodeAction::Clock,
-                i,
-                Some(control_log::clock_detail(offset_ms, drift_ppm)),
-            );
-            Ok(())
-        })
+        self.set_node_fault(
+            i,
+            node_faults::NodeFault::Clock {
+                offset_ms,
+                drift_ppm,
+            },
+        )
+    }
+    /// Puts every clock and disk fault in force back to normal; returns how many were.
+    fn revert_node_faults(&self) -> ControlFuture<'_, usize> {
+        Box::pin(node_faults::revert_all(self))
+    }
+    /// The clock and disk faults in force.
+    fn node_faults(&self) -> Vec<node_faults::NodeFaultInForce> {
+        self.own_control_log()
+            .map(|l| l.node_faults().in_force())
+            .unwrap_or_default()
     }
     /// Makes node `i` tell `lies` (the default set: honest again) through its testing surface;
     /// recorded in the control log ([`byzantine`]). A restarted node starts with its config's.

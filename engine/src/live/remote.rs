@@ -15,6 +15,7 @@ use super::wire::{
     NetSnapshot, capability_from_name,
 };
 use crate::client::{NodeClient, NodeClients};
+use crate::deploy::node_faults::{NodeFault, NodeFaultInForce};
 use crate::deploy::{
     AddNodeSpec, Capability, ControlError, DeployError, NodeState, TeardownSummary, Testnet,
 };
@@ -366,6 +367,37 @@ impl Testnet for RemoteTestnet {
 
     fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
         self.fault_call(fault, note)
+    }
+
+    fn set_node_fault(
+        &self,
+        i: usize,
+        fault: NodeFault,
+    ) -> BoxFuture<'_, Result<(), ControlError>> {
+        self.blocking(move |c| {
+            let body = serde_json::to_vec(&NodeFaultInForce { node: i, fault })
+                .map_err(|e| ControlError::Failed(e.to_string()))?;
+            c.call("POST", "/node_faults", Some(&body), QUICK)
+                .map(|_| ())
+                .map_err(http_err)
+        })
+    }
+
+    fn revert_node_faults(&self) -> BoxFuture<'_, Result<usize, ControlError>> {
+        self.blocking(move |c| {
+            let out = c
+                .call("POST", "/node_faults/revert", None, QUICK)
+                .map_err(http_err)?;
+            serde_json::from_slice::<Count>(&out)
+                .map(|c| c.count)
+                .map_err(|e| {
+                    ControlError::Failed(format!("bad answer to POST /node_faults/revert: {e}"))
+                })
+        })
+    }
+
+    fn node_faults(&self) -> Vec<NodeFaultInForce> {
+        self.get_json("/node_faults").unwrap_or_default()
     }
 
     fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {

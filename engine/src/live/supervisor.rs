@@ -173,6 +173,8 @@ impl ControlServer {
             .route("/faults/clear", post(clear_links))
             .route("/faults/{id}/revert", post(revert_fault))
             .route("/heal", post(heal))
+            .route("/node_faults", get(node_faults).post(set_node_fault))
+            .route("/node_faults/revert", post(revert_node_faults))
             .route("/wait_ready", post(wait_ready))
             .route("/shutdown", post(shutdown_now))
             .with_state(self.shared)
@@ -311,6 +313,29 @@ async fn heal(State(s): Shr) -> Response {
         Ok(n) => Json(serde_json::json!({"count": n})).into_response(),
         Err(e) => control_err(e),
     }
+}
+
+async fn set_node_fault(
+    State(s): Shr,
+    Json(req): Json<crate::deploy::node_faults::NodeFaultInForce>,
+) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.set_node_fault(req.node, req.fault).await {
+        Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn revert_node_faults(State(s): Shr) -> Response {
+    let _g = s.control.lock().await;
+    match s.testnet.revert_node_faults().await {
+        Ok(n) => Json(serde_json::json!({"count": n})).into_response(),
+        Err(e) => control_err(e),
+    }
+}
+
+async fn node_faults(State(s): Shr) -> Json<Vec<crate::deploy::node_faults::NodeFaultInForce>> {
+    Json(s.testnet.node_faults())
 }
 
 async fn active_faults(State(s): Shr) -> Json<Vec<ActiveFaultWire>> {

@@ -51,6 +51,9 @@ pub struct NodeDoc {
     pub overrides: Vec<OverrideDoc>,
     /// Free-form labels.
     pub labels: BTreeMap<String, String>,
+    /// Clock skew at start, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_clock_skew_ms: Option<i64>,
 }
 
 /// One config override.
@@ -90,6 +93,7 @@ impl From<&Topology> for TopologyDoc {
                     stake: n.stake,
                     overrides: n.overrides.iter().map(Into::into).collect(),
                     labels: n.labels.clone(),
+                    start_clock_skew_ms: n.start_clock_skew_ms,
                 })
                 .collect(),
             edges: t.edges.clone(),
@@ -139,6 +143,7 @@ impl From<&TopologyDoc> for Topology {
                     stake: n.stake,
                     overrides: n.overrides.iter().map(Into::into).collect(),
                     labels: n.labels.clone(),
+                    start_clock_skew_ms: n.start_clock_skew_ms,
                 })
                 .collect(),
             edges: d.edges.clone(),

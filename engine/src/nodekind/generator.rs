@@ -456,6 +456,9 @@ impl NodeKind for GeneratedNode {
     fn testing_surface(&self) -> bool {
         self.inner.testing_surface()
     }
+    fn start_skew(&self, offset_ms: i64) -> Result<super::StartSkew, NodeKindError> {
+        self.inner.start_skew(offset_ms)
+    }
     fn blend_port(&self) -> bool {
         self.inner.blend_port()
     }

@@ -79,6 +79,7 @@ impl NodeKind for LogosNode {
             link_transport: LinkTransport::Udp,
             link_faults: false,
             byzantine: false,
+            testing_switches: false,
         }
     }
 

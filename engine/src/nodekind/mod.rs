@@ -39,8 +39,12 @@ use ed25519_dalek::SigningKey;
 use crate::client::Dialect;
 use crate::topology::{ConfigOverride, Topology, TopologyError};
 
+pub mod faketime;
 pub mod generator;
 pub mod logos;
+mod start_skew;
+
+pub use start_skew::{StartSkew, apply_start_skew, check_start_skews};
 
 /// Everything a deployer decided for one node before rendering its config.
 #[derive(Debug, Clone)]
@@ -124,6 +128,9 @@ pub struct KindCapabilities {
     /// Its nodes can be told to lie and report the lies they saw (the reference node's
     /// `/test/byzantine` and `/test/evidence`).
     pub byzantine: bool,
+    /// The reference node's testing switches: a clock and disk faults set at run time on the
+    /// testing surface (`/test/clock`, `/test/disk`).
+    pub testing_switches: bool,
 }
 
 impl KindCapabilities {
@@ -137,6 +144,7 @@ impl KindCapabilities {
             link_transport: LinkTransport::Tcp,
             link_faults: true,
             byzantine: true,
+            testing_switches: true,
         }
     }
 }
@@ -151,6 +159,7 @@ pub enum KindFeature {
     LinkFaults,
     /// Byzantine behaviours and equivocation evidence.
     Byzantine,
+    TestingSwitches,
 }
 
 impl KindFeature {
@@ -163,6 +172,7 @@ impl KindFeature {
             KindFeature::MetricsEndpoint => caps.metrics_endpoint,
             KindFeature::LinkFaults => caps.link_faults,
             KindFeature::Byzantine => caps.byzantine,
+            KindFeature::TestingSwitches => caps.testing_switches,
         }
     }
 }
@@ -176,6 +186,9 @@ impl fmt::Display for KindFeature {
             KindFeature::MetricsEndpoint => "a metrics endpoint",
             KindFeature::LinkFaults => "link faults",
             KindFeature::Byzantine => "byzantine behaviours",
+            KindFeature::TestingSwitches => {
+                "the testing clock and disk switches (/test/clock, /test/disk)"
+            }
         })
     }
 }
@@ -218,6 +231,13 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Host directories mounted into node containers, as `(host path, container path)`.
     fn mounts(&self) -> Vec<(PathBuf, String)> {
         Vec::new()
+    }
+    /// How a node of this kind starts with its clock `offset_ms` off wall time, or why it
+    /// cannot (named in the error). By default through libfaketime, for a dynamically linked
+    /// binary ([`faketime::env_for`]).
+    fn start_skew(&self, offset_ms: i64) -> Result<StartSkew, NodeKindError> {
+        let (bin, _) = self.command(Path::new("config.yaml"))?;
+        faketime::env_for(&bin, offset_ms).map(StartSkew::Env)
     }
     /// Program and arguments that run one node with the config at `config` (other files the
     /// kind writes sit beside it).
@@ -338,6 +358,13 @@ impl NodeKind for ReferenceNode {
         true
     }
 
+    fn start_skew(&self, offset_ms: i64) -> Result<StartSkew, NodeKindError> {
+        Ok(StartSkew::Overrides(vec![ConfigOverride {
+            path: "testing.clock_offset_ms".to_owned(),
+            value: offset_ms.into(),
+        }]))
+    }
+
     fn command(&self, config: &Path) -> Result<(PathBuf, Vec<String>), NodeKindError> {
         let bin = match &self.binary {
             Some(b) => b.clone(),
@@ -421,7 +448,9 @@ impl NodeKind for TemplateNode {
     }
 
     fn capabilities(&self) -> KindCapabilities {
-        self.capabilities.clone()
+        let mut caps = self.capabilities.clone();
+        caps.testing_switches &= self.testing_surface();
+        caps
     }
 
     fn testing_surface(&self) -> bool {

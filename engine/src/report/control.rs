@@ -70,7 +70,10 @@ impl ControlAction {
                 NodeAction::Start | NodeAction::Restart | NodeAction::Resume => {
                     Some((*node, false))
                 }
-                NodeAction::AddNode | NodeAction::Clock | NodeAction::Byzantine => None,
+                NodeAction::AddNode
+                | NodeAction::Clock
+                | NodeAction::Byzantine
+                | NodeAction::Disk => None,
             },
             _ => None,
         }

@@ -261,7 +261,7 @@ impl TerminalReporter {
                 .filter(|c| c.caught_up_after_ms.is_none())
                 .count();
             s.push_str(&format!(
-                "  recovery: {} restarts, catch-up {}{}\n",
+                "  recovery: {} nodes back (restarted, resumed, clock reset, disk freed), catch-up {}{}\n",
                 rec.catch_ups.len(),
                 rec.catch_up_ms
                     .as_ref()

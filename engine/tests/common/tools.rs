@@ -1,4 +1,5 @@
-//! Tools from outside the workspace that some tests need (Docker, Chromium, tmux, Prometheus).
+//! Tools from outside the workspace that some tests need (Docker, Chromium, tmux, Prometheus,
+//! libfaketime).
 //!
 //! A test whose tool is missing calls [`skip_missing`] (or [`skip_without`]): under CI
 //! (`CI=true` or `CI=1`) that fails the test, naming the tool and how to install it, so a CI run
@@ -24,6 +25,7 @@ pub fn install_hint(tool: &str) -> &'static str {
         "tmux" => "apt-get install tmux (.ci/deps installs it)",
         "prometheus" => "apt-get install prometheus (.ci/deps installs it)",
         "python3" => "apt-get install python3 (.ci/deps installs it)",
+        "libfaketime" => "apt-get install faketime (.ci/deps installs it)",
         _ => "see .ci/deps",
     }
 }

@@ -171,7 +171,8 @@ pub(super) async fn start(net: &ComposeTestnet, i: usize) -> Result<(), ControlE
     ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Start, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), ControlError> {
@@ -190,7 +191,8 @@ pub(super) async fn restart(net: &ComposeTestnet, i: usize) -> Result<(), Contro
     ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Restart, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn pause(net: &ComposeTestnet, i: usize, pause: bool) -> Result<(), ControlError> {

@@ -148,6 +148,10 @@ pub(crate) struct ComposeNode {
     pub state: NodeState,
     /// Peers it must have connected for readiness.
     pub expected_peers: usize,
+    /// Environment of its container beyond the testnet's (`K=V`: libfaketime for a clock skew
+    /// at start), and the host dirs it mounts read-only at the same path (libfaketime's).
+    pub extra_env: Vec<String>,
+    pub extra_mounts: Vec<PathBuf>,
 }
 
 /// A testnet of Docker containers.

@@ -91,6 +91,45 @@ fn container_env(
     env
 }
 
+/// Why a node container cannot start under libfaketime, if it cannot: the image must be the one
+/// built here (its libraries known) and hold every library libfaketime needs; the library itself
+/// is mounted read-only from the host at its own path.
+fn faketime_refused(program: &Path) -> Option<String> {
+    if std::env::var(super::image::IMAGE_ENV).is_ok_and(|t| !t.trim().is_empty()) {
+        return Some(format!(
+            "the image is {} = {}, which nomos-script did not build, so whether its libraries can load libfaketime is unknown",
+            super::image::IMAGE_ENV,
+            std::env::var(super::image::IMAGE_ENV).unwrap_or_default()
+        ));
+    }
+    let lib = match nodekind::faketime::library() {
+        Ok(l) => l,
+        Err(e) => return Some(e),
+    };
+    let image_libs = match super::image::linked_libraries(program) {
+        Ok(l) => l,
+        Err(e) => return Some(e),
+    };
+    let needed = match super::image::linked_libraries(&lib) {
+        Ok(l) => l,
+        Err(e) => return Some(e),
+    };
+    let file = |p: &Path| p.file_name().map(|f| f.to_owned());
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|n| !image_libs.iter().any(|i| file(i) == file(n)))
+        .map(|n| n.display().to_string())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the compose deployer's image is built FROM scratch with {} and the libraries it links, and libfaketime ({}) also needs {}",
+            program.display(),
+            lib.display(),
+            missing.join(", ")
+        )
+    })
+}
+
 pub(super) async fn provision(
     dep: &ComposeDeployer,
     topo: &Topology,
@@ -99,6 +138,15 @@ pub(super) async fn provision(
     let kind = node_kind(dep)?;
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     let (program, args) = node_command(&*kind)?;
+    // refused before anything is created
+    let faketime_refused = topo
+        .nodes
+        .iter()
+        .any(|n| n.start_clock_skew_ms.is_some())
+        .then(|| faketime_refused(&program))
+        .flatten();
+    crate::nodekind::check_start_skews(&*kind, topo, faketime_refused.as_deref())
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let docker = docker::connect().await.map_err(DeployError::Io)?;
     let image = super::image::ensure_image(&docker, &program)
         .await
@@ -332,6 +380,16 @@ pub(super) fn prepare_node(
     api_port: u16,
 ) -> Result<ComposeNode, DeployError> {
     let i = plan.index;
+    let mut plan = plan;
+    // provision refused what cannot apply; the library is mounted at its own path
+    let extra = crate::nodekind::apply_start_skew(&*net.kind, &net.topology, &mut plan, None)
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+    let extra_mounts: Vec<PathBuf> = extra
+        .iter()
+        .filter(|(k, _)| k == "LD_PRELOAD")
+        .filter_map(|(_, v)| Path::new(v).parent().map(Path::to_path_buf))
+        .collect();
+    let extra_env: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let dir = net.run_dir.join(format!("node-{i}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).map_err(|e| io("create", &data, e))?;
@@ -358,6 +416,8 @@ pub(super) fn prepare_node(
         client: compose_client(net, i, api_port, None),
         state: NodeState::Stopped,
         expected_peers,
+        extra_env,
+        extra_mounts,
     })
 }
 
@@ -381,10 +441,16 @@ fn compose_client(
 
 /// Creates node `i`'s container (not started).
 pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(), DeployError> {
-    let (name, dir, host_port) = {
+    let (name, dir, host_port, extra_env, extra_mounts) = {
         let nodes = net.lock_nodes();
         let n = &nodes[i];
-        (n.container.clone(), n.dir.clone(), n.api_port)
+        (
+            n.container.clone(),
+            n.dir.clone(),
+            n.api_port,
+            n.extra_env.clone(),
+            n.extra_mounts.clone(),
+        )
     };
     let api = format!("{API_PORT}/tcp");
     let testing = format!("{TESTING_PORT}/tcp");
@@ -409,7 +475,7 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
     let body = ContainerCreateBody {
         image: Some(net.image.tag.clone()),
         cmd: Some(net.args.clone()),
-        env: Some(net.env.clone()),
+        env: Some(net.env.iter().cloned().chain(extra_env).collect()),
         labels: Some(labels(&net.run_id, Some(i))),
         exposed_ports: Some(exposed),
         stop_timeout: Some(5),
@@ -421,6 +487,11 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
                             .mounts()
                             .into_iter()
                             .map(|(host, inside)| format!("{}:{inside}:ro", host.display())),
+                    )
+                    .chain(
+                        extra_mounts
+                            .iter()
+                            .map(|d| format!("{}:{}:ro", d.display(), d.display())),
                     )
                     .collect(),
             ),

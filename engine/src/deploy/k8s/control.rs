@@ -191,7 +191,8 @@ pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError
     ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Start, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 /// Deletes the pod (graceful), then waits for its replacement to be ready and answering. A
@@ -223,7 +224,8 @@ pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlErr
     ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Restart, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usize, ControlError> {

@@ -350,7 +350,9 @@ pub fn render(
     let mut nodes = Vec::new();
     for i in 0..topo.node_count() {
         let peers = topo.dialled_by(i).into_iter().map(peer_addr).collect();
-        let plan = node_plan(i, nodekind::leader_secret(topo.seed, i), peers, &genesis);
+        let mut plan = node_plan(i, nodekind::leader_secret(topo.seed, i), peers, &genesis);
+        nodekind::apply_start_skew(kind, topo, &mut plan, Some(super::provision::NO_FAKETIME))
+            .map_err(|e| e.to_string())?;
         let config = kind
             .render_config(topo, &plan)
             .map_err(|e| format!("config of node-{i}: {e}"))?;

@@ -239,7 +239,10 @@ impl Deployer for K8sDeployer {
     /// pods serve no testing surface to tell a node to lie.
     fn lacks(&self) -> Vec<super::FaultKind> {
         use super::FaultKind::*;
-        vec![Pause, Cut, Latency, Loss, Bandwidth, Tamper, Byzantine]
+        // no testing surface in the pods: no clock, disk or byzantine switches
+        vec![
+            Pause, Cut, Latency, Loss, Bandwidth, Tamper, Clock, Disk, Byzantine,
+        ]
     }
 
     fn deploy<'a>(

@@ -139,6 +139,10 @@ pub(super) async fn client(dep: &K8sDeployer) -> Result<kube::Client, DeployErro
     Ok(client)
 }
 
+/// Why a pod cannot start its node under libfaketime.
+pub(super) const NO_FAKETIME: &str =
+    "the k8s deployer runs the node image as built, which holds no libfaketime";
+
 pub(super) async fn provision(
     dep: &K8sDeployer,
     topo: &Topology,
@@ -146,6 +150,8 @@ pub(super) async fn provision(
 ) -> Result<Arc<K8sTestnet>, DeployError> {
     let kind = node_kind(dep)?;
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
+    crate::nodekind::check_start_skews(&*kind, topo, Some(NO_FAKETIME))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let run_id = opts
         .run_id
         .clone()
@@ -267,6 +273,8 @@ pub(super) fn render_node(
 ) -> Result<NodeManifests, DeployError> {
     let mut plan = manifest::node_plan(i, key_hex, peers, &net.genesis);
     plan.overrides = overrides;
+    crate::nodekind::apply_start_skew(&*net.kind, &net.topology, &mut plan, Some(NO_FAKETIME))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let config = net
         .kind
         .render_config(&net.topology, &plan)

@@ -168,7 +168,8 @@ pub(super) async fn start(net: &LocalTestnet, i: usize) -> Result<(), ControlErr
     ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Start, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn restart(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
@@ -187,7 +188,8 @@ pub(super) async fn restart(net: &LocalTestnet, i: usize) -> Result<(), ControlE
     ));
     net.control_log
         .record(crate::deploy::control_log::NodeAction::Restart, i);
-    Ok(())
+    // a fresh process starts without the clock and disk faults in force
+    crate::deploy::node_faults::reapply(net, i).await
 }
 
 pub(super) async fn pause(net: &LocalTestnet, i: usize, pause: bool) -> Result<(), ControlError> {

@@ -125,6 +125,8 @@ pub(crate) struct LocalNode {
     pub state: NodeState,
     /// Peers it must have connected for readiness.
     pub expected_peers: usize,
+    /// Environment of its process beyond the kind's (libfaketime for a clock skew at start).
+    pub env: Vec<(String, String)>,
 }
 
 /// A testnet of local processes.

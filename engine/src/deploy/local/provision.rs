@@ -172,8 +172,11 @@ pub(super) async fn provision(
         None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string()))?,
     };
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
-    // Fail before creating anything if the binary cannot be found.
+    // Fail before creating anything if the binary cannot be found, or a clock skew at start
+    // cannot apply to it.
     kind.command(Path::new("config.yaml"))
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+    nodekind::check_start_skews(&*kind, topo, None)
         .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     // Until the testnet exists (and its Drop takes over), an error or a
@@ -270,10 +273,12 @@ pub(super) fn prepare_node(
     kind: &dyn nodekind::NodeKind,
     topo: &Topology,
     run_dir: &Path,
-    plan: NodePlan,
+    mut plan: NodePlan,
     expected_peers: usize,
 ) -> Result<LocalNode, DeployError> {
     let i = plan.index;
+    let env = nodekind::apply_start_skew(kind, topo, &mut plan, None)
+        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
     let dir = run_dir.join(format!("node-{i}"));
     let mut client = NodeClient::new(i, &format!("http://{}", plan.api_addr))
         .with_testing_url(plan.testing_addr.map(|a| format!("http://{a}")).as_deref());
@@ -300,6 +305,7 @@ pub(super) fn prepare_node(
         pid: None,
         state: NodeState::Stopped,
         expected_peers,
+        env,
     })
 }
 
@@ -330,7 +336,7 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
         .stderr(err)
         .process_group(0)
         .env("NOMOS_SCRIPT_RUN_ID", &net.run_id)
-        .envs(net.kind.env())
+        .envs(merged_env(net.kind.env(), &node.env))
         .kill_on_drop(false);
     if std::env::var_os("LOGOS_BLOCKCHAIN_LOG_DIR").is_none() {
         cmd.env("LOGOS_BLOCKCHAIN_LOG_DIR", &node.log_dir);
@@ -347,6 +353,20 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
     Ok(())
 }
 
+/// The kind's environment with a node's own on top; a preload of both is kept (the node's,
+/// libfaketime, first).
+fn merged_env(kind: Vec<(String, String)>, node: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = kind;
+    for (k, v) in node {
+        match out.iter_mut().find(|(ok, _)| ok == k) {
+            Some((_, ov)) if k == "LD_PRELOAD" => *ov = format!("{v}:{ov}"),
+            Some((_, ov)) => *ov = v.clone(),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
 /// Removes a directory on drop unless disarmed.
 struct DirGuard(Option<std::path::PathBuf>);
 
@@ -361,5 +381,23 @@ impl Drop for DirGuard {
         if let Some(d) = self.0.take() {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merged_env;
+
+    #[test]
+    fn a_node_preload_goes_before_the_kinds_and_other_values_win() {
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let env = merged_env(
+            vec![kv("LD_PRELOAD", "/k.so"), kv("A", "1")],
+            &[kv("LD_PRELOAD", "/ft.so"), kv("A", "2"), kv("B", "3")],
+        );
+        assert_eq!(
+            env,
+            vec![kv("LD_PRELOAD", "/ft.so:/k.so"), kv("A", "2"), kv("B", "3")]
+        );
     }
 }
