@@ -190,6 +190,7 @@ pub fn run_examples(
                 if let Err(e) = eval(&engine, &scope, &ex.example.code, &ex.label) {
                     summary.failures.push(format!("{} (check): {e}", ex.label));
                 }
+                forget_replay(&state);
             }
         }
         Err(e) => summary.failures.push(format!("check prelude: {e}")),
@@ -215,6 +216,7 @@ pub fn run_examples(
                 if let Err(e) = result {
                     summary.failures.push(format!("{} (run): {e}", ex.label));
                 }
+                forget_replay(&state);
                 if let Err(e) = eval(&engine, &scope, RESET, "reset") {
                     summary
                         .failures
@@ -229,6 +231,11 @@ pub fn run_examples(
     timings.truncate(5);
     summary.slowest = timings;
     summary
+}
+
+/// Each example is a script of its own: a `replay(..)` it sets does not change the next ones.
+fn forget_replay(state: &crate::host::HostState) {
+    *state.replay.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 fn prelude_scope(engine: &Engine, script: &Path) -> Result<Scope<'static>, String> {
