@@ -141,6 +141,10 @@ pub struct ShrinkArgs {
     /// Backend the runs deploy on.
     #[arg(long, value_enum, default_value_t = DeployerChoice::Local)]
     pub deployer: DeployerChoice,
+    /// A script parameter, as for `run`: given to every run of the search (and named in the
+    /// written file's `Run it:` line).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, ParamValue)>,
     /// Most runs the search may make in all (the original run included); when reached, the
     /// smallest failing run found so far is written.
     #[arg(long, value_name = "N", default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..=10_000))]

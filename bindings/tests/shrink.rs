@@ -105,23 +105,27 @@ fn a_failing_chaos_run_shrinks_to_the_events_that_matter_and_the_result_fails() 
 fn a_passing_seed_has_nothing_to_shrink() {
     let env = Env::new("shrink-passing-");
     let out = env.path("never.rhai");
-    let run = env.run(&[
-        "shrink",
-        &fixture(FIXTURE),
-        "--seed",
-        PASSING_SEED,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains(&format!(
-            "nothing to shrink: {} passes on seed {PASSING_SEED}",
-            fixture(FIXTURE)
-        )),
-        "{run:?}"
-    );
-    assert!(!out.exists());
+    let file = fixture(FIXTURE);
+    // 20 s of the fixture's chaos on a seed whose faults never hit the bug; and the failing seed
+    // with the bug turned off by a parameter (so `--set` reaches the runs)
+    for (seed, set) in [
+        (PASSING_SEED, vec!["duration=20s"]),
+        (FAILING_SEED, vec!["planted=false", "duration=15s"]),
+    ] {
+        let mut args = vec!["shrink", file.as_str(), "--seed", seed];
+        for s in &set {
+            args.extend(["--set", s]);
+        }
+        args.extend(["--out", out.to_str().unwrap()]);
+        let run = env.run(&args);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            run.stdout
+                .contains(&format!("nothing to shrink: {file} passes on seed {seed}")),
+            "{run:?}"
+        );
+        assert!(!out.exists());
+    }
     env.assert_clean(0);
 }
 

@@ -136,6 +136,12 @@ impl Shrinker<'_> {
             .args(["--seed", &self.args.seed.to_string()])
             .arg("--json")
             .arg(&json)
+            .args(
+                self.args
+                    .set
+                    .iter()
+                    .flat_map(|(k, v)| ["--set".to_owned(), format!("{k}={v}")]),
+            )
             .env(
                 crate::resolver::SCRIPT_PATH_ENV,
                 std::env::join_paths(path).unwrap_or_default(),
@@ -241,6 +247,14 @@ impl Shrinker<'_> {
             Trial::Passes
         }
     }
+}
+
+/// ` --set k=v` for each parameter the search was given.
+fn set_args(args: &ShrinkArgs) -> String {
+    args.set
+        .iter()
+        .map(|(k, v)| format!(" --set {k}={v}"))
+        .collect()
 }
 
 fn secs(d: Duration) -> String {
@@ -416,7 +430,11 @@ fn shrink(args: &ShrinkArgs) -> Result<i32, String> {
             sh.runs_made
         ),
         format!("It fails {}: {failure}", sh.target.describe()),
-        format!("Run it: nomos-script run {}", out.display()),
+        format!(
+            "Run it: nomos-script run {}{}",
+            out.display(),
+            set_args(args)
+        ),
     ];
     let text = render::script(
         &comment,
