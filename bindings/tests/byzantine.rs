@@ -345,7 +345,7 @@ fn an_equivocating_leader_is_named_on_compose() {
     }
     let env = Env::new("byz-compose-").removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE"]);
     let script = fixture("byzantine.rhai");
-    let run = env.run(&[
+    let run = common::run_retrying_port_races(env.cmd().args([
         "run",
         &script,
         "--seed",
@@ -354,7 +354,7 @@ fn an_equivocating_leader_is_named_on_compose() {
         "compose",
         "--set",
         "lie=equivocate",
-    ]);
+    ]));
     assert_eq!(run.code, 1, "{run:?}");
     let line = failed(&run, "no_equivocation");
     assert!(

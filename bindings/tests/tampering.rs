@@ -128,13 +128,20 @@ fn a_node_starved_of_blocks_is_named_on_compose() {
     }
     let env = Env::new("tamper-compose-").removing(&["LOGOS_BLOCKCHAIN_TESTNET_IMAGE"]);
     let script = fixture("tamper_blocks.rhai");
-    let run = env.run(&["run", &script, "--deployer", "compose", "--seed", "3"]);
+    let run = common::run_retrying_port_races(env.cmd().args([
+        "run",
+        &script,
+        "--deployer",
+        "compose",
+        "--seed",
+        "3",
+    ]));
     assert_eq!(run.code, 1, "{run:?}");
     let out = format!("{}{}", run.stdout, run.stderr);
     assert!(out.contains("compose deployer"), "{out}");
     assert!(out.contains("FAIL consensus_liveness"), "{out}");
     assert!(out.contains("node-2"), "{out}");
-    let healed = env.run(&[
+    let healed = common::run_retrying_port_races(env.cmd().args([
         "run",
         &script,
         "--deployer",
@@ -143,6 +150,6 @@ fn a_node_starved_of_blocks_is_named_on_compose() {
         "3",
         "--set",
         "revert=true",
-    ]);
+    ]));
     assert_eq!(healed.code, 0, "{healed:?}");
 }

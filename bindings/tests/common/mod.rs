@@ -173,13 +173,18 @@ impl Env {
 static PORT_RACE_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One run; a run that could not start because another test took a node's port between the
-/// deployer picking it and the node binding it (exit 3, "Address already in use") is started
+/// deployer picking it and the node (or Docker) binding it (exit 3, "Address already in use",
+/// "port is already allocated") is started
 /// again, up to twice (its kept run dir counts in [`port_race_retries`]). A verdict (exit 0 or
 /// 1) is never retried.
 pub fn run_retrying_port_races(cmd: &mut Command) -> Run {
     let mut run = run_command(cmd);
     for _ in 0..2 {
-        if run.code == 3 && run.stderr.contains("Address already in use") {
+        if run.code == 3
+            && (run.stderr.contains("Address already in use")
+                // Docker publishing a container port another process took meanwhile
+                || run.stderr.contains("port is already allocated"))
+        {
             PORT_RACE_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             run = run_command(cmd);
         } else {
