@@ -481,21 +481,46 @@ fn shrink(args: &ShrinkArgs) -> Result<i32, String> {
 /// The search (steps 1 to 5 of the module's doc); returns the smallest failing candidate.
 fn search_from(sh: &mut Shrinker<'_>, first: Candidate, message: &str) -> Candidate {
     let mut best = first;
-    let failed_at = sh.last_failure.as_ref().and_then(|r| r.failed_at);
+    // stopped early (budget, Ctrl-C): the smallest failing candidate so far
+    let _ = search_steps(sh, &mut best, message);
+    best
+}
+
+/// The budget of runs is spent, or Ctrl-C: the search ends with what it has.
+struct Stopped;
+
+impl Shrinker<'_> {
+    /// Runs `cand` unless it is `best` already; it becomes `best` when it still fails.
+    /// Whether it did.
+    fn adopt(
+        &mut self,
+        what: &str,
+        cand: Candidate,
+        best: &mut Candidate,
+    ) -> Result<bool, Stopped> {
+        if cand == *best {
+            return Ok(false);
+        }
+        match self.trial(what, &cand) {
+            Trial::Fails => {
+                *best = cand;
+                Ok(true)
+            }
+            Trial::Passes => Ok(false),
+            Trial::Stopped => Err(Stopped),
+        }
+    }
+}
+
+fn search_steps(sh: &mut Shrinker<'_>, best: &mut Candidate, message: &str) -> Result<(), Stopped> {
     // 1. what came after the failure cannot have caused it
-    if let Some(t) = failed_at {
+    if let Some(t) = sh.last_failure.as_ref().and_then(|r| r.failed_at) {
         let cand = Candidate {
             steps: search::before(&best.steps, t),
             duration: (t + SLACK).min(best.duration),
             ..best.clone()
         };
-        if cand != best {
-            match sh.trial("cut where the run failed", &cand) {
-                Trial::Fails => best = cand,
-                Trial::Passes => {}
-                Trial::Stopped => return best,
-            }
-        }
+        sh.adopt("cut where the run failed", cand, best)?;
     }
     // 2. the node the failure names
     let failing_node = search::node_named(message);
@@ -506,16 +531,12 @@ fn search_from(sh: &mut Shrinker<'_>, first: Candidate, message: &str) -> Candid
             .filter(|s| search::bears_on(s, k))
             .cloned()
             .collect();
-        if steps.len() < best.steps.len() && !steps.is_empty() {
+        if !steps.is_empty() {
             let cand = Candidate {
                 steps,
                 ..best.clone()
             };
-            match sh.trial(&format!("only the events bearing on node-{k}"), &cand) {
-                Trial::Fails => best = cand,
-                Trial::Passes => {}
-                Trial::Stopped => return best,
-            }
+            sh.adopt(&format!("only the events bearing on node-{k}"), cand, best)?;
         }
     }
     // 3. delta debugging
@@ -544,42 +565,26 @@ fn search_from(sh: &mut Shrinker<'_>, first: Candidate, message: &str) -> Candid
         });
         best.steps = kept.iter().map(|&i| base.steps[i].clone()).collect();
         if stopped {
-            return best;
+            return Err(Stopped);
         }
     }
-    // 4. earlier and shorter
+    // 4. earlier and shorter; else only shorter, keeping the times
     let moved = search::shifted(&best.steps, LEAD);
-    let end = moved.iter().map(search::end_of).max().unwrap_or_default();
+    let ended_soon = |steps: &[PlannedStep], best: &Candidate| {
+        let end = steps.iter().map(search::end_of).max().unwrap_or_default();
+        (end + SLACK).min(best.duration)
+    };
     let cand = Candidate {
+        duration: ended_soon(&moved, best),
         steps: moved,
-        duration: (end + SLACK).min(best.duration),
         ..best.clone()
     };
-    if cand != best {
-        match sh.trial("moved to the start and ended soon after", &cand) {
-            Trial::Fails => best = cand,
-            Trial::Passes => {
-                // keep the times, only end sooner
-                let end = best
-                    .steps
-                    .iter()
-                    .map(search::end_of)
-                    .max()
-                    .unwrap_or_default();
-                let shorter = Candidate {
-                    duration: (end + SLACK).min(best.duration),
-                    ..best.clone()
-                };
-                if shorter != best {
-                    match sh.trial("ended soon after the last event", &shorter) {
-                        Trial::Fails => best = shorter,
-                        Trial::Passes => {}
-                        Trial::Stopped => return best,
-                    }
-                }
-            }
-            Trial::Stopped => return best,
-        }
+    if !sh.adopt("moved to the start and ended soon after", cand, best)? {
+        let shorter = Candidate {
+            duration: ended_soon(&best.steps, best),
+            ..best.clone()
+        };
+        sh.adopt("ended soon after the last event", shorter, best)?;
     }
     // 5. fewer nodes
     let n = search::fewest_nodes(&best.steps, failing_node);
@@ -589,9 +594,7 @@ fn search_from(sh: &mut Shrinker<'_>, first: Candidate, message: &str) -> Candid
             nodes: n,
             ..best.clone()
         };
-        if let Trial::Fails = sh.trial(&format!("{n} nodes"), &cand) {
-            best = cand;
-        }
+        sh.adopt(&format!("{n} nodes"), cand, best)?;
     }
-    best
+    Ok(())
 }
