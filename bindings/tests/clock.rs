@@ -12,12 +12,7 @@ fn check_skewed_run(env: &Env, extra: &[&str]) {
     let script = fixture("clock_skew.rhai");
     let mut args = vec!["run", script.as_str(), "--seed", "4"];
     args.extend_from_slice(extra);
-    // a compose run can lose a published port to another test between the pick and the bind
-    let run = if extra.contains(&"compose") {
-        common::run_retrying_port_races(env.cmd().args(&args))
-    } else {
-        env.run(&args)
-    };
+    let run = env.run_retrying_compose_port_races(&args);
     assert_eq!(run.code, 1, "{run:?}");
     let out = format!("{}{}", run.stdout, run.stderr);
     let line = out
@@ -26,11 +21,7 @@ fn check_skewed_run(env: &Env, extra: &[&str]) {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("node-3"), "names the skewed node: {line}");
     args.extend_from_slice(&["--set", "reset=true"]);
-    let healed = if extra.contains(&"compose") {
-        common::run_retrying_port_races(env.cmd().args(&args))
-    } else {
-        env.run(&args)
-    };
+    let healed = env.run_retrying_compose_port_races(&args);
     assert_eq!(healed.code, 0, "{healed:?}");
 }
 

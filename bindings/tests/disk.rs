@@ -14,12 +14,7 @@ fn check_full_disk_run(env: &Env, extra: &[&str]) {
     let script = fixture("disk_full.rhai");
     let mut args = vec!["run", script.as_str(), "--seed", "6"];
     args.extend_from_slice(extra);
-    // a compose run can lose a published port to another test between the pick and the bind
-    let run = if extra.contains(&"compose") {
-        common::run_retrying_port_races(env.cmd().args(&args))
-    } else {
-        env.run(&args)
-    };
+    let run = env.run_retrying_compose_port_races(&args);
     assert_eq!(run.code, 1, "{run:?}");
     let out = format!("{}{}", run.stdout, run.stderr);
     let line = out
@@ -36,11 +31,7 @@ fn check_full_disk_run(env: &Env, extra: &[&str]) {
     );
     let json = env.path("healed.json").display().to_string();
     args.extend_from_slice(&["--set", "revert=true", "--json", &json]);
-    let healed = if extra.contains(&"compose") {
-        common::run_retrying_port_races(env.cmd().args(&args))
-    } else {
-        env.run(&args)
-    };
+    let healed = env.run_retrying_compose_port_races(&args);
     assert_eq!(healed.code, 0, "{healed:?}");
     // given room again, the node's catch-up is measured like a restart's
     let report: serde_json::Value =

@@ -125,6 +125,17 @@ impl Env {
         run_command(self.cmd().args(args))
     }
 
+    /// `run`; a run on compose (`--deployer compose` among `args`) that lost a published port to
+    /// another test is started again ([`run_retrying_port_races`]). Local runs are not: their
+    /// callers count the run dirs left, and a retry would leave one more.
+    pub fn run_retrying_compose_port_races(&self, args: &[&str]) -> Run {
+        if args.contains(&"compose") {
+            run_retrying_port_races(self.cmd().args(args))
+        } else {
+            self.run(args)
+        }
+    }
+
     /// `run` with extra environment variables.
     pub fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut c = self.cmd();
