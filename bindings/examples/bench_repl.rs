@@ -118,7 +118,11 @@ fn main() {
     let st = engine::live::state::read_state(&state_dir.path().join("testnets/bench.json"))
         .expect("state file");
     let (url, secret) = st.control().expect("control url and secret");
-    let remote = engine::live::remote::RemoteTestnet::attach("bench", url, secret).expect("attach");
+    let remote = runtime
+        .block_on(engine::live::remote::RemoteTestnet::attach(
+            "bench", url, secret,
+        ))
+        .expect("attach");
     let mut session = Session::new(runtime.handle().clone(), settings, Path::new("<input>"));
     session.bind_net(Arc::new(remote));
     std::thread::sleep(Duration::from_millis(300));

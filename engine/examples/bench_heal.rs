@@ -84,11 +84,11 @@ async fn main() {
             eprintln!("rep {rep}: the testnet did not converge before the split: {e}");
             break;
         }
-        net.partition(groups.clone()).expect("partition");
+        net.partition(groups.clone()).await.expect("partition");
         tokio::time::sleep(split).await;
         let before = tips(&*net).await;
         let forked = before[0].as_ref().map(|x| &x.1) != before[5].as_ref().map(|x| &x.1);
-        net.heal().expect("heal");
+        net.heal().await.expect("heal");
         match until_converged(&*net, Duration::from_secs(30)).await {
             Ok(d) => {
                 println!(

@@ -291,7 +291,7 @@ async fn run_deployed(
     if opts.teardown {
         // faults are reverted first so the log records it
         let _ = testnet.revert_node_faults().await;
-        let _ = testnet.heal();
+        let _ = testnet.heal().await;
         crate::deploy::byzantine::make_honest(&*testnet).await;
         report.fault_log = testnet.fault_log();
         sink.emit(RunEvent::TeardownStarted);

@@ -340,6 +340,7 @@ async fn a_fault_triggered_at_a_height_fires_at_that_height() {
                 Fault::Isolate(2),
                 Some(format!("on_height(12) at height {:?}", fired.height)),
             )
+            .await
             .map(|_| ())
             .map_err(|e| e.to_string())
         }
@@ -424,9 +425,9 @@ async fn triggers_on_a_live_testnet_fire_at_their_height_and_slot() {
     let by_height = chaos::trigger::arm(
         net.clone(),
         Trigger::Height(h),
-        chaos::action(
-            |_, net| async move { net.isolate(1).map(|_| ()).map_err(|e| e.to_string()) },
-        ),
+        chaos::action(|_, net| async move {
+            net.isolate(1).await.map(|_| ()).map_err(|e| e.to_string())
+        }),
     );
     let by_slot = chaos::trigger::arm(
         net.clone(),

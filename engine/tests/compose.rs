@@ -131,7 +131,7 @@ async fn three_containers_ready_restart_partition_teardown() {
     .await;
 
     // partition node-2 away: it stops following; after heal it catches up
-    net.isolate(2).expect("isolate");
+    net.isolate(2).await.expect("isolate");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let h2 = heights(&*net).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -147,7 +147,7 @@ async fn three_containers_ready_restart_partition_teardown() {
     assert_eq!(peers2, 0, "isolated node-2 still has peers");
     let majority_moved = h3[0].unwrap_or(0) > h2[0].unwrap_or(0);
     assert!(majority_moved, "majority stalled: {h2:?} -> {h3:?}");
-    net.heal().expect("heal");
+    net.heal().await.expect("heal");
     wait_for(
         "node-2 rejoins after heal",
         Duration::from_secs(20),

@@ -527,7 +527,7 @@ async fn deploy_control_partition_and_cleanup_send_the_expected_requests() {
     take_calls(&cluster);
 
     // partition [[0,1],[2]]: one policy per node, applied server-side; heal deletes them.
-    let id = net.partition(vec![vec![0, 1], vec![2]]).unwrap();
+    let id = net.partition(vec![vec![0, 1], vec![2]]).await.unwrap();
     let w = take_calls(&cluster);
     assert_eq!(
         w.iter().map(Call::line).collect::<Vec<_>>(),
@@ -555,15 +555,15 @@ async fn deploy_control_partition_and_cleanup_send_the_expected_requests() {
     assert_eq!(active[0].links.len(), 4); // 0<->2, 1<->2
 
     // A second fault stacks: isolating 0 too leaves node 1 with only itself.
-    let id2 = net.isolate(0).unwrap();
+    let id2 = net.isolate(0).await.unwrap();
     let w = take_calls(&cluster);
     assert_eq!(w.len(), 3);
     assert_eq!(allowed(&w[1]), json!(["1"]));
-    net.revert_fault(id2).unwrap();
+    net.revert_fault(id2).await.unwrap();
     let w = take_calls(&cluster);
     assert_eq!(allowed(&w[1]), json!(["0", "1"]));
 
-    assert_eq!(net.heal().unwrap(), 1);
+    assert_eq!(net.heal().await.unwrap(), 1);
     let w = take_calls(&cluster);
     assert_eq!(
         w.iter().map(Call::line).collect::<Vec<_>>(),
@@ -579,15 +579,17 @@ async fn deploy_control_partition_and_cleanup_send_the_expected_requests() {
     // What Kubernetes cannot do is refused with the reason, before any request.
     let e = net.pause(1).await.unwrap_err().to_string();
     assert!(e.contains("cannot pause node-1"), "{e}");
-    let e = net.cut(0, 1).unwrap_err().to_string();
+    let e = net.cut(0, 1).await.unwrap_err().to_string();
     assert!(e.contains("cannot apply `cut 0->1`"), "{e}");
     let e = net
         .set_loss(engine::links::LinkSel::All, 0.5)
+        .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("NetworkPolicies only allow or deny"), "{e}");
     let e = net
         .apply_fault(Fault::Partition(vec![vec![0], vec![7]]), None)
+        .await
         .unwrap_err()
         .to_string();
     assert!(
@@ -749,7 +751,7 @@ async fn add_node_joins_the_faults_in_force_and_preserve_keeps_the_namespace() {
     let mut o = opts("mock1");
     o.events = Some(engine::report::EventSink::new(vec![capture.clone()]));
     let net = dep.deploy(&topology(), &o).await.unwrap();
-    net.partition(vec![vec![0, 1], vec![2]]).unwrap();
+    net.partition(vec![vec![0, 1], vec![2]]).await.unwrap();
     take_calls(&cluster);
 
     let i = net

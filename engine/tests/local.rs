@@ -425,10 +425,10 @@ impl engine::workload::Workload for PartitionAtStart {
             let err = |e: engine::deploy::ControlError| {
                 engine::workload::WorkloadError::new(e.to_string())
             };
-            ctx.testnet().partition(groups).map_err(err)?;
+            ctx.testnet().partition(groups).await.map_err(err)?;
             stop.cancelled().await;
             if heal {
-                ctx.testnet().heal().map_err(err)?;
+                ctx.testnet().heal().await.map_err(err)?;
             }
             Ok(())
         })

@@ -344,9 +344,10 @@ impl engine::workload::Workload for PartitionForAWhile {
             tokio::time::sleep(Duration::from_millis(1200)).await;
             ctx.testnet()
                 .partition(vec![vec![0, 1], vec![2]])
+                .await
                 .map_err(err)?;
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            ctx.testnet().heal().map_err(err)?;
+            ctx.testnet().heal().await.map_err(err)?;
             stop.cancelled().await;
             Ok(())
         })

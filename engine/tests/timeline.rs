@@ -15,10 +15,10 @@ async fn node_control_and_faults_share_one_timeline() {
     let topo = fast(TopologyBuilder::new().nodes(3)).build().unwrap();
     let net = deploy(base.path(), &topo).await;
     net.restart(1).await.unwrap();
-    let id = net.partition(vec![vec![0], vec![1, 2]]).unwrap();
+    let id = net.partition(vec![vec![0], vec![1, 2]]).await.unwrap();
     net.pause(2).await.unwrap();
     net.resume(2).await.unwrap();
-    net.revert_fault(id).unwrap();
+    net.revert_fault(id).await.unwrap();
     net.kill(0).await.unwrap();
     net.start(0).await.unwrap();
     let added = net
@@ -100,9 +100,10 @@ async fn control_events_carry_the_faults_in_force_and_clear_links_lowers_the_cou
         std::time::Duration::from_millis(20),
         Default::default(),
     )
+    .await
     .unwrap();
-    net.set_loss(LinkSel::Node(1), 0.1).unwrap();
-    net.isolate(2).unwrap();
+    net.set_loss(LinkSel::Node(1), 0.1).await.unwrap();
+    net.isolate(2).await.unwrap();
     let mut count = FaultCount::default();
     let apply = |count: &mut FaultCount| {
         for a in seen.0.lock().unwrap().drain(..) {
@@ -112,7 +113,7 @@ async fn control_events_carry_the_faults_in_force_and_clear_links_lowers_the_cou
     apply(&mut count);
     assert_eq!(count.active(), 3);
     // node 1's links: latency and loss go, the isolation of node 2 covers other links and stays
-    let touched = net.clear_links(LinkSel::Node(1)).unwrap();
+    let touched = net.clear_links(LinkSel::Node(1)).await.unwrap();
     assert!(touched >= 2, "{touched}");
     let last = seen.0.lock().unwrap().last().cloned().unwrap();
     assert!(
@@ -121,7 +122,7 @@ async fn control_events_carry_the_faults_in_force_and_clear_links_lowers_the_cou
     );
     apply(&mut count);
     assert_eq!(count.active(), 1);
-    net.heal().unwrap();
+    net.heal().await.unwrap();
     apply(&mut count);
     assert_eq!(count.active(), 0);
     net.teardown(false).await.unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::deadline::Deadline;
-use engine::deploy::{AddNodeSpec, ControlError, DeployOptions, Deployer, Testnet};
+use engine::deploy::{AddNodeSpec, ControlError, ControlFuture, DeployOptions, Deployer, Testnet};
 use engine::links::LinkSel;
 use engine::topology::{Topology, TopologyBuilder};
 use rhai::{Array, Dynamic, Engine, INT, Map};
@@ -301,14 +301,12 @@ impl NetHandle {
 
     pub(crate) fn fault<F>(&self, what: &str, f: F) -> Res<INT>
     where
-        F: FnOnce(&dyn Testnet) -> Result<engine::links::FaultId, ControlError>,
+        F: for<'a> FnOnce(&'a dyn Testnet) -> ControlFuture<'a, engine::links::FaultId>,
     {
         let Some(net) = self.net.clone() else {
             return Ok(0);
         };
-        // Fault calls are synchronous but may touch the runtime (proxies): run them inside it.
-        let _guard = self.bridge.handle().enter();
-        match f(&*net) {
+        match self.bridge.block_on_cancellable(f(&*net))? {
             Ok(id) => Ok(INT::try_from(id.0).unwrap_or(INT::MAX)),
             Err(e) => err(format!("{what} failed: {e}")),
         }
@@ -947,8 +945,7 @@ fn register_faults(reg: &mut Registrar) {
                     Err(e) => return err(format!("heal failed: {e}")),
                 }
             };
-            let _guard = n.bridge.handle().enter();
-            match net.heal() {
+            match n.bridge.block_on_cancellable(net.heal())? {
                 Ok(k) => Ok((k + on_nodes) as INT),
                 // a testnet without network faults still heals its nodes
                 Err(ControlError::Unsupported { .. }) => Ok(on_nodes as INT),
@@ -971,8 +968,8 @@ fn register_faults(reg: &mut Registrar) {
                 u64::try_from(id)
                     .or_else(|_| err(format!("revert fault id = {id} must not be negative")))?,
             );
-            let _guard = n.bridge.handle().enter();
-            net.revert_fault(id)
+            n.bridge
+                .block_on_cancellable(net.revert_fault(id))?
                 .or_else(|e| err(format!("revert failed: {e}")))
         }
     );

@@ -189,7 +189,7 @@ pub fn down(handle: &tokio::runtime::Handle, name: &str) -> i32 {
             .as_deref()
             .zip(st.control_secret.as_deref())
             .and_then(|(u, secret)| ControlClient::new(u, secret).ok())
-            .map(|c| c.call("POST", "/shutdown", None, DOWN_WAIT));
+            .map(|c| handle.block_on(c.call("POST", "/shutdown", None, DOWN_WAIT)));
         match asked {
             Some(Ok(_)) => {}
             Some(Err(ref e)) => {

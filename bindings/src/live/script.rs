@@ -60,7 +60,10 @@ pub fn register(engine: &mut Engine, state: &Arc<HostState>) {
                 return err(format!("attach(\"{name}\"): not ready ({:?})", s.status));
             }
             let (url, secret) = s.control().or_else(|e| err(format!("attach(\"{name}\"): {e}")))?;
-            let remote = RemoteTestnet::attach(name, url, secret).or_else(err)?;
+            let remote = st
+                .bridge
+                .block_on_cancellable(RemoteTestnet::attach(name, url, secret))?
+                .or_else(err)?;
             Ok(NetHandle::live(Arc::new(remote), st.bridge.clone()))
         }
     );

@@ -91,7 +91,7 @@ pub fn run(opts: ReplOptions) -> i32 {
         return exit::INFRA_ERROR;
     }
     if let Some(name) = &opts.attach {
-        match attach(name) {
+        match attach(runtime.handle(), name) {
             Ok(remote) => {
                 println!(
                     "attached to `{name}` ({} deployer, {} nodes, control {}); :help for help",
@@ -154,7 +154,7 @@ pub fn run(opts: ReplOptions) -> i32 {
 }
 
 /// The attached testnet, or the exit code (2 for an unknown name, 3 otherwise) and message.
-fn attach(name: &str) -> Result<RemoteTestnet, (i32, String)> {
+fn attach(handle: &tokio::runtime::Handle, name: &str) -> Result<RemoteTestnet, (i32, String)> {
     let st = crate::live::manage::load_named(name)?;
     let infra = |m: String| (exit::INFRA_ERROR, m);
     if !st.supervisor_alive() {
@@ -171,7 +171,9 @@ fn attach(name: &str) -> Result<RemoteTestnet, (i32, String)> {
         )));
     }
     let (url, secret) = st.control().map_err(infra)?;
-    RemoteTestnet::attach(name, url, secret).map_err(infra)
+    handle
+        .block_on(RemoteTestnet::attach(name, url, secret))
+        .map_err(infra)
 }
 
 /// Why `--endpoints FILE` could not bind `net`, and the exit code.

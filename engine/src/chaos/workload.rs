@@ -290,8 +290,9 @@ impl Exec {
     /// Applies the action; returns the fault id of a network fault.
     async fn apply(&self, step: &PlannedStep) -> Result<Option<FaultId>, String> {
         let net = &self.net;
-        let fault = |f: Fault| {
+        let fault = |f: Fault| async {
             net.apply_fault(f, Some(self.note(step)))
+                .await
                 .map(Some)
                 .map_err(|e| e.to_string())
         };
@@ -304,7 +305,7 @@ impl Exec {
             ChaosAction::Resume(i) => net.resume(*i).await.map(|_| None),
             // one fault model: heal reverts the clock and disk faults too
             ChaosAction::Heal => match net.revert_node_faults().await {
-                Ok(_) => net.heal().map(|_| None),
+                Ok(_) => net.heal().await.map(|_| None),
                 Err(e) => Err(e),
             },
             ChaosAction::Clock { node, offset_ms } => {
@@ -329,8 +330,8 @@ impl Exec {
                 .set_node_fault(*node, NodeFault::Unflushed { blocks: *blocks })
                 .await
                 .map(|_| None),
-            ChaosAction::Partition(g) => return fault(Fault::Partition(g.clone())),
-            ChaosAction::Isolate(i) => return fault(Fault::Isolate(*i)),
+            ChaosAction::Partition(g) => return fault(Fault::Partition(g.clone())).await,
+            ChaosAction::Isolate(i) => return fault(Fault::Isolate(*i)).await,
             ChaosAction::Latency {
                 links,
                 delay,
@@ -340,13 +341,15 @@ impl Exec {
                     links: links.clone(),
                     delay: *delay,
                     jitter: *jitter,
-                });
+                })
+                .await;
             }
             ChaosAction::Loss { links, probability } => {
                 return fault(Fault::Loss {
                     links: links.clone(),
                     probability: *probability,
-                });
+                })
+                .await;
             }
         };
         r.map_err(|e| e.to_string())
@@ -406,7 +409,7 @@ impl Exec {
                 }
                 Some((
                     format!("revert {}", step.action),
-                    net.revert_fault(id).map_err(|e| e.to_string()),
+                    net.revert_fault(id).await.map_err(|e| e.to_string()),
                 ))
             }
             _ => None,

@@ -187,12 +187,7 @@ impl NodeClient {
         if e.is_timeout() {
             self.err(url, ClientErrorKind::Timeout(self.timeout))
         } else {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
+            let msg = crate::report::brief::error_chain(&e);
             self.err(url, ClientErrorKind::Unreachable(msg))
         }
     }

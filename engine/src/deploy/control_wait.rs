@@ -128,7 +128,10 @@ mod tests {
     use super::*;
     use crate::client::NodeClients;
     use crate::deploy::control_log::ControlRecord;
-    use crate::deploy::{Capability, DeployError, TeardownSummary};
+    use crate::deploy::{
+        Capability, ControlError, ControlFuture, DeployError, NetworkFaults, NodeControl, NodeLogs,
+        Teardown, TeardownSummary,
+    };
     use crate::topology::{Topology, TopologyBuilder};
 
     /// One node at a port nothing listens on, in a state and with a control history the test
@@ -199,6 +202,68 @@ mod tests {
         fn control_log(&self) -> Vec<ControlRecord> {
             self.records.lock().unwrap().clone()
         }
+    }
+
+    fn no<'a, T: Send + 'a>() -> ControlFuture<'a, T> {
+        Box::pin(async { Err(ControlError::Failed("the fake does nothing".to_owned())) })
+    }
+
+    impl NodeControl for Fake {
+        fn start(&self, _: usize) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn stop(&self, _: usize) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn restart(&self, _: usize) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn kill(&self, _: usize) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn pause(&self, _: usize) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn resume(&self, _: usize) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn add_node(&self, _: crate::deploy::AddNodeSpec) -> ControlFuture<'_, usize> {
+            no()
+        }
+    }
+
+    impl NetworkFaults for Fake {
+        fn apply_fault(
+            &self,
+            _: crate::links::Fault,
+            _: Option<String>,
+        ) -> ControlFuture<'_, crate::links::FaultId> {
+            no()
+        }
+        fn revert_fault(&self, _: crate::links::FaultId) -> ControlFuture<'_, ()> {
+            no()
+        }
+        fn clear_links(&self, _: crate::links::LinkSel) -> ControlFuture<'_, usize> {
+            no()
+        }
+        fn heal(&self) -> ControlFuture<'_, usize> {
+            no()
+        }
+        fn active_faults(&self) -> Vec<crate::links::ActiveFault> {
+            Vec::new()
+        }
+        fn fault_log(&self) -> Vec<crate::links::FaultRecord> {
+            Vec::new()
+        }
+    }
+
+    impl NodeLogs for Fake {
+        fn logs(&self, _: usize, _: usize) -> ControlFuture<'_, String> {
+            no()
+        }
+    }
+
+    impl Teardown for Fake {
         fn teardown(&self, _keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
             Box::pin(async {
                 Ok(TeardownSummary {

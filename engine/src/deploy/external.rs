@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 use super::{
-    AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, TeardownSummary,
-    Testnet,
+    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, DeployOptions, Deployer,
+    NetworkFaults, NodeControl, NodeLogs, Teardown, TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
-use crate::links::{Fault, FaultId, LinkSel};
+use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::report::RunEvent;
 use crate::report::recorder::{api_urls, testing_urls};
 use crate::topology::{Topology, TopologyBuilder};
@@ -396,11 +396,14 @@ fn refused(what: &str) -> ControlError {
     ))
 }
 
-fn refused_node<T: Send>(
-    what: &'static str,
-    i: usize,
-) -> BoxFuture<'static, Result<T, ControlError>> {
-    Box::pin(async move { Err(refused(&format!("{what} node-{i}"))) })
+fn refused_node<T: Send + 'static>(what: &'static str, i: usize) -> ControlFuture<'static, T> {
+    Box::pin(std::future::ready(Err(refused(&format!(
+        "{what} node-{i}"
+    )))))
+}
+
+fn refused_call<T: Send + 'static>(what: &'static str) -> ControlFuture<'static, T> {
+    Box::pin(std::future::ready(Err(refused(what))))
 }
 
 impl Testnet for ExternalTestnet {
@@ -446,7 +449,9 @@ impl Testnet for ExternalTestnet {
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
         Box::pin(probe(&self.clients, deadline))
     }
+}
 
+impl NodeControl for ExternalTestnet {
     fn start(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
         refused_node("start", i)
     }
@@ -473,28 +478,40 @@ impl Testnet for ExternalTestnet {
 
     fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
         let _ = spec;
-        Box::pin(async move { Err(refused("add a node")) })
+        refused_call("add a node")
     }
+}
 
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
+impl NetworkFaults for ExternalTestnet {
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> ControlFuture<'_, FaultId> {
         let _ = (fault, note);
-        Err(refused("apply network faults"))
+        refused_call("apply network faults")
     }
 
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
+    fn revert_fault(&self, id: FaultId) -> ControlFuture<'_, ()> {
         let _ = id;
-        Err(refused("revert network faults"))
+        refused_call("revert network faults")
     }
 
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
+    fn clear_links(&self, links: LinkSel) -> ControlFuture<'_, usize> {
         let _ = links;
-        Err(refused("clear network faults"))
+        refused_call("clear network faults")
     }
 
-    fn heal(&self) -> Result<usize, ControlError> {
-        Err(refused("heal network faults"))
+    fn heal(&self) -> ControlFuture<'_, usize> {
+        refused_call("heal network faults")
     }
 
+    fn active_faults(&self) -> Vec<ActiveFault> {
+        Vec::new()
+    }
+
+    fn fault_log(&self) -> Vec<FaultRecord> {
+        Vec::new()
+    }
+}
+
+impl NodeLogs for ExternalTestnet {
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
         let _ = lines;
         Box::pin(async move {
@@ -503,7 +520,9 @@ impl Testnet for ExternalTestnet {
             )))
         })
     }
+}
 
+impl Teardown for ExternalTestnet {
     /// Nothing is torn down: the nodes are not ours and keep running.
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         let _ = keep;

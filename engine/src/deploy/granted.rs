@@ -13,8 +13,8 @@ use futures::future::BoxFuture;
 
 use super::control_log::NodeAction;
 use super::{
-    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NodeState, TeardownSummary,
-    Testnet,
+    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NetworkFaults, NodeControl,
+    NodeLogs, NodeState, Teardown, TeardownSummary, Testnet,
 };
 use crate::client::NodeClients;
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
@@ -105,7 +105,7 @@ impl Granted {
     ) -> ControlFuture<'a, T> {
         match self.need(Capability::NodeControl, action) {
             Ok(()) => f(&*self.inner),
-            Err(e) => Box::pin(async move { Err(e) }),
+            Err(e) => refused(e),
         }
     }
 
@@ -123,6 +123,11 @@ impl Granted {
             fut.await
         })
     }
+}
+
+/// A refusal, as a control future.
+fn refused<'a, T: Send + 'a>(e: ControlError) -> ControlFuture<'a, T> {
+    Box::pin(std::future::ready(Err(e)))
 }
 
 impl Testnet for Granted {
@@ -169,44 +174,6 @@ impl Testnet for Granted {
             .and_then(|v| v.last().copied())
             .or_else(|| self.inner.control_in_flight(i))
     }
-    fn start(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control_on(i, NodeAction::Start, |n| n.start(i))
-    }
-    fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control_on(i, NodeAction::Stop, |n| n.stop(i))
-    }
-    fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control_on(i, NodeAction::Restart, |n| n.restart(i))
-    }
-    fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control_on(i, NodeAction::Kill, |n| n.kill(i))
-    }
-    fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control_on(i, NodeAction::Pause, |n| n.pause(i))
-    }
-    fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
-        self.control_on(i, NodeAction::Resume, |n| n.resume(i))
-    }
-    fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
-        self.control("add_node", move |n| n.add_node(spec))
-    }
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, &fault.to_string())?;
-        self.inner.apply_fault(fault, note)
-    }
-    // Reverting, clearing and healing only remove faults: always allowed.
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        self.inner.revert_fault(id)
-    }
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        self.inner.clear_links(links)
-    }
-    fn heal(&self) -> Result<usize, ControlError> {
-        self.inner.heal()
-    }
-    fn active_faults(&self) -> Vec<ActiveFault> {
-        self.inner.active_faults()
-    }
     fn control_log(&self) -> Vec<super::control_log::ControlRecord> {
         self.inner.control_log()
     }
@@ -243,41 +210,105 @@ impl Testnet for Granted {
     ) {
         self.inner.note_control(action, i, detail);
     }
+}
+
+impl NodeControl for Granted {
+    fn start(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control_on(i, NodeAction::Start, |n| n.start(i))
+    }
+    fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control_on(i, NodeAction::Stop, |n| n.stop(i))
+    }
+    fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control_on(i, NodeAction::Restart, |n| n.restart(i))
+    }
+    fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control_on(i, NodeAction::Kill, |n| n.kill(i))
+    }
+    fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control_on(i, NodeAction::Pause, |n| n.pause(i))
+    }
+    fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.control_on(i, NodeAction::Resume, |n| n.resume(i))
+    }
+    fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
+        self.control("add_node", move |n| n.add_node(spec))
+    }
+}
+
+impl NetworkFaults for Granted {
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, &fault.to_string()) {
+            Ok(()) => self.inner.apply_fault(fault, note),
+            Err(e) => refused(e),
+        }
+    }
+    // Reverting, clearing and healing only remove faults: always allowed.
+    fn revert_fault(&self, id: FaultId) -> ControlFuture<'_, ()> {
+        self.inner.revert_fault(id)
+    }
+    fn clear_links(&self, links: LinkSel) -> ControlFuture<'_, usize> {
+        self.inner.clear_links(links)
+    }
+    fn heal(&self) -> ControlFuture<'_, usize> {
+        self.inner.heal()
+    }
+    fn active_faults(&self) -> Vec<ActiveFault> {
+        self.inner.active_faults()
+    }
     fn fault_log(&self) -> Vec<FaultRecord> {
         self.inner.fault_log()
     }
-    fn partition(&self, groups: Vec<Vec<usize>>) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, "partition")?;
-        self.inner.partition(groups)
+    fn partition(&self, groups: Vec<Vec<usize>>) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, "partition") {
+            Ok(()) => self.inner.partition(groups),
+            Err(e) => refused(e),
+        }
     }
-    fn isolate(&self, i: usize) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, "isolate")?;
-        self.inner.isolate(i)
+    fn isolate(&self, i: usize) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, "isolate") {
+            Ok(()) => self.inner.isolate(i),
+            Err(e) => refused(e),
+        }
     }
-    fn cut(&self, from: usize, to: usize) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, "cut")?;
-        self.inner.cut(from, to)
+    fn cut(&self, from: usize, to: usize) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, "cut") {
+            Ok(()) => self.inner.cut(from, to),
+            Err(e) => refused(e),
+        }
     }
     fn set_latency(
         &self,
         links: LinkSel,
         delay: Duration,
         jitter: Duration,
-    ) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, "latency")?;
-        self.inner.set_latency(links, delay, jitter)
+    ) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, "latency") {
+            Ok(()) => self.inner.set_latency(links, delay, jitter),
+            Err(e) => refused(e),
+        }
     }
-    fn set_loss(&self, links: LinkSel, probability: f64) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, "loss")?;
-        self.inner.set_loss(links, probability)
+    fn set_loss(&self, links: LinkSel, probability: f64) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, "loss") {
+            Ok(()) => self.inner.set_loss(links, probability),
+            Err(e) => refused(e),
+        }
     }
-    fn set_bandwidth(&self, links: LinkSel, bytes_per_sec: u64) -> Result<FaultId, ControlError> {
-        self.need(Capability::NetworkFaults, "bandwidth")?;
-        self.inner.set_bandwidth(links, bytes_per_sec)
+    fn set_bandwidth(&self, links: LinkSel, bytes_per_sec: u64) -> ControlFuture<'_, FaultId> {
+        match self.need(Capability::NetworkFaults, "bandwidth") {
+            Ok(()) => self.inner.set_bandwidth(links, bytes_per_sec),
+            Err(e) => refused(e),
+        }
     }
+}
+
+impl NodeLogs for Granted {
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
         self.inner.logs(i, lines)
     }
+}
+
+impl Teardown for Granted {
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         self.inner.teardown(keep)
     }

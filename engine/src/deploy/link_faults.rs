@@ -2,13 +2,14 @@
 //! (local and compose). They share one implementation so a fault is checked, applied and reported
 //! (as a control event) the same way whichever of them runs the nodes.
 
-use super::{Capability, ControlError};
+use super::node_control::NodeProcesses;
+use super::{Capability, ControlError, ControlFuture, NetworkFaults};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkError, LinkLayer, LinkSel};
 use crate::report::ControlAction;
 
-/// What a deployer hands the shared fault functions: its link layer (if it runs with links),
-/// whether it is torn down, and where control events go.
-pub(crate) trait LinkBacked {
+/// What a deployer hands the shared fault functions: its link layer (if it runs with links);
+/// whether it is torn down and where control events go come from its control core.
+pub(crate) trait LinkBacked: NodeProcesses {
     /// How the deployer is named when it is asked for faults without links, e.g. "local (without links)".
     const WITHOUT_LINKS: &'static str;
 
@@ -16,10 +17,37 @@ pub(crate) trait LinkBacked {
     fn link_layer(&self) -> Option<&LinkLayer>;
 
     /// True once teardown has begun: faults are refused from then on.
-    fn is_torn_down(&self) -> bool;
+    fn is_torn_down(&self) -> bool {
+        self.core().is_torn_down()
+    }
 
     /// Records a control action in the run's event stream.
-    fn emit_control(&self, action: crate::report::ControlAction);
+    fn emit_control(&self, action: crate::report::ControlAction) {
+        self.core().emit(action);
+    }
+}
+
+/// The network faults of every backend whose links run through the engine's link layer: the
+/// layer changes at once, so each call is ready when polled.
+impl<T: LinkBacked> NetworkFaults for T {
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> ControlFuture<'_, FaultId> {
+        Box::pin(std::future::ready(apply(self, fault, note)))
+    }
+    fn revert_fault(&self, id: FaultId) -> ControlFuture<'_, ()> {
+        Box::pin(std::future::ready(revert(self, id)))
+    }
+    fn clear_links(&self, links: LinkSel) -> ControlFuture<'_, usize> {
+        Box::pin(std::future::ready(clear(self, links)))
+    }
+    fn heal(&self) -> ControlFuture<'_, usize> {
+        Box::pin(std::future::ready(heal(self)))
+    }
+    fn active_faults(&self) -> Vec<ActiveFault> {
+        active(self)
+    }
+    fn fault_log(&self) -> Vec<FaultRecord> {
+        log(self)
+    }
 }
 
 /// The link layer, or why faults cannot be applied now.

@@ -13,8 +13,10 @@ pub mod k8s;
 mod kept;
 mod link_faults;
 pub mod local;
+pub(crate) mod node_control;
 pub mod node_faults;
 mod readiness;
+mod testnet;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,11 +27,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::client::NodeClients;
-use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::report::EventSink;
 use crate::topology::Topology;
 pub use kept::{KEPT_MARKER, KeptMarker, mark_kept, read_kept};
+pub use testnet::{ControlFuture, NetworkFaults, NodeControl, NodeLogs, Teardown, Testnet};
 
 /// The observability settings handed to a container node: the environment's [`PASSED_ENV`],
 /// with the run's OTLP ingest URL (the plan's, if it sets one) in place of the variable's.
@@ -517,237 +518,6 @@ pub(crate) async fn ready_or_teardown<T: Testnet + 'static>(
         return Err(e);
     }
     Ok(net as Arc<dyn Testnet>)
-}
-
-fn unsupported<T>(
-    net: &(impl Testnet + ?Sized),
-    capability: Capability,
-) -> Result<T, ControlError> {
-    Err(ControlError::Unsupported {
-        capability,
-        deployer: net.deployer_name().to_owned(),
-    })
-}
-
-pub(crate) type ControlFuture<'a, T> = BoxFuture<'a, Result<T, ControlError>>;
-
-/// A running testnet. Node control and network faults default to
-/// `ControlError::Unsupported`; backends override what they offer.
-pub trait Testnet: Send + Sync {
-    /// Name of the deployer that made it.
-    fn deployer_name(&self) -> &str;
-    /// Identifier labelling every resource of this run.
-    fn run_id(&self) -> &str;
-    /// Current number of nodes (grows with `add_node`).
-    fn node_count(&self) -> usize;
-    /// Clients of every node, by index (a snapshot: call again after `add_node`).
-    fn clients(&self) -> NodeClients;
-    /// The topology it was deployed from.
-    fn topology(&self) -> &Topology;
-    /// Where configs, data and logs live (local backends).
-    fn run_dir(&self) -> Option<PathBuf>;
-    /// `TESTNET_ENDPOINTS` lines: one per node API, plus observability URLs when set.
-    fn endpoints(&self) -> Vec<String>;
-    /// What this testnet can do.
-    fn capabilities(&self) -> Vec<Capability>;
-    /// Waits until every running node is ready, or names those that are not.
-    fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>>;
-    /// Start of slot 0 (ms since the Unix epoch), where the deployer chose it.
-    fn genesis_time_ms(&self) -> Option<u64> {
-        None
-    }
-    /// State of node `i`.
-    fn node_state(&self, i: usize) -> Option<NodeState> {
-        (i < self.node_count()).then_some(NodeState::Running)
-    }
-
-    /// The control action under way on node `i`, where this view tracks them (the plan's
-    /// view, [`granted`], does), so that a client call the action breaks can wait for it
-    /// ([`control_wait`]).
-    fn control_in_flight(&self, i: usize) -> Option<control_log::NodeAction> {
-        self.own_control_log().and_then(|l| l.in_flight(i))
-    }
-
-    /// The control log this testnet keeps itself (the backends that run nodes: local, compose,
-    /// Kubernetes); the defaults of [`Testnet::control_log`], [`Testnet::note_control`] and
-    /// [`Testnet::control_in_flight`] read and write it. None for views over another testnet.
-    fn own_control_log(&self) -> Option<&control_log::ControlLog> {
-        None
-    }
-
-    /// Starts a stopped node again (same ports, same data).
-    fn start(&self, i: usize) -> ControlFuture<'_, ()> {
-        let _ = i;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-    /// Stops a node gracefully (SIGTERM, then SIGKILL after a grace period).
-    fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
-        let _ = i;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-    /// Stop then start.
-    fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
-        let _ = i;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-    /// SIGKILL: the node gets no chance to flush.
-    fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
-        let _ = i;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-    /// Freezes a node (SIGSTOP): it keeps its sockets but does nothing.
-    fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
-        let _ = i;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-    /// Thaws a paused node (SIGCONT).
-    fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
-        let _ = i;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-    /// Adds a node that joins through the given peers; returns its index.
-    fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
-        let _ = spec;
-        Box::pin(async move { unsupported(self, Capability::NodeControl) })
-    }
-
-    /// Sets a clock or disk fault on node `i` through its testing surface
-    /// ([`node_faults`]): recorded in the control log, kept in force (applied again after the
-    /// node restarts) until set back to normal or reverted by
-    /// [`Testnet::revert_node_faults`]. Kinds without the reference node's testing switches
-    /// refuse it.
-    fn set_node_fault(&self, i: usize, fault: node_faults::NodeFault) -> ControlFuture<'_, ()> {
-        Box::pin(node_faults::apply(self, i, fault))
-    }
-    /// Sets node `i`'s clock `offset_ms` off wall time, drifting `drift_ppm` from now on (0, 0
-    /// puts it back): [`Testnet::set_node_fault`] with a clock fault.
-    fn set_clock(&self, i: usize, offset_ms: i64, drift_ppm: i64) -> ControlFuture<'_, ()> {
-        self.set_node_fault(
-            i,
-            node_faults::NodeFault::Clock {
-                offset_ms,
-                drift_ppm,
-            },
-        )
-    }
-    /// Puts every clock and disk fault in force back to normal; returns how many were.
-    fn revert_node_faults(&self) -> ControlFuture<'_, usize> {
-        Box::pin(node_faults::revert_all(self))
-    }
-    /// The clock and disk faults in force.
-    fn node_faults(&self) -> Vec<node_faults::NodeFaultInForce> {
-        self.own_control_log()
-            .map(|l| l.node_faults().in_force())
-            .unwrap_or_default()
-    }
-    /// Makes node `i` tell `lies` (the default set: honest again) through its testing surface;
-    /// recorded in the control log ([`byzantine`]). A restarted node starts with its config's.
-    fn set_byzantine(
-        &self,
-        i: usize,
-        lies: byzantine::Behaviours,
-    ) -> ControlFuture<'_, byzantine::ByzantineState> {
-        Box::pin(byzantine::set_through_client(self, i, lies))
-    }
-    /// Records an action done to node `i` outside the backend's own control (a clock set through
-    /// the node's API) in the control log; backends without one ignore it.
-    fn note_control(&self, action: control_log::NodeAction, i: usize, detail: Option<String>) {
-        if let Some(l) = self.own_control_log() {
-            l.record_detail(action, i, detail);
-        }
-    }
-
-    /// Applies a network fault on top of those in force.
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        let _ = (fault, note);
-        unsupported(self, Capability::NetworkFaults)
-    }
-    /// Reverts one fault.
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        let _ = id;
-        unsupported(self, Capability::NetworkFaults)
-    }
-    /// Reverts every fault on the selected links; returns how many were touched.
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        let _ = links;
-        unsupported(self, Capability::NetworkFaults)
-    }
-    /// Reverts every fault; returns how many.
-    fn heal(&self) -> Result<usize, ControlError> {
-        unsupported(self, Capability::NetworkFaults)
-    }
-    /// Faults in force.
-    fn active_faults(&self) -> Vec<ActiveFault> {
-        Vec::new()
-    }
-    /// Node-control actions that succeeded (restart, stop, kill, start, pause, resume, add), in
-    /// order: with [`Testnet::fault_log`], the run's one timeline of what was done to it.
-    fn control_log(&self) -> Vec<control_log::ControlRecord> {
-        self.own_control_log()
-            .map(control_log::ControlLog::entries)
-            .unwrap_or_default()
-    }
-    /// Every fault applied and reverted, in order.
-    fn fault_log(&self) -> Vec<FaultRecord> {
-        Vec::new()
-    }
-    /// Splits the network into groups (nodes named nowhere form one more group).
-    fn partition(&self, groups: Vec<Vec<usize>>) -> Result<FaultId, ControlError> {
-        self.apply_fault(Fault::Partition(groups), None)
-    }
-    /// Cuts one node off from all others.
-    fn isolate(&self, i: usize) -> Result<FaultId, ControlError> {
-        self.apply_fault(Fault::Isolate(i), None)
-    }
-    /// Drops every frame from `from` to `to` (one direction only).
-    fn cut(&self, from: usize, to: usize) -> Result<FaultId, ControlError> {
-        self.apply_fault(Fault::Cut { from, to }, None)
-    }
-    /// Delays frames on the selected links.
-    fn set_latency(
-        &self,
-        links: LinkSel,
-        delay: Duration,
-        jitter: Duration,
-    ) -> Result<FaultId, ControlError> {
-        self.apply_fault(
-            Fault::Latency {
-                links,
-                delay,
-                jitter,
-            },
-            None,
-        )
-    }
-    /// Drops frames on the selected links with a probability.
-    fn set_loss(&self, links: LinkSel, probability: f64) -> Result<FaultId, ControlError> {
-        self.apply_fault(Fault::Loss { links, probability }, None)
-    }
-    /// Limits the selected links' throughput.
-    fn set_bandwidth(&self, links: LinkSel, bytes_per_sec: u64) -> Result<FaultId, ControlError> {
-        self.apply_fault(
-            Fault::Bandwidth {
-                links,
-                bytes_per_sec,
-            },
-            None,
-        )
-    }
-
-    /// The last `lines` lines of node `i`'s log (local: its log file, else its
-    /// captured output; compose: `docker logs`).
-    fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
-        let _ = (i, lines);
-        Box::pin(async move {
-            Err(ControlError::Failed(format!(
-                "the {} deployer does not expose node logs",
-                self.deployer_name()
-            )))
-        })
-    }
-
-    /// Stops every process and removes the run dir unless `keep`. Idempotent.
-    fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>>;
 }
 
 /// A fresh run id: unix seconds and random hex, e.g. `1763923456-3fa9c2`.

@@ -17,23 +17,31 @@ use super::wire::{
 use crate::client::{NodeClient, NodeClients};
 use crate::deploy::node_faults::{NodeFault, NodeFaultInForce};
 use crate::deploy::{
-    AddNodeSpec, Capability, ControlError, DeployError, NodeState, TeardownSummary, Testnet,
+    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NetworkFaults, NodeControl,
+    NodeLogs, NodeState, Teardown, TeardownSummary, Testnet,
 };
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::topology::Topology;
 
-/// A node list older than this is fetched again (another process may have added a node).
-const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
 /// Deadline of quick calls (state, faults).
 const QUICK: Duration = Duration::from_secs(10);
 /// Deadline of node control (a restart waits for the node to answer again).
 const CONTROL: Duration = Duration::from_secs(90);
 
+/// What the sync getters read: the supervisor's state as last fetched (after every control
+/// call, and every [`REFRESH`] by a background task while the handle lives).
 struct Cached {
-    at: Instant,
     snapshot: NetSnapshot,
     clients: NodeClients,
+    active: Vec<ActiveFault>,
+    fault_log: Vec<FaultRecord>,
+    control_log: Vec<crate::deploy::control_log::ControlRecord>,
+    node_faults: Vec<NodeFaultInForce>,
 }
+
+/// How often the background task fetches the supervisor's state (another process may have
+/// added a node or applied a fault).
+const REFRESH: Duration = Duration::from_millis(250);
 
 /// A testnet owned by a supervisor process, driven through its control API.
 pub struct RemoteTestnet {
@@ -44,7 +52,9 @@ pub struct RemoteTestnet {
     topology: Topology,
     capabilities: Vec<Capability>,
     run_dir: Option<PathBuf>,
-    cached: Mutex<Cached>,
+    cached: Arc<Mutex<Cached>>,
+    /// Stops the background refresh when the handle goes.
+    _refresher: tokio_util::sync::DropGuard,
 }
 
 impl std::fmt::Debug for RemoteTestnet {
@@ -76,33 +86,101 @@ fn http_err(e: HttpError) -> ControlError {
     ControlError::Failed(e.to_string())
 }
 
+async fn get_json<T: DeserializeOwned>(c: &ControlClient, path: &str) -> Result<T, ControlError> {
+    let body = c.call("GET", path, None, QUICK).await.map_err(http_err)?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ControlError::Failed(format!("bad answer to GET {path}: {e}")))
+}
+
+async fn post_json<T: DeserializeOwned>(
+    c: &ControlClient,
+    path: &str,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<T, ControlError> {
+    let out = c
+        .call("POST", path, body, timeout)
+        .await
+        .map_err(http_err)?;
+    serde_json::from_slice(&out)
+        .map_err(|e| ControlError::Failed(format!("bad answer to POST {path}: {e}")))
+}
+
+fn to_body(v: &impl serde::Serialize) -> Result<Vec<u8>, ControlError> {
+    serde_json::to_vec(v).map_err(|e| ControlError::Failed(e.to_string()))
+}
+
+/// Fetches everything the getters serve, at once.
+async fn fetch(c: &ControlClient) -> Result<Cached, ControlError> {
+    let (snapshot, active, log, control, node_faults) = tokio::try_join!(
+        get_json::<NetSnapshot>(c, "/state"),
+        get_json::<Vec<ActiveFaultWire>>(c, "/faults"),
+        get_json::<Vec<FaultRecordWire>>(c, "/faults/log"),
+        get_json(c, "/control/log"),
+        get_json(c, "/node_faults"),
+    )?;
+    Ok(Cached {
+        clients: clients_of(&snapshot),
+        snapshot,
+        active: active.iter().map(Into::into).collect(),
+        fault_log: log.iter().map(Into::into).collect(),
+        control_log: control,
+        node_faults,
+    })
+}
+
 impl RemoteTestnet {
-    /// Attaches to the supervisor at `control_url`, whose every call carries `secret` (blocking:
-    /// one `GET /state`).
-    pub fn attach(name: &str, control_url: &str, secret: &str) -> Result<Self, String> {
+    /// Attaches to the supervisor at `control_url`, whose every call carries `secret`: fetches
+    /// its state once, then keeps it fresh in the background while the handle lives.
+    pub async fn attach(name: &str, control_url: &str, secret: &str) -> Result<Self, String> {
         let client = ControlClient::new(control_url, secret)?;
-        let body = client
-            .call("GET", "/state", None, QUICK)
+        let first = fetch(&client)
+            .await
             .map_err(|e| format!("cannot attach to testnet `{name}`: {e}"))?;
-        let snapshot: NetSnapshot = serde_json::from_slice(&body)
-            .map_err(|e| format!("cannot attach to testnet `{name}`: bad state answer: {e}"))?;
+        let snapshot = &first.snapshot;
+        let (run_id, deployer, topology, run_dir) = (
+            snapshot.run_id.clone(),
+            snapshot.deployer.clone(),
+            Topology::from(&snapshot.topology),
+            snapshot.run_dir.clone(),
+        );
+        let capabilities = snapshot
+            .capabilities
+            .iter()
+            .filter_map(|c| capability_from_name(c))
+            .collect();
+        let cached = Arc::new(Mutex::new(first));
+        let cancel = tokio_util::sync::CancellationToken::new();
+        {
+            let (client, cached, cancel) =
+                (client.clone(), Arc::downgrade(&cached), cancel.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(REFRESH) => {}
+                    }
+                    // the supervisor gone: keep serving the last known state, calls say why
+                    let Ok(fresh) = fetch(&client).await else {
+                        continue;
+                    };
+                    let Some(cached) = cached.upgrade() else {
+                        return;
+                    };
+                    *cached.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+                }
+            });
+        }
         Ok(Self {
             client,
             name: name.to_owned(),
-            run_id: snapshot.run_id.clone(),
-            deployer: snapshot.deployer.clone(),
-            topology: Topology::from(&snapshot.topology),
-            capabilities: snapshot
-                .capabilities
-                .iter()
-                .filter_map(|c| capability_from_name(c))
-                .collect(),
-            run_dir: snapshot.run_dir.clone(),
-            cached: Mutex::new(Cached {
-                at: Instant::now(),
-                clients: clients_of(&snapshot),
-                snapshot,
-            }),
+            run_id,
+            deployer,
+            topology,
+            capabilities,
+            run_dir,
+            cached,
+            _refresher: cancel.drop_guard(),
         })
     }
 
@@ -120,113 +198,40 @@ impl RemoteTestnet {
         self.cached.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fetches the node list again (after a control call, or when stale).
-    pub fn refresh(&self) -> Result<(), ControlError> {
-        let s: NetSnapshot = self.get_json("/state")?;
-        let mut c = self.lock();
-        c.clients = clients_of(&s);
-        c.snapshot = s;
-        c.at = Instant::now();
+    /// Fetches the supervisor's state again (after a control call).
+    pub async fn refresh(&self) -> Result<(), ControlError> {
+        let fresh = fetch(&self.client).await?;
+        *self.lock() = fresh;
         Ok(())
     }
 
-    fn fresh(&self) -> std::sync::MutexGuard<'_, Cached> {
-        let stale = self.lock().at.elapsed() > SNAPSHOT_TTL;
-        if stale {
-            // the supervisor gone: keep serving the last known list, control calls will say why
-            let _ = self.refresh();
-        }
-        self.lock()
-    }
-
-    fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ControlError> {
-        let body = self
-            .client
-            .call("GET", path, None, QUICK)
-            .map_err(http_err)?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ControlError::Failed(format!("bad answer to GET {path}: {e}")))
-    }
-
-    fn post_json<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: Option<Vec<u8>>,
-        timeout: Duration,
-    ) -> Result<T, ControlError> {
-        let out = self
-            .client
-            .call("POST", path, body.as_deref(), timeout)
-            .map_err(http_err)?;
-        serde_json::from_slice(&out)
-            .map_err(|e| ControlError::Failed(format!("bad answer to POST {path}: {e}")))
-    }
-
-    /// Runs a blocking control call off the async workers.
-    fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(ControlClient) -> Result<T, ControlError> + Send + 'static,
-    ) -> BoxFuture<'_, Result<T, ControlError>> {
-        let client = self.client.clone();
+    /// A control call, then a refresh so the getters see what it did.
+    fn call<'a, T: Send + 'a>(
+        &'a self,
+        f: impl std::future::Future<Output = Result<T, ControlError>> + Send + 'a,
+    ) -> ControlFuture<'a, T> {
         Box::pin(async move {
-            let r = tokio::task::spawn_blocking(move || f(client))
-                .await
-                .map_err(|e| ControlError::Failed(format!("control call panicked: {e}")))?;
-            let _ = self.refresh_async().await;
+            let r = f.await;
+            let _ = self.refresh().await;
             r
         })
     }
 
-    async fn refresh_async(&self) -> Result<(), ControlError> {
-        let client = self.client.clone();
-        let s = tokio::task::spawn_blocking(move || {
-            client
-                .call("GET", "/state", None, QUICK)
-                .map_err(http_err)
-                .and_then(|b| {
-                    serde_json::from_slice::<NetSnapshot>(&b)
-                        .map_err(|e| ControlError::Failed(e.to_string()))
-                })
-        })
-        .await
-        .map_err(|e| ControlError::Failed(e.to_string()))??;
-        let mut c = self.lock();
-        c.clients = clients_of(&s);
-        c.snapshot = s;
-        c.at = Instant::now();
-        Ok(())
-    }
-
-    fn node_action(
-        &self,
-        i: usize,
-        action: &'static str,
-    ) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.blocking(move |c| {
-            c.call("POST", &format!("/nodes/{i}/{action}"), None, CONTROL)
+    fn node_action(&self, i: usize, action: &'static str) -> ControlFuture<'_, ()> {
+        self.call(async move {
+            self.client
+                .call("POST", &format!("/nodes/{i}/{action}"), None, CONTROL)
+                .await
                 .map(|_| ())
                 .map_err(http_err)
         })
     }
 
-    fn fault_call(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        let body = serde_json::to_vec(&ApplyFaultWire {
-            fault: FaultWire::from(&fault),
-            note,
-        })
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
-        #[derive(serde::Deserialize)]
-        struct Id {
-            id: u64,
-        }
-        let id: Id = self.post_json("/faults", Some(body), QUICK)?;
-        Ok(FaultId(id.id))
-    }
-
     /// Asks the supervisor to tear the testnet down and exit (`down`).
-    pub fn shutdown(&self) -> Result<(), ControlError> {
+    pub async fn shutdown(&self) -> Result<(), ControlError> {
         self.client
             .call("POST", "/shutdown", None, CONTROL)
+            .await
             .map(|_| ())
             .map_err(http_err)
     }
@@ -247,11 +252,11 @@ impl Testnet for RemoteTestnet {
     }
 
     fn node_count(&self) -> usize {
-        self.fresh().snapshot.nodes.len()
+        self.lock().snapshot.nodes.len()
     }
 
     fn clients(&self) -> NodeClients {
-        self.fresh().clients.clone()
+        self.lock().clients.clone()
     }
 
     fn topology(&self) -> &Topology {
@@ -263,7 +268,7 @@ impl Testnet for RemoteTestnet {
     }
 
     fn endpoints(&self) -> Vec<String> {
-        self.fresh().snapshot.endpoints.clone()
+        self.lock().snapshot.endpoints.clone()
     }
 
     fn capabilities(&self) -> Vec<Capability> {
@@ -271,50 +276,23 @@ impl Testnet for RemoteTestnet {
     }
 
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {
-        let client = self.client.clone();
         Box::pin(async move {
             let ms = deadline.as_millis() as u64;
-            tokio::task::spawn_blocking(move || {
-                client.call(
+            self.client
+                .call(
                     "POST",
                     &format!("/wait_ready?ms={ms}"),
                     None,
                     deadline + QUICK,
                 )
-            })
-            .await
-            .map_err(|e| DeployError::Io(e.to_string()))?
-            .map(|_| ())
-            .map_err(|e| DeployError::Io(e.to_string()))
+                .await
+                .map(|_| ())
+                .map_err(|e| DeployError::Io(e.to_string()))
         })
     }
 
     fn node_state(&self, i: usize) -> Option<NodeState> {
-        self.fresh().snapshot.nodes.get(i).map(|n| n.state.into())
-    }
-
-    fn start(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.node_action(i, "start")
-    }
-
-    fn stop(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.node_action(i, "stop")
-    }
-
-    fn restart(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.node_action(i, "restart")
-    }
-
-    fn kill(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.node_action(i, "kill")
-    }
-
-    fn pause(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.node_action(i, "pause")
-    }
-
-    fn resume(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.node_action(i, "resume")
+        self.lock().snapshot.nodes.get(i).map(|n| n.state.into())
     }
 
     /// Through the supervisor, so the lie lands in the live testnet's control log.
@@ -322,27 +300,69 @@ impl Testnet for RemoteTestnet {
         &self,
         i: usize,
         lies: crate::deploy::byzantine::Behaviours,
-    ) -> BoxFuture<'_, Result<crate::deploy::byzantine::ByzantineState, ControlError>> {
-        self.blocking(move |c| {
-            let body =
-                serde_json::to_vec(&lies).map_err(|e| ControlError::Failed(e.to_string()))?;
-            let out = c
-                .call(
-                    "POST",
-                    &format!("/nodes/{i}/byzantine"),
-                    Some(&body),
-                    CONTROL,
-                )
-                .map_err(http_err)?;
-            serde_json::from_slice(&out).map_err(|e| {
-                ControlError::Failed(format!("bad answer to POST /nodes/{i}/byzantine: {e}"))
-            })
+    ) -> ControlFuture<'_, crate::deploy::byzantine::ByzantineState> {
+        self.call(async move {
+            let path = format!("/nodes/{i}/byzantine");
+            post_json(&self.client, &path, Some(to_body(&lies)?), CONTROL).await
         })
     }
 
-    fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
-        self.blocking(move |c| {
-            let body = serde_json::to_vec(&AddNodeWire {
+    fn set_node_fault(&self, i: usize, fault: NodeFault) -> ControlFuture<'_, ()> {
+        self.call(async move {
+            let body = to_body(&NodeFaultInForce { node: i, fault })?;
+            self.client
+                .call("POST", "/node_faults", Some(body), QUICK)
+                .await
+                .map(|_| ())
+                .map_err(http_err)
+        })
+    }
+
+    fn revert_node_faults(&self) -> ControlFuture<'_, usize> {
+        self.call(async move {
+            post_json::<Count>(&self.client, "/node_faults/revert", None, QUICK)
+                .await
+                .map(|c| c.count)
+        })
+    }
+
+    fn node_faults(&self) -> Vec<NodeFaultInForce> {
+        self.lock().node_faults.clone()
+    }
+
+    fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
+        self.lock().control_log.clone()
+    }
+}
+
+impl NodeControl for RemoteTestnet {
+    fn start(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.node_action(i, "start")
+    }
+
+    fn stop(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.node_action(i, "stop")
+    }
+
+    fn restart(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.node_action(i, "restart")
+    }
+
+    fn kill(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.node_action(i, "kill")
+    }
+
+    fn pause(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.node_action(i, "pause")
+    }
+
+    fn resume(&self, i: usize) -> ControlFuture<'_, ()> {
+        self.node_action(i, "resume")
+    }
+
+    fn add_node(&self, spec: AddNodeSpec) -> ControlFuture<'_, usize> {
+        self.call(async move {
+            let body = to_body(&AddNodeWire {
                 peers: spec.peers,
                 stake: spec.stake,
                 overrides: spec
@@ -350,130 +370,96 @@ impl Testnet for RemoteTestnet {
                     .into_iter()
                     .map(|o| (o.path, o.value))
                     .collect(),
-            })
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
-            let out = c
-                .call("POST", "/nodes", Some(&body), CONTROL)
-                .map_err(http_err)?;
+            })?;
             #[derive(serde::Deserialize)]
             struct Index {
                 index: usize,
             }
-            serde_json::from_slice::<Index>(&out)
+            post_json::<Index>(&self.client, "/nodes", Some(body), CONTROL)
+                .await
                 .map(|i| i.index)
-                .map_err(|e| ControlError::Failed(format!("bad answer to POST /nodes: {e}")))
+        })
+    }
+}
+
+impl NetworkFaults for RemoteTestnet {
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> ControlFuture<'_, FaultId> {
+        self.call(async move {
+            let body = to_body(&ApplyFaultWire {
+                fault: FaultWire::from(&fault),
+                note,
+            })?;
+            #[derive(serde::Deserialize)]
+            struct Id {
+                id: u64,
+            }
+            let id: Id = post_json(&self.client, "/faults", Some(body), QUICK).await?;
+            Ok(FaultId(id.id))
         })
     }
 
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        self.fault_call(fault, note)
-    }
-
-    fn set_node_fault(
-        &self,
-        i: usize,
-        fault: NodeFault,
-    ) -> BoxFuture<'_, Result<(), ControlError>> {
-        self.blocking(move |c| {
-            let body = serde_json::to_vec(&NodeFaultInForce { node: i, fault })
-                .map_err(|e| ControlError::Failed(e.to_string()))?;
-            c.call("POST", "/node_faults", Some(&body), QUICK)
+    fn revert_fault(&self, id: FaultId) -> ControlFuture<'_, ()> {
+        self.call(async move {
+            let path = format!("/faults/{}/revert", id.0);
+            post_json::<serde_json::Value>(&self.client, &path, None, QUICK)
+                .await
                 .map(|_| ())
-                .map_err(http_err)
         })
     }
 
-    fn revert_node_faults(&self) -> BoxFuture<'_, Result<usize, ControlError>> {
-        self.blocking(move |c| {
-            let out = c
-                .call("POST", "/node_faults/revert", None, QUICK)
-                .map_err(http_err)?;
-            serde_json::from_slice::<Count>(&out)
+    fn clear_links(&self, links: LinkSel) -> ControlFuture<'_, usize> {
+        self.call(async move {
+            let body = to_body(&LinkSelWire::from(&links))?;
+            post_json::<Count>(&self.client, "/faults/clear", Some(body), QUICK)
+                .await
                 .map(|c| c.count)
-                .map_err(|e| {
-                    ControlError::Failed(format!("bad answer to POST /node_faults/revert: {e}"))
-                })
         })
     }
 
-    fn node_faults(&self) -> Vec<NodeFaultInForce> {
-        self.get_json("/node_faults").unwrap_or_default()
-    }
-
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        let _: serde_json::Value =
-            self.post_json(&format!("/faults/{}/revert", id.0), None, QUICK)?;
-        Ok(())
-    }
-
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        let body = serde_json::to_vec(&LinkSelWire::from(&links))
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
-        let c: Count = self.post_json("/faults/clear", Some(body), QUICK)?;
-        Ok(c.count)
-    }
-
-    fn heal(&self) -> Result<usize, ControlError> {
-        let c: Count = self.post_json("/heal", None, QUICK)?;
-        Ok(c.count)
+    fn heal(&self) -> ControlFuture<'_, usize> {
+        self.call(async move {
+            post_json::<Count>(&self.client, "/heal", None, QUICK)
+                .await
+                .map(|c| c.count)
+        })
     }
 
     fn active_faults(&self) -> Vec<ActiveFault> {
-        self.get_json::<Vec<ActiveFaultWire>>("/faults")
-            .map(|v| v.iter().map(Into::into).collect())
-            .unwrap_or_default()
-    }
-
-    fn control_log(&self) -> Vec<crate::deploy::control_log::ControlRecord> {
-        self.get_json("/control/log").unwrap_or_default()
+        self.lock().active.clone()
     }
 
     fn fault_log(&self) -> Vec<FaultRecord> {
-        self.get_json::<Vec<FaultRecordWire>>("/faults/log")
-            .map(|v| v.iter().map(Into::into).collect())
-            .unwrap_or_default()
+        self.lock().fault_log.clone()
     }
+}
 
-    fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
-        let client = self.client.clone();
+impl NodeLogs for RemoteTestnet {
+    fn logs(&self, i: usize, lines: usize) -> ControlFuture<'_, String> {
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let out = client
-                    .call(
-                        "GET",
-                        &format!("/nodes/{i}/logs?lines={lines}"),
-                        None,
-                        QUICK,
-                    )
-                    .map_err(http_err)?;
-                #[derive(serde::Deserialize)]
-                struct Text {
-                    text: String,
-                }
-                serde_json::from_slice::<Text>(&out)
-                    .map(|t| t.text)
-                    .map_err(|e| ControlError::Failed(e.to_string()))
-            })
-            .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?
+            #[derive(serde::Deserialize)]
+            struct Text {
+                text: String,
+            }
+            get_json::<Text>(&self.client, &format!("/nodes/{i}/logs?lines={lines}"))
+                .await
+                .map(|t| t.text)
         })
     }
+}
 
+impl Teardown for RemoteTestnet {
     /// Attached processes do not own the testnet: `down` (or `net.down()`) asks the supervisor
     /// to tear it down and exit.
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         let _ = keep;
-        let client = self.client.clone();
-        let run_dir = self.run_dir.clone();
         Box::pin(async move {
             let started = Instant::now();
-            tokio::task::spawn_blocking(move || client.call("POST", "/shutdown", None, CONTROL))
+            self.shutdown()
                 .await
-                .map_err(|e| DeployError::Teardown(e.to_string()))?
                 .map_err(|e| DeployError::Teardown(e.to_string()))?;
             Ok(TeardownSummary {
                 killed: 0,
-                run_dir,
+                run_dir: self.run_dir.clone(),
                 kept: false,
                 took: started.elapsed(),
             })

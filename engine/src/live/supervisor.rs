@@ -285,7 +285,7 @@ async fn logs(State(s): Shr, Path(i): Path<usize>, Query(q): Query<LinesQuery>) 
 
 async fn apply_fault(State(s): Shr, Json(req): Json<ApplyFaultWire>) -> Response {
     let _g = s.control.lock().await;
-    match s.testnet.apply_fault((&req.fault).into(), req.note) {
+    match s.testnet.apply_fault((&req.fault).into(), req.note).await {
         Ok(id) => Json(serde_json::json!({"id": id.0})).into_response(),
         Err(e) => control_err(e),
     }
@@ -293,7 +293,7 @@ async fn apply_fault(State(s): Shr, Json(req): Json<ApplyFaultWire>) -> Response
 
 async fn revert_fault(State(s): Shr, Path(id): Path<u64>) -> Response {
     let _g = s.control.lock().await;
-    match s.testnet.revert_fault(FaultId(id)) {
+    match s.testnet.revert_fault(FaultId(id)).await {
         Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
         Err(e) => control_err(e),
     }
@@ -301,7 +301,7 @@ async fn revert_fault(State(s): Shr, Path(id): Path<u64>) -> Response {
 
 async fn clear_links(State(s): Shr, Json(sel): Json<LinkSelWire>) -> Response {
     let _g = s.control.lock().await;
-    match s.testnet.clear_links((&sel).into()) {
+    match s.testnet.clear_links((&sel).into()).await {
         Ok(n) => Json(serde_json::json!({"count": n})).into_response(),
         Err(e) => control_err(e),
     }
@@ -309,7 +309,7 @@ async fn clear_links(State(s): Shr, Json(sel): Json<LinkSelWire>) -> Response {
 
 async fn heal(State(s): Shr) -> Response {
     let _g = s.control.lock().await;
-    match s.testnet.heal() {
+    match s.testnet.heal().await {
         Ok(n) => Json(serde_json::json!({"count": n})).into_response(),
         Err(e) => control_err(e),
     }

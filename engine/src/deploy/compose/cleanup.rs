@@ -2,7 +2,6 @@
 //! last-resort removal on drop, the `run.json` label and container logs.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -222,7 +221,7 @@ pub(super) async fn teardown(
     keep: bool,
 ) -> Result<TeardownSummary, DeployError> {
     let started = Instant::now();
-    if net.torn_down.swap(true, Ordering::SeqCst) {
+    if net.ctl.begin_teardown() {
         return Ok(TeardownSummary {
             killed: 0,
             run_dir: Some(net.run_dir.clone()),
@@ -286,7 +285,7 @@ pub(super) async fn teardown(
 /// Last resort (dropped without teardown): removes the run's containers, network and volumes
 /// from a helper thread with its own runtime (waiting at most 30 s), and the run dir.
 pub(super) fn remove_all_now(net: &mut ComposeTestnet) {
-    if net.torn_down.swap(true, Ordering::SeqCst) {
+    if net.ctl.begin_teardown() {
         return;
     }
     net.cancel.cancel();

@@ -18,7 +18,6 @@ mod template;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,13 +30,12 @@ pub use image::ImageInfo;
 
 use super::link_faults::{self, LinkBacked};
 use super::{
-    AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
+    Capability, ControlError, DeployError, DeployOptions, Deployer, NodeLogs, NodeState, Teardown,
     TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
-use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkLayer, LinkSel};
+use crate::links::LinkLayer;
 use crate::nodekind::NodeKind;
-use crate::report::EventSink;
 use crate::topology::Topology;
 
 /// Port of the node API inside every container.
@@ -173,13 +171,8 @@ pub struct ComposeTestnet {
     pub(crate) links: Option<LinkLayer>,
     /// Stops relays and the state monitor.
     pub(crate) cancel: CancellationToken,
-    pub(crate) torn_down: AtomicBool,
-    pub(crate) joiners_used: AtomicUsize,
-    pub(crate) events: Option<EventSink>,
-    /// Serialises node-control actions (a restart is stop + start).
-    pub(crate) control: tokio::sync::Mutex<()>,
-    pub(crate) created: std::time::Instant,
-    pub(crate) control_log: crate::deploy::control_log::ControlLog,
+    /// Control lock, log and events, teardown flag, joiner slots taken.
+    pub(crate) ctl: crate::deploy::node_control::ControlCore,
     /// Where the run's metrics and dashboards are (in the endpoints).
     pub(crate) monitoring: crate::metrics::Monitoring,
 }
@@ -226,19 +219,6 @@ impl LinkBacked for ComposeTestnet {
 
     fn link_layer(&self) -> Option<&LinkLayer> {
         self.links.as_ref()
-    }
-
-    fn is_torn_down(&self) -> bool {
-        self.torn_down.load(Ordering::SeqCst)
-    }
-
-    fn emit_control(&self, action: crate::report::ControlAction) {
-        if let Some(ev) = &self.events {
-            ev.emit(crate::report::RunEvent::Control {
-                action,
-                elapsed: self.created.elapsed(),
-            });
-        }
     }
 }
 
@@ -306,62 +286,12 @@ impl Testnet for ComposeTestnet {
         self.lock_nodes().get(i).map(|n| n.state)
     }
 
-    fn start(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::start(self, i))
-    }
-
-    fn stop(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::stop(self, i, false))
-    }
-
-    fn restart(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::restart(self, i))
-    }
-
-    fn kill(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::stop(self, i, true))
-    }
-
-    fn pause(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::pause(self, i, true))
-    }
-
-    fn resume(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::pause(self, i, false))
-    }
-
-    fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
-        Box::pin(control::add_node(self, spec))
-    }
-
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        link_faults::apply(self, fault, note)
-    }
-
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        link_faults::revert(self, id)
-    }
-
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        link_faults::clear(self, links)
-    }
-
-    fn heal(&self) -> Result<usize, ControlError> {
-        link_faults::heal(self)
-    }
-
-    fn active_faults(&self) -> Vec<ActiveFault> {
-        link_faults::active(self)
-    }
-
     fn own_control_log(&self) -> Option<&crate::deploy::control_log::ControlLog> {
-        Some(&self.control_log)
+        Some(&self.ctl.log)
     }
+}
 
-    fn fault_log(&self) -> Vec<FaultRecord> {
-        link_faults::log(self)
-    }
-
+impl NodeLogs for ComposeTestnet {
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
             let count = self.node_count();
@@ -373,7 +303,9 @@ impl Testnet for ComposeTestnet {
                 .map_err(ControlError::Failed)
         })
     }
+}
 
+impl Teardown for ComposeTestnet {
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         Box::pin(cleanup::teardown(self, keep))
     }

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use bollard::models::{
@@ -19,7 +18,7 @@ use super::{
     TESTING_PORT,
 };
 use crate::client::NodeClient;
-use crate::deploy::{DeployError, DeployOptions, NodeState, Testnet};
+use crate::deploy::{DeployError, DeployOptions, NodeState, Teardown, Testnet};
 use crate::links::LinkLayer;
 use crate::nodekind::{self, NodeKind, NodePlan};
 use crate::report::RunEvent;
@@ -199,12 +198,7 @@ pub(super) async fn provision(
         links: (dep.use_links && tcp_links).then(|| LinkLayer::new(topo.seed)),
         cancel: CancellationToken::new(),
         monitoring: opts.monitoring.clone(),
-        torn_down: AtomicBool::new(false),
-        joiners_used: AtomicUsize::new(0),
-        events: opts.events.clone(),
-        control: tokio::sync::Mutex::new(()),
-        created: std::time::Instant::now(),
-        control_log: Default::default(),
+        ctl: crate::deploy::node_control::ControlCore::new(opts.events.clone()),
     });
     if let Err(e) = start_nodes(&net, topo).await {
         let _ = net.teardown(opts.keep_on_deploy_failure).await;

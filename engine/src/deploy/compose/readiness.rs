@@ -47,7 +47,7 @@ pub(super) async fn wait_one(
         start,
         deadline,
         POLLING,
-        net.events.as_ref(),
+        net.ctl.events.as_ref(),
         || net.lock_nodes().get(i).map(|n| n.client.clone()),
         || async move {
             match exited(net, i).await {

@@ -2,7 +2,6 @@
 //! every object labelled with the run id), the last-resort deletion on drop, pod logs, and
 //! `gc` of namespaces that killed runs left.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -153,7 +152,7 @@ async fn delete_namespace(
 
 pub(super) async fn teardown(net: &K8sTestnet, keep: bool) -> Result<TeardownSummary, DeployError> {
     let started = Instant::now();
-    if net.torn_down.swap(true, Ordering::SeqCst) {
+    if net.ctl.begin_teardown() {
         return Ok(TeardownSummary {
             killed: 0,
             run_dir: net
@@ -213,7 +212,7 @@ pub(super) async fn teardown(net: &K8sTestnet, keep: bool) -> Result<TeardownSum
 /// Last resort (dropped without teardown): deletes the run's objects from a helper thread with
 /// its own runtime, waiting at most 15 s.
 pub(super) fn remove_on_drop(net: &mut K8sTestnet) {
-    if net.torn_down.swap(true, Ordering::SeqCst) {
+    if net.ctl.begin_teardown() {
         return;
     }
     net.cancel.cancel();

@@ -14,6 +14,8 @@ use super::K8sTestnet;
 use super::manifest::{node_name, peer_addr, pod_name};
 use super::provision::{call, create_node, is_not_found, kmsg, render_node};
 use super::readiness::{Want, wait_api, wait_pod_gone, wait_pod_ready};
+use crate::deploy::control_log::NodeAction;
+use crate::deploy::node_control::{ControlCore, NodeProcesses};
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
 
 /// How long a started or restarted node's API may take to answer once its pod is ready.
@@ -26,22 +28,6 @@ pub(super) fn unsupported(action: &str, i: usize) -> ControlError {
     ControlError::Failed(format!(
         "the k8s deployer cannot {action} node-{i}: Kubernetes cannot freeze a pod's processes; use stop/start (scale to 0/1) or kill instead"
     ))
-}
-
-fn check(net: &K8sTestnet, i: usize) -> Result<NodeState, ControlError> {
-    net.check_live()?;
-    let nodes = net.lock_nodes();
-    let count = nodes.len();
-    nodes
-        .get(i)
-        .map(|n| n.state)
-        .ok_or(ControlError::NoSuchNode { index: i, count })
-}
-
-fn set_state(net: &K8sTestnet, i: usize, state: NodeState) {
-    if let Some(n) = net.lock_nodes().get_mut(i) {
-        n.state = state;
-    }
 }
 
 fn failed(action: &str, i: usize) -> impl Fn(String) -> ControlError + '_ {
@@ -89,27 +75,6 @@ async fn delete_pod(net: &K8sTestnet, i: usize, grace: Option<u32>) -> Result<()
     }
 }
 
-async fn stop_inner(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
-    let state = check(net, i)?;
-    let action = if kill { "kill" } else { "stop" };
-    if state != NodeState::Running {
-        return Err(ControlError::BadState {
-            index: i,
-            state,
-            action: action.to_owned(),
-        });
-    }
-    let fail = failed(action, i);
-    // Scale first: the StatefulSet would otherwise replace a deleted pod at once.
-    scale(net, i, 0).await.map_err(&fail)?;
-    if kill {
-        delete_pod(net, i, Some(0)).await.map_err(&fail)?;
-    }
-    wait_pod_gone(net, i, GONE_WITHIN).await.map_err(&fail)?;
-    set_state(net, i, NodeState::Stopped);
-    Ok(())
-}
-
 async fn wait_back(
     net: &K8sTestnet,
     i: usize,
@@ -135,79 +100,42 @@ async fn wait_back(
     .map_err(|e| fail(format!("pod ready, but the API is not answering: {e}")))
 }
 
-async fn start_inner(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
-    let state = check(net, i)?;
-    if !matches!(state, NodeState::Stopped | NodeState::Exited) {
-        return Err(ControlError::BadState {
-            index: i,
-            state,
-            action: "start".to_owned(),
-        });
+impl NodeProcesses for K8sTestnet {
+    fn core(&self) -> &ControlCore {
+        &self.ctl
     }
-    scale(net, i, 1).await.map_err(failed("start", i))?;
-    set_state(net, i, NodeState::Running);
-    wait_back(net, i, None, "start").await
-}
 
-pub(super) async fn stop(net: &K8sTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net.control_log.begin(
-        if kill {
-            crate::deploy::control_log::NodeAction::Kill
-        } else {
-            crate::deploy::control_log::NodeAction::Stop
-        },
-        i,
-    );
-    stop_inner(net, i, kill).await?;
-    net.emit_control(crate::report::ControlAction::node(
-        if kill {
-            crate::deploy::control_log::NodeAction::Kill
-        } else {
-            crate::deploy::control_log::NodeAction::Stop
-        },
-        i,
-    ));
-    net.control_log.record(
-        if kill {
-            crate::deploy::control_log::NodeAction::Kill
-        } else {
-            crate::deploy::control_log::NodeAction::Stop
-        },
-        i,
-    );
-    Ok(())
-}
+    fn set_state(&self, i: usize, state: NodeState) {
+        if let Some(n) = self.lock_nodes().get_mut(i) {
+            n.state = state;
+        }
+    }
 
-pub(super) async fn start(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net
-        .control_log
-        .begin(crate::deploy::control_log::NodeAction::Start, i);
-    start_inner(net, i).await?;
-    net.emit_control(crate::report::ControlAction::node(
-        crate::deploy::control_log::NodeAction::Start,
-        i,
-    ));
-    net.control_log
-        .record(crate::deploy::control_log::NodeAction::Start, i);
-    // a fresh process starts without the clock and disk faults in force
-    crate::deploy::node_faults::reapply(net, i).await
-}
+    fn refuses(&self, action: NodeAction, i: usize) -> Option<ControlError> {
+        matches!(action, NodeAction::Pause | NodeAction::Resume)
+            .then(|| unsupported(&action.to_string(), i))
+    }
 
-/// Deletes the pod (graceful), then waits for its replacement to be ready and answering. A
-/// stopped node is started instead.
-pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net
-        .control_log
-        .begin(crate::deploy::control_log::NodeAction::Restart, i);
-    let state = check(net, i)?;
-    if matches!(state, NodeState::Stopped | NodeState::Exited) {
-        start_inner(net, i).await?;
-    } else {
+    async fn halt(&self, i: usize, kill: bool, _paused: bool) -> Result<(), ControlError> {
+        let fail = failed(if kill { "kill" } else { "stop" }, i);
+        // Scale first: the StatefulSet would otherwise replace a deleted pod at once.
+        scale(self, i, 0).await.map_err(&fail)?;
+        if kill {
+            delete_pod(self, i, Some(0)).await.map_err(&fail)?;
+        }
+        wait_pod_gone(self, i, GONE_WITHIN).await.map_err(&fail)
+    }
+
+    async fn launch(&self, i: usize) -> Result<(), ControlError> {
+        scale(self, i, 1).await.map_err(failed("start", i))?;
+        self.set_state(i, NodeState::Running);
+        wait_back(self, i, None, "start").await
+    }
+
+    /// Deletes the pod (graceful), then waits for its replacement to be ready and answering.
+    async fn relaunch(&self, i: usize, _paused: bool) -> Result<(), ControlError> {
         let fail = failed("restart", i);
-        let pods: Api<Pod> = Api::namespaced(net.client.clone(), &net.namespace);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let old = call(
             &format!("read pod {}", pod_name(i)),
             pods.get_opt(&pod_name(i)),
@@ -215,28 +143,31 @@ pub(super) async fn restart(net: &K8sTestnet, i: usize) -> Result<(), ControlErr
         .await
         .map_err(&fail)?
         .and_then(|p| p.metadata.uid);
-        delete_pod(net, i, None).await.map_err(&fail)?;
-        wait_back(net, i, old.as_deref(), "restart").await?;
+        delete_pod(self, i, None).await.map_err(&fail)?;
+        wait_back(self, i, old.as_deref(), "restart").await
     }
-    net.emit_control(crate::report::ControlAction::node(
-        crate::deploy::control_log::NodeAction::Restart,
-        i,
-    ));
-    net.control_log
-        .record(crate::deploy::control_log::NodeAction::Restart, i);
-    // a fresh process starts without the clock and disk faults in force
-    crate::deploy::node_faults::reapply(net, i).await
+
+    async fn freeze(&self, i: usize, freeze: bool) -> Result<(), ControlError> {
+        Err(unsupported(if freeze { "pause" } else { "resume" }, i))
+    }
+
+    async fn provision(
+        &self,
+        i: usize,
+        key_hex: String,
+        spec: &AddNodeSpec,
+    ) -> Result<(), ControlError> {
+        add_node(self, i, key_hex, spec).await
+    }
 }
 
-pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usize, ControlError> {
-    let _g = net.control.lock().await;
-    net.check_live()?;
-    let i = {
-        let count = net.lock_nodes().len();
-        spec.check_peers(count)?;
-        count
-    };
-    let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
+/// Creates node `i`'s objects (its policies cover it too) and waits until it is ready.
+async fn add_node(
+    net: &K8sTestnet,
+    i: usize,
+    key_hex: String,
+    spec: &AddNodeSpec,
+) -> Result<(), ControlError> {
     let peers = spec.peers.iter().map(|&p| peer_addr(p)).collect();
     let fail = failed("add", i);
     let m = render_node(net, i, key_hex, peers, spec.overrides.clone())
@@ -264,13 +195,5 @@ pub(super) async fn add_node(net: &K8sTestnet, spec: AddNodeSpec) -> Result<usiz
         API_WITHIN,
     )
     .await
-    .map_err(|e| fail(format!("added, but not ready: {e}")))?;
-    net.emit_control(crate::report::ControlAction::Node {
-        action: crate::deploy::control_log::NodeAction::AddNode,
-        node: i,
-        detail: Some(format!("peers {:?}, stake {}", spec.peers, spec.stake)),
-    });
-    net.control_log
-        .record(crate::deploy::control_log::NodeAction::AddNode, i);
-    Ok(i)
+    .map_err(|e| fail(format!("added, but not ready: {e}")))
 }

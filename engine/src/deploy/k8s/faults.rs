@@ -122,32 +122,16 @@ fn effective(e: &Entry, n: usize) -> Blocked {
         .collect()
 }
 
-/// Runs an API round trip from the synchronous fault calls: inside a multi-threaded runtime by
-/// blocking this worker, from a script thread (no runtime) on the deploy's runtime.
-fn run_sync<T>(
-    net: &K8sTestnet,
-    fut: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, ControlError> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let bounded = async {
-        tokio::time::timeout(Duration::from_secs(60), fut)
-            .await
-            .map_err(|_| {
-                "the API server did not settle the network policies within 60s".to_owned()
-            })?
-    };
-    let result = match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| h.block_on(bounded))
-        }
-        Ok(_) => {
-            return Err(ControlError::Failed(
-                "network faults on k8s wait for the API server: call them from a script thread or a multi-threaded tokio runtime".to_owned(),
-            ));
-        }
-        Err(_) => net.runtime.block_on(bounded),
-    };
-    result.map_err(ControlError::Failed)
+/// Brings the policies in line under the control lock, within a minute.
+async fn settle(net: &K8sTestnet) -> Result<(), ControlError> {
+    tokio::time::timeout(Duration::from_secs(60), sync_locked(net))
+        .await
+        .map_err(|_| {
+            ControlError::Failed(
+                "the API server did not settle the network policies within 60s".to_owned(),
+            )
+        })?
+        .map_err(ControlError::Failed)
 }
 
 /// Brings the cluster's policies in line with the faults in force.
@@ -208,7 +192,7 @@ pub(super) async fn sync_policies(net: &K8sTestnet) -> Result<(), String> {
 }
 
 async fn sync_locked(net: &K8sTestnet) -> Result<(), String> {
-    let _g = net.control.lock().await;
+    let _g = net.ctl.lock.lock().await;
     sync_policies(net).await
 }
 
@@ -222,7 +206,7 @@ fn record(
 ) {
     book.log.push(FaultRecord {
         at: SystemTime::now(),
-        elapsed: net.created.elapsed(),
+        elapsed: net.ctl.created.elapsed(),
         id: e.id,
         fault: e.fault.clone(),
         links: directed(links),
@@ -231,7 +215,7 @@ fn record(
     });
 }
 
-pub(super) fn apply(
+pub(super) async fn apply(
     net: &K8sTestnet,
     fault: Fault,
     note: Option<String>,
@@ -245,15 +229,15 @@ pub(super) fn apply(
         let e = Entry {
             id: FaultId(book.next),
             fault: fault.clone(),
-            applied_after: net.created.elapsed(),
+            applied_after: net.ctl.created.elapsed(),
             cleared: Blocked::new(),
         };
         book.active.push(e.clone());
         e
     };
-    if let Err(err) = run_sync(net, sync_locked(net)) {
+    if let Err(err) = settle(net).await {
         lock(net).active.retain(|x| x.id != entry.id);
-        let _ = run_sync(net, sync_locked(net));
+        let _ = settle(net).await;
         return Err(err);
     }
     let active = {
@@ -269,7 +253,7 @@ pub(super) fn apply(
     Ok(entry.id)
 }
 
-pub(super) fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlError> {
+pub(super) async fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlError> {
     net.check_live()?;
     let n = net.node_count();
     let entry = {
@@ -279,7 +263,7 @@ pub(super) fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlError> 
         };
         book.active.remove(pos)
     };
-    run_sync(net, sync_locked(net))?;
+    settle(net).await?;
     let mut book = lock(net);
     let links = effective(&entry, n);
     record(net, &mut book, &entry, &links, true, None);
@@ -294,7 +278,7 @@ pub(super) fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlError> 
 
 /// Takes the selected links out of every fault; faults left with none are reverted. Returns
 /// how many faults were touched.
-pub(super) fn clear(net: &K8sTestnet, sel: LinkSel) -> Result<usize, ControlError> {
+pub(super) async fn clear(net: &K8sTestnet, sel: LinkSel) -> Result<usize, ControlError> {
     net.check_live()?;
     let n = net.node_count();
     let mut touched = Vec::new();
@@ -320,7 +304,7 @@ pub(super) fn clear(net: &K8sTestnet, sel: LinkSel) -> Result<usize, ControlErro
     if touched.is_empty() {
         return Ok(0);
     }
-    run_sync(net, sync_locked(net))?;
+    settle(net).await?;
     let mut book = lock(net);
     for (e, hit) in &touched {
         record(net, &mut book, e, hit, true, None);

@@ -18,7 +18,6 @@ mod provision;
 mod readiness;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,13 +29,12 @@ pub use cleanup::{K8sGcReport, gc};
 pub use manifest::{ApiAccess, K8sResources, K8sStorage, ManifestSettings, Manifests};
 
 use super::{
-    AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
-    TeardownSummary, Testnet,
+    Capability, ControlError, ControlFuture, DeployError, DeployOptions, Deployer, NetworkFaults,
+    NodeLogs, NodeState, Teardown, TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::nodekind::NodeKind;
-use crate::report::EventSink;
 use crate::topology::Topology;
 
 /// Selects the node image (never built by this deployer; load it into the cluster first).
@@ -283,19 +281,13 @@ pub struct K8sTestnet {
     pub(crate) faults: Mutex<faults::FaultBook>,
     /// Stops the port-forward listeners.
     pub(crate) cancel: CancellationToken,
-    pub(crate) torn_down: AtomicBool,
-    pub(crate) joiners_used: AtomicUsize,
-    pub(crate) events: Option<EventSink>,
-    /// Serialises node-control actions and fault changes.
-    pub(crate) control: tokio::sync::Mutex<()>,
-    pub(crate) created: std::time::Instant,
-    pub(crate) control_log: crate::deploy::control_log::ControlLog,
+    /// Control lock (serialising node control and fault changes), log and events, teardown
+    /// flag, joiner slots taken.
+    pub(crate) ctl: crate::deploy::node_control::ControlCore,
     pub(crate) preserve: bool,
     pub(crate) node_host: Option<String>,
     pub(crate) rollout_timeout: Duration,
     pub(crate) poll: Duration,
-    /// Runtime of the deploy, for the synchronous fault calls made from script threads.
-    pub(crate) runtime: tokio::runtime::Handle,
     /// Where pod logs were saved at teardown (when kept).
     pub(crate) saved_logs: Mutex<Option<PathBuf>>,
     /// Where the run's metrics and dashboards are (in the endpoints).
@@ -337,24 +329,17 @@ impl K8sTestnet {
     }
 
     pub(crate) fn emit(&self, event: crate::report::RunEvent) {
-        if let Some(ev) = &self.events {
+        if let Some(ev) = &self.ctl.events {
             ev.emit(event);
         }
     }
 
     pub(crate) fn emit_control(&self, action: crate::report::ControlAction) {
-        self.emit(crate::report::RunEvent::Control {
-            action,
-            elapsed: self.created.elapsed(),
-        });
+        self.ctl.emit(action);
     }
 
     pub(crate) fn check_live(&self) -> Result<(), ControlError> {
-        if self.torn_down.load(Ordering::SeqCst) {
-            Err(ControlError::TornDown)
-        } else {
-            Ok(())
-        }
+        self.ctl.check_live()
     }
 }
 
@@ -422,62 +407,38 @@ impl Testnet for K8sTestnet {
         self.lock_nodes().get(i).map(|n| n.state)
     }
 
-    fn start(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::start(self, i))
+    fn own_control_log(&self) -> Option<&crate::deploy::control_log::ControlLog> {
+        Some(&self.ctl.log)
+    }
+}
+
+impl NetworkFaults for K8sTestnet {
+    fn apply_fault(&self, fault: Fault, note: Option<String>) -> ControlFuture<'_, FaultId> {
+        Box::pin(faults::apply(self, fault, note))
     }
 
-    fn stop(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::stop(self, i, false))
+    fn revert_fault(&self, id: FaultId) -> ControlFuture<'_, ()> {
+        Box::pin(faults::revert(self, id))
     }
 
-    fn restart(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::restart(self, i))
+    fn clear_links(&self, links: LinkSel) -> ControlFuture<'_, usize> {
+        Box::pin(faults::clear(self, links))
     }
 
-    fn kill(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::stop(self, i, true))
-    }
-
-    fn pause(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(async move { Err(control::unsupported("pause", i)) })
-    }
-
-    fn resume(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(async move { Err(control::unsupported("resume", i)) })
-    }
-
-    fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
-        Box::pin(control::add_node(self, spec))
-    }
-
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        faults::apply(self, fault, note)
-    }
-
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        faults::revert(self, id)
-    }
-
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        faults::clear(self, links)
-    }
-
-    fn heal(&self) -> Result<usize, ControlError> {
-        faults::clear(self, LinkSel::All)
+    fn heal(&self) -> ControlFuture<'_, usize> {
+        Box::pin(faults::clear(self, LinkSel::All))
     }
 
     fn active_faults(&self) -> Vec<ActiveFault> {
         faults::active(self)
     }
 
-    fn own_control_log(&self) -> Option<&crate::deploy::control_log::ControlLog> {
-        Some(&self.control_log)
-    }
-
     fn fault_log(&self) -> Vec<FaultRecord> {
         faults::log(self)
     }
+}
 
+impl NodeLogs for K8sTestnet {
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
             let count = self.node_count();
@@ -489,7 +450,9 @@ impl Testnet for K8sTestnet {
                 .map_err(ControlError::Failed)
         })
     }
+}
 
+impl Teardown for K8sTestnet {
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         Box::pin(cleanup::teardown(self, keep))
     }

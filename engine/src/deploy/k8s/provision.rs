@@ -1,7 +1,6 @@
 //! Provisioning: the client, the namespace, then per node its ConfigMap, Service and
 //! StatefulSet, and the runner's way to each node API (port-forward listener or node port).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::manifest::{self, ApiAccess, ManifestSettings, NodeManifests};
 use super::{K8sDeployer, K8sNode, K8sTestnet};
 use crate::client::NodeClient;
-use crate::deploy::{DeployError, DeployOptions, NodeState, Testnet};
+use crate::deploy::{DeployError, DeployOptions, NodeState, Teardown, Testnet};
 use crate::nodekind::{self, NodeKind};
 use crate::report::RunEvent;
 use crate::topology::Topology;
@@ -186,17 +185,11 @@ pub(super) async fn provision(
         nodes: Mutex::new(Vec::new()),
         faults: Mutex::new(super::faults::FaultBook::default()),
         cancel: CancellationToken::new(),
-        torn_down: AtomicBool::new(false),
-        joiners_used: AtomicUsize::new(0),
-        events: opts.events.clone(),
-        control: tokio::sync::Mutex::new(()),
-        created: std::time::Instant::now(),
-        control_log: Default::default(),
+        ctl: crate::deploy::node_control::ControlCore::new(opts.events.clone()),
         preserve: dep.preserve,
         node_host: dep.node_host.clone(),
         rollout_timeout: dep.rollout_timeout,
         poll: dep.poll_interval,
-        runtime: tokio::runtime::Handle::current(),
         saved_logs: Mutex::new(None),
         monitoring: opts.monitoring.clone(),
     });

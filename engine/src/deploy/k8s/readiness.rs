@@ -344,7 +344,7 @@ pub(super) async fn wait_api(
         start,
         deadline,
         polling(net),
-        net.events.as_ref(),
+        net.ctl.events.as_ref(),
         || net.lock_nodes().get(i).map(|n| n.client.clone()),
         || async move { pod_fatal(net, i).await.map_err(Unready::Late) },
     )

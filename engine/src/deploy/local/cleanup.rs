@@ -2,7 +2,6 @@
 //! `run.json` label, and `gc` for runs that were killed before cleaning up.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -42,7 +41,7 @@ pub(super) async fn teardown(
     keep: bool,
 ) -> Result<TeardownSummary, DeployError> {
     let started = Instant::now();
-    if net.torn_down.swap(true, Ordering::SeqCst) {
+    if net.ctl.begin_teardown() {
         return Ok(TeardownSummary {
             killed: 0,
             run_dir: Some(net.run_dir.clone()),
@@ -52,7 +51,7 @@ pub(super) async fn teardown(
     }
     // A control action in flight (a restart is stop + start) ends first, so no node it starts
     // escapes the kill below; every later action sees `torn_down` and is refused.
-    let _control = tokio::time::timeout(Duration::from_secs(30), net.control.lock()).await;
+    let _control = tokio::time::timeout(Duration::from_secs(30), net.ctl.lock.lock()).await;
     if let Some(l) = &net.links {
         l.shutdown();
     }
@@ -113,7 +112,7 @@ pub(super) async fn teardown(
 /// Last resort (drop without teardown): SIGKILL every node now and remove
 /// the run dir.
 pub(super) fn kill_all_now(net: &mut LocalTestnet) {
-    if net.torn_down.swap(true, Ordering::SeqCst) {
+    if net.ctl.begin_teardown() {
         return;
     }
     if let Some(l) = &net.links {

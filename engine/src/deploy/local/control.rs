@@ -2,7 +2,6 @@
 //! respawns with the same config (same ports, same data), and nodes added at
 //! run time.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -11,7 +10,7 @@ use nix::unistd::Pid;
 use super::LocalTestnet;
 use super::provision::{NodePorts, link_to, prepare_node, spawn_node};
 use super::readiness::{Want, wait_one};
-use crate::deploy::link_faults::LinkBacked;
+use crate::deploy::node_control::{ControlCore, NodeProcesses};
 use crate::deploy::{AddNodeSpec, ControlError, NodeState};
 use crate::nodekind::NodePlan;
 
@@ -21,16 +20,6 @@ pub(super) fn signal(pid: u32, sig: Signal) {
     // The node leads its own process group; signal the group so helpers it
     // may have spawned go too. ESRCH (already gone) is fine.
     let _ = killpg(Pid::from_raw(pid as i32), sig);
-}
-
-fn check(net: &LocalTestnet, i: usize) -> Result<(Option<u32>, NodeState), ControlError> {
-    if net.torn_down.load(Ordering::SeqCst) {
-        return Err(ControlError::TornDown);
-    }
-    let count = net.lock_nodes().len();
-    let state = crate::deploy::Testnet::node_state(net, i)
-        .ok_or(ControlError::NoSuchNode { index: i, count })?;
-    Ok((net.pid(i), state))
 }
 
 /// Polls until node `i`'s process has exited (reaping it) or `within` passes.
@@ -60,209 +49,99 @@ pub(super) async fn wait_exit(net: &LocalTestnet, i: usize, within: Duration) ->
     }
 }
 
-async fn stop_inner(net: &LocalTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
-    let (pid, state) = check(net, i)?;
-    let action = if kill { "kill" } else { "stop" };
-    let pid = match (state, pid) {
-        (NodeState::Running | NodeState::Paused, Some(pid)) => pid,
-        _ => {
-            return Err(ControlError::BadState {
-                index: i,
-                state,
-                action: action.to_owned(),
-            });
-        }
-    };
-    signal(
-        pid,
-        if kill {
-            Signal::SIGKILL
-        } else {
-            Signal::SIGTERM
-        },
-    );
-    if state == NodeState::Paused {
-        signal(pid, Signal::SIGCONT);
+impl NodeProcesses for LocalTestnet {
+    fn core(&self) -> &ControlCore {
+        &self.ctl
     }
-    if !wait_exit(net, i, GRACE).await {
-        signal(pid, Signal::SIGKILL);
-        if !wait_exit(net, i, GRACE).await {
-            return Err(ControlError::Failed(format!(
-                "node-{i} (pid {pid}) did not exit within {}s of SIGKILL",
-                GRACE.as_secs()
-            )));
+
+    fn set_state(&self, i: usize, state: NodeState) {
+        if let Some(n) = self.lock_nodes().get_mut(i) {
+            n.state = state;
         }
     }
-    if let Some(n) = net.lock_nodes().get_mut(i) {
-        n.state = NodeState::Stopped;
-    }
-    Ok(())
-}
 
-async fn start_inner(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
-    let (_, state) = check(net, i)?;
-    if !matches!(state, NodeState::Stopped | NodeState::Exited) {
-        return Err(ControlError::BadState {
-            index: i,
-            state,
-            action: "start".to_owned(),
-        });
-    }
-    spawn_node(net, i).map_err(|e| ControlError::Failed(e.to_string()))?;
-    let client = net.lock_nodes()[i].client.clone();
-    wait_one(
-        net,
-        i,
-        client,
-        Want {
-            peers: 0,
-            min_height: 0,
-            online: false,
-        },
-        Instant::now(),
-        Duration::from_secs(15),
-    )
-    .await
-    .map_err(|e| ControlError::Failed(format!("started, but not answering: {e}")))
-}
-
-pub(super) async fn stop(net: &LocalTestnet, i: usize, kill: bool) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net.control_log.begin(
-        if kill {
-            crate::deploy::control_log::NodeAction::Kill
-        } else {
-            crate::deploy::control_log::NodeAction::Stop
-        },
-        i,
-    );
-    stop_inner(net, i, kill).await?;
-    net.emit_control(crate::report::ControlAction::node(
-        if kill {
-            crate::deploy::control_log::NodeAction::Kill
-        } else {
-            crate::deploy::control_log::NodeAction::Stop
-        },
-        i,
-    ));
-    net.control_log.record(
-        if kill {
-            crate::deploy::control_log::NodeAction::Kill
-        } else {
-            crate::deploy::control_log::NodeAction::Stop
-        },
-        i,
-    );
-    Ok(())
-}
-
-pub(super) async fn start(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net
-        .control_log
-        .begin(crate::deploy::control_log::NodeAction::Start, i);
-    start_inner(net, i).await?;
-    net.emit_control(crate::report::ControlAction::node(
-        crate::deploy::control_log::NodeAction::Start,
-        i,
-    ));
-    net.control_log
-        .record(crate::deploy::control_log::NodeAction::Start, i);
-    // a fresh process starts without the clock and disk faults in force
-    crate::deploy::node_faults::reapply(net, i).await
-}
-
-pub(super) async fn restart(net: &LocalTestnet, i: usize) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net
-        .control_log
-        .begin(crate::deploy::control_log::NodeAction::Restart, i);
-    let (_, state) = check(net, i)?;
-    if matches!(state, NodeState::Running | NodeState::Paused) {
-        stop_inner(net, i, false).await?;
-    }
-    start_inner(net, i).await?;
-    net.emit_control(crate::report::ControlAction::node(
-        crate::deploy::control_log::NodeAction::Restart,
-        i,
-    ));
-    net.control_log
-        .record(crate::deploy::control_log::NodeAction::Restart, i);
-    // a fresh process starts without the clock and disk faults in force
-    crate::deploy::node_faults::reapply(net, i).await
-}
-
-pub(super) async fn pause(net: &LocalTestnet, i: usize, pause: bool) -> Result<(), ControlError> {
-    let _g = net.control.lock().await;
-    let _under_way = net.control_log.begin(
-        if pause {
-            crate::deploy::control_log::NodeAction::Pause
-        } else {
-            crate::deploy::control_log::NodeAction::Resume
-        },
-        i,
-    );
-    let (pid, state) = check(net, i)?;
-    let (want, action, sig, next) = if pause {
-        (
-            NodeState::Running,
-            "pause",
-            Signal::SIGSTOP,
-            NodeState::Paused,
-        )
-    } else {
-        (
-            NodeState::Paused,
-            "resume",
-            Signal::SIGCONT,
-            NodeState::Running,
-        )
-    };
-    match (state == want, pid) {
-        (true, Some(pid)) => {
-            signal(pid, sig);
-            if let Some(n) = net.lock_nodes().get_mut(i) {
-                n.state = next;
+    async fn halt(&self, i: usize, kill: bool, paused: bool) -> Result<(), ControlError> {
+        let pid = self
+            .pid(i)
+            .ok_or_else(|| ControlError::Failed(format!("node-{i} has no process to stop")))?;
+        signal(
+            pid,
+            if kill {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            },
+        );
+        if paused {
+            signal(pid, Signal::SIGCONT);
+        }
+        if !wait_exit(self, i, GRACE).await {
+            signal(pid, Signal::SIGKILL);
+            if !wait_exit(self, i, GRACE).await {
+                return Err(ControlError::Failed(format!(
+                    "node-{i} (pid {pid}) did not exit within {}s of SIGKILL",
+                    GRACE.as_secs()
+                )));
             }
-            net.emit_control(crate::report::ControlAction::node(
-                if pause {
-                    crate::deploy::control_log::NodeAction::Pause
-                } else {
-                    crate::deploy::control_log::NodeAction::Resume
-                },
-                i,
-            ));
-            net.control_log.record(
-                if pause {
-                    crate::deploy::control_log::NodeAction::Pause
-                } else {
-                    crate::deploy::control_log::NodeAction::Resume
-                },
-                i,
-            );
-            Ok(())
         }
-        _ => Err(ControlError::BadState {
-            index: i,
-            state,
-            action: action.to_owned(),
-        }),
+        Ok(())
+    }
+
+    async fn launch(&self, i: usize) -> Result<(), ControlError> {
+        spawn_node(self, i).map_err(|e| ControlError::Failed(e.to_string()))?;
+        let client = self.lock_nodes()[i].client.clone();
+        wait_one(
+            self,
+            i,
+            client,
+            Want {
+                peers: 0,
+                min_height: 0,
+                online: false,
+            },
+            Instant::now(),
+            Duration::from_secs(15),
+        )
+        .await
+        .map_err(|e| ControlError::Failed(format!("started, but not answering: {e}")))
+    }
+
+    async fn freeze(&self, i: usize, freeze: bool) -> Result<(), ControlError> {
+        let pid = self
+            .pid(i)
+            .ok_or_else(|| ControlError::Failed(format!("node-{i} has no process to freeze")))?;
+        signal(
+            pid,
+            if freeze {
+                Signal::SIGSTOP
+            } else {
+                Signal::SIGCONT
+            },
+        );
+        Ok(())
+    }
+
+    async fn provision(
+        &self,
+        i: usize,
+        key_hex: String,
+        spec: &AddNodeSpec,
+    ) -> Result<(), ControlError> {
+        add_node(self, i, key_hex, spec).await
     }
 }
 
-pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<usize, ControlError> {
-    let _g = net.control.lock().await;
-    if net.torn_down.load(Ordering::SeqCst) {
-        return Err(ControlError::TornDown);
-    }
-    let (i, peer_addrs) = {
+/// Creates node `i` on free ports, with links to its peers, and starts it.
+async fn add_node(
+    net: &LocalTestnet,
+    i: usize,
+    key_hex: String,
+    spec: &AddNodeSpec,
+) -> Result<(), ControlError> {
+    let peer_addrs: Vec<_> = {
         let nodes = net.lock_nodes();
-        let count = nodes.len();
-        spec.check_peers(count)?;
-        let addrs: Vec<_> = spec.peers.iter().map(|&p| (p, nodes[p].p2p_addr)).collect();
-        (count, addrs)
+        spec.peers.iter().map(|&p| (p, nodes[p].p2p_addr)).collect()
     };
-    let key_hex = spec.node_key(&net.topology, &net.joiners_used, i)?;
     let ports = NodePorts::bind(&*net.kind, 1)
         .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
     let mut peers = Vec::new();
@@ -311,13 +190,5 @@ pub(super) async fn add_node(net: &LocalTestnet, spec: AddNodeSpec) -> Result<us
         Duration::from_secs(20),
     )
     .await
-    .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))?;
-    net.emit_control(crate::report::ControlAction::Node {
-        action: crate::deploy::control_log::NodeAction::AddNode,
-        node: i,
-        detail: Some(format!("peers {:?}, stake {}", spec.peers, spec.stake)),
-    });
-    net.control_log
-        .record(crate::deploy::control_log::NodeAction::AddNode, i);
-    Ok(i)
+    .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
 }

@@ -11,7 +11,6 @@ mod provision;
 mod readiness;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,14 +20,14 @@ use futures::future::BoxFuture;
 pub use cleanup::{GcSummary, gc};
 
 use super::link_faults::{self, LinkBacked};
+use super::node_control::ControlCore;
 use super::{
-    AddNodeSpec, Capability, ControlError, DeployError, DeployOptions, Deployer, NodeState,
+    Capability, ControlError, DeployError, DeployOptions, Deployer, NodeLogs, NodeState, Teardown,
     TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
-use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkLayer, LinkSel};
+use crate::links::LinkLayer;
 use crate::nodekind::NodeKind;
-use crate::report::EventSink;
 use crate::topology::Topology;
 
 /// Deploys testnets as local processes.
@@ -138,13 +137,8 @@ pub struct LocalTestnet {
     pub(crate) genesis: Genesis,
     pub(crate) nodes: Mutex<Vec<LocalNode>>,
     pub(crate) links: Option<LinkLayer>,
-    pub(crate) torn_down: AtomicBool,
-    pub(crate) joiners_used: AtomicUsize,
-    pub(crate) events: Option<EventSink>,
-    /// Serialises node-control actions (a restart is stop + start).
-    pub(crate) control: tokio::sync::Mutex<()>,
-    pub(crate) created: std::time::Instant,
-    pub(crate) control_log: crate::deploy::control_log::ControlLog,
+    /// Control lock, log and events, teardown flag, joiner slots taken.
+    pub(crate) ctl: ControlCore,
     /// Where the run's metrics and dashboards are (in the endpoints).
     pub(crate) monitoring: crate::metrics::Monitoring,
 }
@@ -174,19 +168,6 @@ impl LinkBacked for LocalTestnet {
 
     fn link_layer(&self) -> Option<&LinkLayer> {
         self.links.as_ref()
-    }
-
-    fn is_torn_down(&self) -> bool {
-        self.torn_down.load(Ordering::SeqCst)
-    }
-
-    fn emit_control(&self, action: crate::report::ControlAction) {
-        if let Some(ev) = &self.events {
-            ev.emit(crate::report::RunEvent::Control {
-                action,
-                elapsed: self.created.elapsed(),
-            });
-        }
     }
 }
 
@@ -263,62 +244,12 @@ impl Testnet for LocalTestnet {
         Some(n.state)
     }
 
-    fn start(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::start(self, i))
-    }
-
-    fn stop(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::stop(self, i, false))
-    }
-
-    fn restart(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::restart(self, i))
-    }
-
-    fn kill(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::stop(self, i, true))
-    }
-
-    fn pause(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::pause(self, i, true))
-    }
-
-    fn resume(&self, i: usize) -> BoxFuture<'_, Result<(), ControlError>> {
-        Box::pin(control::pause(self, i, false))
-    }
-
-    fn add_node(&self, spec: AddNodeSpec) -> BoxFuture<'_, Result<usize, ControlError>> {
-        Box::pin(control::add_node(self, spec))
-    }
-
-    fn apply_fault(&self, fault: Fault, note: Option<String>) -> Result<FaultId, ControlError> {
-        link_faults::apply(self, fault, note)
-    }
-
-    fn revert_fault(&self, id: FaultId) -> Result<(), ControlError> {
-        link_faults::revert(self, id)
-    }
-
-    fn clear_links(&self, links: LinkSel) -> Result<usize, ControlError> {
-        link_faults::clear(self, links)
-    }
-
-    fn heal(&self) -> Result<usize, ControlError> {
-        link_faults::heal(self)
-    }
-
-    fn active_faults(&self) -> Vec<ActiveFault> {
-        link_faults::active(self)
-    }
-
     fn own_control_log(&self) -> Option<&crate::deploy::control_log::ControlLog> {
-        Some(&self.control_log)
+        Some(&self.ctl.log)
     }
+}
 
-    fn fault_log(&self) -> Vec<FaultRecord> {
-        link_faults::log(self)
-    }
-
+impl NodeLogs for LocalTestnet {
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
             let (log_dir, out) = {
@@ -346,7 +277,9 @@ impl Testnet for LocalTestnet {
             Ok(all[all.len().saturating_sub(lines)..].join("\n"))
         })
     }
+}
 
+impl Teardown for LocalTestnet {
     fn teardown(&self, keep: bool) -> BoxFuture<'_, Result<TeardownSummary, DeployError>> {
         Box::pin(cleanup::teardown(self, keep))
     }

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -241,12 +240,7 @@ pub(super) async fn provision(
         genesis,
         nodes: Mutex::new(nodes),
         links,
-        torn_down: AtomicBool::new(false),
-        joiners_used: AtomicUsize::new(0),
-        events: opts.events.clone(),
-        control: tokio::sync::Mutex::new(()),
-        created: std::time::Instant::now(),
-        control_log: Default::default(),
+        ctl: crate::deploy::node_control::ControlCore::new(opts.events.clone()),
         monitoring: opts.monitoring.clone(),
     });
     for i in 0..n {
@@ -254,7 +248,7 @@ pub(super) async fn provision(
             if opts.keep_on_deploy_failure {
                 crate::deploy::mark_kept(&net.run_dir, &net.run_id, "deploy failed", true);
             }
-            let _ = crate::deploy::Testnet::teardown(&*net, opts.keep_on_deploy_failure).await;
+            let _ = crate::deploy::Teardown::teardown(&*net, opts.keep_on_deploy_failure).await;
             return Err(e);
         }
     }

@@ -48,7 +48,7 @@ pub(super) async fn wait_one(
         start,
         deadline,
         POLLING,
-        net.events.as_ref(),
+        net.ctl.events.as_ref(),
         || Some(client.clone()),
         || async move {
             match exited(net, i) {
