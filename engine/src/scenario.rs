@@ -474,13 +474,13 @@ impl ScenarioBuilder {
                 ));
             }
         }
-        if workloads.iter().flat_map(|w| w.uses()).any(|k| {
-            matches!(
-                k,
-                crate::deploy::FaultKind::Clock | crate::deploy::FaultKind::Disk
-            )
-        }) {
-            need(crate::nodekind::KindFeature::TestingSwitches);
+        // what each kind of fault the workloads use asks of the node kind
+        for f in workloads
+            .iter()
+            .flat_map(|w| w.uses())
+            .filter_map(crate::deploy::FaultKind::kind_feature)
+        {
+            need(f);
         }
         let mut warnings = Vec::new();
         for w in &workloads {
@@ -496,11 +496,6 @@ impl ScenarioBuilder {
             workloads.iter().flat_map(|w| w.uses()).collect();
         uses.sort();
         uses.dedup();
-        if uses.contains(&crate::deploy::FaultKind::Byzantine)
-            && !required_features.contains(&crate::nodekind::KindFeature::Byzantine)
-        {
-            required_features.push(crate::nodekind::KindFeature::Byzantine);
-        }
         Ok(Scenario {
             uses,
             warnings,

@@ -135,7 +135,9 @@ pub fn run_on(state: &Arc<HostState>, net: &NetHandle, scenario: &Scenario) -> R
         return Ok(ReportHandle(Arc::new(report)));
     };
     let scenario = super::replay::replayed(state, scenario)?;
-    if let Err(e) = check_testnet_capabilities(&*testnet, &scenario.capabilities) {
+    if let Err(e) = check_testnet_capabilities(&*testnet, &scenario.capabilities).and_then(|()| {
+        engine::deploy::check_testnet_uses(&*testnet, &scenario.uses).map_err(|e| e.to_string())
+    }) {
         return err(format!("cannot run this plan: {e}"));
     }
     let opts = run_options(state);

@@ -129,8 +129,8 @@ mod tests {
     use crate::client::NodeClients;
     use crate::deploy::control_log::ControlRecord;
     use crate::deploy::{
-        Capability, ControlError, ControlFuture, DeployError, NetworkFaults, NodeControl, NodeLogs,
-        Teardown, TeardownSummary,
+        ControlError, ControlFuture, DeployError, NetworkFaults, NodeControl, NodeLogs, Teardown,
+        TeardownSummary,
     };
     use crate::topology::{Topology, TopologyBuilder};
 
@@ -187,7 +187,7 @@ mod tests {
         fn endpoints(&self) -> Vec<String> {
             Vec::new()
         }
-        fn capabilities(&self) -> Vec<Capability> {
+        fn supports(&self) -> Vec<crate::deploy::FaultKind> {
             Vec::new()
         }
         fn wait_ready(&self, _deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {

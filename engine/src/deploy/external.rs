@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 use super::{
-    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, DeployOptions, Deployer,
+    AddNodeSpec, ControlError, ControlFuture, DeployError, DeployOptions, Deployer, FaultKind,
     NetworkFaults, NodeControl, NodeLogs, Teardown, TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
@@ -258,7 +258,7 @@ impl Deployer for ExternalDeployer {
         NAME
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
+    fn supports(&self) -> Vec<FaultKind> {
         Vec::new()
     }
 
@@ -442,7 +442,7 @@ impl Testnet for ExternalTestnet {
             .collect()
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
+    fn supports(&self) -> Vec<FaultKind> {
         Vec::new()
     }
 
@@ -660,7 +660,7 @@ mod tests {
         assert!(e.contains(&url) && e.contains("node-0"), "{e}");
         // and a plan needing node control is refused before any probe
         let opts = DeployOptions {
-            required: vec![Capability::NodeControl],
+            required: vec![crate::deploy::Capability::NodeControl],
             ..opts
         };
         let e = d.connect(&opts).await.unwrap_err().to_string();

@@ -152,11 +152,11 @@ impl Testnet for Granted {
     fn endpoints(&self) -> Vec<String> {
         self.inner.endpoints()
     }
-    fn capabilities(&self) -> Vec<Capability> {
+    fn supports(&self) -> Vec<super::FaultKind> {
         self.inner
-            .capabilities()
+            .supports()
             .into_iter()
-            .filter(|c| self.granted.contains(c))
+            .filter(|k| self.granted.contains(&k.capability()))
             .collect()
     }
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {

@@ -118,10 +118,6 @@ pub(crate) fn log<T: LinkBacked>(net: &T) -> Vec<FaultRecord> {
 }
 
 /// Node control always; network faults only with links.
-pub(crate) fn capabilities<T: LinkBacked>(net: &T) -> Vec<Capability> {
-    if net.link_layer().is_some() {
-        vec![Capability::NodeControl, Capability::NetworkFaults]
-    } else {
-        vec![Capability::NodeControl]
-    }
+pub(crate) fn supports<T: LinkBacked>(net: &T) -> Vec<super::FaultKind> {
+    super::node_and_link_kinds(net.link_layer().is_some())
 }

@@ -127,10 +127,13 @@ impl fmt::Display for Capability {
     }
 }
 
-/// One kind of control action or fault, finer than [`Capability`]: what a plan uses and what a
-/// backend may lack although it has the capability (Kubernetes has network faults, yet no
-/// latency).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+/// One kind of control action or fault, finer than [`Capability`]: what a plan uses, what each
+/// backend declares it supports ([`Deployer::supports`], [`Testnet::supports`]) and what a node
+/// kind must offer for it ([`FaultKind::kind_feature`]). Kubernetes has network faults, yet no
+/// latency: a plan using latency is refused before deploying.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum FaultKind {
     Restart,
     Stop,
@@ -172,6 +175,83 @@ impl fmt::Display for FaultKind {
             FaultKind::Disk => "disk faults",
         })
     }
+}
+
+impl FaultKind {
+    /// What is done to node processes or through their testing surface (node control).
+    pub const NODE: [FaultKind; 8] = [
+        FaultKind::Restart,
+        FaultKind::Stop,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::AddNode,
+        FaultKind::Clock,
+        FaultKind::Byzantine,
+        FaultKind::Disk,
+    ];
+    /// What is done to the links between nodes (network faults).
+    pub const LINK: [FaultKind; 6] = [
+        FaultKind::Partition,
+        FaultKind::Cut,
+        FaultKind::Latency,
+        FaultKind::Loss,
+        FaultKind::Bandwidth,
+        FaultKind::Tamper,
+    ];
+
+    /// The capability a plan enables to use it.
+    pub fn capability(self) -> Capability {
+        if Self::LINK.contains(&self) {
+            Capability::NetworkFaults
+        } else {
+            Capability::NodeControl
+        }
+    }
+
+    /// What the node kind must offer for it: links the framework can act on, the testing
+    /// switches, the byzantine surface.
+    pub fn kind_feature(self) -> Option<crate::nodekind::KindFeature> {
+        use crate::nodekind::KindFeature;
+        match self {
+            k if Self::LINK.contains(&k) => Some(KindFeature::LinkFaults),
+            FaultKind::Clock | FaultKind::Disk => Some(KindFeature::TestingSwitches),
+            FaultKind::Byzantine => Some(KindFeature::Byzantine),
+            _ => None,
+        }
+    }
+
+    /// The kind of a node-control action (start is the way back from a stop, resume from a
+    /// pause); None for what is recorded but is not node control (a clock set).
+    pub fn of_action(action: control_log::NodeAction) -> Option<FaultKind> {
+        use control_log::NodeAction as A;
+        Some(match action {
+            A::Start | A::Stop => FaultKind::Stop,
+            A::Kill => FaultKind::Kill,
+            A::Restart => FaultKind::Restart,
+            A::Pause | A::Resume => FaultKind::Pause,
+            A::AddNode => FaultKind::AddNode,
+            A::Clock => FaultKind::Clock,
+            A::Byzantine => FaultKind::Byzantine,
+            A::Disk => FaultKind::Disk,
+        })
+    }
+}
+
+/// The capabilities covering `kinds`, in order.
+pub fn capabilities_of(kinds: &[FaultKind]) -> Vec<Capability> {
+    let mut out: Vec<Capability> = kinds.iter().map(|k| k.capability()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every node-control kind, and the link-fault kinds when the backend runs the link layer.
+pub(crate) fn node_and_link_kinds(links: bool) -> Vec<FaultKind> {
+    let mut v = FaultKind::NODE.to_vec();
+    if links {
+        v.extend(FaultKind::LINK);
+    }
+    v
 }
 
 /// Lifecycle state of one node process.
@@ -344,6 +424,13 @@ pub enum ControlError {
     /// The index names no node.
     #[error("node {index} does not exist: the testnet has {count} nodes")]
     NoSuchNode { index: usize, count: usize },
+    /// The backend cannot do this kind of action at all (declared in its `supports`).
+    #[error("the {deployer} deployer cannot {kind} node-{index}")]
+    UnsupportedKind {
+        kind: FaultKind,
+        index: usize,
+        deployer: String,
+    },
     /// The node's state does not allow the action (pause a stopped node).
     #[error("node-{index} is {state:?}: cannot {action}")]
     BadState {
@@ -436,11 +523,11 @@ pub struct TeardownSummary {
 pub trait Deployer: Send + Sync {
     /// `local`, `compose`, `k8s`.
     fn name(&self) -> &str;
-    /// What the testnets it deploys can do.
-    fn capabilities(&self) -> Vec<Capability>;
-    /// Kinds of control and fault it cannot do although it has their capability.
-    fn lacks(&self) -> Vec<FaultKind> {
-        Vec::new()
+    /// Every kind of control and fault the testnets it deploys can do.
+    fn supports(&self) -> Vec<FaultKind>;
+    /// The capabilities those kinds make up.
+    fn capabilities(&self) -> Vec<Capability> {
+        capabilities_of(&self.supports())
     }
     /// Provisions every node and, unless told otherwise, waits until ready.
     fn deploy<'a>(
@@ -469,11 +556,23 @@ pub fn check_capabilities(
 
 /// Checks that `deployer` can do every kind of control and fault in `uses`.
 pub fn check_uses(deployer: &dyn Deployer, uses: &[FaultKind]) -> Result<(), DeployError> {
-    let lacks = deployer.lacks();
-    match uses.iter().find(|k| lacks.contains(k)) {
+    check_kinds(deployer.name(), &deployer.supports(), uses)
+}
+
+/// Checks that a testnet already running can do every kind of control and fault in `uses`.
+pub fn check_testnet_uses(net: &dyn Testnet, uses: &[FaultKind]) -> Result<(), DeployError> {
+    check_kinds(net.deployer_name(), &net.supports(), uses)
+}
+
+fn check_kinds(
+    deployer: &str,
+    supports: &[FaultKind],
+    uses: &[FaultKind],
+) -> Result<(), DeployError> {
+    match uses.iter().find(|k| !supports.contains(k)) {
         Some(k) => Err(DeployError::UnsupportedFault {
             kind: *k,
-            deployer: deployer.name().to_owned(),
+            deployer: deployer.to_owned(),
         }),
         None => Ok(()),
     }
@@ -527,4 +626,76 @@ pub fn new_run_id() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     format!("{secs}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_backend_declares_kinds_and_its_capabilities_follow_from_them() {
+        let local = local::LocalDeployer::new();
+        assert_eq!(
+            local.capabilities(),
+            [Capability::NodeControl, Capability::NetworkFaults]
+        );
+        let bare = local::LocalDeployer::new().without_links();
+        assert_eq!(bare.capabilities(), [Capability::NodeControl]);
+        // without links: node control passes, a partition is refused naming the kind
+        assert!(check_uses(&bare, &[FaultKind::Pause, FaultKind::Clock]).is_ok());
+        let e = check_uses(&bare, &[FaultKind::Restart, FaultKind::Partition]).unwrap_err();
+        assert!(matches!(
+            e,
+            DeployError::UnsupportedFault {
+                kind: FaultKind::Partition,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("cannot do partition"), "{e}");
+        // Kubernetes has both coarse capabilities, yet no pause and no latency
+        let k8s = k8s::K8sDeployer::default();
+        assert_eq!(
+            k8s.capabilities(),
+            [Capability::NodeControl, Capability::NetworkFaults]
+        );
+        assert!(check_uses(&k8s, &[FaultKind::Restart, FaultKind::Partition]).is_ok());
+        for k in [FaultKind::Pause, FaultKind::Latency, FaultKind::Clock] {
+            assert!(check_uses(&k8s, &[k]).is_err(), "{k}");
+        }
+        assert!(
+            external::ExternalDeployer::new(Vec::new())
+                .capabilities()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn kinds_map_to_their_capability_node_kind_feature_and_actions() {
+        use crate::nodekind::KindFeature;
+        use control_log::NodeAction;
+        for k in FaultKind::LINK {
+            assert_eq!(k.capability(), Capability::NetworkFaults);
+            assert_eq!(k.kind_feature(), Some(KindFeature::LinkFaults));
+        }
+        for k in FaultKind::NODE {
+            assert_eq!(k.capability(), Capability::NodeControl);
+        }
+        assert_eq!(
+            FaultKind::Clock.kind_feature(),
+            Some(KindFeature::TestingSwitches)
+        );
+        assert_eq!(
+            FaultKind::Byzantine.kind_feature(),
+            Some(KindFeature::Byzantine)
+        );
+        assert_eq!(FaultKind::Restart.kind_feature(), None);
+        assert_eq!(
+            FaultKind::of_action(NodeAction::Resume),
+            Some(FaultKind::Pause)
+        );
+        assert_eq!(
+            FaultKind::of_action(NodeAction::Start),
+            Some(FaultKind::Stop)
+        );
+    }
 }

@@ -86,11 +86,15 @@ pub(crate) trait NodeProcesses: Testnet {
     /// Records node `i`'s new state.
     fn set_state(&self, i: usize, state: NodeState);
 
-    /// Why the backend cannot do `action` at all (Kubernetes cannot freeze a pod), checked
-    /// before the node's state.
+    /// Why the backend cannot do `action` at all, checked before the node's state: by default,
+    /// the action's kind is not among those it declares ([`Testnet::supports`]).
     fn refuses(&self, action: NodeAction, i: usize) -> Option<ControlError> {
-        let _ = (action, i);
-        None
+        let kind = super::FaultKind::of_action(action)?;
+        (!self.supports().contains(&kind)).then(|| ControlError::UnsupportedKind {
+            kind,
+            index: i,
+            deployer: self.deployer_name().to_owned(),
+        })
     }
 
     /// Ends node `i`'s process, gracefully or not (`kill`), and returns once it is gone.
@@ -231,6 +235,9 @@ pub(crate) async fn add_node<B: NodeProcesses>(
     let _g = core.lock.lock().await;
     core.check_live()?;
     let i = net.node_count();
+    if let Some(e) = net.refuses(NodeAction::AddNode, i) {
+        return Err(e);
+    }
     spec.check_peers(i)?;
     let key_hex = spec.node_key(net.topology(), &core.joiners_used, i)?;
     net.provision(i, key_hex, &spec).await?;

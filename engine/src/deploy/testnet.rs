@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 
 use super::control_log::{self, NodeAction};
 use super::{
-    AddNodeSpec, Capability, ControlError, DeployError, NodeState, TeardownSummary, byzantine,
-    node_faults,
+    AddNodeSpec, Capability, ControlError, DeployError, FaultKind, NodeState, TeardownSummary,
+    byzantine, node_faults,
 };
 use crate::client::NodeClients;
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
@@ -131,8 +131,12 @@ pub trait Testnet: NodeControl + NetworkFaults + NodeLogs + Teardown {
     fn run_dir(&self) -> Option<PathBuf>;
     /// `TESTNET_ENDPOINTS` lines: one per node API, plus observability URLs when set.
     fn endpoints(&self) -> Vec<String>;
-    /// What this testnet can do.
-    fn capabilities(&self) -> Vec<Capability>;
+    /// Every kind of control and fault this testnet can do (as its deployer declared).
+    fn supports(&self) -> Vec<FaultKind>;
+    /// The capabilities those kinds make up.
+    fn capabilities(&self) -> Vec<Capability> {
+        super::capabilities_of(&self.supports())
+    }
     /// Waits until every running node is ready, or names those that are not.
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>>;
     /// Start of slot 0 (ms since the Unix epoch), where the deployer chose it.

@@ -17,8 +17,8 @@ use super::wire::{
 use crate::client::{NodeClient, NodeClients};
 use crate::deploy::node_faults::{NodeFault, NodeFaultInForce};
 use crate::deploy::{
-    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, NetworkFaults, NodeControl,
-    NodeLogs, NodeState, Teardown, TeardownSummary, Testnet,
+    AddNodeSpec, Capability, ControlError, ControlFuture, DeployError, FaultKind, NetworkFaults,
+    NodeControl, NodeLogs, NodeState, Teardown, TeardownSummary, Testnet,
 };
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::topology::Topology;
@@ -50,7 +50,7 @@ pub struct RemoteTestnet {
     run_id: String,
     deployer: String,
     topology: Topology,
-    capabilities: Vec<Capability>,
+    supports: Vec<FaultKind>,
     run_dir: Option<PathBuf>,
     cached: Arc<Mutex<Cached>>,
     /// Stops the background refresh when the handle goes.
@@ -144,11 +144,20 @@ impl RemoteTestnet {
             Topology::from(&snapshot.topology),
             snapshot.run_dir.clone(),
         );
-        let capabilities = snapshot
-            .capabilities
-            .iter()
-            .filter_map(|c| capability_from_name(c))
-            .collect();
+        let supports = if snapshot.supports.is_empty() {
+            // a supervisor that names capabilities only: every kind they are made of
+            let caps: Vec<Capability> = snapshot
+                .capabilities
+                .iter()
+                .filter_map(|c| capability_from_name(c))
+                .collect();
+            let mut kinds = FaultKind::NODE.to_vec();
+            kinds.extend(FaultKind::LINK);
+            kinds.retain(|k| caps.contains(&k.capability()));
+            kinds
+        } else {
+            snapshot.supports.clone()
+        };
         let cached = Arc::new(Mutex::new(first));
         let cancel = tokio_util::sync::CancellationToken::new();
         {
@@ -177,7 +186,7 @@ impl RemoteTestnet {
             run_id,
             deployer,
             topology,
-            capabilities,
+            supports,
             run_dir,
             cached,
             _refresher: cancel.drop_guard(),
@@ -271,8 +280,8 @@ impl Testnet for RemoteTestnet {
         self.lock().snapshot.endpoints.clone()
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
-        self.capabilities.clone()
+    fn supports(&self) -> Vec<FaultKind> {
+        self.supports.clone()
     }
 
     fn wait_ready(&self, deadline: Duration) -> BoxFuture<'_, Result<(), DeployError>> {

@@ -120,6 +120,7 @@ pub fn snapshot(testnet: &dyn Testnet) -> NetSnapshot {
             .into_iter()
             .map(|c| capability_name(c).to_owned())
             .collect(),
+        supports: testnet.supports(),
         topology: TopologyDoc::from(testnet.topology()),
         run_dir: testnet.run_dir(),
     }
@@ -201,7 +202,9 @@ fn control_err(e: ControlError) -> Response {
     let status = match e {
         ControlError::NoSuchNode { .. } => StatusCode::NOT_FOUND,
         ControlError::BadState { .. } => StatusCode::CONFLICT,
-        ControlError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+        ControlError::Unsupported { .. } | ControlError::UnsupportedKind { .. } => {
+            StatusCode::NOT_IMPLEMENTED
+        }
         ControlError::NotEnabled { .. } => StatusCode::FORBIDDEN,
         ControlError::TornDown => StatusCode::GONE,
         ControlError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -468,6 +468,9 @@ pub struct NetSnapshot {
     pub endpoints: Vec<String>,
     /// Node control and/or network faults.
     pub capabilities: Vec<String>,
+    /// Every kind of control and fault the testnet can do (what the capabilities are made of).
+    #[serde(default)]
+    pub supports: Vec<crate::deploy::FaultKind>,
     /// The topology deployed.
     pub topology: TopologyDoc,
     /// Run dir of local backends.

@@ -30,7 +30,7 @@ pub use image::ImageInfo;
 
 use super::link_faults::{self, LinkBacked};
 use super::{
-    Capability, ControlError, DeployError, DeployOptions, Deployer, NodeLogs, NodeState, Teardown,
+    ControlError, DeployError, DeployOptions, Deployer, FaultKind, NodeLogs, NodeState, Teardown,
     TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
@@ -110,12 +110,8 @@ impl Deployer for ComposeDeployer {
         "compose"
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
-        if self.use_links {
-            vec![Capability::NodeControl, Capability::NetworkFaults]
-        } else {
-            vec![Capability::NodeControl]
-        }
+    fn supports(&self) -> Vec<FaultKind> {
+        super::node_and_link_kinds(self.use_links)
     }
 
     fn deploy<'a>(
@@ -270,8 +266,8 @@ impl Testnet for ComposeTestnet {
         v
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
-        link_faults::capabilities(self)
+    fn supports(&self) -> Vec<FaultKind> {
+        link_faults::supports(self)
     }
 
     fn genesis_time_ms(&self) -> Option<u64> {

@@ -29,7 +29,7 @@ pub use cleanup::{K8sGcReport, gc};
 pub use manifest::{ApiAccess, K8sResources, K8sStorage, ManifestSettings, Manifests};
 
 use super::{
-    Capability, ControlError, ControlFuture, DeployError, DeployOptions, Deployer, NetworkFaults,
+    ControlError, ControlFuture, DeployError, DeployOptions, Deployer, FaultKind, NetworkFaults,
     NodeLogs, NodeState, Teardown, TeardownSummary, Testnet,
 };
 use crate::client::{NodeClient, NodeClients};
@@ -224,23 +224,25 @@ impl K8sDeployer {
     }
 }
 
+/// What Kubernetes can do to a testnet: restart (delete the pod), stop and kill (scale to 0),
+/// add a node, and partitions (NetworkPolicies). Pods cannot be frozen, NetworkPolicies only
+/// allow or deny whole connections (no one-way cut, latency, loss, bandwidth or tampering), and
+/// the pods serve no testing surface (no clock, disk or byzantine switches).
+const SUPPORTS: [FaultKind; 5] = [
+    FaultKind::Restart,
+    FaultKind::Stop,
+    FaultKind::Kill,
+    FaultKind::AddNode,
+    FaultKind::Partition,
+];
+
 impl Deployer for K8sDeployer {
     fn name(&self) -> &str {
         "k8s"
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
-        vec![Capability::NodeControl, Capability::NetworkFaults]
-    }
-
-    /// Pods cannot be frozen, NetworkPolicies only allow or deny whole connections, and the
-    /// pods serve no testing surface to tell a node to lie.
-    fn lacks(&self) -> Vec<super::FaultKind> {
-        use super::FaultKind::*;
-        // no testing surface in the pods: no clock, disk or byzantine switches
-        vec![
-            Pause, Cut, Latency, Loss, Bandwidth, Tamper, Clock, Disk, Byzantine,
-        ]
+    fn supports(&self) -> Vec<FaultKind> {
+        SUPPORTS.to_vec()
     }
 
     fn deploy<'a>(
@@ -391,8 +393,8 @@ impl Testnet for K8sTestnet {
         v
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
-        vec![Capability::NodeControl, Capability::NetworkFaults]
+    fn supports(&self) -> Vec<FaultKind> {
+        SUPPORTS.to_vec()
     }
 
     fn genesis_time_ms(&self) -> Option<u64> {
