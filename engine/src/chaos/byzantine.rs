@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::spec::{ChaosBuilder, ChaosError, ChaosStream, Delay, Targets};
+use super::spec::{ChaosBuilder, ChaosError, ChaosStream, Delay, Targets, targets_setters};
 use crate::deploy::byzantine::Behaviour;
 
 /// Random byzantine behaviours: `c.byzantine()`.
@@ -50,6 +50,12 @@ pub struct ByzantineBuilder {
     pub spec: ByzantineSpec,
 }
 
+targets_setters!(
+    ByzantineBuilder,
+    "Only these nodes lie.",
+    "These nodes never lie."
+);
+
 impl ByzantineBuilder {
     /// Defaults: every 5-10 s, lasting 2-5 s, any of the four behaviours (with their default
     /// parameters), every node.
@@ -57,14 +63,8 @@ impl ByzantineBuilder {
         Self {
             parent,
             spec: ByzantineSpec {
-                delay: Delay {
-                    min: Duration::from_secs(5),
-                    max: Duration::from_secs(10),
-                },
-                duration: Delay {
-                    min: Duration::from_secs(2),
-                    max: Duration::from_secs(5),
-                },
+                delay: Delay::secs(5, 10),
+                duration: Delay::secs(2, 5),
                 behaviours: Behaviour::NAMES
                     .iter()
                     .filter_map(|n| Behaviour::named(n).ok())
@@ -101,16 +101,6 @@ impl ByzantineBuilder {
     /// The behaviours drawn from.
     pub fn behaviours(mut self, b: Vec<Behaviour>) -> Self {
         self.spec.behaviours = b;
-        self
-    }
-    /// Only these nodes lie.
-    pub fn targets(mut self, nodes: Vec<usize>) -> Self {
-        self.spec.targets = Targets::Only(nodes);
-        self
-    }
-    /// These nodes never lie.
-    pub fn exclude(mut self, nodes: Vec<usize>) -> Self {
-        self.spec.targets = Targets::Except(nodes);
         self
     }
     /// Adds the stream and returns the chaos builder.

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::spec::{
     ChaosBuilder, ChaosError, ChaosStream, Delay, Targets, delay_setters, duration_setters,
+    targets_setters,
 };
 
 /// What a disk stream does to its node.
@@ -62,14 +63,8 @@ impl ChaosBuilder {
         DiskBuilder {
             parent: self,
             spec: DiskSpec {
-                delay: Delay {
-                    min: Duration::from_secs(5),
-                    max: Duration::from_secs(10),
-                },
-                duration: Delay {
-                    min: Duration::from_secs(2),
-                    max: Duration::from_secs(5),
-                },
+                delay: Delay::secs(5, 10),
+                duration: Delay::secs(2, 5),
                 targets: Targets::All,
                 mode,
             },
@@ -97,17 +92,13 @@ pub struct DiskBuilder {
 delay_setters!(DiskBuilder);
 duration_setters!(DiskBuilder);
 
+targets_setters!(
+    DiskBuilder,
+    "Only these nodes' disks fail.",
+    "These nodes' disks never fail."
+);
+
 impl DiskBuilder {
-    /// Only these nodes' disks fail.
-    pub fn targets(mut self, nodes: Vec<usize>) -> Self {
-        self.spec.targets = Targets::Only(nodes);
-        self
-    }
-    /// These nodes' disks never fail.
-    pub fn exclude(mut self, nodes: Vec<usize>) -> Self {
-        self.spec.targets = Targets::Except(nodes);
-        self
-    }
     /// How many block writes are held back before the kill (`lose_unflushed` only).
     pub fn blocks(mut self, n: u64) -> Self {
         if let DiskMode::LoseUnflushed { blocks } = &mut self.spec.mode {
