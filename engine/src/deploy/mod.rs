@@ -519,6 +519,18 @@ pub struct TeardownSummary {
     pub took: Duration,
 }
 
+impl TeardownSummary {
+    /// A teardown asked again (teardown is idempotent): nothing more is done.
+    pub(crate) fn repeated(run_dir: Option<PathBuf>, kept: bool) -> Self {
+        Self {
+            killed: 0,
+            run_dir,
+            kept,
+            took: Duration::ZERO,
+        }
+    }
+}
+
 /// A backend that can bring up a testnet.
 pub trait Deployer: Send + Sync {
     /// `local`, `compose`, `k8s`.

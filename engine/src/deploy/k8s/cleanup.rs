@@ -153,16 +153,12 @@ async fn delete_namespace(
 pub(super) async fn teardown(net: &K8sTestnet, keep: bool) -> Result<TeardownSummary, DeployError> {
     let started = Instant::now();
     if net.ctl.begin_teardown() {
-        return Ok(TeardownSummary {
-            killed: 0,
-            run_dir: net
-                .saved_logs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-            kept: keep,
-            took: started.elapsed(),
-        });
+        let saved = net
+            .saved_logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        return Ok(TeardownSummary::repeated(saved, keep));
     }
     net.cancel.cancel();
     let ns = &net.namespace;

@@ -42,12 +42,10 @@ pub(super) async fn teardown(
 ) -> Result<TeardownSummary, DeployError> {
     let started = Instant::now();
     if net.ctl.begin_teardown() {
-        return Ok(TeardownSummary {
-            killed: 0,
-            run_dir: Some(net.run_dir.clone()),
-            kept: net.run_dir.exists(),
-            took: started.elapsed(),
-        });
+        return Ok(TeardownSummary::repeated(
+            Some(net.run_dir.clone()),
+            net.run_dir.exists(),
+        ));
     }
     // A control action in flight (a restart is stop + start) ends first, so no node it starts
     // escapes the kill below; every later action sees `torn_down` and is refused.
