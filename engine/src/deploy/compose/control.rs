@@ -118,13 +118,51 @@ impl NodeProcesses for ComposeTestnet {
         })
     }
 
+    /// Creates node `i`'s container on the run's network, with relays to its peers, and starts it.
     async fn provision(
         &self,
         i: usize,
         key_hex: String,
         spec: &AddNodeSpec,
     ) -> Result<(), ControlError> {
-        add_node(self, i, key_hex, spec).await
+        let net = self;
+        let mut peers = Vec::new();
+        for &p in &spec.peers {
+            peers.push(peer_addr(net, i, p).await.map_err(ControlError::Failed)?);
+        }
+        let direct: Vec<String> = spec
+            .peers
+            .iter()
+            .map(|p| format!("node-{p}:{P2P_PORT}"))
+            .collect();
+        let port = super::provision::free_ports(1).map_err(|e| {
+            ControlError::Failed(format!("failed to find a free port on 127.0.0.1: {e}"))
+        })?[0];
+        let mut node_plan = plan(net, i, key_hex, peers);
+        node_plan.overrides = spec.overrides.clone();
+        let node = prepare_node(net, node_plan, spec.peers.len(), &direct, port)
+            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        net.lock_nodes().push(node);
+        let _ = super::template::write_compose_file(net);
+        create_container(net, i)
+            .await
+            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        start_container(net, i)
+            .await
+            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        wait_one(
+            net,
+            i,
+            Want {
+                peers: spec.peers.len(),
+                min_height: 0,
+                online: false,
+            },
+            Instant::now(),
+            Duration::from_secs(20),
+        )
+        .await
+        .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
     }
 }
 
@@ -134,52 +172,6 @@ fn container(net: &ComposeTestnet, i: usize) -> Result<String, ControlError> {
         index: i,
         count: net.node_count(),
     })
-}
-
-/// Creates node `i`'s container on the run's network, with relays to its peers, and starts it.
-async fn add_node(
-    net: &ComposeTestnet,
-    i: usize,
-    key_hex: String,
-    spec: &AddNodeSpec,
-) -> Result<(), ControlError> {
-    let mut peers = Vec::new();
-    for &p in &spec.peers {
-        peers.push(peer_addr(net, i, p).await.map_err(ControlError::Failed)?);
-    }
-    let direct: Vec<String> = spec
-        .peers
-        .iter()
-        .map(|p| format!("node-{p}:{P2P_PORT}"))
-        .collect();
-    let port = super::provision::free_ports(1).map_err(|e| {
-        ControlError::Failed(format!("failed to find a free port on 127.0.0.1: {e}"))
-    })?[0];
-    let mut node_plan = plan(net, i, key_hex, peers);
-    node_plan.overrides = spec.overrides.clone();
-    let node = prepare_node(net, node_plan, spec.peers.len(), &direct, port)
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
-    net.lock_nodes().push(node);
-    let _ = super::template::write_compose_file(net);
-    create_container(net, i)
-        .await
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
-    start_container(net, i)
-        .await
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
-    wait_one(
-        net,
-        i,
-        Want {
-            peers: spec.peers.len(),
-            min_height: 0,
-            online: false,
-        },
-        Instant::now(),
-        Duration::from_secs(20),
-    )
-    .await
-    .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
 }
 
 /// Once a second, marks nodes whose container stopped on its own (crash, bad config) as

@@ -151,49 +151,41 @@ impl NodeProcesses for K8sTestnet {
         Err(unsupported(if freeze { "pause" } else { "resume" }, i))
     }
 
+    /// Creates node `i`'s objects (its policies cover it too) and waits until it is ready.
     async fn provision(
         &self,
         i: usize,
         key_hex: String,
         spec: &AddNodeSpec,
     ) -> Result<(), ControlError> {
-        add_node(self, i, key_hex, spec).await
+        let net = self;
+        let peers = spec.peers.iter().map(|&p| peer_addr(p)).collect();
+        let fail = failed("add", i);
+        let m = render_node(net, i, key_hex, peers, spec.overrides.clone())
+            .map_err(|e| fail(e.to_string()))?;
+        let node = create_node(net, &m, spec.peers.len())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        net.lock_nodes().push(node);
+        // Faults in force cover the new node too (a partition's unnamed group, say).
+        super::faults::sync_policies(net)
+            .await
+            .map_err(ControlError::Failed)?;
+        wait_pod_ready(net, i, None, net.rollout_timeout)
+            .await
+            .map_err(&fail)?;
+        wait_api(
+            net,
+            i,
+            Want {
+                peers: spec.peers.len(),
+                min_height: 0,
+                online: false,
+            },
+            Instant::now(),
+            API_WITHIN,
+        )
+        .await
+        .map_err(|e| fail(format!("added, but not ready: {e}")))
     }
-}
-
-/// Creates node `i`'s objects (its policies cover it too) and waits until it is ready.
-async fn add_node(
-    net: &K8sTestnet,
-    i: usize,
-    key_hex: String,
-    spec: &AddNodeSpec,
-) -> Result<(), ControlError> {
-    let peers = spec.peers.iter().map(|&p| peer_addr(p)).collect();
-    let fail = failed("add", i);
-    let m = render_node(net, i, key_hex, peers, spec.overrides.clone())
-        .map_err(|e| fail(e.to_string()))?;
-    let node = create_node(net, &m, spec.peers.len())
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    net.lock_nodes().push(node);
-    // Faults in force cover the new node too (a partition's unnamed group, say).
-    super::faults::sync_policies(net)
-        .await
-        .map_err(ControlError::Failed)?;
-    wait_pod_ready(net, i, None, net.rollout_timeout)
-        .await
-        .map_err(&fail)?;
-    wait_api(
-        net,
-        i,
-        Want {
-            peers: spec.peers.len(),
-            min_height: 0,
-            online: false,
-        },
-        Instant::now(),
-        API_WITHIN,
-    )
-    .await
-    .map_err(|e| fail(format!("added, but not ready: {e}")))
 }

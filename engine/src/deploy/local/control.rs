@@ -121,74 +121,66 @@ impl NodeProcesses for LocalTestnet {
         Ok(())
     }
 
+    /// Creates node `i` on free ports, with links to its peers, and starts it.
     async fn provision(
         &self,
         i: usize,
         key_hex: String,
         spec: &AddNodeSpec,
     ) -> Result<(), ControlError> {
-        add_node(self, i, key_hex, spec).await
+        let net = self;
+        let peer_addrs: Vec<_> = {
+            let nodes = net.lock_nodes();
+            spec.peers.iter().map(|&p| (p, nodes[p].p2p_addr)).collect()
+        };
+        let ports = NodePorts::bind(&*net.kind, 1)
+            .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
+        let mut peers = Vec::new();
+        for (p, addr) in &peer_addrs {
+            let target = link_to(net.links.as_ref(), &*net.kind, i, *p, *addr)
+                .await
+                .map_err(ControlError::Failed)?;
+            peers.push(target);
+        }
+        let plan = NodePlan {
+            index: i,
+            key_hex,
+            api_addr: ports.api[0],
+            testing_addr: net.kind.testing_surface().then_some(ports.testing[0]),
+            p2p_addr: ports.p2p[0],
+            blend_addr: ports.blend.first().copied(),
+            peers,
+            data_dir: net.run_dir.join(format!("node-{i}")).join("data"),
+            log_dir: net.run_dir.join(format!("node-{i}")).join("logs"),
+            config_dir: net.run_dir.join(format!("node-{i}")),
+            genesis: net.genesis.clone(),
+            overrides: spec.overrides.clone(),
+        };
+        drop(ports);
+        let node = prepare_node(
+            &*net.kind,
+            &net.topology,
+            &net.run_dir,
+            plan,
+            peer_addrs.len(),
+        )
+        .map_err(|e| ControlError::Failed(e.to_string()))?;
+        let client = node.client.clone();
+        net.lock_nodes().push(node);
+        spawn_node(net, i).map_err(|e| ControlError::Failed(e.to_string()))?;
+        wait_one(
+            net,
+            i,
+            client,
+            Want {
+                peers: peer_addrs.len(),
+                min_height: 0,
+                online: false,
+            },
+            Instant::now(),
+            Duration::from_secs(20),
+        )
+        .await
+        .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
     }
-}
-
-/// Creates node `i` on free ports, with links to its peers, and starts it.
-async fn add_node(
-    net: &LocalTestnet,
-    i: usize,
-    key_hex: String,
-    spec: &AddNodeSpec,
-) -> Result<(), ControlError> {
-    let peer_addrs: Vec<_> = {
-        let nodes = net.lock_nodes();
-        spec.peers.iter().map(|&p| (p, nodes[p].p2p_addr)).collect()
-    };
-    let ports = NodePorts::bind(&*net.kind, 1)
-        .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
-    let mut peers = Vec::new();
-    for (p, addr) in &peer_addrs {
-        let target = link_to(net.links.as_ref(), &*net.kind, i, *p, *addr)
-            .await
-            .map_err(ControlError::Failed)?;
-        peers.push(target);
-    }
-    let plan = NodePlan {
-        index: i,
-        key_hex,
-        api_addr: ports.api[0],
-        testing_addr: net.kind.testing_surface().then_some(ports.testing[0]),
-        p2p_addr: ports.p2p[0],
-        blend_addr: ports.blend.first().copied(),
-        peers,
-        data_dir: net.run_dir.join(format!("node-{i}")).join("data"),
-        log_dir: net.run_dir.join(format!("node-{i}")).join("logs"),
-        config_dir: net.run_dir.join(format!("node-{i}")),
-        genesis: net.genesis.clone(),
-        overrides: spec.overrides.clone(),
-    };
-    drop(ports);
-    let node = prepare_node(
-        &*net.kind,
-        &net.topology,
-        &net.run_dir,
-        plan,
-        peer_addrs.len(),
-    )
-    .map_err(|e| ControlError::Failed(e.to_string()))?;
-    let client = node.client.clone();
-    net.lock_nodes().push(node);
-    spawn_node(net, i).map_err(|e| ControlError::Failed(e.to_string()))?;
-    wait_one(
-        net,
-        i,
-        client,
-        Want {
-            peers: peer_addrs.len(),
-            min_height: 0,
-            online: false,
-        },
-        Instant::now(),
-        Duration::from_secs(20),
-    )
-    .await
-    .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
 }
