@@ -7,6 +7,7 @@ pub mod byzantine;
 pub mod compose;
 pub mod control_log;
 pub mod control_wait;
+mod endpoint;
 pub mod external;
 pub mod granted;
 pub mod k8s;
@@ -29,6 +30,7 @@ use crate::client::NodeClients;
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::report::EventSink;
 use crate::topology::Topology;
+pub use endpoint::{Endpoint, NodeEndpoint, NodeHost, endpoints_or_old_lines, nodes};
 pub use kept::{KEPT_MARKER, KeptMarker, mark_kept, read_kept};
 
 /// The observability settings handed to a container node: the environment's [`PASSED_ENV`],
@@ -546,8 +548,9 @@ pub trait Testnet: Send + Sync {
     fn topology(&self) -> &Topology;
     /// Where configs, data and logs live (local backends).
     fn run_dir(&self) -> Option<PathBuf>;
-    /// `TESTNET_ENDPOINTS` lines: one per node API, plus observability URLs when set.
-    fn endpoints(&self) -> Vec<String>;
+    /// Where it can be reached: one entry per node, plus the observability URLs when set
+    /// (each renders as its `TESTNET_ENDPOINTS` line).
+    fn endpoints(&self) -> Vec<Endpoint>;
     /// What this testnet can do.
     fn capabilities(&self) -> Vec<Capability>;
     /// Waits until every running node is ready, or names those that are not.

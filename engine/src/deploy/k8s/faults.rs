@@ -262,8 +262,8 @@ pub(super) fn apply(
         book.active.len()
     };
     net.emit_control(ControlAction::Fault {
-        fault: fault.to_string(),
-        via: Some("network policies".to_owned()),
+        fault,
+        via: Some(crate::report::FaultVia::NetworkPolicies),
         active,
     });
     Ok(entry.id)
@@ -285,10 +285,7 @@ pub(super) fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlError> 
     record(net, &mut book, &entry, &links, true, None);
     let active = book.active.len();
     drop(book);
-    net.emit_control(ControlAction::Revert {
-        id: id.to_string(),
-        active,
-    });
+    net.emit_control(ControlAction::Revert { id, active });
     Ok(())
 }
 
@@ -333,7 +330,7 @@ pub(super) fn clear(net: &K8sTestnet, sel: LinkSel) -> Result<usize, ControlErro
         }
     } else {
         ControlAction::Clear {
-            links: sel.to_string(),
+            links: sel,
             touched: touched.len(),
             active,
         }
