@@ -220,14 +220,8 @@ fn jobs_run_repetitions_side_by_side_each_on_its_own_testnet() {
         .unwrap()
         .iter()
         .flat_map(|r| r["endpoints"].as_array().unwrap().clone())
-        .map(|e| {
-            e.as_str()
-                .unwrap()
-                .split_whitespace()
-                .last()
-                .unwrap()
-                .to_owned()
-        })
+        // a local node's log dir: the last word of its TESTNET_ENDPOINTS line
+        .map(|e| e["host"]["logs"].as_str().unwrap().to_owned())
         .collect();
     let n = endpoints.len();
     assert!(n >= 8, "2 nodes x 4 runs: {endpoints:?}");

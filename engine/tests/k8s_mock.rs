@@ -464,7 +464,9 @@ async fn deploy_control_partition_and_cleanup_send_the_expected_requests() {
         assert_eq!(c.base_url(), format!("http://127.0.0.1:{}", ports[i]));
     }
     assert!(
-        net.endpoints()[0].contains("kubectl -n nomos-script-mock1 logs node-0-0"),
+        net.endpoints()[0]
+            .to_string()
+            .contains("kubectl -n nomos-script-mock1 logs node-0-0"),
         "{:?}",
         net.endpoints()
     );

@@ -85,7 +85,11 @@ async fn three_nodes_get_ready_and_teardown_leaves_no_process_and_no_run_dir() {
         assert!(n.n_peers >= net.topology().degree(c.index()));
     }
     assert!(run_dir.join("node-0").join("logs").exists());
-    assert!(net.endpoints()[0].starts_with("node-0 api http://127.0.0.1:"));
+    assert!(
+        net.endpoints()[0]
+            .to_string()
+            .starts_with("node-0 api http://127.0.0.1:")
+    );
     let s = net.teardown(false).await.unwrap();
     assert!(!s.kept);
     assert!(

@@ -230,6 +230,10 @@ fn report_from_a_recorded_run_has_every_plot_with_series_and_fault_shading() {
     }
     // summary, verdicts (escaped), failure line, fault table
     assert!(html.contains("run fixture-run-1"), "run id missing");
+    // the recorded endpoints show as the lines the terminal printed
+    assert!(html.contains(
+        "<li><code>node-0 api http://127.0.0.1:41000 p2p 127.0.0.1:42000 logs /tmp/x/node-0/logs</code></li>"
+    ));
     assert!(html.contains("<span class=\"badge failed\">failed</span>"));
     assert!(
         html.contains("node-0 lib 12, node-2 lib 7 &lt;&amp;&gt;"),

@@ -587,7 +587,7 @@ fn register_testnet(reg: &mut Registrar, state: &Arc<HostState>) {
         /// ```
         get endpoints(net: Testnet) -> Array => |n: &mut NetHandle| -> Array {
             n.net.as_ref().map_or_else(Vec::new, |net| {
-                net.endpoints().into_iter().map(Into::into).collect()
+                net.endpoints().iter().map(|e| e.to_string().into()).collect()
             })
         }
     );

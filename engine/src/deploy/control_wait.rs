@@ -184,7 +184,7 @@ mod tests {
         fn run_dir(&self) -> Option<PathBuf> {
             None
         }
-        fn endpoints(&self) -> Vec<String> {
+        fn endpoints(&self) -> Vec<crate::deploy::Endpoint> {
             Vec::new()
         }
         fn supports(&self) -> Vec<crate::deploy::FaultKind> {

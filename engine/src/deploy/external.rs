@@ -20,7 +20,6 @@ use super::{
 use crate::client::{NodeClient, NodeClients};
 use crate::links::{ActiveFault, Fault, FaultId, FaultRecord, LinkSel};
 use crate::report::RunEvent;
-use crate::report::recorder::{api_urls, testing_urls};
 use crate::topology::{Topology, TopologyBuilder};
 
 /// The deployer's name in messages and reports.
@@ -75,6 +74,17 @@ fn is_skipped(line: &str) -> bool {
     })
 }
 
+/// From a `node-<i> ... <word> <url> ...` line a user handed in (the `TESTNET_ENDPOINTS`
+/// block `up` printed): the node's index and the URL after `word`, without a trailing `/`.
+fn url_after(line: &str, word: &str) -> Option<(usize, String)> {
+    let mut words = line.split_whitespace();
+    let node = words.next()?.strip_prefix("node-")?.parse().ok()?;
+    let mut words = words.skip_while(|w| *w != word);
+    words.next()?;
+    let url = words.next()?.trim_end_matches('/');
+    url.starts_with("http").then(|| (node, url.to_owned()))
+}
+
 /// Parses an endpoints text: one node API URL a line (`http://host:port`), or the
 /// `TESTNET_ENDPOINTS` block `nomos-script up` prints (`node-<i> api <url> [testing <url>] ...`,
 /// with its header and footer lines). Blank lines and `#` comments are ignored. Nodes are in
@@ -93,8 +103,7 @@ pub fn parse_endpoints(text: &str) -> Result<Vec<ExternalEndpoint>, BadLine> {
             continue;
         }
         let endpoint = if line.starts_with("node-") {
-            let one = [line.to_owned()];
-            let Some((index, api)) = api_urls(&one).into_iter().next() else {
+            let Some((index, api)) = url_after(line, "api") else {
                 return Err(bad(
                     "a node line needs `node-<i> api http://host:port` (as `nomos-script up` prints)",
                 ));
@@ -108,7 +117,7 @@ pub fn parse_endpoints(text: &str) -> Result<Vec<ExternalEndpoint>, BadLine> {
             indices.push(index);
             ExternalEndpoint {
                 api,
-                testing: testing_urls(&one).into_iter().next().map(|(_, t)| t),
+                testing: url_after(line, "testing").map(|(_, t)| t),
             }
         } else if line.split_whitespace().count() == 1 && is_url(line) {
             ExternalEndpoint {
@@ -431,13 +440,18 @@ impl Testnet for ExternalTestnet {
         None
     }
 
-    fn endpoints(&self) -> Vec<String> {
+    fn endpoints(&self) -> Vec<super::Endpoint> {
         self.endpoints
             .iter()
             .enumerate()
-            .map(|(i, e)| match &e.testing {
-                Some(t) => format!("node-{i} api {} testing {t}", e.api),
-                None => format!("node-{i} api {}", e.api),
+            .map(|(i, e)| {
+                super::NodeEndpoint {
+                    node: i,
+                    api: e.api.clone(),
+                    testing: e.testing.clone(),
+                    host: super::NodeHost::Attached,
+                }
+                .into()
             })
             .collect()
     }
@@ -561,6 +575,75 @@ mod tests {
             ["http://127.0.0.1:8080", "https://node.example:443"]
         );
         assert!(e.iter().all(|e| e.testing.is_none()));
+    }
+
+    /// What `up` prints (every backend's endpoints, rendered) reads back as the nodes' URLs:
+    /// the one place `TESTNET_ENDPOINTS` text is parsed is a file a user hands in.
+    #[test]
+    fn every_backends_printed_endpoints_read_back() {
+        use crate::deploy::{Endpoint, NodeEndpoint, NodeHost};
+        let hosts = [
+            NodeHost::Attached,
+            NodeHost::Process {
+                p2p: "127.0.0.1:3000".parse().unwrap(),
+                logs: "/tmp/r/node-1/logs".into(),
+            },
+            NodeHost::Container {
+                container: "c-1".into(),
+                ip: None,
+                p2p_port: 19000,
+            },
+            NodeHost::Pod {
+                namespace: "ns".into(),
+                pod: "node-2-0".into(),
+                p2p: "node-2:19000".into(),
+                logs: "kubectl -n ns logs node-2-0".into(),
+            },
+        ];
+        let mut printed: Vec<Endpoint> = hosts
+            .into_iter()
+            .enumerate()
+            .map(|(i, host)| {
+                NodeEndpoint {
+                    node: i,
+                    api: format!("http://127.0.0.1:{}", 4000 + i),
+                    testing: (i % 2 == 0).then(|| format!("http://127.0.0.1:{}", 5000 + i)),
+                    host,
+                }
+                .into()
+            })
+            .collect();
+        printed.push(Endpoint::Grafana {
+            url: "http://grafana:3000".into(),
+        });
+        let text: String = printed.iter().map(|e| format!("  {e}\n")).collect();
+        let read = parse_endpoints(&format!("TESTNET_ENDPOINTS\n{text}")).unwrap();
+        let want: Vec<ExternalEndpoint> = crate::deploy::nodes(&printed)
+            .map(|n| ExternalEndpoint {
+                api: n.api.clone(),
+                testing: n.testing.clone(),
+            })
+            .collect();
+        assert_eq!(read, want);
+        // and an attached testnet prints them again as it read them
+        let net_lines: Vec<String> = read
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Endpoint::from(NodeEndpoint {
+                    node: i,
+                    api: e.api.clone(),
+                    testing: e.testing.clone(),
+                    host: NodeHost::Attached,
+                })
+                .to_string()
+            })
+            .collect();
+        assert_eq!(
+            net_lines[0],
+            "node-0 api http://127.0.0.1:4000 testing http://127.0.0.1:5000"
+        );
+        assert_eq!(net_lines[1], "node-1 api http://127.0.0.1:4001");
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Testnet for Granted {
     fn run_dir(&self) -> Option<PathBuf> {
         self.inner.run_dir()
     }
-    fn endpoints(&self) -> Vec<String> {
+    fn endpoints(&self) -> Vec<super::Endpoint> {
         self.inner.endpoints()
     }
     fn supports(&self) -> Vec<super::FaultKind> {

@@ -73,7 +73,7 @@ pub(crate) fn apply<T: LinkBacked>(
     let layer = layer(net)?;
     let id = layer.apply(fault.clone(), note).map_err(link_err)?;
     net.emit_control(ControlAction::Fault {
-        fault: fault.to_string(),
+        fault,
         via: None,
         active: layer.active_faults().len(),
     });
@@ -84,7 +84,7 @@ pub(crate) fn revert<T: LinkBacked>(net: &T, id: FaultId) -> Result<(), ControlE
     let layer = layer(net)?;
     layer.revert(id).map_err(link_err)?;
     net.emit_control(ControlAction::Revert {
-        id: id.to_string(),
+        id,
         active: layer.active_faults().len(),
     });
     Ok(())
@@ -94,7 +94,7 @@ pub(crate) fn clear<T: LinkBacked>(net: &T, links: LinkSel) -> Result<usize, Con
     let layer = layer(net)?;
     let n = layer.clear(links.clone()).map_err(link_err)?;
     net.emit_control(ControlAction::Clear {
-        links: links.to_string(),
+        links,
         touched: n,
         active: layer.active_faults().len(),
     });

@@ -7,6 +7,7 @@ pub mod byzantine;
 pub mod compose;
 pub mod control_log;
 pub mod control_wait;
+mod endpoint;
 pub mod external;
 pub mod granted;
 pub mod k8s;
@@ -29,6 +30,7 @@ use serde::Serialize;
 
 use crate::report::EventSink;
 use crate::topology::Topology;
+pub use endpoint::{Endpoint, NodeEndpoint, NodeHost, endpoints_or_old_lines, nodes};
 pub use kept::{KEPT_MARKER, KeptMarker, mark_kept, read_kept};
 pub use testnet::{ControlFuture, NetworkFaults, NodeControl, NodeLogs, Teardown, Testnet};
 

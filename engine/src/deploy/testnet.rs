@@ -129,8 +129,9 @@ pub trait Testnet: NodeControl + NetworkFaults + NodeLogs + Teardown {
     fn topology(&self) -> &Topology;
     /// Where configs, data and logs live (local backends).
     fn run_dir(&self) -> Option<PathBuf>;
-    /// `TESTNET_ENDPOINTS` lines: one per node API, plus observability URLs when set.
-    fn endpoints(&self) -> Vec<String>;
+    /// Where it can be reached: one entry per node, plus the observability URLs when set
+    /// (each renders as its `TESTNET_ENDPOINTS` line).
+    fn endpoints(&self) -> Vec<super::Endpoint>;
     /// Every kind of control and fault this testnet can do (as its deployer declared).
     fn supports(&self) -> Vec<FaultKind>;
     /// The capabilities those kinds make up.

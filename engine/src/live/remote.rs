@@ -276,7 +276,7 @@ impl Testnet for RemoteTestnet {
         self.run_dir.clone()
     }
 
-    fn endpoints(&self) -> Vec<String> {
+    fn endpoints(&self) -> Vec<crate::deploy::Endpoint> {
         self.lock().snapshot.endpoints.clone()
     }
 

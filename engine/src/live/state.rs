@@ -51,8 +51,9 @@ pub struct LiveState {
     pub run_id: Option<String>,
     /// Node API URLs, by index.
     pub node_urls: Vec<String>,
-    /// `TESTNET_ENDPOINTS` lines.
-    pub endpoints: Vec<String>,
+    /// Where the nodes (and monitoring) are; each renders as its `TESTNET_ENDPOINTS` line.
+    #[serde(deserialize_with = "crate::deploy::endpoints_or_old_lines")]
+    pub endpoints: Vec<crate::deploy::Endpoint>,
     /// Node process pids (local backend), for `down` when the supervisor is dead.
     pub pids: Vec<u32>,
     /// Container names (compose backend).

@@ -464,8 +464,9 @@ pub struct NetSnapshot {
     pub deployer: String,
     /// Nodes, by index.
     pub nodes: Vec<NodeEntry>,
-    /// `TESTNET_ENDPOINTS` lines.
-    pub endpoints: Vec<String>,
+    /// Where the nodes (and monitoring) are; each renders as its `TESTNET_ENDPOINTS` line.
+    #[serde(deserialize_with = "crate::deploy::endpoints_or_old_lines")]
+    pub endpoints: Vec<crate::deploy::Endpoint>,
     /// Node control and/or network faults.
     pub capabilities: Vec<String>,
     /// Every kind of control and fault the testnet can do (what the capabilities are made of).

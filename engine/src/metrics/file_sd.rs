@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::report::recorder::metrics_urls;
+use crate::deploy::Endpoint;
 use crate::report::{Reporter, RunEvent};
 
 /// The env var naming the file_sd target file.
@@ -149,19 +149,20 @@ impl FileSdReporter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The groups for these endpoint lines (`node-<i> api http://host:port ...`).
-    pub fn groups(&self, run_id: &str, deployer: &str, endpoints: &[String]) -> Vec<SdGroup> {
-        metrics_urls(endpoints)
-            .into_iter()
-            .map(|(i, url)| {
+    /// The groups for these endpoints: one per node, scraping where its metrics are.
+    pub fn groups(&self, run_id: &str, deployer: &str, endpoints: &[Endpoint]) -> Vec<SdGroup> {
+        crate::deploy::nodes(endpoints)
+            .map(|n| {
+                let url = n.metrics_base();
                 let target = url
                     .split("://")
                     .nth(1)
-                    .unwrap_or(&url)
+                    .unwrap_or(url)
                     .split('/')
                     .next()
                     .unwrap_or_default()
                     .to_owned();
+                let i = n.node;
                 let mut labels = self.extra.clone();
                 labels.insert("run_id".to_owned(), run_id.to_owned());
                 labels.insert("deployer".to_owned(), deployer.to_owned());
@@ -205,6 +206,7 @@ impl Reporter for FileSdReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::{NodeEndpoint, NodeHost};
 
     #[test]
     fn rejects_targets_with_scheme_and_bad_labels() {
@@ -232,10 +234,17 @@ mod tests {
         });
         r.on_event(&RunEvent::NodesStarted {
             run_dir: None,
-            endpoints: vec![
-                "node-0 api http://127.0.0.1:4000 p2p x".into(),
-                "node-1 api http://127.0.0.1:4001 p2p y".into(),
-            ],
+            endpoints: (0..2)
+                .map(|i| {
+                    NodeEndpoint {
+                        node: i,
+                        api: format!("http://127.0.0.1:400{i}"),
+                        testing: None,
+                        host: NodeHost::Attached,
+                    }
+                    .into()
+                })
+                .collect(),
         });
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&p).expect("file")).expect("json");
@@ -250,5 +259,48 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).expect("file").trim(), "[]");
         assert!(r.errors().is_empty());
         assert_eq!(r.writes(), 2);
+    }
+
+    /// The targets come from the endpoints' fields: a node's testing surface where it has one
+    /// (its metrics are there), its API otherwise; the monitoring URLs are no targets.
+    #[test]
+    fn targets_are_the_metrics_addresses_of_the_node_endpoints() {
+        let r = FileSdReporter::new(Path::new("/nonexistent/sd.json"));
+        let endpoints = vec![
+            Endpoint::Grafana {
+                url: "http://127.0.0.1:3000".into(),
+            },
+            NodeEndpoint {
+                node: 0,
+                api: "http://127.0.0.1:4000".into(),
+                testing: Some("http://127.0.0.1:4100/".into()),
+                host: NodeHost::Process {
+                    p2p: "127.0.0.1:4200".parse().unwrap(),
+                    logs: "/r/node-0/logs".into(),
+                },
+            }
+            .into(),
+            NodeEndpoint {
+                node: 1,
+                api: "http://10.0.0.2:8080/".into(),
+                testing: None,
+                host: NodeHost::Pod {
+                    namespace: "ns".into(),
+                    pod: "node-1-0".into(),
+                    p2p: "node-1:19000".into(),
+                    logs: "kubectl -n ns logs node-1-0".into(),
+                },
+            }
+            .into(),
+        ];
+        let groups = r.groups("r1", "local", &endpoints);
+        let targets: Vec<(&str, &str)> = groups
+            .iter()
+            .map(|g| (g.targets[0].as_str(), g.labels["node"].as_str()))
+            .collect();
+        assert_eq!(
+            targets,
+            [("127.0.0.1:4100", "node-0"), ("10.0.0.2:8080", "node-1")]
+        );
     }
 }

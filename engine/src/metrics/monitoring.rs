@@ -4,6 +4,7 @@
 //! `LOGOS_BLOCKCHAIN_GRAFANA_URL`) unless the plan sets it (`with_metrics_query_url`, ...).
 
 use super::prometheus::{PrometheusClient, PrometheusError, QUERY_URL_ENV};
+use crate::deploy::Endpoint;
 
 /// The variable of the OTLP metrics ingest URL handed to the nodes.
 pub const OTLP_INGEST_URL_ENV: &str = "LOGOS_BLOCKCHAIN_METRICS_OTLP_INGEST_URL";
@@ -53,15 +54,21 @@ impl Monitoring {
         }
     }
 
-    /// The URLs set, as `VAR=url` lines for a testnet's endpoints.
-    pub fn lines(&self) -> Vec<String> {
+    /// The URLs set, as a testnet's endpoints (each renders as its `VAR=url` line).
+    pub fn endpoints(&self) -> Vec<Endpoint> {
         [
-            (GRAFANA_URL_ENV, &self.grafana_url),
-            (QUERY_URL_ENV, &self.metrics_query_url),
-            (OTLP_INGEST_URL_ENV, &self.otlp_ingest_url),
+            self.grafana_url
+                .clone()
+                .map(|url| Endpoint::Grafana { url }),
+            self.metrics_query_url
+                .clone()
+                .map(|url| Endpoint::MetricsQuery { url }),
+            self.otlp_ingest_url
+                .clone()
+                .map(|url| Endpoint::OtlpIngest { url }),
         ]
         .into_iter()
-        .filter_map(|(var, url)| url.as_ref().map(|u| format!("{var}={u}")))
+        .flatten()
         .collect()
     }
 
@@ -122,7 +129,10 @@ mod tests {
         assert_eq!(m.metrics_query_url.as_deref(), Some("http://plan:9090"));
         assert_eq!(m.grafana_url.as_deref(), Some("http://grafana-env:3000"));
         assert_eq!(
-            m.lines(),
+            m.endpoints()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             vec![
                 "LOGOS_BLOCKCHAIN_GRAFANA_URL=http://grafana-env:3000".to_string(),
                 "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL=http://plan:9090".into(),

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::deploy::control_log::NodeAction;
+use crate::links::{Fault, FaultId, LinkSel};
 
 /// A node-control action or a network fault, as it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,25 +20,41 @@ pub enum ControlAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
-    /// A network fault applied (`via`: how the backend applied it, e.g. network policies), with
-    /// the number of faults in force after it.
+    /// A network fault applied (`via`: how the backend applied it, where it says), with the
+    /// number of faults in force after it.
     Fault {
-        fault: String,
+        fault: Fault,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        via: Option<String>,
+        via: Option<FaultVia>,
         active: usize,
     },
     /// One fault reverted.
-    Revert { id: String, active: usize },
+    Revert { id: FaultId, active: usize },
     /// The faults on some links reverted (`touched` faults lost links; those covering other
     /// links stay there).
     Clear {
-        links: String,
+        links: LinkSel,
         touched: usize,
         active: usize,
     },
     /// Every fault reverted.
     Heal { reverted: usize },
+}
+
+/// How a backend applied a network fault, where it is not the engine's link layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultVia {
+    /// Kubernetes NetworkPolicies.
+    NetworkPolicies,
+}
+
+impl fmt::Display for FaultVia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultVia::NetworkPolicies => write!(f, "network policies"),
+        }
+    }
 }
 
 impl ControlAction {
@@ -110,8 +127,13 @@ impl fmt::Display for ControlAction {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
+    /// Each action renders the line the terminal printed when the events carried text
+    /// (`fault {fault}`, `revert {id}`, `clear {links}`, `heal (N faults reverted)`), and
+    /// survives JSON.
     #[test]
     fn actions_render_as_the_terminal_prints_them_and_round_trip() {
         let cases = [
@@ -126,26 +148,46 @@ mod tests {
             ),
             (
                 ControlAction::Fault {
-                    fault: "partition [[0], [1, 2]]".into(),
-                    via: Some("network policies".into()),
+                    fault: Fault::Partition(vec![vec![0], vec![1, 2]]),
+                    via: Some(FaultVia::NetworkPolicies),
                     active: 1,
                 },
                 "fault partition [[0], [1, 2]] (network policies)",
             ),
             (
+                ControlAction::Fault {
+                    fault: Fault::Latency {
+                        links: LinkSel::Node(1),
+                        delay: Duration::from_millis(50),
+                        jitter: Duration::ZERO,
+                    },
+                    via: None,
+                    active: 2,
+                },
+                "fault latency 50ms on links of node 1",
+            ),
+            (
                 ControlAction::Revert {
-                    id: "fault#1".into(),
+                    id: FaultId(1),
                     active: 0,
                 },
                 "revert fault#1",
             ),
             (
                 ControlAction::Clear {
-                    links: "links of node 1".into(),
+                    links: LinkSel::Node(1),
                     touched: 2,
                     active: 1,
                 },
                 "clear links of node 1",
+            ),
+            (
+                ControlAction::Clear {
+                    links: LinkSel::Both(0, 2),
+                    touched: 1,
+                    active: 0,
+                },
+                "clear links 0<->2",
             ),
             (
                 ControlAction::Heal { reverted: 3 },
@@ -157,5 +199,38 @@ mod tests {
             let json = serde_json::to_string(&a).unwrap();
             assert_eq!(serde_json::from_str::<ControlAction>(&json).unwrap(), a);
         }
+    }
+
+    /// The JSON carries the fault, id and links as the fault log does, not as text.
+    #[test]
+    fn fault_actions_serialise_their_values() {
+        let fault = ControlAction::Fault {
+            fault: Fault::Isolate(2),
+            via: Some(FaultVia::NetworkPolicies),
+            active: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&fault).unwrap(),
+            serde_json::json!({
+                "kind": "fault", "fault": {"Isolate": 2}, "via": "network_policies", "active": 1,
+            })
+        );
+        let revert = ControlAction::Revert {
+            id: FaultId(4),
+            active: 0,
+        };
+        assert_eq!(
+            serde_json::to_value(&revert).unwrap(),
+            serde_json::json!({"kind": "revert", "id": 4, "active": 0})
+        );
+        let clear = ControlAction::Clear {
+            links: LinkSel::Node(1),
+            touched: 2,
+            active: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&clear).unwrap(),
+            serde_json::json!({"kind": "clear", "links": {"Node": 1}, "touched": 2, "active": 1})
+        );
     }
 }

@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::report::ControlAction;
 use crate::report::plots;
 use crate::report::recorder::{RecordedRun, SpanKind, copy_node_files};
 
@@ -177,7 +178,7 @@ fn section(h: &mut String, k: usize, run: &RecordedRun) -> Result<(), String> {
     let mut nodes: Vec<usize> = run.artifacts.iter().map(|a| a.node).collect();
     nodes.dedup();
     for line in &run.endpoints {
-        let _ = writeln!(h, "<li><code>{}</code></li>", esc(line));
+        let _ = writeln!(h, "<li><code>{}</code></li>", esc(&line.to_string()));
     }
     for node in nodes {
         let links: Vec<String> = run
@@ -206,12 +207,19 @@ fn section(h: &mut String, k: usize, run: &RecordedRun) -> Result<(), String> {
         if kind == "progress" {
             continue;
         }
+        // a control action as the terminal prints it; any other event as its JSON
+        let what = e
+            .event
+            .get("action")
+            .filter(|_| kind == "control")
+            .and_then(|a| serde_json::from_value::<ControlAction>(a.clone()).ok())
+            .map_or_else(|| e.event.to_string(), |a| a.to_string());
         let _ = writeln!(
             h,
             "<tr><td>{:.3} s</td><td>{}</td><td><code>{}</code></td></tr>",
             e.at_ms as f64 / 1000.0,
             esc(kind),
-            esc(&e.event.to_string())
+            esc(&what)
         );
     }
     h.push_str("</table></details>\n</section>\n");
@@ -255,3 +263,53 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 tr.failed td{background:#fde8e8}tr.passed td{background:#eaf7ea}\
 .failure{color:#b00;font-weight:bold}figure.plot{margin:.5em 0}figure.plot svg{max-width:100%;height:auto}\
 pre{white-space:pre-wrap;font-size:.85em}code{font-size:.85em}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::{Endpoint, NodeEndpoint, NodeHost};
+    use crate::links::Fault;
+    use crate::report::RunEvent;
+    use crate::report::recorder::RecordedEvent;
+
+    /// The nodes list shows each endpoint's `TESTNET_ENDPOINTS` line and the timeline a
+    /// control action as the terminal prints it, from the typed values.
+    #[test]
+    fn endpoints_and_control_actions_show_as_their_lines() {
+        let endpoint: Endpoint = NodeEndpoint {
+            node: 0,
+            api: "http://127.0.0.1:4000".into(),
+            testing: None,
+            host: NodeHost::Attached,
+        }
+        .into();
+        let control = RunEvent::Control {
+            action: ControlAction::Fault {
+                fault: Fault::Isolate(2),
+                via: None,
+                active: 1,
+            },
+            elapsed: std::time::Duration::from_secs(2),
+        };
+        let run = RecordedRun {
+            run_id: "r1".into(),
+            outcome: "passed".into(),
+            endpoints: vec![endpoint],
+            events: vec![RecordedEvent {
+                at_ms: 2000,
+                event: serde_json::to_value(&control).unwrap(),
+            }],
+            ..RecordedRun::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let html = render(&[run], dir.path()).unwrap();
+        assert!(
+            html.contains("<li><code>node-0 api http://127.0.0.1:4000</code></li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>control</td><td><code>fault isolate node 2</code></td>"),
+            "{html}"
+        );
+    }
+}

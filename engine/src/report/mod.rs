@@ -4,7 +4,7 @@
 
 pub mod brief;
 pub mod control;
-pub use control::ControlAction;
+pub use control::{ControlAction, FaultVia};
 pub mod html;
 pub mod plots;
 pub mod recorder;
@@ -36,7 +36,7 @@ pub enum RunEvent {
     /// Node processes started; readiness is being awaited.
     NodesStarted {
         run_dir: Option<PathBuf>,
-        endpoints: Vec<String>,
+        endpoints: Vec<crate::deploy::Endpoint>,
     },
     /// One node passed readiness.
     NodeReady {

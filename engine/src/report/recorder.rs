@@ -104,8 +104,9 @@ pub struct RecordedRun {
     /// Wall clock of the first event, ms since the Unix epoch.
     pub started_unix_ms: u64,
     pub run_dir: Option<PathBuf>,
-    /// `node-<i> api http://...` lines from the deployer.
-    pub endpoints: Vec<String>,
+    /// Where the deployer said the nodes (and monitoring) are.
+    #[serde(deserialize_with = "crate::deploy::endpoints_or_old_lines")]
+    pub endpoints: Vec<crate::deploy::Endpoint>,
     pub phases: Phases,
     pub events: Vec<RecordedEvent>,
     pub node_samples: Vec<NodeSample>,
@@ -275,7 +276,7 @@ impl Recorder {
         });
     }
 
-    fn start_sampler(&self, cur: &mut Current, endpoints: &[String]) {
+    fn start_sampler(&self, cur: &mut Current, endpoints: &[crate::deploy::Endpoint]) {
         let Some(every) = self.sample_interval else {
             return;
         };
@@ -447,44 +448,10 @@ impl Reporter for Recorder {
     }
 }
 
-/// `(node, true)` for an action taking a node down, `(node, false)` for one bringing it back.
-/// `(node index, api base url)` from `node-<i> api http://... ...` endpoint lines.
-pub fn api_urls(endpoints: &[String]) -> Vec<(usize, String)> {
-    urls_after(endpoints, "api")
-}
-
-/// `(index, base URL)` of each node's testing surface (`testing http://...`), for nodes
-/// that have one.
-pub fn testing_urls(endpoints: &[String]) -> Vec<(usize, String)> {
-    urls_after(endpoints, "testing")
-}
-
-/// Where each node's Prometheus metrics are: its testing surface where it has one (the
-/// reference node), else its API address.
-pub fn metrics_urls(endpoints: &[String]) -> Vec<(usize, String)> {
-    let testing = testing_urls(endpoints);
-    api_urls(endpoints)
-        .into_iter()
-        .map(|(i, api)| {
-            testing
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map_or((i, api), |(_, t)| (i, t.clone()))
-        })
-        .collect()
-}
-
-fn urls_after(endpoints: &[String], word: &str) -> Vec<(usize, String)> {
-    endpoints
-        .iter()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let node = words.next()?.strip_prefix("node-")?.parse().ok()?;
-            let mut words = line.split_whitespace().skip_while(|w| *w != word);
-            words.next()?;
-            let url = words.next()?.trim_end_matches('/');
-            url.starts_with("http").then(|| (node, url.to_owned()))
-        })
+/// `(node index, api base url)` of each node endpoint.
+pub fn api_urls(endpoints: &[crate::deploy::Endpoint]) -> Vec<(usize, String)> {
+    crate::deploy::nodes(endpoints)
+        .map(|n| (n.node, n.api_base().to_owned()))
         .collect()
 }
 
@@ -628,12 +595,36 @@ fn copy_tail(src: &Path, dst: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The node URLs come from the endpoints' fields (a trailing `/` dropped), whatever the
+    /// backend put after them; monitoring endpoints are not nodes.
     #[test]
-    fn parses_endpoint_lines() {
-        let eps = vec![
-            "node-0 api http://127.0.0.1:4000 p2p 127.0.0.1:5000 logs /x".to_owned(),
-            "node-1 api http://127.0.0.1:4001/ container c ip 1.2.3.4".to_owned(),
-            "grafana http://127.0.0.1:3000".to_owned(),
+    fn node_urls_come_from_the_endpoint_fields() {
+        use crate::deploy::{Endpoint, NodeEndpoint, NodeHost};
+        let eps: Vec<Endpoint> = vec![
+            NodeEndpoint {
+                node: 0,
+                api: "http://127.0.0.1:4000".into(),
+                testing: None,
+                host: NodeHost::Process {
+                    p2p: "127.0.0.1:5000".parse().unwrap(),
+                    logs: "/x".into(),
+                },
+            }
+            .into(),
+            NodeEndpoint {
+                node: 1,
+                api: "http://127.0.0.1:4001/".into(),
+                testing: Some("http://127.0.0.1:4101/".into()),
+                host: NodeHost::Container {
+                    container: "c".into(),
+                    ip: Some("1.2.3.4".parse().unwrap()),
+                    p2p_port: 19000,
+                },
+            }
+            .into(),
+            Endpoint::Grafana {
+                url: "http://127.0.0.1:3000".into(),
+            },
         ];
         assert_eq!(
             api_urls(&eps),
@@ -642,5 +633,9 @@ mod tests {
                 (1, "http://127.0.0.1:4001".to_owned())
             ]
         );
+        let metrics: Vec<&str> = crate::deploy::nodes(&eps)
+            .map(|n| n.metrics_base())
+            .collect();
+        assert_eq!(metrics, ["http://127.0.0.1:4000", "http://127.0.0.1:4101"]);
     }
 }

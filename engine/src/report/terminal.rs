@@ -444,7 +444,17 @@ fn plain_text(event: &RunEvent, progress: bool) -> Option<String> {
             let file = run_dir
                 .as_ref()
                 .map(|d| d.join("endpoints.txt"))
-                .filter(|f| !full && std::fs::write(f, endpoints.join("\n") + "\n").is_ok());
+                .filter(|f| {
+                    !full
+                        && std::fs::write(
+                            f,
+                            endpoints
+                                .iter()
+                                .map(|e| format!("{e}\n"))
+                                .collect::<String>(),
+                        )
+                        .is_ok()
+                });
             match file {
                 Some(f) => {
                     let named = super::brief::NAMED;
@@ -551,7 +561,7 @@ mod tests {
         use crate::deploy::control_log::NodeAction as N;
         use crate::report::ControlAction as A;
         let fault = |active| A::Fault {
-            fault: "partition [[0], [1, 2]]".into(),
+            fault: crate::links::Fault::Partition(vec![vec![0], vec![1, 2]]),
             via: None,
             active,
         };
@@ -571,7 +581,7 @@ mod tests {
         }
         assert_eq!((f.links, f.active()), (2, 4));
         f.apply(&A::Revert {
-            id: "fault#1".into(),
+            id: crate::links::FaultId(1),
             active: 1,
         });
         f.apply(&A::node(N::Resume, 0));
@@ -589,14 +599,18 @@ mod tests {
         let mut f = FaultCount::default();
         for active in 1..=3 {
             f.apply(&A::Fault {
-                fault: "latency 50ms on links of node 1".into(),
+                fault: crate::links::Fault::Latency {
+                    links: crate::links::LinkSel::Node(1),
+                    delay: Duration::from_millis(50),
+                    jitter: Duration::ZERO,
+                },
                 via: None,
                 active,
             });
         }
         assert_eq!(f.active(), 3);
         f.apply(&A::Clear {
-            links: "links of node 1".into(),
+            links: crate::links::LinkSel::Node(1),
             touched: 3,
             active: 1,
         });
@@ -613,7 +627,7 @@ mod tests {
             "heights [4 ? 5] · txs 7/9 included · faults 0"
         );
         f.apply(&A::Fault {
-            fault: "isolate node 1".into(),
+            fault: crate::links::Fault::Isolate(1),
             via: None,
             active: 1,
         });
@@ -642,7 +656,19 @@ mod tests {
             },
             RunEvent::NodesStarted {
                 run_dir: Some(PathBuf::from("/tmp/r1")),
-                endpoints: vec!["node-0 api http://a".into(), "node-1 api http://b".into()],
+                endpoints: ["http://a", "http://b"]
+                    .iter()
+                    .enumerate()
+                    .map(|(node, api)| {
+                        crate::deploy::NodeEndpoint {
+                            node,
+                            api: (*api).into(),
+                            testing: None,
+                            host: crate::deploy::NodeHost::Attached,
+                        }
+                        .into()
+                    })
+                    .collect(),
             },
             RunEvent::NodeReady {
                 node: 0,

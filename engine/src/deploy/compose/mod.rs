@@ -243,26 +243,25 @@ impl Testnet for ComposeTestnet {
         Some(self.run_dir.clone())
     }
 
-    fn endpoints(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
+    fn endpoints(&self) -> Vec<crate::deploy::Endpoint> {
+        let mut v: Vec<crate::deploy::Endpoint> = self
             .lock_nodes()
             .iter()
             .map(|n| {
-                let ip =
-                    n.ip.map(|ip| ip.to_string())
-                        .unwrap_or_else(|| "-".to_owned());
-                let testing = n
-                    .client
-                    .testing_url()
-                    .map(|t| format!(" testing {t}"))
-                    .unwrap_or_default();
-                format!(
-                    "node-{} api http://127.0.0.1:{}{testing} container {} ip {ip} p2p {ip}:{P2P_PORT}",
-                    n.index, n.api_port, n.container
-                )
+                crate::deploy::NodeEndpoint {
+                    node: n.index,
+                    api: format!("http://127.0.0.1:{}", n.api_port),
+                    testing: n.client.testing_url().map(str::to_owned),
+                    host: crate::deploy::NodeHost::Container {
+                        container: n.container.clone(),
+                        ip: n.ip.map(Into::into),
+                        p2p_port: P2P_PORT,
+                    },
+                }
+                .into()
             })
             .collect();
-        v.extend(self.monitoring.lines());
+        v.extend(self.monitoring.endpoints());
         v
     }
 

@@ -246,8 +246,8 @@ pub(super) async fn apply(
         book.active.len()
     };
     net.emit_control(ControlAction::Fault {
-        fault: fault.to_string(),
-        via: Some("network policies".to_owned()),
+        fault,
+        via: Some(crate::report::FaultVia::NetworkPolicies),
         active,
     });
     Ok(entry.id)
@@ -269,10 +269,7 @@ pub(super) async fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlE
     record(net, &mut book, &entry, &links, true, None);
     let active = book.active.len();
     drop(book);
-    net.emit_control(ControlAction::Revert {
-        id: id.to_string(),
-        active,
-    });
+    net.emit_control(ControlAction::Revert { id, active });
     Ok(())
 }
 
@@ -317,7 +314,7 @@ pub(super) async fn clear(net: &K8sTestnet, sel: LinkSel) -> Result<usize, Contr
         }
     } else {
         ControlAction::Clear {
-            links: sel.to_string(),
+            links: sel,
             touched: touched.len(),
             active,
         }

@@ -373,23 +373,26 @@ impl Testnet for K8sTestnet {
             .clone()
     }
 
-    fn endpoints(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
+    fn endpoints(&self) -> Vec<crate::deploy::Endpoint> {
+        let mut v: Vec<crate::deploy::Endpoint> = self
             .lock_nodes()
             .iter()
             .map(|n| {
-                format!(
-                    "node-{} api {} namespace {} pod {} p2p {} logs: {}",
-                    n.index,
-                    n.client.base_url(),
-                    self.namespace,
-                    manifest::pod_name(n.index),
-                    manifest::peer_addr(n.index),
-                    self.logs_hint(n.index)
-                )
+                crate::deploy::NodeEndpoint {
+                    node: n.index,
+                    api: n.client.base_url().to_owned(),
+                    testing: None,
+                    host: crate::deploy::NodeHost::Pod {
+                        namespace: self.namespace.clone(),
+                        pod: manifest::pod_name(n.index),
+                        p2p: manifest::peer_addr(n.index),
+                        logs: self.logs_hint(n.index),
+                    },
+                }
+                .into()
             })
             .collect();
-        v.extend(self.monitoring.lines());
+        v.extend(self.monitoring.endpoints());
         v
     }
 

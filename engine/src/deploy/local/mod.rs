@@ -192,26 +192,24 @@ impl Testnet for LocalTestnet {
         Some(self.run_dir.clone())
     }
 
-    fn endpoints(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
+    fn endpoints(&self) -> Vec<crate::deploy::Endpoint> {
+        let mut v: Vec<crate::deploy::Endpoint> = self
             .lock_nodes()
             .iter()
             .map(|n| {
-                let testing = n
-                    .client
-                    .testing_url()
-                    .map(|t| format!(" testing {t}"))
-                    .unwrap_or_default();
-                format!(
-                    "node-{} api http://{}{testing} p2p {} logs {}",
-                    n.index,
-                    n.api_addr,
-                    n.p2p_addr,
-                    n.log_dir.display()
-                )
+                crate::deploy::NodeEndpoint {
+                    node: n.index,
+                    api: format!("http://{}", n.api_addr),
+                    testing: n.client.testing_url().map(str::to_owned),
+                    host: crate::deploy::NodeHost::Process {
+                        p2p: n.p2p_addr,
+                        logs: n.log_dir.clone(),
+                    },
+                }
+                .into()
             })
             .collect();
-        v.extend(self.monitoring.lines());
+        v.extend(self.monitoring.endpoints());
         v
     }
 
