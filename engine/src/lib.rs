@@ -15,6 +15,7 @@ pub mod context;
 pub mod crash_watch;
 pub mod deadline;
 pub mod deploy;
+pub mod error;
 pub mod evidence;
 pub mod exit;
 pub mod expectation;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blockfeed::BlockFeed;
 use crate::context::RunContext;
+use crate::error::ErrorChain;
 use crate::deploy::{DeployError, DeployOptions, Deployer, KeepRunDir, Testnet};
 use crate::expectation::Verdict;
 use crate::report::{
@@ -111,7 +112,7 @@ pub async fn run_scenario(
         uses: scenario.uses.clone(),
         required_features: scenario.required_features.clone(),
         events: Some(sink.clone()),
-        keep_on_deploy_failure: opts.keep.keep_for(&Outcome::Error(String::new())),
+        keep_on_deploy_failure: opts.keep.keep_for(&Outcome::Error(ErrorChain::message(""))),
         run_id: Some(run_id),
         monitoring: crate::metrics::Monitoring::from_env().overridden_by(&scenario.monitoring),
     };
@@ -125,7 +126,7 @@ pub async fn run_scenario(
         Err(e) => {
             report.outcome = match e {
                 DeployError::Interrupted => Outcome::Interrupted,
-                other => Outcome::Error(format!("failed to deploy: {other}")),
+                other => Outcome::Error(ErrorChain::of(&other).within("failed to deploy")),
             };
             return finish(report, &sink, &timeline, started);
         }
@@ -312,7 +313,7 @@ async fn run_deployed(
             Err(e) => {
                 report.kept = report.run_dir.as_ref().is_some_and(|d| d.exists());
                 if matches!(report.outcome, Outcome::Passed | Outcome::Failed) {
-                    report.outcome = Outcome::Error(e.to_string());
+                    report.outcome = Outcome::Error(ErrorChain::of(&e));
                 }
             }
         }

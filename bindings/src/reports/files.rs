@@ -94,13 +94,17 @@ pub fn junit(report: &ScriptReport<'_>) -> String {
             suite.add_test_case(case(class, &format!("workload {}", w.name), s));
         }
         let error = match &run.outcome {
-            Outcome::Error(message) => Some(("infrastructure", message.as_str())),
-            Outcome::Interrupted => Some(("run", "interrupted")),
+            Outcome::Error(chain) => Some(("infrastructure", chain.to_string(), &chain.causes[..])),
+            Outcome::Interrupted => Some(("run", "interrupted".to_owned(), &[][..])),
             Outcome::Passed | Outcome::Failed => None,
         };
-        if let Some((name, message)) = error {
+        if let Some((name, message, causes)) = error {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-            s.set_message(clean(message));
+            s.set_message(clean(&message));
+            if !causes.is_empty() {
+                let lines: Vec<String> = causes.iter().map(|c| format!("caused by: {c}")).collect();
+                s.set_description(clean(&lines.join("\n")));
+            }
             suite.add_test_case(case(class, name, s));
         }
         out.add_test_suite(suite);

@@ -45,7 +45,7 @@ pub(super) fn failing_nodes(report: &RunReport) -> Vec<usize> {
         text.push('\n');
     }
     if let Outcome::Error(e) = &report.outcome {
-        text.push_str(e);
+        text.push_str(&e.to_string());
     }
     let mut found = Vec::new();
     for (at, _) in text.match_indices("node-") {

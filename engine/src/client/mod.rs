@@ -18,6 +18,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use devnode::crypto::SignedTx;
+
+use crate::error::Chain;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
@@ -187,7 +189,7 @@ impl NodeClient {
         if e.is_timeout() {
             self.err(url, ClientErrorKind::Timeout(self.timeout))
         } else {
-            let msg = crate::report::brief::error_chain(&e);
+            let msg = e.chain();
             self.err(url, ClientErrorKind::Unreachable(msg))
         }
     }

@@ -100,11 +100,11 @@ pub(crate) async fn set_through_client<T: Testnet + ?Sized>(
         .cloned()
         .ok_or(ControlError::NoSuchNode { index: i, count })?;
     lies.validate("")
-        .map_err(|e| ControlError::Failed(format!("byzantine behaviours of node-{i}: {e}")))?;
+        .map_err(|e| ControlError::failed(format!("byzantine behaviours of node-{i}: {e}")))?;
     let state = client
         .set_byzantine(&lies)
         .await
-        .map_err(|e| ControlError::Failed(format!("byzantine behaviours of node-{i}: {e}")))?;
+        .map_err(|e| ControlError::caused(format!("byzantine behaviours of node-{i}"), e))?;
     net.note_control(NodeAction::Byzantine, i, Some(lies.describe()));
     Ok(state)
 }

@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn no<'a, T: Send + 'a>() -> ControlFuture<'a, T> {
-        Box::pin(async { Err(ControlError::Failed("the fake does nothing".to_owned())) })
+        Box::pin(async { Err(ControlError::failed("the fake does nothing")) })
     }
 
     impl NodeControl for Fake {

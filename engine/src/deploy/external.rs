@@ -223,8 +223,8 @@ impl ExternalDeployer {
     pub async fn connect(&self, opts: &DeployOptions) -> Result<ExternalTestnet, DeployError> {
         super::check_options(self, opts)?;
         if self.endpoints.is_empty() {
-            return Err(DeployError::Io(
-                "the external deployer has no node endpoints".to_owned(),
+            return Err(DeployError::io(
+                "the external deployer has no node endpoints",
             ));
         }
         let clients = self.clients();
@@ -241,7 +241,7 @@ impl ExternalDeployer {
             .active_slot_coeff(self.active_slot_coeff)
             .security_param(self.security_param)
             .build()
-            .map_err(|e| DeployError::Io(format!("external testnet topology: {e}")))?;
+            .map_err(|e| DeployError::io_caused("external testnet topology", e))?;
         let run_id = format!(
             "{NAME}-{}",
             opts.run_id.clone().unwrap_or_else(super::new_run_id)
@@ -312,7 +312,7 @@ async fn probe(clients: &NodeClients, deadline: Duration) -> Result<(), DeployEr
     if failed.is_empty() {
         return Ok(());
     }
-    Err(DeployError::Io(format!(
+    Err(DeployError::io(format!(
         "external testnet unreachable after {}: {}",
         humantime::format_duration(deadline),
         failed.join("; ")
@@ -400,7 +400,7 @@ impl std::fmt::Debug for ExternalTestnet {
 
 /// The refusal of every node-control and fault call.
 fn refused(what: &str) -> ControlError {
-    ControlError::Failed(format!(
+    ControlError::failed(format!(
         "the {NAME} deployer cannot {what}: this testnet was not deployed by nomos-script, so it cannot be controlled (deploy with local, compose or k8s for node control and network faults)"
     ))
 }
@@ -529,7 +529,7 @@ impl NodeLogs for ExternalTestnet {
     fn logs(&self, i: usize, lines: usize) -> BoxFuture<'_, Result<String, ControlError>> {
         let _ = lines;
         Box::pin(async move {
-            Err(ControlError::Failed(format!(
+            Err(ControlError::failed(format!(
                 "the {NAME} deployer has no logs of node-{i}: this testnet was not deployed by nomos-script"
             )))
         })

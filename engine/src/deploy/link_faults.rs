@@ -62,7 +62,7 @@ fn layer<T: LinkBacked>(net: &T) -> Result<&LinkLayer, ControlError> {
 }
 
 fn link_err(e: LinkError) -> ControlError {
-    ControlError::Failed(e.to_string())
+    ControlError::caused("the link layer refused", e)
 }
 
 pub(crate) fn apply<T: LinkBacked>(

@@ -28,6 +28,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+use crate::error::Cause;
 use crate::report::EventSink;
 use crate::topology::Topology;
 pub use endpoint::{Endpoint, NodeEndpoint, NodeHost, endpoints_or_old_lines, nodes};
@@ -69,10 +70,7 @@ pub(crate) fn create_run_dir(
     let base = base.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
     let run_dir = base.join(format!("nomos-script-{run_id}"));
     std::fs::create_dir_all(&run_dir).map_err(|e| {
-        DeployError::Io(format!(
-            "failed to create run dir {}: {e}",
-            run_dir.display()
-        ))
+        DeployError::io_caused(format!("failed to create run dir {}", run_dir.display()), e)
     })?;
     Ok((run_id, run_dir))
 }
@@ -367,15 +365,25 @@ pub enum DeployError {
         feature: crate::nodekind::KindFeature,
         kind: String,
     },
-    /// A file or socket operation failed (the message names the path).
-    #[error("{0}")]
-    Io(String),
+    /// A file, socket, Docker or API server operation failed: `what` names it, `source` says
+    /// why (absent when the answer itself is the whole story).
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// The node kind could not render a config or find its binary.
-    #[error("{0}")]
-    NodeKind(String),
+    #[error(transparent)]
+    NodeKind(Arc<crate::nodekind::NodeKindError>),
     /// A node process could not be spawned.
-    #[error("failed to start {node}: {message}")]
-    Spawn { node: String, message: String },
+    #[error("failed to start {node}: {what}")]
+    Spawn {
+        node: String,
+        what: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// Readiness deadline passed; names each node that was not ready and why.
     #[error(
         "{} node{} not ready after {}: {}",
@@ -410,8 +418,93 @@ pub enum DeployError {
     #[error("deploy interrupted")]
     Interrupted,
     /// Teardown could not finish (the message says what is left).
-    #[error("teardown: {0}")]
-    Teardown(String),
+    #[error("teardown: {what}")]
+    Teardown {
+        what: String,
+        #[source]
+        source: Option<Cause>,
+    },
+    /// A step of a deploy, named, and what made it fail.
+    #[error("{what}")]
+    Step {
+        what: String,
+        #[source]
+        source: Arc<DeployError>,
+    },
+}
+
+impl DeployError {
+    /// An I/O-like failure known only by its words (they name what failed and why).
+    pub fn io(what: impl Into<String>) -> Self {
+        Self::Io {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// `what` failed because of `source`.
+    pub fn io_caused(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Io {
+            what: what.into(),
+            source: Some(crate::error::cause(source)),
+        }
+    }
+
+    /// Failed to `what` (open, write, read) the file at `path`.
+    pub fn file(what: &str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::io_caused(format!("failed to {what} {}", path.display()), source)
+    }
+
+    /// Teardown could not remove the run dir `dir`.
+    pub fn run_dir_left(dir: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Teardown {
+            what: format!("failed to remove {}", dir.display()),
+            source: Some(crate::error::cause(source)),
+        }
+    }
+
+    /// Node `node` could not be spawned: `what` was tried, `source` says why.
+    pub fn spawn(
+        node: impl Into<String>,
+        what: impl Into<String>,
+        source: Option<Cause>,
+    ) -> Self {
+        Self::Spawn {
+            node: node.into(),
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Teardown left something behind (`what` says what).
+    pub fn teardown(what: impl Into<String>) -> Self {
+        Self::Teardown {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Teardown of `what` failed because of `source`.
+    pub fn teardown_caused(what: impl Into<String>, source: Self) -> Self {
+        Self::Teardown {
+            what: what.into(),
+            source: Some(crate::error::cause(source)),
+        }
+    }
+
+    /// This error as the cause of the deploy step `what`.
+    pub fn during(self, what: impl Into<String>) -> Self {
+        Self::Step {
+            what: what.into(),
+            source: Arc::new(self),
+        }
+    }
+}
+
+impl From<crate::nodekind::NodeKindError> for DeployError {
+    fn from(e: crate::nodekind::NodeKindError) -> Self {
+        Self::NodeKind(Arc::new(e))
+    }
 }
 
 /// Why a node-control or network-fault call failed.
@@ -447,12 +540,37 @@ pub enum ControlError {
         action: String,
         call: &'static str,
     },
-    /// The action was tried and failed (the message says why).
-    #[error("{0}")]
-    Failed(String),
+    /// The action was tried and failed: `what` says what failed, `source` why.
+    #[error("{what}")]
+    Failed {
+        what: String,
+        #[source]
+        source: Option<Cause>,
+    },
+    /// A deploy step the action took (spawn a process, create a container) failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
     /// The testnet is gone.
     #[error("the testnet is torn down")]
     TornDown,
+}
+
+impl ControlError {
+    /// A failure its words say all of.
+    pub fn failed(what: impl Into<String>) -> Self {
+        Self::Failed {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// `what` failed because of `source`.
+    pub fn caused(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Failed {
+            what: what.into(),
+            source: Some(crate::error::cause(source)),
+        }
+    }
 }
 
 /// A node added at run time.
@@ -473,9 +591,8 @@ impl AddNodeSpec {
     /// that is not (yet) a node of the `count` there are.
     pub(crate) fn check_peers(&self, count: usize) -> Result<(), ControlError> {
         if self.peers.is_empty() {
-            return Err(ControlError::Failed(
-                "add_node peers = []: a new node needs at least one peer to join through"
-                    .to_owned(),
+            return Err(ControlError::failed(
+                "add_node peers = []: a new node needs at least one peer to join through",
             ));
         }
         if let Some(&p) = self.peers.iter().find(|&&p| p >= count) {
@@ -501,7 +618,7 @@ impl AddNodeSpec {
         let reserved = &topology.reserved_joiners;
         if j >= reserved.len() {
             joiners_used.fetch_sub(1, Ordering::SeqCst);
-            return Err(ControlError::Failed(format!(
+            return Err(ControlError::failed(format!(
                 "add_node stake = {}: the topology reserved {} staked joiner slots and all are used (reserve_joiner(stake) adds one)",
                 self.stake,
                 reserved.len()

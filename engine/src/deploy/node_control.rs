@@ -211,7 +211,7 @@ pub(crate) async fn act<B: NodeProcesses>(
             );
         }
         NodeAction::AddNode | NodeAction::Clock | NodeAction::Byzantine | NodeAction::Disk => {
-            return Err(ControlError::Failed(format!(
+            return Err(ControlError::failed(format!(
                 "{action} is not a node-control action"
             )));
         }

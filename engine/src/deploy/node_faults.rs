@@ -109,7 +109,7 @@ impl NodeFault {
                 client.set_disk(Some(blocks), None).await.map(|_| ())
             }
         };
-        sent.map_err(|e| ControlError::Failed(format!("{what} of node-{i}: {e}")))
+        sent.map_err(|e| ControlError::caused(format!("{what} of node-{i}"), e))
     }
 }
 

@@ -4,7 +4,6 @@
 //! become ready (an exited process, a stopped container, a failed pod); those are parameters here,
 //! so every backend reports readiness with the same criteria and messages.
 
-use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -25,27 +24,20 @@ pub(crate) struct Want {
 }
 
 /// Why one node did not become ready.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum Unready {
     /// Not ready by the deadline, or failed for good in a way reported with the others (the
     /// line names the node and why); all such nodes go into one `DeployError::NotReady`.
+    #[error("{0}")]
     Late(String),
     /// Its process or container exited (`DeployError::NodeExited`): the wait ends at once.
+    #[error(transparent)]
     Exited(DeployError),
 }
 
 impl From<String> for Unready {
     fn from(why: String) -> Self {
         Unready::Late(why)
-    }
-}
-
-impl fmt::Display for Unready {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unready::Late(why) => f.write_str(why),
-            Unready::Exited(e) => write!(f, "{e}"),
-        }
     }
 }
 

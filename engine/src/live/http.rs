@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::error::Chain;
+
 /// A failed control call: the supervisor could not be reached, or answered with an error.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
@@ -111,14 +113,14 @@ impl ControlClient {
             unreachable(if e.is_timeout() {
                 format!("no answer within {}", humantime::format_duration(timeout))
             } else {
-                crate::report::brief::error_chain(&e)
+                e.chain()
             })
         })?;
         let status = answer.status().as_u16();
         let body = answer
             .bytes()
             .await
-            .map_err(|e| unreachable(crate::report::brief::error_chain(&e)))?
+            .map_err(|e| unreachable(e.chain()))?
             .to_vec();
         if (200..300).contains(&status) {
             Ok(body)

@@ -82,14 +82,15 @@ fn clients_of(s: &NetSnapshot) -> NodeClients {
     )
 }
 
+/// The supervisor's answer: its text already holds the whole chain it rendered.
 fn http_err(e: HttpError) -> ControlError {
-    ControlError::Failed(e.to_string())
+    ControlError::failed(e.to_string())
 }
 
 async fn get_json<T: DeserializeOwned>(c: &ControlClient, path: &str) -> Result<T, ControlError> {
     let body = c.call("GET", path, None, QUICK).await.map_err(http_err)?;
     serde_json::from_slice(&body)
-        .map_err(|e| ControlError::Failed(format!("bad answer to GET {path}: {e}")))
+        .map_err(|e| ControlError::caused(format!("bad answer to GET {path}"), e))
 }
 
 async fn post_json<T: DeserializeOwned>(
@@ -103,11 +104,11 @@ async fn post_json<T: DeserializeOwned>(
         .await
         .map_err(http_err)?;
     serde_json::from_slice(&out)
-        .map_err(|e| ControlError::Failed(format!("bad answer to POST {path}: {e}")))
+        .map_err(|e| ControlError::caused(format!("bad answer to POST {path}"), e))
 }
 
 fn to_body(v: &impl serde::Serialize) -> Result<Vec<u8>, ControlError> {
-    serde_json::to_vec(v).map_err(|e| ControlError::Failed(e.to_string()))
+    serde_json::to_vec(v).map_err(|e| ControlError::caused("failed to encode the request", e))
 }
 
 /// Fetches everything the getters serve, at once.
@@ -296,7 +297,7 @@ impl Testnet for RemoteTestnet {
                 )
                 .await
                 .map(|_| ())
-                .map_err(|e| DeployError::Io(e.to_string()))
+                .map_err(|e| DeployError::io(e.to_string()))
         })
     }
 
@@ -465,7 +466,7 @@ impl Teardown for RemoteTestnet {
             let started = Instant::now();
             self.shutdown()
                 .await
-                .map_err(|e| DeployError::Teardown(e.to_string()))?;
+                .map_err(|e| DeployError::teardown(e.to_string()))?;
             Ok(TeardownSummary {
                 killed: 0,
                 run_dir: self.run_dir.clone(),

@@ -24,6 +24,7 @@ use super::wire::{
     ActiveFaultWire, AddNodeWire, ApplyFaultWire, ErrorWire, FaultRecordWire, LinkSelWire,
     NetSnapshot, NodeEntry, TopologyDoc, capability_name,
 };
+use crate::error::Chain;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState, Testnet};
 use crate::links::FaultId;
 
@@ -207,9 +208,9 @@ fn control_err(e: ControlError) -> Response {
         }
         ControlError::NotEnabled { .. } => StatusCode::FORBIDDEN,
         ControlError::TornDown => StatusCode::GONE,
-        ControlError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ControlError::Failed { .. } | ControlError::Deploy(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    fail(status, e.to_string())
+    fail(status, e.chain())
 }
 
 async fn state(State(s): Shr) -> Json<NetSnapshot> {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Chain;
+
 /// The env var naming the Prometheus server scripts and metric expectations query.
 pub const QUERY_URL_ENV: &str = "LOGOS_BLOCKCHAIN_METRICS_QUERY_URL";
 
@@ -134,7 +136,7 @@ impl PrometheusClient {
             .await
             .map_err(|e| PrometheusError::Unreachable {
                 url: self.base.clone(),
-                reason: error_chain(&e),
+                reason: e.chain(),
             })?;
         let status = resp.status();
         let body = resp
@@ -142,7 +144,7 @@ impl PrometheusClient {
             .await
             .map_err(|e| PrometheusError::Unreachable {
                 url: self.base.clone(),
-                reason: error_chain(&e),
+                reason: e.chain(),
             })?;
         let answer: Answer =
             serde_json::from_str(&body).map_err(|e| PrometheusError::BadAnswer {
@@ -211,17 +213,6 @@ fn parse_value(v: &str) -> Result<f64, String> {
             .parse()
             .map_err(|_| format!("sample value {v:?} is not a number")),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 fn clip(s: &str) -> String {

@@ -46,21 +46,6 @@ pub fn list(items: &[String], sep: &str) -> String {
     )
 }
 
-/// An error with its causes, `outer: cause: root cause`, each said once (a cause whose text
-/// its outer error already contains is not repeated).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg = format!("{msg}: {text}");
-        }
-        src = s.source();
-    }
-    msg
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,14 +129,15 @@ impl EventSink {
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every expectation passed and no workload failed.
     Passed,
     /// An expectation or a workload failed.
     Failed,
-    /// Infrastructure failed (deploy, readiness, teardown); the message says what.
-    Error(String),
+    /// Infrastructure failed (deploy, readiness, teardown): what failed and its causes
+    /// (`{"kind": "error", "message": .., "causes": [..]}`).
+    Error(crate::error::ErrorChain),
     /// Cancelled (Ctrl-C).
     Interrupted,
 }

@@ -257,16 +257,13 @@ pub(super) async fn teardown(
     }
     let mut result = removed
         .map(|_| ())
-        .map_err(|e| DeployError::Teardown(format!("run {}: {e}", net.run_id)));
+        .map_err(|e| DeployError::teardown(format!("run {}: {e}", net.run_id)));
     if !keep {
         if let Err(e) = std::fs::remove_dir_all(&net.run_dir)
             && net.run_dir.exists()
             && result.is_ok()
         {
-            result = Err(DeployError::Teardown(format!(
-                "failed to remove {}: {e}",
-                net.run_dir.display()
-            )));
+            result = Err(DeployError::run_dir_left(&net.run_dir, e));
         }
     } else {
         write_run_json(&net.run_id, &net.run_dir);

@@ -9,7 +9,7 @@ use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptions, StopContainerOptions,
 };
 
-use super::docker::{LABEL_NODE, LABEL_RUN, label_filter, msg};
+use super::docker::{LABEL_NODE, LABEL_RUN, docker_cause, label_filter};
 use super::provision::{create_container, peer_addr, plan, prepare_node, start_container};
 use super::readiness::{Want, wait_one};
 use super::{ComposeTestnet, P2P_PORT};
@@ -53,7 +53,7 @@ impl NodeProcesses for ComposeTestnet {
         let name = container(self, i)?;
         let action = if kill { "kill" } else { "stop" };
         let fail = |e: bollard::errors::Error| {
-            ControlError::Failed(format!("{action} node-{i} (container {name}): {}", msg(&e)))
+            ControlError::caused(format!("{action} node-{i} (container {name})"), docker_cause(&e))
         };
         if paused {
             self.docker.unpause_container(&name).await.map_err(fail)?;
@@ -78,7 +78,7 @@ impl NodeProcesses for ComposeTestnet {
         }
         let within = Duration::from_secs(GRACE_SECS as u64 + 5);
         if !wait_not_running(self, &name, within).await {
-            return Err(ControlError::Failed(format!(
+            return Err(ControlError::failed(format!(
                 "node-{i} (container {name}) still runs {}s after {action}",
                 within.as_secs()
             )));
@@ -87,9 +87,7 @@ impl NodeProcesses for ComposeTestnet {
     }
 
     async fn launch(&self, i: usize) -> Result<(), ControlError> {
-        start_container(self, i)
-            .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        start_container(self, i).await?;
         wait_one(
             self,
             i,
@@ -102,7 +100,7 @@ impl NodeProcesses for ComposeTestnet {
             Duration::from_secs(15),
         )
         .await
-        .map_err(|e| ControlError::Failed(format!("started, but not answering: {e}")))
+        .map_err(|e| ControlError::caused("started, but not answering", e))
     }
 
     async fn freeze(&self, i: usize, freeze: bool) -> Result<(), ControlError> {
@@ -114,7 +112,7 @@ impl NodeProcesses for ComposeTestnet {
         };
         let action = if freeze { "pause" } else { "resume" };
         result.map_err(|e| {
-            ControlError::Failed(format!("{action} node-{i} (container {name}): {}", msg(&e)))
+            ControlError::caused(format!("{action} node-{i} (container {name})"), docker_cause(&e))
         })
     }
 
@@ -128,28 +126,22 @@ impl NodeProcesses for ComposeTestnet {
         let net = self;
         let mut peers = Vec::new();
         for &p in &spec.peers {
-            peers.push(peer_addr(net, i, p).await.map_err(ControlError::Failed)?);
+            peers.push(peer_addr(net, i, p).await.map_err(ControlError::failed)?);
         }
         let direct: Vec<String> = spec
             .peers
             .iter()
             .map(|p| format!("node-{p}:{P2P_PORT}"))
             .collect();
-        let port = super::provision::free_ports(1).map_err(|e| {
-            ControlError::Failed(format!("failed to find a free port on 127.0.0.1: {e}"))
-        })?[0];
+        let port = super::provision::free_ports(1)
+            .map_err(|e| ControlError::caused("failed to find a free port on 127.0.0.1", e))?[0];
         let mut node_plan = plan(net, i, key_hex, peers);
         node_plan.overrides = spec.overrides.clone();
-        let node = prepare_node(net, node_plan, spec.peers.len(), &direct, port)
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        let node = prepare_node(net, node_plan, spec.peers.len(), &direct, port)?;
         net.lock_nodes().push(node);
         let _ = super::template::write_compose_file(net);
-        create_container(net, i)
-            .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
-        start_container(net, i)
-            .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        create_container(net, i).await?;
+        start_container(net, i).await?;
         wait_one(
             net,
             i,
@@ -162,7 +154,7 @@ impl NodeProcesses for ComposeTestnet {
             Duration::from_secs(20),
         )
         .await
-        .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
+        .map_err(|e| ControlError::caused("added, but not ready", e))
     }
 }
 

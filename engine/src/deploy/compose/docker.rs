@@ -77,6 +77,11 @@ pub fn msg(e: &bollard::errors::Error) -> String {
     }
 }
 
+/// Docker's answer as the cause of a deploy or control error.
+pub fn docker_cause(e: &bollard::errors::Error) -> crate::error::Message {
+    crate::error::Message(msg(e))
+}
+
 /// True when Docker answered 404 (already gone: fine for removals).
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(

@@ -97,11 +97,11 @@ impl ComposeDeployer {
     /// lets a caller pay the build before timing a deploy, or check the setup.
     pub async fn prepare_image(&self) -> Result<ImageInfo, DeployError> {
         let kind = provision::node_kind(self)?;
-        let docker = docker::connect().await.map_err(DeployError::Io)?;
+        let docker = docker::connect().await.map_err(DeployError::io)?;
         let (program, _) = provision::node_command(&*kind)?;
         image::ensure_image(&docker, &program)
             .await
-            .map_err(DeployError::Io)
+            .map_err(DeployError::io)
     }
 }
 
@@ -295,7 +295,7 @@ impl NodeLogs for ComposeTestnet {
                 .ok_or(ControlError::NoSuchNode { index: i, count })?;
             cleanup::container_logs(&self.docker, &name, Some(lines))
                 .await
-                .map_err(ControlError::Failed)
+                .map_err(ControlError::failed)
         })
     }
 }

@@ -12,7 +12,7 @@ use bollard::models::{
 use bollard::query_parameters::CreateContainerOptions;
 use tokio_util::sync::CancellationToken;
 
-use super::docker::{self, container_name, labels, msg, network_name};
+use super::docker::{self, container_name, docker_cause, labels, msg, network_name};
 use super::{
     API_PORT, ComposeDeployer, ComposeNode, ComposeTestnet, NODE_DIR_IN_CONTAINER, P2P_PORT,
     TESTING_PORT,
@@ -38,21 +38,17 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> DeployError {
-    DeployError::Io(format!("failed to {what} {}: {e}", path.display()))
-}
-
 pub(super) fn node_kind(dep: &ComposeDeployer) -> Result<Arc<dyn NodeKind>, DeployError> {
     match &dep.node_kind {
         Some(k) => Ok(k.clone()),
-        None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string())),
+        None => nodekind::from_env().map_err(DeployError::from),
     }
 }
 
 /// The host binary to put in the image, and the arguments it runs with in a container.
 pub(super) fn node_command(kind: &dyn NodeKind) -> Result<(PathBuf, Vec<String>), DeployError> {
     kind.command(&Path::new(NODE_DIR_IN_CONTAINER).join(CONFIG_FILE))
-        .map_err(|e| DeployError::NodeKind(e.to_string()))
+        .map_err(DeployError::from)
 }
 
 /// The node kind's own environment as a container sees it: a value naming a mounted host
@@ -145,11 +141,11 @@ pub(super) async fn provision(
         .then(|| faketime_refused(&program))
         .flatten();
     crate::nodekind::check_start_skews(&*kind, topo, faketime_refused.as_deref())
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
-    let docker = docker::connect().await.map_err(DeployError::Io)?;
+        .map_err(DeployError::from)?;
+    let docker = docker::connect().await.map_err(DeployError::io)?;
     let image = super::image::ensure_image(&docker, &program)
         .await
-        .map_err(DeployError::Io)?;
+        .map_err(DeployError::io)?;
     let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     super::cleanup::write_run_json(&run_id, &run_dir);
     if let Some(ev) = &opts.events {
@@ -227,16 +223,10 @@ async fn create_network(
         })
         .await
         .map_err(|e| {
-            DeployError::Io(format!(
-                "failed to create Docker network {network}: {}",
-                msg(&e)
-            ))
+            DeployError::io_caused(format!("failed to create Docker network {network}"), docker_cause(&e))
         })?;
     let info = docker.inspect_network(network, None).await.map_err(|e| {
-        DeployError::Io(format!(
-            "failed to inspect Docker network {network}: {}",
-            msg(&e)
-        ))
+        DeployError::io_caused(format!("failed to inspect Docker network {network}"), docker_cause(&e))
     })?;
     info.ipam
         .and_then(|i| i.config)
@@ -244,17 +234,17 @@ async fn create_network(
         .iter()
         .filter_map(|c| c.gateway.as_deref()?.parse::<IpAddr>().ok())
         .find(IpAddr::is_ipv4)
-        .ok_or_else(|| DeployError::Io(format!("Docker network {network} has no IPv4 gateway")))
+        .ok_or_else(|| DeployError::io(format!("Docker network {network} has no IPv4 gateway")))
 }
 
 async fn start_nodes(net: &Arc<ComposeTestnet>, topo: &Topology) -> Result<(), DeployError> {
     let n = topo.node_count();
     let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
     for &(a, b) in &topo.edges {
-        peers[a].push(peer_addr(net, a, b).await.map_err(DeployError::Io)?);
+        peers[a].push(peer_addr(net, a, b).await.map_err(DeployError::io)?);
     }
     let ports = free_ports(n)
-        .map_err(|e| DeployError::Io(format!("failed to find free ports on 127.0.0.1: {e}")))?;
+        .map_err(|e| DeployError::io_caused("failed to find free ports on 127.0.0.1", e))?;
     for (i, peers) in peers.into_iter().enumerate() {
         let plan = plan(net, i, nodekind::leader_secret(topo.seed, i), peers);
         let node = prepare_node(
@@ -266,7 +256,7 @@ async fn start_nodes(net: &Arc<ComposeTestnet>, topo: &Topology) -> Result<(), D
         )?;
         net.lock_nodes().push(node);
     }
-    super::template::write_compose_file(net).map_err(DeployError::Io)?;
+    super::template::write_compose_file(net).map_err(DeployError::io)?;
     let created = futures::future::join_all((0..n).map(|i| create_container(net, i))).await;
     created.into_iter().collect::<Result<Vec<()>, _>>()?;
     let started = futures::future::join_all((0..n).map(|i| start_container(net, i))).await;
@@ -377,7 +367,7 @@ pub(super) fn prepare_node(
     let mut plan = plan;
     // provision refused what cannot apply; the library is mounted at its own path
     let extra = crate::nodekind::apply_start_skew(&*net.kind, &net.topology, &mut plan, None)
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let extra_mounts: Vec<PathBuf> = extra
         .iter()
         .filter(|(k, _)| k == "LD_PRELOAD")
@@ -386,11 +376,11 @@ pub(super) fn prepare_node(
     let extra_env: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let dir = net.run_dir.join(format!("node-{i}"));
     let data = dir.join("data");
-    std::fs::create_dir_all(&data).map_err(|e| io("create", &data, e))?;
+    std::fs::create_dir_all(&data).map_err(|e| DeployError::file("create", &data, e))?;
     let render = |plan: &NodePlan| {
         net.kind
             .render_config(&net.topology, plan)
-            .map_err(|e| DeployError::NodeKind(e.to_string()))
+            .map_err(DeployError::from)
     };
     let live = render(&plan)?;
     let by_hand = render(&NodePlan {
@@ -399,7 +389,7 @@ pub(super) fn prepare_node(
     })?;
     for (file, text) in [(CONFIG_FILE, live), (COMPOSE_CONFIG_FILE, by_hand)] {
         let path = dir.join(file);
-        std::fs::write(&path, text).map_err(|e| io("write", &path, e))?;
+        std::fs::write(&path, text).map_err(|e| DeployError::file("write", &path, e))?;
     }
     Ok(ComposeNode {
         index: i,
@@ -513,13 +503,12 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
             body,
         )
         .await
-        .map_err(|e| DeployError::Spawn {
-            node: format!("node-{i}"),
-            message: format!(
-                "failed to create container {name} from image {}: {}",
-                net.image.tag,
-                msg(&e)
-            ),
+        .map_err(|e| {
+            DeployError::spawn(
+                format!("node-{i}"),
+                format!("failed to create container {name} from image {}", net.image.tag),
+                Some(crate::error::cause(docker_cause(&e))),
+            )
         })?;
     Ok(())
 }
@@ -530,10 +519,7 @@ pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<()
         let nodes = net.lock_nodes();
         (nodes[i].container.clone(), nodes[i].api_port)
     };
-    let spawn_err = |message: String| DeployError::Spawn {
-        node: format!("node-{i}"),
-        message,
-    };
+    let spawn_err = |what: String| DeployError::spawn(format!("node-{i}"), what, None);
     if let Err(e) = net.docker.start_container(&name, None).await {
         let m = msg(&e);
         let hint = if m.contains("already allocated") || m.contains("address already in use") {
@@ -543,9 +529,11 @@ pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<()
         } else {
             String::new()
         };
-        return Err(spawn_err(format!(
-            "failed to start container {name}: {m}{hint}"
-        )));
+        return Err(DeployError::spawn(
+            format!("node-{i}"),
+            format!("failed to start container {name}{hint}"),
+            Some(crate::error::cause(docker_cause(&e))),
+        ));
     }
     net.lock_nodes()[i].state = NodeState::Running;
     refresh(net, i).await.map_err(spawn_err)

@@ -196,7 +196,7 @@ pub(super) async fn teardown(net: &K8sTestnet, keep: bool) -> Result<TeardownSum
         n.state = crate::deploy::NodeState::Stopped;
     }
     result
-        .map_err(|e| DeployError::Teardown(format!("run {}: {e}", net.run_id)))
+        .map_err(|e| DeployError::teardown(format!("run {}: {e}", net.run_id)))
         .map(|()| TeardownSummary {
             killed: 0,
             run_dir: saved,

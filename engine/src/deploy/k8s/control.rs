@@ -25,13 +25,13 @@ const GONE_WITHIN: Duration = Duration::from_secs(60);
 
 /// The refusal of an action Kubernetes cannot do.
 pub(super) fn unsupported(action: &str, i: usize) -> ControlError {
-    ControlError::Failed(format!(
+    ControlError::failed(format!(
         "the k8s deployer cannot {action} node-{i}: Kubernetes cannot freeze a pod's processes; use stop/start (scale to 0/1) or kill instead"
     ))
 }
 
 fn failed(action: &str, i: usize) -> impl Fn(String) -> ControlError + '_ {
-    move |e| ControlError::Failed(format!("{action} node-{i}: {e}"))
+    move |e| ControlError::failed(format!("{action} node-{i}: {e}"))
 }
 
 async fn scale(net: &K8sTestnet, i: usize, replicas: i32) -> Result<(), String> {
@@ -170,7 +170,7 @@ impl NodeProcesses for K8sTestnet {
         // Faults in force cover the new node too (a partition's unnamed group, say).
         super::faults::sync_policies(net)
             .await
-            .map_err(ControlError::Failed)?;
+            .map_err(ControlError::failed)?;
         wait_pod_ready(net, i, None, net.rollout_timeout)
             .await
             .map_err(&fail)?;

@@ -127,11 +127,9 @@ async fn settle(net: &K8sTestnet) -> Result<(), ControlError> {
     tokio::time::timeout(Duration::from_secs(60), sync_locked(net))
         .await
         .map_err(|_| {
-            ControlError::Failed(
-                "the API server did not settle the network policies within 60s".to_owned(),
-            )
+            ControlError::failed("the API server did not settle the network policies within 60s")
         })?
-        .map_err(ControlError::Failed)
+        .map_err(ControlError::failed)
 }
 
 /// Brings the cluster's policies in line with the faults in force.
@@ -222,7 +220,7 @@ pub(super) async fn apply(
 ) -> Result<FaultId, ControlError> {
     net.check_live()?;
     let n = net.node_count();
-    let pairs = pairs_of(&fault, n).map_err(ControlError::Failed)?;
+    let pairs = pairs_of(&fault, n).map_err(ControlError::failed)?;
     let entry = {
         let mut book = lock(net);
         book.next += 1;
@@ -259,7 +257,7 @@ pub(super) async fn revert(net: &K8sTestnet, id: FaultId) -> Result<(), ControlE
     let entry = {
         let mut book = lock(net);
         let Some(pos) = book.active.iter().position(|e| e.id == id) else {
-            return Err(ControlError::Failed(format!("{id} is not in force")));
+            return Err(ControlError::failed(format!("{id} is not in force")));
         };
         book.active.remove(pos)
     };

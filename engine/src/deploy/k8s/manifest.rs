@@ -329,10 +329,9 @@ pub fn node_plan(
 }
 
 /// The container arguments of a node kind with the config at its place in the pod.
-pub fn node_args(kind: &dyn NodeKind) -> Result<Vec<String>, String> {
+pub fn node_args(kind: &dyn NodeKind) -> Result<Vec<String>, crate::nodekind::NodeKindError> {
     kind.command(&Path::new(CONFIG_DIR).join(CONFIG_KEY))
         .map(|(_, args)| args)
-        .map_err(|e| e.to_string())
 }
 
 /// Renders every object of a run: namespace, then per node its ConfigMap (config rendered by

@@ -220,7 +220,7 @@ impl K8sDeployer {
             None,
             &crate::metrics::Monitoring::from_env(),
         )?;
-        manifest::render(topology, &*kind, &settings, genesis_time_ms).map_err(DeployError::Io)
+        manifest::render(topology, &*kind, &settings, genesis_time_ms).map_err(DeployError::io)
     }
 }
 
@@ -452,7 +452,7 @@ impl NodeLogs for K8sTestnet {
             }
             cleanup::pod_logs(self, i, Some(lines))
                 .await
-                .map_err(ControlError::Failed)
+                .map_err(ControlError::failed)
         })
     }
 }

@@ -58,7 +58,7 @@ pub(super) async fn call<T>(
 pub(super) fn node_kind(dep: &K8sDeployer) -> Result<Arc<dyn NodeKind>, DeployError> {
     match &dep.node_kind {
         Some(k) => Ok(k.clone()),
-        None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string())),
+        None => nodekind::from_env().map_err(DeployError::from),
     }
 }
 
@@ -110,10 +110,10 @@ pub(super) fn settings(
             ApiAccess::PortForward
         },
         storage: dep.storage.clone(),
-        args: manifest::node_args(kind).map_err(DeployError::NodeKind)?,
+        args: manifest::node_args(kind)?,
         env,
     };
-    s.validate().map_err(DeployError::Io)?;
+    s.validate().map_err(DeployError::io)?;
     Ok(s)
 }
 
@@ -123,7 +123,7 @@ pub(super) async fn client(dep: &K8sDeployer) -> Result<kube::Client, DeployErro
         return Ok(c.clone());
     }
     let unreachable = |e: String| {
-        DeployError::Io(format!(
+        DeployError::io(format!(
             "cannot reach a Kubernetes cluster: {e} (set KUBECONFIG, or run inside a cluster)"
         ))
     };
@@ -150,7 +150,7 @@ pub(super) async fn provision(
     let kind = node_kind(dep)?;
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     crate::nodekind::check_start_skews(&*kind, topo, Some(NO_FAKETIME))
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let run_id = opts
         .run_id
         .clone()
@@ -218,18 +218,18 @@ async fn ensure_namespace(
             api.get_opt(&s.namespace),
         )
         .await
-        .map_err(DeployError::Io)?;
+        .map_err(DeployError::io)?;
         if found.is_some() {
             return Ok(false);
         }
     }
-    let ns = manifest::render_namespace(s).map_err(DeployError::Io)?;
+    let ns = manifest::render_namespace(s).map_err(DeployError::io)?;
     call(
         &format!("create namespace {}", s.namespace),
         api.create(&PostParams::default(), &ns),
     )
     .await
-    .map_err(DeployError::Io)?;
+    .map_err(DeployError::io)?;
     Ok(true)
 }
 
@@ -267,12 +267,12 @@ pub(super) fn render_node(
     let mut plan = manifest::node_plan(i, key_hex, peers, &net.genesis);
     plan.overrides = overrides;
     crate::nodekind::apply_start_skew(&*net.kind, &net.topology, &mut plan, Some(NO_FAKETIME))
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let config = net
         .kind
         .render_config(&net.topology, &plan)
-        .map_err(|e| DeployError::NodeKind(format!("config of node-{i}: {e}")))?;
-    manifest::node_manifests(&net.settings, i, &config).map_err(DeployError::Io)
+        .map_err(|e| DeployError::from(e).during(format!("config of node-{i}")))?;
+    manifest::node_manifests(&net.settings, i, &config).map_err(DeployError::io)
 }
 
 /// Sends node `m.index`'s ConfigMap, Service and StatefulSet; sets up the way to its API.
@@ -283,10 +283,7 @@ pub(super) async fn create_node(
 ) -> Result<K8sNode, DeployError> {
     let i = m.index;
     let ns = &net.namespace;
-    let spawn_err = |message: String| DeployError::Spawn {
-        node: format!("node-{i}"),
-        message,
-    };
+    let spawn_err = |what: String| DeployError::spawn(format!("node-{i}"), what, None);
     let cms: Api<ConfigMap> = Api::namespaced(net.client.clone(), ns);
     let svcs: Api<Service> = Api::namespaced(net.client.clone(), ns);
     let sets: Api<StatefulSet> = Api::namespaced(net.client.clone(), ns);

@@ -86,10 +86,7 @@ pub(super) async fn teardown(
         if let Err(e) = std::fs::remove_dir_all(&net.run_dir)
             && net.run_dir.exists()
         {
-            result = Err(DeployError::Teardown(format!(
-                "failed to remove {}: {e}",
-                net.run_dir.display()
-            )));
+            result = Err(DeployError::run_dir_left(&net.run_dir, e));
         }
     } else {
         write_run_json(net);

@@ -63,7 +63,7 @@ impl NodeProcesses for LocalTestnet {
     async fn halt(&self, i: usize, kill: bool, paused: bool) -> Result<(), ControlError> {
         let pid = self
             .pid(i)
-            .ok_or_else(|| ControlError::Failed(format!("node-{i} has no process to stop")))?;
+            .ok_or_else(|| ControlError::failed(format!("node-{i} has no process to stop")))?;
         signal(
             pid,
             if kill {
@@ -78,7 +78,7 @@ impl NodeProcesses for LocalTestnet {
         if !wait_exit(self, i, GRACE).await {
             signal(pid, Signal::SIGKILL);
             if !wait_exit(self, i, GRACE).await {
-                return Err(ControlError::Failed(format!(
+                return Err(ControlError::failed(format!(
                     "node-{i} (pid {pid}) did not exit within {}s of SIGKILL",
                     GRACE.as_secs()
                 )));
@@ -88,7 +88,7 @@ impl NodeProcesses for LocalTestnet {
     }
 
     async fn launch(&self, i: usize) -> Result<(), ControlError> {
-        spawn_node(self, i).map_err(|e| ControlError::Failed(e.to_string()))?;
+        spawn_node(self, i)?;
         let client = self.lock_nodes()[i].client.clone();
         wait_one(
             self,
@@ -103,13 +103,13 @@ impl NodeProcesses for LocalTestnet {
             Duration::from_secs(15),
         )
         .await
-        .map_err(|e| ControlError::Failed(format!("started, but not answering: {e}")))
+        .map_err(|e| ControlError::caused("started, but not answering", e))
     }
 
     async fn freeze(&self, i: usize, freeze: bool) -> Result<(), ControlError> {
         let pid = self
             .pid(i)
-            .ok_or_else(|| ControlError::Failed(format!("node-{i} has no process to freeze")))?;
+            .ok_or_else(|| ControlError::failed(format!("node-{i} has no process to freeze")))?;
         signal(
             pid,
             if freeze {
@@ -134,12 +134,12 @@ impl NodeProcesses for LocalTestnet {
             spec.peers.iter().map(|&p| (p, nodes[p].p2p_addr)).collect()
         };
         let ports = NodePorts::bind(&*net.kind, 1)
-            .map_err(|e| ControlError::Failed(format!("failed to find free ports: {e}")))?;
+            .map_err(|e| ControlError::caused("failed to find free ports", e))?;
         let mut peers = Vec::new();
         for (p, addr) in &peer_addrs {
             let target = link_to(net.links.as_ref(), &*net.kind, i, *p, *addr)
                 .await
-                .map_err(ControlError::Failed)?;
+                .map_err(ControlError::failed)?;
             peers.push(target);
         }
         let plan = NodePlan {
@@ -163,11 +163,10 @@ impl NodeProcesses for LocalTestnet {
             &net.run_dir,
             plan,
             peer_addrs.len(),
-        )
-        .map_err(|e| ControlError::Failed(e.to_string()))?;
+        )?;
         let client = node.client.clone();
         net.lock_nodes().push(node);
-        spawn_node(net, i).map_err(|e| ControlError::Failed(e.to_string()))?;
+        spawn_node(net, i)?;
         wait_one(
             net,
             i,
@@ -181,6 +180,6 @@ impl NodeProcesses for LocalTestnet {
             Duration::from_secs(20),
         )
         .await
-        .map_err(|e| ControlError::Failed(format!("added, but not ready: {e}")))
+        .map_err(|e| ControlError::caused("added, but not ready", e))
     }
 }

@@ -98,7 +98,7 @@ impl Deployer for LocalDeployer {
     ) -> BoxFuture<'a, Result<Arc<dyn Testnet>, DeployError>> {
         Box::pin(async move {
             super::check_options(self, opts)?;
-            self.check_fd_budget(topology).map_err(DeployError::Io)?;
+            self.check_fd_budget(topology).map_err(DeployError::io)?;
             let net = provision::provision(self, topology, opts).await?;
             super::ready_or_teardown(net, opts).await
         })
@@ -264,9 +264,9 @@ impl NodeLogs for LocalTestnet {
                 .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
                 .map(|e| e.path());
             let path = newest.unwrap_or(out);
-            let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
-                ControlError::Failed(format!("failed to read {}: {e}", path.display()))
-            })?;
+            let text = tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|e| DeployError::file("read", &path, e))?;
             let all: Vec<&str> = text.lines().collect();
             Ok(all[all.len().saturating_sub(lines)..].join("\n"))
         })

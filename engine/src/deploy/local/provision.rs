@@ -157,10 +157,6 @@ pub(super) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> DeployError {
-    DeployError::Io(format!("failed to {what} {}: {e}", path.display()))
-}
-
 pub(super) async fn provision(
     dep: &LocalDeployer,
     topo: &Topology,
@@ -168,15 +164,15 @@ pub(super) async fn provision(
 ) -> Result<Arc<LocalTestnet>, DeployError> {
     let kind = match &dep.node_kind {
         Some(k) => k.clone(),
-        None => nodekind::from_env().map_err(|e| DeployError::NodeKind(e.to_string()))?,
+        None => nodekind::from_env().map_err(DeployError::from)?,
     };
     crate::deploy::check_kind_features(&*kind, &opts.required_features)?;
     // Fail before creating anything if the binary cannot be found, or a clock skew at start
     // cannot apply to it.
     kind.command(Path::new("config.yaml"))
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     nodekind::check_start_skews(&*kind, topo, None)
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     // Until the testnet exists (and its Drop takes over), an error or a
     // cancelled deploy removes the run dir here.
@@ -191,7 +187,7 @@ pub(super) async fn provision(
     }
 
     let n = topo.node_count();
-    let ports = NodePorts::bind(&*kind, n).map_err(|e| io("bind free ports in", &run_dir, e))?;
+    let ports = NodePorts::bind(&*kind, n).map_err(|e| DeployError::file("bind free ports in", &run_dir, e))?;
     let has_testing = kind.testing_surface();
     // no link layer for a kind whose links cannot be faulted (its nodes find peers by
     // themselves): it would only stand in the way, and faults are refused for it
@@ -201,7 +197,7 @@ pub(super) async fn provision(
     for &(a, b) in &topo.edges {
         let target = link_to(links.as_ref(), &*kind, a, b, ports.p2p[b])
             .await
-            .map_err(DeployError::Io)?;
+            .map_err(DeployError::io)?;
         peers[a].push(target);
     }
     let (api, p2p, testing, blend) = ports.release();
@@ -272,7 +268,7 @@ pub(super) fn prepare_node(
 ) -> Result<LocalNode, DeployError> {
     let i = plan.index;
     let env = nodekind::apply_start_skew(kind, topo, &mut plan, None)
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let dir = run_dir.join(format!("node-{i}"));
     let mut client = NodeClient::new(i, &format!("http://{}", plan.api_addr))
         .with_testing_url(plan.testing_addr.map(|a| format!("http://{a}")).as_deref());
@@ -280,13 +276,13 @@ pub(super) fn prepare_node(
         client = client.with_dialect(d);
     }
     for d in [&dir, &plan.data_dir, &plan.log_dir] {
-        std::fs::create_dir_all(d).map_err(|e| io("create", d, e))?;
+        std::fs::create_dir_all(d).map_err(|e| DeployError::file("create", d, e))?;
     }
     let text = kind
         .render_config(topo, &plan)
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let config_path = dir.join("config.yaml");
-    std::fs::write(&config_path, text).map_err(|e| io("write", &config_path, e))?;
+    std::fs::write(&config_path, text).map_err(|e| DeployError::file("write", &config_path, e))?;
     Ok(LocalNode {
         index: i,
         api_addr: plan.api_addr,
@@ -307,21 +303,20 @@ pub(super) fn prepare_node(
 /// `node-<i>/output.log`).
 pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError> {
     let mut nodes = net.lock_nodes();
-    let node = nodes.get_mut(i).ok_or_else(|| DeployError::Spawn {
-        node: format!("node-{i}"),
-        message: "no such node".to_owned(),
-    })?;
+    let node = nodes
+        .get_mut(i)
+        .ok_or_else(|| DeployError::spawn(format!("node-{i}"), "no such node", None))?;
     let (program, args) = net
         .kind
         .command(&node.config_path)
-        .map_err(|e| DeployError::NodeKind(e.to_string()))?;
+        .map_err(DeployError::from)?;
     let out_path = node.dir.join("output.log");
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&out_path)
-        .map_err(|e| io("open", &out_path, e))?;
-    let err = out.try_clone().map_err(|e| io("open", &out_path, e))?;
+        .map_err(|e| DeployError::file("open", &out_path, e))?;
+    let err = out.try_clone().map_err(|e| DeployError::file("open", &out_path, e))?;
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args)
         .current_dir(&node.dir)
@@ -335,9 +330,12 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
     if std::env::var_os("LOGOS_BLOCKCHAIN_LOG_DIR").is_none() {
         cmd.env("LOGOS_BLOCKCHAIN_LOG_DIR", &node.log_dir);
     }
-    let child = cmd.spawn().map_err(|e| DeployError::Spawn {
-        node: format!("node-{i}"),
-        message: format!("{}: {e}", program.display()),
+    let child = cmd.spawn().map_err(|e| {
+        DeployError::spawn(
+            format!("node-{i}"),
+            program.display().to_string(),
+            Some(crate::error::cause(e)),
+        )
     })?;
     node.pid = child.id();
     node.child = Some(child);
