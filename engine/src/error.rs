@@ -19,12 +19,58 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// A cause behind an error, shared so that its holder stays `Clone`.
-pub type Cause = Arc<dyn Error + Send + Sync + 'static>;
+/// A cause behind an error, shared so that its holder stays `Clone`. It says what the error it
+/// holds says and has that error's source; [`find`] sees through it to the error itself.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// The error this cause holds.
+    pub fn get(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl Error for Cause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
 
 /// `e` as a [`Cause`].
 pub fn cause(e: impl Error + Send + Sync + 'static) -> Cause {
-    Arc::new(e)
+    Cause(Arc::new(e))
+}
+
+/// The first error of type `E` in `e`'s chain (`e` itself included), looking inside each
+/// [`Cause`]: how a caller asks "was this, at bottom, an `io::Error`?".
+pub fn find<'a, E: Error + 'static>(e: &'a (dyn Error + 'static)) -> Option<&'a E> {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if let Some(found) = err.downcast_ref::<E>() {
+            return Some(found);
+        }
+        if let Some(found) = err
+            .downcast_ref::<Cause>()
+            .and_then(|c| c.get().downcast_ref::<E>())
+        {
+            return Some(found);
+        }
+        at = err.source();
+    }
+    None
 }
 
 /// A cause that exists only as text.
@@ -35,7 +81,7 @@ pub struct Message(pub String);
 impl Message {
     /// `text` as a [`Cause`].
     pub fn cause(text: impl Into<String>) -> Cause {
-        Arc::new(Self(text.into()))
+        cause(Self(text.into()))
     }
 }
 
@@ -151,6 +197,9 @@ mod tests {
         );
         assert_eq!(e.chain(), chain.to_string());
         assert!(chain.contains("no such file") && !chain.contains("refused"));
+        let io = find::<std::io::Error>(&e).expect("the io error is in the chain");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(find::<std::fmt::Error>(&e).is_none());
     }
 
     #[test]

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blockfeed::BlockFeed;
 use crate::context::RunContext;
-use crate::error::ErrorChain;
 use crate::deploy::{DeployError, DeployOptions, Deployer, KeepRunDir, Testnet};
+use crate::error::Chain;
+use crate::error::ErrorChain;
 use crate::expectation::Verdict;
 use crate::report::{
     EventSink, NamedVerdict, Outcome, Reporter, RunEvent, RunReport, TimelineEntry, WorkloadFailure,
@@ -406,7 +407,7 @@ async fn run_phases(
         let res = tokio::time::timeout(Duration::from_secs(10), h).await;
         let err = match res {
             Ok(Ok(Ok(()))) => None,
-            Ok(Ok(Err(e))) => Some(e.to_string()),
+            Ok(Ok(Err(e))) => Some(e.chain()),
             Ok(Err(j)) if j.is_panic() => Some(format!("panicked: {}", panic_message(j))),
             Ok(Err(_)) => Some("was cancelled".to_owned()),
             Err(_) => {

@@ -12,6 +12,7 @@
 //! net.honest(0); net.honest(1); net.honest(2);
 //! ```
 
+use engine::error::Chain;
 use std::time::Duration;
 
 use engine::chaos::ChaosBuilder;
@@ -104,7 +105,7 @@ where
     };
     match n.bridge().block_on_cancellable(f(client))? {
         Ok(r) => Ok(to_script(&r)),
-        Err(e) => err(format!("{what}({i}) failed: {e}")),
+        Err(e) => err(format!("{what}({i}) failed: {}", e.chain())),
     }
 }
 

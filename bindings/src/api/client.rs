@@ -5,6 +5,7 @@
 //! print(info.height);
 //! ```
 
+use engine::error::Chain;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,7 +145,7 @@ impl NodeHandle {
         match self.try_call(f)? {
             None => Ok(None),
             Some(Ok(v)) => Ok(Some(v)),
-            Some(Err(e)) => err(format!("{what} failed: {e}")),
+            Some(Err(e)) => err(format!("{what} failed: {}", e.chain())),
         }
     }
 
@@ -469,7 +470,7 @@ pub fn register(engine: &mut Engine) {
             let hash = n
                 .bridge
                 .block_on_cancellable(async move { client.transfer_funds(&req).await })?
-                .or_else(|e| err(format!("transfer_funds failed: {e}")))?;
+                .or_else(|e| err(format!("transfer_funds failed: {}", e.chain())))?;
             n.record_submitted(&hash, Some(from_key));
             Ok(hash)
         }

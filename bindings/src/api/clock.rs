@@ -10,6 +10,7 @@
 //! net.clock_reset(1);
 //! ```
 
+use engine::error::Chain;
 use rhai::{Dynamic, Engine, INT};
 
 use super::deploy::NetHandle;
@@ -143,7 +144,7 @@ pub fn register(engine: &mut Engine) {
             };
             match n.bridge().block_on_cancellable(async move { client.clock().await })? {
                 Ok(r) => Ok(to_script(&r)),
-                Err(e) => err(format!("clock({i}) failed: {e}")),
+                Err(e) => err(format!("clock({i}) failed: {}", e.chain())),
             }
         }
     );

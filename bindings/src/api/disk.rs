@@ -15,6 +15,7 @@
 //! net.disk_ok(1);
 //! ```
 
+use engine::error::Chain;
 use rhai::{Array, Dynamic, Engine, INT};
 
 use super::deploy::NetHandle;
@@ -112,7 +113,7 @@ pub fn register(engine: &mut Engine) {
             };
             match n.bridge().block_on_cancellable(async move { client.disk().await })? {
                 Ok(r) => Ok(to_script(&r)),
-                Err(e) => err(format!("disk({i}) failed: {e}")),
+                Err(e) => err(format!("disk({i}) failed: {}", e.chain())),
             }
         }
     );

@@ -11,6 +11,7 @@
 //!     });
 //! ```
 
+use engine::error::Chain;
 use std::sync::Arc;
 
 use devnode::crypto::SignedTx;
@@ -136,7 +137,7 @@ fn submit_error(node: &str, call: &str, e: &ControlWaitError) -> Box<EvalAltResu
     };
     let message = match (status.as_int(), reason.clone().into_string()) {
         (Ok(s), Ok(r)) => format!("{node} refused the transaction ({s}): {r}"),
-        _ => format!("{call} failed: {e}"),
+        _ => format!("{call} failed: {}", e.chain()),
     };
     let value = map([
         ("message", message.into()),

@@ -3,6 +3,7 @@
 //! testnet it deployed (or deploys the plan/topology the script returned), serves the control API
 //! and tears everything down when asked to.
 
+use engine::error::Chain;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -410,7 +411,7 @@ pub fn supervise(opts: &SuperviseOptions) -> i32 {
     write(&st);
     teardown_all(&runtime, session.take_owned_testnets());
     if let Err(e) = runtime.block_on(testnet.teardown(false)) {
-        eprintln!("teardown failed: {e}");
+        eprintln!("teardown failed: {}", e.chain());
     }
     // the state file is ours only while it names this process
     if state::read_state(&opts.state).is_ok_and(|s| s.supervisor_pid == std::process::id()) {
@@ -490,7 +491,7 @@ fn pick_testnet(
     );
     runtime
         .block_on(async { dep.deploy(&topology, &opts).await })
-        .map_err(|e| format!("deploy failed: {e}"))
+        .map_err(|e| format!("deploy failed: {}", e.chain()))
 }
 
 fn teardown_all(runtime: &tokio::runtime::Runtime, nets: Vec<NetHandle>) {

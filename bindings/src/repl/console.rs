@@ -1,6 +1,7 @@
 //! The read-eval-print loop: prompt, multi-line input, helpers, recording, history, Ctrl-C and
 //! Ctrl-D, and teardown of what the session itself deployed.
 
+use engine::error::Chain;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -441,7 +442,7 @@ impl Repl {
             if let Some(t) = net.testnet().cloned() {
                 let run_id = t.run_id().to_string();
                 if let Err(e) = handle.block_on(async move { t.teardown(false).await }) {
-                    eprintln!("warning: teardown of {run_id} failed: {e}");
+                    eprintln!("warning: teardown of {run_id} failed: {}", e.chain());
                 }
             }
         }

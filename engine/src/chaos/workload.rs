@@ -18,6 +18,7 @@ use crate::context::RunContext;
 use crate::deadline::Deadline;
 use crate::deploy::Testnet;
 use crate::deploy::node_faults::NodeFault;
+use crate::error::Chain;
 use crate::links::{Fault, FaultId};
 use crate::report::RunEvent;
 use crate::workload::{Workload, WorkloadError};
@@ -105,7 +106,7 @@ impl Workload for ChaosWorkload {
             run,
         )
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.chain())
     }
 
     /// The executed timeline: each step at the time it was applied and held for as long as it
@@ -294,7 +295,7 @@ impl Exec {
             net.apply_fault(f, Some(self.note(step)))
                 .await
                 .map(Some)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.chain())
         };
         let r = match &step.action {
             ChaosAction::Restart(i) => net.restart(*i).await.map(|_| None),
@@ -352,7 +353,7 @@ impl Exec {
                 .await;
             }
         };
-        r.map_err(|e| e.to_string())
+        r.map_err(|e| e.chain())
     }
 
     /// Undoes a held action. Returns the description, or None if nothing to do.
@@ -365,28 +366,28 @@ impl Exec {
         match (&step.action, id) {
             (ChaosAction::Stop(i) | ChaosAction::Kill(i), _) => Some((
                 format!("start node-{i}"),
-                net.start(*i).await.map_err(|e| e.to_string()),
+                net.start(*i).await.map_err(|e| e.chain()),
             )),
             (ChaosAction::Pause(i), _) => Some((
                 format!("resume node-{i}"),
-                net.resume(*i).await.map_err(|e| e.to_string()),
+                net.resume(*i).await.map_err(|e| e.chain()),
             )),
             (ChaosAction::Clock { node, .. }, _) => Some((
                 format!("clock node-{node} reset"),
-                net.set_clock(*node, 0, 0).await.map_err(|e| e.to_string()),
+                net.set_clock(*node, 0, 0).await.map_err(|e| e.chain()),
             )),
             (ChaosAction::Byzantine { node, .. }, _) => Some((
                 format!("byzantine node-{node} honest"),
                 net.set_byzantine(*node, Default::default())
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| e.chain()),
             )),
             (ChaosAction::DiskFull(node), _) => Some((
                 format!("disk node-{node} ok"),
                 net.set_node_fault(*node, NodeFault::DiskFull { full: false })
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| e.chain()),
             )),
             (ChaosAction::LoseUnflushed { node, .. }, _) => {
                 // the kill loses the held-back writes; the start applies the fault again
@@ -399,7 +400,7 @@ impl Exec {
                 };
                 Some((
                     format!("kill node-{node} (its unflushed writes lost), start it, flush"),
-                    r.await.map_err(|e| e.to_string()),
+                    r.await.map_err(|e| e.chain()),
                 ))
             }
             (_, Some(id)) => {
@@ -409,7 +410,7 @@ impl Exec {
                 }
                 Some((
                     format!("revert {}", step.action),
-                    net.revert_fault(id).await.map_err(|e| e.to_string()),
+                    net.revert_fault(id).await.map_err(|e| e.chain()),
                 ))
             }
             _ => None,

@@ -429,7 +429,7 @@ pub enum DeployError {
     Step {
         what: String,
         #[source]
-        source: Arc<DeployError>,
+        source: Cause,
     },
 }
 
@@ -443,7 +443,10 @@ impl DeployError {
     }
 
     /// `what` failed because of `source`.
-    pub fn io_caused(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn io_caused(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self::Io {
             what: what.into(),
             source: Some(crate::error::cause(source)),
@@ -464,11 +467,7 @@ impl DeployError {
     }
 
     /// Node `node` could not be spawned: `what` was tried, `source` says why.
-    pub fn spawn(
-        node: impl Into<String>,
-        what: impl Into<String>,
-        source: Option<Cause>,
-    ) -> Self {
+    pub fn spawn(node: impl Into<String>, what: impl Into<String>, source: Option<Cause>) -> Self {
         Self::Spawn {
             node: node.into(),
             what: what.into(),
@@ -496,7 +495,7 @@ impl DeployError {
     pub fn during(self, what: impl Into<String>) -> Self {
         Self::Step {
             what: what.into(),
-            source: Arc::new(self),
+            source: crate::error::cause(self),
         }
     }
 }
@@ -565,7 +564,10 @@ impl ControlError {
     }
 
     /// `what` failed because of `source`.
-    pub fn caused(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn caused(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self::Failed {
             what: what.into(),
             source: Some(crate::error::cause(source)),

@@ -24,8 +24,8 @@ use super::wire::{
     ActiveFaultWire, AddNodeWire, ApplyFaultWire, ErrorWire, FaultRecordWire, LinkSelWire,
     NetSnapshot, NodeEntry, TopologyDoc, capability_name,
 };
-use crate::error::Chain;
 use crate::deploy::{AddNodeSpec, ControlError, NodeState, Testnet};
+use crate::error::Chain;
 use crate::links::FaultId;
 
 /// Longest `wait_ready` a caller may ask for.
@@ -363,7 +363,7 @@ async fn wait_ready(State(s): Shr, Query(q): Query<WaitQuery>) -> Response {
     let d = Duration::from_millis(q.ms.unwrap_or(60_000)).min(MAX_WAIT);
     match s.testnet.wait_ready(d).await {
         Ok(()) => Json(serde_json::json!({"ok": true})).into_response(),
-        Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.chain()),
     }
 }
 

@@ -179,7 +179,7 @@ impl TerminalReporter {
         let status = match &report.outcome {
             Outcome::Passed => "PASSED".to_owned(),
             Outcome::Failed => "FAILED".to_owned(),
-            Outcome::Error(e) => format!("ERROR ({e})"),
+            Outcome::Error(e) => format!("ERROR ({})", e.message),
             Outcome::Interrupted => "INTERRUPTED".to_owned(),
         };
         let api = report
@@ -199,6 +199,11 @@ impl TerminalReporter {
             .max()
             .unwrap_or(10)
             .max(10);
+        if let Outcome::Error(e) = &report.outcome {
+            for c in &e.causes {
+                s.push_str(&format!("  caused by: {c}\n"));
+            }
+        }
         for v in &report.verdicts {
             let mark = if v.verdict.passed { "pass" } else { "FAIL" };
             s.push_str(&format!("  {mark}  {:w$}  {}\n", v.name, v.verdict.message));

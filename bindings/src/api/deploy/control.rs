@@ -1,6 +1,7 @@
 //! Node control of a live testnet: start, stop, restart, kill, pause, resume, add_node.
 
 use super::*;
+use engine::error::Chain;
 
 pub(super) fn register_node_control(reg: &mut Registrar) {
     script_fn!(reg,
@@ -188,6 +189,6 @@ pub(super) fn add_node(n: &NetHandle, spec: AddNodeSpec) -> Res<INT> {
         .block_on_cancellable(async move { net.add_node(spec).await })?;
     match r {
         Ok(i) => Ok(i as INT),
-        Err(e) => err(format!("add_node failed: {e}")),
+        Err(e) => err(format!("add_node failed: {}", e.chain())),
     }
 }

@@ -1,6 +1,7 @@
 //! Network faults of a live testnet: partition, isolate, cut, latency, loss, heal, revert.
 
 use super::*;
+use engine::error::Chain;
 
 pub(super) fn link_sel(net: &NetHandle, a: INT, b: INT) -> Res<LinkSel> {
     Ok(LinkSel::Both(
@@ -150,15 +151,15 @@ pub(super) fn register_faults(reg: &mut Registrar) {
                 let task = n.bridge.handle().spawn(async move { net.revert_node_faults().await });
                 match n.bridge.block_on_cancellable(task)? {
                     Ok(Ok(k)) => k,
-                    Ok(Err(e)) => return err(format!("heal failed: {e}")),
-                    Err(e) => return err(format!("heal failed: {e}")),
+                    Ok(Err(e)) => return err(format!("heal failed: {}", e.chain())),
+                    Err(e) => return err(format!("heal failed: {}", e.chain())),
                 }
             };
             match n.bridge.block_on_cancellable(net.heal())? {
                 Ok(k) => Ok((k + on_nodes) as INT),
                 // a testnet without network faults still heals its nodes
                 Err(ControlError::Unsupported { .. }) => Ok(on_nodes as INT),
-                Err(e) => err(format!("heal failed: {e}")),
+                Err(e) => err(format!("heal failed: {}", e.chain())),
             }
         }
     );
@@ -179,7 +180,7 @@ pub(super) fn register_faults(reg: &mut Registrar) {
             );
             n.bridge
                 .block_on_cancellable(net.revert_fault(id))?
-                .or_else(|e| err(format!("revert failed: {e}")))
+                .or_else(|e| err(format!("revert failed: {}", e.chain())))
         }
     );
     script_fn!(reg,

@@ -13,6 +13,7 @@
 //! A testnet the script does not take down itself is torn down when the script ends, however it
 //! ends (the host keeps every handle).
 
+use engine::error::Chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +118,7 @@ impl DeployerHandle {
             bridge.block_on_cancellable(async move { deployer.deploy(&topology, &opts).await })?;
         let net = match result {
             Ok(net) => net,
-            Err(e) => return infra(format!("deploy failed: {e}")),
+            Err(e) => return infra(format!("deploy failed: {}", e.chain())),
         };
         let handle = NetHandle::live(net, bridge);
         if let Some(dir) = handle.run_dir() {
@@ -302,8 +303,8 @@ impl NetHandle {
         // node down for the expectations (and teardown waits for it).
         let task = self.bridge.handle().spawn(async move { f(&*net, i).await });
         match self.bridge.block_on_cancellable(task)? {
-            Ok(r) => r.or_else(|e| err(format!("{action}({i}) failed: {e}"))),
-            Err(e) => err(format!("{action}({i}) failed: {e}")),
+            Ok(r) => r.or_else(|e| err(format!("{action}({i}) failed: {}", e.chain()))),
+            Err(e) => err(format!("{action}({i}) failed: {}", e.chain())),
         }
     }
 
@@ -316,7 +317,7 @@ impl NetHandle {
         };
         match self.bridge.block_on_cancellable(f(&*net))? {
             Ok(id) => Ok(INT::try_from(id.0).unwrap_or(INT::MAX)),
-            Err(e) => err(format!("{what} failed: {e}")),
+            Err(e) => err(format!("{what} failed: {}", e.chain())),
         }
     }
 
@@ -329,7 +330,7 @@ impl NetHandle {
         let r = self
             .bridge
             .block_on_cancellable(async move { net.logs(i, lines).await })?;
-        r.or_else(|e| err(format!("logs({i}) failed: {e}")))
+        r.or_else(|e| err(format!("logs({i}) failed: {}", e.chain())))
     }
 
     /// Tears down (idempotent). Used by `down()` and by the host at exit.
@@ -346,7 +347,7 @@ impl NetHandle {
                 .run_dir
                 .filter(|_| summary.kept)
                 .map(|p| p.display().to_string())),
-            Err(e) => infra(format!("teardown failed: {e}")),
+            Err(e) => infra(format!("teardown failed: {}", e.chain())),
         }
     }
 
@@ -368,7 +369,11 @@ impl NetHandle {
                     eprintln!("kept run dir {}", dir.display());
                 }
             }
-            Err(e) => eprintln!("warning: teardown of {} failed: {e}", self.run_id()),
+            Err(e) => eprintln!(
+                "warning: teardown of {} failed: {}",
+                e.chain(),
+                self.run_id()
+            ),
         }
     }
 

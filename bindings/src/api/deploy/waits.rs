@@ -1,6 +1,7 @@
 //! Waits on a live testnet: readiness, heights, convergence.
 
 use super::*;
+use engine::error::Chain;
 
 pub(super) fn register_waits(reg: &mut Registrar) {
     script_fn!(reg,
@@ -83,9 +84,9 @@ pub(super) fn wait_ready(n: &NetHandle, bound: Deadline) -> Res<()> {
         .block_on_cancellable(async move { net.wait_ready(deadline).await })?;
     r.or_else(|e| {
         infra(if matches!(bound, Deadline::Time(_)) {
-            format!("wait_ready failed: {e}")
+            format!("wait_ready failed: {}", e.chain())
         } else {
-            format!("wait_ready within {written} failed: {e}")
+            format!("wait_ready within {written} failed: {}", e.chain())
         })
     })
 }

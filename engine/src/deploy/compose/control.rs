@@ -53,7 +53,10 @@ impl NodeProcesses for ComposeTestnet {
         let name = container(self, i)?;
         let action = if kill { "kill" } else { "stop" };
         let fail = |e: bollard::errors::Error| {
-            ControlError::caused(format!("{action} node-{i} (container {name})"), docker_cause(&e))
+            ControlError::caused(
+                format!("{action} node-{i} (container {name})"),
+                docker_cause(&e),
+            )
         };
         if paused {
             self.docker.unpause_container(&name).await.map_err(fail)?;
@@ -112,7 +115,10 @@ impl NodeProcesses for ComposeTestnet {
         };
         let action = if freeze { "pause" } else { "resume" };
         result.map_err(|e| {
-            ControlError::caused(format!("{action} node-{i} (container {name})"), docker_cause(&e))
+            ControlError::caused(
+                format!("{action} node-{i} (container {name})"),
+                docker_cause(&e),
+            )
         })
     }
 

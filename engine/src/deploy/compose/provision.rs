@@ -223,10 +223,16 @@ async fn create_network(
         })
         .await
         .map_err(|e| {
-            DeployError::io_caused(format!("failed to create Docker network {network}"), docker_cause(&e))
+            DeployError::io_caused(
+                format!("failed to create Docker network {network}"),
+                docker_cause(&e),
+            )
         })?;
     let info = docker.inspect_network(network, None).await.map_err(|e| {
-        DeployError::io_caused(format!("failed to inspect Docker network {network}"), docker_cause(&e))
+        DeployError::io_caused(
+            format!("failed to inspect Docker network {network}"),
+            docker_cause(&e),
+        )
     })?;
     info.ipam
         .and_then(|i| i.config)
@@ -506,7 +512,10 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
         .map_err(|e| {
             DeployError::spawn(
                 format!("node-{i}"),
-                format!("failed to create container {name} from image {}", net.image.tag),
+                format!(
+                    "failed to create container {name} from image {}",
+                    net.image.tag
+                ),
                 Some(crate::error::cause(docker_cause(&e))),
             )
         })?;

@@ -171,8 +171,7 @@ pub(super) async fn provision(
     // cannot apply to it.
     kind.command(Path::new("config.yaml"))
         .map_err(DeployError::from)?;
-    nodekind::check_start_skews(&*kind, topo, None)
-        .map_err(DeployError::from)?;
+    nodekind::check_start_skews(&*kind, topo, None).map_err(DeployError::from)?;
     let (run_id, run_dir) = crate::deploy::create_run_dir(dep.base_dir.as_deref(), opts)?;
     // Until the testnet exists (and its Drop takes over), an error or a
     // cancelled deploy removes the run dir here.
@@ -187,7 +186,8 @@ pub(super) async fn provision(
     }
 
     let n = topo.node_count();
-    let ports = NodePorts::bind(&*kind, n).map_err(|e| DeployError::file("bind free ports in", &run_dir, e))?;
+    let ports = NodePorts::bind(&*kind, n)
+        .map_err(|e| DeployError::file("bind free ports in", &run_dir, e))?;
     let has_testing = kind.testing_surface();
     // no link layer for a kind whose links cannot be faulted (its nodes find peers by
     // themselves): it would only stand in the way, and faults are refused for it
@@ -267,8 +267,7 @@ pub(super) fn prepare_node(
     expected_peers: usize,
 ) -> Result<LocalNode, DeployError> {
     let i = plan.index;
-    let env = nodekind::apply_start_skew(kind, topo, &mut plan, None)
-        .map_err(DeployError::from)?;
+    let env = nodekind::apply_start_skew(kind, topo, &mut plan, None).map_err(DeployError::from)?;
     let dir = run_dir.join(format!("node-{i}"));
     let mut client = NodeClient::new(i, &format!("http://{}", plan.api_addr))
         .with_testing_url(plan.testing_addr.map(|a| format!("http://{a}")).as_deref());
@@ -278,9 +277,7 @@ pub(super) fn prepare_node(
     for d in [&dir, &plan.data_dir, &plan.log_dir] {
         std::fs::create_dir_all(d).map_err(|e| DeployError::file("create", d, e))?;
     }
-    let text = kind
-        .render_config(topo, &plan)
-        .map_err(DeployError::from)?;
+    let text = kind.render_config(topo, &plan).map_err(DeployError::from)?;
     let config_path = dir.join("config.yaml");
     std::fs::write(&config_path, text).map_err(|e| DeployError::file("write", &config_path, e))?;
     Ok(LocalNode {
@@ -316,7 +313,9 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
         .append(true)
         .open(&out_path)
         .map_err(|e| DeployError::file("open", &out_path, e))?;
-    let err = out.try_clone().map_err(|e| DeployError::file("open", &out_path, e))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| DeployError::file("open", &out_path, e))?;
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args)
         .current_dir(&node.dir)
