@@ -11,6 +11,26 @@ use crate::deploy::Testnet;
 /// How often the nodes are asked.
 const POLL: Duration = Duration::from_millis(100);
 
+/// Asks `check` every `every` until it answers `Some`, or `within` has passed since the first
+/// question (then `None`); `check` is always asked at least once. The backends' waits for a
+/// process, container or pod to be gone.
+pub async fn poll<T, F, Fut>(within: Duration, every: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if start.elapsed() >= within {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Until every node's height reaches `height`; at the deadline, an error naming each node behind
 /// (its height, or why it did not answer).
 pub async fn height(net: &dyn Testnet, height: u64, bound: Deadline) -> Result<(), String> {

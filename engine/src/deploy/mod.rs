@@ -650,6 +650,40 @@ impl TeardownSummary {
             took: Duration::ZERO,
         }
     }
+
+    /// A teardown that began at `started` and is done.
+    pub(crate) fn finished(
+        killed: usize,
+        run_dir: Option<PathBuf>,
+        kept: bool,
+        started: std::time::Instant,
+    ) -> Self {
+        Self {
+            killed,
+            run_dir,
+            kept,
+            took: started.elapsed(),
+        }
+    }
+}
+
+/// The end of a local or compose teardown: without `keep` the run dir is removed (an error when
+/// it stays); with it, `write_state` records the run in it and it is marked kept.
+pub(crate) fn close_run_dir(
+    run_dir: &std::path::Path,
+    run_id: &str,
+    keep: bool,
+    write_state: impl FnOnce(),
+) -> Result<(), DeployError> {
+    if keep {
+        write_state();
+        mark_kept(run_dir, run_id, "kept at teardown", false);
+        return Ok(());
+    }
+    match std::fs::remove_dir_all(run_dir) {
+        Err(e) if run_dir.exists() => Err(DeployError::run_dir_left(run_dir, e)),
+        _ => Ok(()),
+    }
 }
 
 /// A backend that can bring up a testnet.

@@ -35,6 +35,18 @@ pub(crate) enum Unready {
     Exited(DeployError),
 }
 
+impl Want {
+    /// Answers its API with at least `peers` peers, at any height: a node just started again
+    /// (`peers` 0) or added at run time.
+    pub(crate) fn peers(peers: usize) -> Self {
+        Self {
+            peers,
+            min_height: 0,
+            online: false,
+        }
+    }
+}
+
 impl From<String> for Unready {
     fn from(why: String) -> Self {
         Unready::Late(why)

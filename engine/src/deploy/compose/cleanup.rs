@@ -255,26 +255,15 @@ pub(super) async fn teardown(
     for n in net.lock_nodes().iter_mut() {
         n.state = NodeState::Stopped;
     }
-    let mut result = removed
+    let removed = removed
         .map(|_| ())
         .map_err(|e| DeployError::teardown(format!("run {}: {e}", net.run_id)));
-    if !keep {
-        if let Err(e) = std::fs::remove_dir_all(&net.run_dir)
-            && net.run_dir.exists()
-            && result.is_ok()
-        {
-            result = Err(DeployError::run_dir_left(&net.run_dir, e));
-        }
-    } else {
+    let closed = crate::deploy::close_run_dir(&net.run_dir, &net.run_id, keep, || {
         write_run_json(&net.run_id, &net.run_dir);
-        crate::deploy::mark_kept(&net.run_dir, &net.run_id, "kept at teardown", false);
-    }
-    result.map(|()| TeardownSummary {
-        killed: 0,
-        run_dir: Some(net.run_dir.clone()),
-        kept: keep,
-        took: started.elapsed(),
-    })
+    });
+    removed
+        .and(closed)
+        .map(|()| TeardownSummary::finished(0, Some(net.run_dir.clone()), keep, started))
 }
 
 /// Last resort (dropped without teardown): removes the run's containers, network and volumes

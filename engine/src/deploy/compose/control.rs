@@ -21,21 +21,14 @@ const GRACE_SECS: i32 = 5;
 
 /// Polls until the container is not running, or `within` passes.
 async fn wait_not_running(net: &ComposeTestnet, name: &str, within: Duration) -> bool {
-    let start = Instant::now();
-    loop {
+    crate::wait::poll(within, Duration::from_millis(50), || async {
         match net.docker.inspect_container(name, None).await {
-            Ok(info) => {
-                if info.state.and_then(|s| s.running) != Some(true) {
-                    return true;
-                }
-            }
-            Err(_) => return true,
+            Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => None,
+            _ => Some(()),
         }
-        if start.elapsed() >= within {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+    .is_some()
 }
 
 impl NodeProcesses for ComposeTestnet {
@@ -94,11 +87,7 @@ impl NodeProcesses for ComposeTestnet {
         wait_one(
             self,
             i,
-            Want {
-                peers: 0,
-                min_height: 0,
-                online: false,
-            },
+            Want::peers(0),
             Instant::now(),
             Duration::from_secs(15),
         )
@@ -151,11 +140,7 @@ impl NodeProcesses for ComposeTestnet {
         wait_one(
             net,
             i,
-            Want {
-                peers: spec.peers.len(),
-                min_height: 0,
-                online: false,
-            },
+            Want::peers(spec.peers.len()),
             Instant::now(),
             Duration::from_secs(20),
         )

@@ -197,12 +197,7 @@ pub(super) async fn teardown(net: &K8sTestnet, keep: bool) -> Result<TeardownSum
     }
     result
         .map_err(|e| DeployError::teardown(format!("run {}: {e}", net.run_id)))
-        .map(|()| TeardownSummary {
-            killed: 0,
-            run_dir: saved,
-            kept: keep,
-            took: started.elapsed(),
-        })
+        .map(|()| TeardownSummary::finished(0, saved, keep, started))
 }
 
 /// Last resort (dropped without teardown): deletes the run's objects from a helper thread with

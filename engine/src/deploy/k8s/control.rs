@@ -85,19 +85,9 @@ async fn wait_back(
     wait_pod_ready(net, i, old_uid, net.rollout_timeout)
         .await
         .map_err(&fail)?;
-    wait_api(
-        net,
-        i,
-        Want {
-            peers: 0,
-            min_height: 0,
-            online: false,
-        },
-        Instant::now(),
-        API_WITHIN,
-    )
-    .await
-    .map_err(|e| fail(format!("pod ready, but the API is not answering: {e}")))
+    wait_api(net, i, Want::peers(0), Instant::now(), API_WITHIN)
+        .await
+        .map_err(|e| fail(format!("pod ready, but the API is not answering: {e}")))
 }
 
 impl NodeProcesses for K8sTestnet {
@@ -177,11 +167,7 @@ impl NodeProcesses for K8sTestnet {
         wait_api(
             net,
             i,
-            Want {
-                peers: spec.peers.len(),
-                min_height: 0,
-                online: false,
-            },
+            Want::peers(spec.peers.len()),
             Instant::now(),
             API_WITHIN,
         )

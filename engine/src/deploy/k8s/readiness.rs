@@ -308,26 +308,23 @@ pub(super) async fn wait_pod_gone(
 ) -> Result<(), String> {
     let pods: Api<Pod> = Api::namespaced(net.client.clone(), &net.namespace);
     let name = pod_name(i);
-    let start = Instant::now();
-    loop {
+    let gone = crate::wait::poll(within, net.poll, || async {
         match tokio::time::timeout(super::provision::CALL_TIMEOUT, pods.get(&name)).await {
-            Ok(Err(e)) if is_not_found(&e) => return Ok(()),
-            Ok(Err(e)) => {
-                return Err(format!(
-                    "failed to read pod {name}: {}",
-                    super::provision::kmsg(&e)
-                ));
-            }
-            _ => {}
+            Ok(Err(e)) if is_not_found(&e) => Some(Ok(())),
+            Ok(Err(e)) => Some(Err(format!(
+                "failed to read pod {name}: {}",
+                super::provision::kmsg(&e)
+            ))),
+            _ => None,
         }
-        if start.elapsed() >= within {
-            return Err(format!(
-                "pod {name} still exists {} after it was told to go",
-                humantime::format_duration(within)
-            ));
-        }
-        tokio::time::sleep(net.poll).await;
-    }
+    })
+    .await;
+    gone.unwrap_or_else(|| {
+        Err(format!(
+            "pod {name} still exists {} after it was told to go",
+            humantime::format_duration(within)
+        ))
+    })
 }
 
 /// Polls node `i`'s API until it shows `want`, its pod fails for good, or the deadline passes.

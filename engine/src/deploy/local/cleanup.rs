@@ -81,27 +81,14 @@ pub(super) async fn teardown(
         n.state = NodeState::Stopped;
         n.pid = None;
     }
-    let mut result = Ok(());
-    if !keep {
-        if let Err(e) = std::fs::remove_dir_all(&net.run_dir)
-            && net.run_dir.exists()
-        {
-            result = Err(DeployError::run_dir_left(&net.run_dir, e));
-        }
-    } else {
+    crate::deploy::close_run_dir(&net.run_dir, &net.run_id, keep, || {
         write_run_json(net);
         trim_kept(
             &net.run_dir,
             net.lock_nodes().iter().map(|n| n.dir.clone()).collect(),
         );
-        crate::deploy::mark_kept(&net.run_dir, &net.run_id, "kept at teardown", false);
-    }
-    result.map(|()| TeardownSummary {
-        killed,
-        run_dir: Some(net.run_dir.clone()),
-        kept: keep,
-        took: started.elapsed(),
     })
+    .map(|()| TeardownSummary::finished(killed, Some(net.run_dir.clone()), keep, started))
 }
 
 /// Last resort (drop without teardown): SIGKILL every node now and remove

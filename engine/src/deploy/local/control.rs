@@ -24,29 +24,28 @@ pub(super) fn signal(pid: u32, sig: Signal) {
 
 /// Polls until node `i`'s process has exited (reaping it) or `within` passes.
 pub(super) async fn wait_exit(net: &LocalTestnet, i: usize, within: Duration) -> bool {
-    let start = Instant::now();
-    loop {
-        {
-            let mut nodes = net.lock_nodes();
-            let Some(n) = nodes.get_mut(i) else {
-                return true;
-            };
-            match n.child.as_mut() {
-                None => return true,
-                Some(c) => {
-                    if let Ok(Some(_)) = c.try_wait() {
-                        n.child = None;
-                        n.pid = None;
-                        return true;
-                    }
-                }
-            }
-        }
-        if start.elapsed() >= within {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    crate::wait::poll(within, Duration::from_millis(20), || {
+        std::future::ready(reaped(net, i).then_some(()))
+    })
+    .await
+    .is_some()
+}
+
+/// True when node `i` has no process (any more): one that exited is reaped now.
+fn reaped(net: &LocalTestnet, i: usize) -> bool {
+    let mut nodes = net.lock_nodes();
+    let Some(n) = nodes.get_mut(i) else {
+        return true;
+    };
+    let Some(c) = n.child.as_mut() else {
+        return true;
+    };
+    if let Ok(Some(_)) = c.try_wait() {
+        n.child = None;
+        n.pid = None;
+        return true;
     }
+    false
 }
 
 impl NodeProcesses for LocalTestnet {
@@ -94,11 +93,7 @@ impl NodeProcesses for LocalTestnet {
             self,
             i,
             client,
-            Want {
-                peers: 0,
-                min_height: 0,
-                online: false,
-            },
+            Want::peers(0),
             Instant::now(),
             Duration::from_secs(15),
         )
@@ -171,11 +166,7 @@ impl NodeProcesses for LocalTestnet {
             net,
             i,
             client,
-            Want {
-                peers: peer_addrs.len(),
-                min_height: 0,
-                online: false,
-            },
+            Want::peers(peer_addrs.len()),
             Instant::now(),
             Duration::from_secs(20),
         )
