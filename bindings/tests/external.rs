@@ -3,16 +3,13 @@
 //! `repl --endpoints FILE` as a list of URLs only, in both file formats. Scenarios run on it,
 //! node control is refused, and the nodes are still up afterwards; then `down` removes it.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
 
-/// Three nodes, 100 ms slots (as live.rs brings them up).
-const TOPOLOGY: &str = "TopologyBuilder().nodes(3).network_star().slot_duration(\"100ms\")\
-    .active_slot_coeff(0.9).security_param(20)\n";
+use common::live::{LiveEnv, text};
 
 /// Liveness on whatever nodes the run gets: the plan asks for one node, the external
 /// topology (three) is used.
@@ -33,67 +30,34 @@ const RESTART: &str = "let plan = ScenarioBuilder::topology_with(|t| t.nodes(3))
     plan.run();\n\
     print(\"unexpected: ran\");\n";
 
-struct Env {
-    tmp: tempfile::TempDir,
+/// The live harness (the three nodes of [`common::live::TOPOLOGY`], as live.rs brings them
+/// up) with the scripts above beside the topology.
+struct Env(LiveEnv);
+
+impl std::ops::Deref for Env {
+    type Target = LiveEnv;
+
+    fn deref(&self) -> &LiveEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::Builder::new()
-            .prefix("external-test-")
-            .tempdir()
-            .expect("tempdir");
-        std::fs::create_dir_all(tmp.path().join("state")).unwrap();
-        std::fs::create_dir_all(tmp.path().join("runs")).unwrap();
-        std::fs::write(tmp.path().join("topology.rhai"), TOPOLOGY).unwrap();
-        std::fs::write(tmp.path().join("liveness.rhai"), LIVENESS).unwrap();
-        std::fs::write(tmp.path().join("restart.rhai"), RESTART).unwrap();
-        Self { tmp }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.tmp.path().join(p)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.path("runs"))
-            .env("NOMOS_SCRIPT_STATE_DIR", self.path("state"))
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("RUST_LOG")
-            .current_dir(self.tmp.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run nomos-script")
+        let env = LiveEnv::new("external-test-");
+        std::fs::write(env.path("liveness.rhai"), LIVENESS).unwrap();
+        std::fs::write(env.path("restart.rhai"), RESTART).unwrap();
+        Self(env)
     }
 
     /// `up`: its stdout (the TESTNET_ENDPOINTS block among it).
     fn up(&self, name: &str) -> String {
-        let topo = self.path("topology.rhai");
-        let out = self.run(&["up", topo.to_str().unwrap(), "--name", name]);
-        assert_eq!(out.status.code(), Some(0), "up failed:\n{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.up_stdout(name)
     }
 
     fn repl(&self, endpoints: &Path, input: &str) -> Output {
-        let mut child = self
-            .cmd()
-            .args(["repl", "--endpoints", endpoints.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start repl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("repl output")
+        self.0
+            .repl(&["--endpoints", endpoints.to_str().unwrap()], input)
     }
 
     /// Heights of the three nodes read through `repl --endpoints`.
@@ -111,30 +75,6 @@ impl Env {
         assert_eq!(heights.len(), 3, "{}", text(&out));
         heights
     }
-}
-
-/// Whatever a test leaves up is torn down.
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(d) = std::fs::read_dir(self.path("state").join("testnets")) {
-            for e in d.filter_map(Result::ok) {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "json") {
-                    let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                    let _ = self.run(&["down", &name]);
-                }
-            }
-        }
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -3,64 +3,34 @@
 //! second attached process drive it. Every test gets its own state dir and TMPDIR, so "nothing
 //! left behind" is checked exactly: no process, no run dir, no state file.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+use common::BIN;
+use common::live::{LiveEnv, alive, spawn_with_stdin, text, wait_until};
 
-/// Three nodes, 100 ms slots: quick to come up, quick to converge.
-const TOPOLOGY: &str = "TopologyBuilder().nodes(3).network_star().slot_duration(\"100ms\")\
-    .active_slot_coeff(0.9).security_param(20)\n";
+/// The live harness; whatever a test leaves up is torn down.
+struct Env(LiveEnv);
 
-struct Env {
-    tmp: tempfile::TempDir,
+impl std::ops::Deref for Env {
+    type Target = LiveEnv;
+
+    fn deref(&self) -> &LiveEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::Builder::new()
-            .prefix("live-test-")
-            .tempdir()
-            .expect("tempdir");
-        std::fs::create_dir_all(tmp.path().join("state")).unwrap();
-        std::fs::create_dir_all(tmp.path().join("runs")).unwrap();
-        std::fs::write(tmp.path().join("topology.rhai"), TOPOLOGY).unwrap();
-        Self { tmp }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.tmp.path().join(p)
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.path("state")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.path("runs"))
-            .env("NOMOS_SCRIPT_STATE_DIR", self.state_dir())
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("RUST_LOG")
-            .current_dir(self.tmp.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run nomos-script")
+        Self(LiveEnv::new("live-test-"))
     }
 
     fn up(&self, name: &str) -> State {
-        let topo = self.path("topology.rhai");
-        let out = self.run(&["up", topo.to_str().unwrap(), "--name", name]);
-        assert_eq!(out.status.code(), Some(0), "up failed:\n{}", text(&out));
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stdout = self.up_stdout(name);
         assert!(stdout.contains("TESTNET_ENDPOINTS"), "{stdout}");
         assert_eq!(stdout.matches(" api http://").count(), 3, "{stdout}");
         self.state(name)
@@ -88,21 +58,7 @@ impl Env {
 
     /// A REPL attached to `name`, fed `input` on stdin.
     fn repl(&self, name: &str, input: &str) -> Output {
-        let mut child = self
-            .cmd()
-            .args(["repl", "--attach", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start repl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("repl output")
+        self.0.repl(&["--attach", name], input)
     }
 
     fn down(&self, name: &str) {
@@ -143,56 +99,11 @@ impl Env {
     }
 }
 
-/// Whatever a test leaves up is torn down.
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(d) = std::fs::read_dir(self.state_dir().join("testnets")) {
-            for e in d.filter_map(Result::ok) {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "json") {
-                    let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                    let _ = self.run(&["down", &name]);
-                }
-            }
-        }
-    }
-}
-
 struct State {
     path: PathBuf,
     supervisor: u32,
     pids: Vec<u32>,
     run_dir: PathBuf,
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .is_some_and(|st| st == "Z" || st == "X")
-        })
-        .unwrap_or(false)
-}
-
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// `fault: ...` lines (timing-free fault log entries) of some output.
@@ -394,16 +305,7 @@ fn two_attached_processes_both_control_the_testnet() {
     let env = Env::new();
     let st = env.up("delta");
     let spawn = |input: &'static str| {
-        let mut c = env
-            .cmd()
-            .args(["repl", "--attach", "delta"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        c
+        spawn_with_stdin(env.cmd().args(["repl", "--attach", "delta"]), input)
     };
     // at the same time: each restarts a node and cuts one direction
     let a = spawn("net.restart(1)\nnet.cut(0, 1)\nprint(\"a done\")\n");

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod live;
 pub mod sockets;
 /// The same decision as the engine's tests: one file.
 #[path = "../../../engine/tests/common/tools.rs"]
@@ -221,6 +222,23 @@ impl Env {
         let run = self.run_retrying_compose_port_races(args);
         assert_eq!(run.code, 1, "{run:?}");
         run.line_with(&format!("FAIL {name}"))
+    }
+
+    /// `run` of the liveness scenario, 3 s on two nodes, with `--keep`: it passes, and its run
+    /// dir is the one left.
+    pub fn run_kept_liveness(&self) -> Run {
+        let run = self.run(&[
+            "run",
+            "scenarios/liveness.rhai",
+            "--set",
+            "duration=3s",
+            "--set",
+            "nodes=2",
+            "--keep",
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        self.assert_clean(1);
+        run
     }
 
     /// `run` with extra environment variables.
