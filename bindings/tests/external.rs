@@ -32,32 +32,34 @@ const RESTART: &str = "let plan = ScenarioBuilder::topology_with(|t| t.nodes(3))
 
 /// The live harness (the three nodes of [`common::live::TOPOLOGY`], as live.rs brings them
 /// up) with the scripts above beside the topology.
-struct Env(LiveEnv);
-
-impl std::ops::Deref for Env {
-    type Target = LiveEnv;
-
-    fn deref(&self) -> &LiveEnv {
-        &self.0
-    }
+fn new_env() -> LiveEnv {
+    let env = LiveEnv::new("external-test-");
+    std::fs::write(env.path("liveness.rhai"), LIVENESS).unwrap();
+    std::fs::write(env.path("restart.rhai"), RESTART).unwrap();
+    env
 }
 
-impl Env {
-    fn new() -> Self {
-        let env = LiveEnv::new("external-test-");
-        std::fs::write(env.path("liveness.rhai"), LIVENESS).unwrap();
-        std::fs::write(env.path("restart.rhai"), RESTART).unwrap();
-        Self(env)
-    }
-
+impl LiveEnv {
     /// `up`: its stdout (the TESTNET_ENDPOINTS block among it).
     fn up(&self, name: &str) -> String {
         self.up_stdout(name)
     }
 
     fn repl(&self, endpoints: &Path, input: &str) -> Output {
-        self.0
-            .repl(&["--endpoints", endpoints.to_str().unwrap()], input)
+        self.repl_with(&["--endpoints", endpoints.to_str().unwrap()], input)
+    }
+
+    /// `run script --attach-endpoints endpoints`, which exits `code`: its [`text`].
+    fn attached(&self, script: &str, endpoints: &Path, code: i32) -> String {
+        let out = self.run(&[
+            "run",
+            script,
+            "--attach-endpoints",
+            endpoints.to_str().unwrap(),
+        ]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{all}");
+        all
     }
 
     /// Heights of the three nodes read through `repl --endpoints`.
@@ -79,7 +81,7 @@ impl Env {
 
 #[test]
 fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
-    let env = Env::new();
+    let env = new_env();
     let up = env.up("ext");
     // the block as `up` printed it (header, node lines, footer) ...
     let block = env.path("block.txt");
@@ -100,14 +102,7 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
 
     // (1) liveness passes on the external nodes, both formats
     for file in [&plain, &block] {
-        let out = env.run(&[
-            "run",
-            "liveness.rhai",
-            "--attach-endpoints",
-            file.to_str().unwrap(),
-        ]);
-        let all = text(&out);
-        assert_eq!(out.status.code(), Some(0), "{all}");
+        let all = env.attached("liveness.rhai", file, 0);
         assert!(all.contains("runs against 3 external nodes"), "{all}");
         assert!(all.contains("nodes=3 passed=true"), "{all}");
     }
@@ -129,14 +124,7 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
     );
 
     // (2) a plan needing node control is refused before anything runs
-    let out = env.run(&[
-        "run",
-        "restart.rhai",
-        "--attach-endpoints",
-        plain.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let all = env.attached("restart.rhai", &plain, 2);
     assert!(
         all.contains("external deployer lacks node control"),
         "{all}"
@@ -168,14 +156,7 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
     let out = env.run(&["down", "ext"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // gone now: the external deployer names the unreachable URL, quickly
-    let out = env.run(&[
-        "run",
-        "liveness.rhai",
-        "--attach-endpoints",
-        plain.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{all}");
+    let all = env.attached("liveness.rhai", &plain, 3);
     assert!(
         all.contains(urls[0]) && all.contains("unreachable"),
         "{all}"
@@ -184,18 +165,11 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
 
 #[test]
 fn a_bad_endpoints_line_is_named_by_file_and_line() {
-    let env = Env::new();
+    let env = new_env();
     let file = env.path("bad.txt");
     std::fs::write(&file, "http://127.0.0.1:1\n\n127.0.0.1:8080\n").unwrap();
     let want = format!("{}:3:", file.display());
-    let out = env.run(&[
-        "run",
-        "liveness.rhai",
-        "--attach-endpoints",
-        file.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let all = env.attached("liveness.rhai", &file, 2);
     assert!(
         all.contains(&want) && all.contains("`127.0.0.1:8080`"),
         "{all}"

@@ -14,21 +14,11 @@ use common::BIN;
 use common::live::{LiveEnv, alive, spawn_with_stdin, text, wait_until};
 
 /// The live harness; whatever a test leaves up is torn down.
-struct Env(LiveEnv);
-
-impl std::ops::Deref for Env {
-    type Target = LiveEnv;
-
-    fn deref(&self) -> &LiveEnv {
-        &self.0
-    }
+fn new_env() -> LiveEnv {
+    LiveEnv::new("live-test-")
 }
 
-impl Env {
-    fn new() -> Self {
-        Self(LiveEnv::new("live-test-"))
-    }
-
+impl LiveEnv {
     fn up(&self, name: &str) -> State {
         let stdout = self.up_stdout(name);
         assert!(stdout.contains("TESTNET_ENDPOINTS"), "{stdout}");
@@ -58,7 +48,7 @@ impl Env {
 
     /// A REPL attached to `name`, fed `input` on stdin.
     fn repl(&self, name: &str, input: &str) -> Output {
-        self.0.repl(&["--attach", name], input)
+        self.repl_with(&["--attach", name], input)
     }
 
     fn down(&self, name: &str) {
@@ -118,7 +108,7 @@ const PRINT_FAULTS: &str = "for f in net.fault_log() { print(`fault: ${f.summary
 
 #[test]
 fn up_ls_down_leaves_nothing_behind() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("alpha");
     let mode = std::fs::metadata(&st.path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "state file mode");
@@ -159,7 +149,7 @@ fn up_ls_down_leaves_nothing_behind() {
 /// names that exist; nothing is started.
 #[test]
 fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
-    let env = Env::new();
+    let env = new_env();
     for args in [&["down", "nope"][..], &["repl", "--attach", "nope"][..]] {
         let out = env.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -187,7 +177,7 @@ fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
 
 #[test]
 fn a_killed_supervisor_shows_stale_and_gc_cleans_it() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("beta");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(st.supervisor as i32),
@@ -217,7 +207,7 @@ fn a_killed_supervisor_shows_stale_and_gc_cleans_it() {
 
 #[test]
 fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("gamma");
     let saved = env.path("session.rhai");
     let input = format!(
@@ -302,7 +292,7 @@ fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
 
 #[test]
 fn two_attached_processes_both_control_the_testnet() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("delta");
     let spawn = |input: &'static str| {
         spawn_with_stdin(env.cmd().args(["repl", "--attach", "delta"]), input)
@@ -354,7 +344,7 @@ fn two_attached_processes_both_control_the_testnet() {
 /// across a restart, reverted by `heal()`.
 #[test]
 fn node_faults_from_an_attached_repl_are_in_the_supervisors_log() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("epsilon");
     let a = env.repl(
         "epsilon",
@@ -441,7 +431,7 @@ fn repl_under_tmux_completes_cancels_and_saves() {
         common::tools::skip_missing("tmux", &format!("cannot run `tmux -V`: {e}"));
         return;
     }
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("eps");
     let socket = format!("nomos-live-{}", std::process::id());
     let saved = env.path("tmux.rhai");
@@ -536,7 +526,7 @@ fn exists(p: &Path) -> bool {
 /// Lies told from an attached REPL go through the supervisor: in the live testnet's timeline.
 #[test]
 fn lies_told_from_an_attached_repl_are_in_the_live_timeline() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("liar");
     let input = format!(
         "net.byzantine(0, \"invalid_txs\", 2)\n\

@@ -65,7 +65,7 @@ impl LiveEnv {
     }
 
     /// `repl` with `args`, fed `input` on stdin, to its end.
-    pub fn repl(&self, args: &[&str], input: &str) -> Output {
+    pub fn repl_with(&self, args: &[&str], input: &str) -> Output {
         with_stdin(self.cmd().arg("repl").args(args), input)
     }
 }
