@@ -34,6 +34,14 @@ fn verdict<'a>(r: &'a RunReport, name: &str) -> &'a Verdict {
         .verdict
 }
 
+/// True once the block feed has seen some node at `height` or above.
+fn some_node_reached(height: u64) -> chaos::Predicate {
+    chaos::predicate(move |ctx: RunContext| async move {
+        let h = ctx.block_feed().stats().heights;
+        Ok(Check::from(h.iter().flatten().any(|h| *h >= height)))
+    })
+}
+
 /// Every transaction found in a FINAL block (k deep) at any moment of the run
 /// must still be in the canonical chain of every node at the end.
 #[derive(Default)]
@@ -348,14 +356,7 @@ async fn a_fault_triggered_at_a_height_fires_at_that_height() {
                 Ok(Check::from(true))
             }),
         )
-        .eventually_within(
-            secs(4),
-            "height 5 reached",
-            chaos::predicate(|ctx: RunContext| async move {
-                let h = ctx.block_feed().stats().heights;
-                Ok(Check::from(h.iter().flatten().any(|h| *h >= 5)))
-            }),
-        )
+        .eventually_within(secs(4), "height 5 reached", some_node_reached(5))
         .with_run_duration(secs(4))
         .build()
         .unwrap();
@@ -500,14 +501,7 @@ async fn a_broken_always_fails_the_run_early_with_a_witness() {
 async fn eventually_within_and_never_fail_when_broken() {
     let base = tempfile::tempdir().unwrap();
     let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
-        .eventually_within(
-            ms(800),
-            "height 10000",
-            chaos::predicate(|ctx: RunContext| async move {
-                let h = ctx.block_feed().stats().heights;
-                Ok(Check::from(h.iter().flatten().any(|h| *h >= 10_000)))
-            }),
-        )
+        .eventually_within(ms(800), "height 10000", some_node_reached(10_000))
         .with_run_duration(secs(60))
         .build()
         .unwrap();
@@ -522,13 +516,7 @@ async fn eventually_within_and_never_fail_when_broken() {
     assert!(m.contains("still false after 800ms"), "{m}");
 
     let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
-        .never(
-            "height 6 reached",
-            chaos::predicate(|ctx: RunContext| async move {
-                let h = ctx.block_feed().stats().heights;
-                Ok(Check::from(h.iter().flatten().any(|h| *h >= 6)))
-            }),
-        )
+        .never("height 6 reached", some_node_reached(6))
         .with_run_duration(secs(60))
         .build()
         .unwrap();
