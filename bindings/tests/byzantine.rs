@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Env, Run, fixture};
+use common::{Env, Run, fixture, planned};
 
 fn lie(env: &Env, seed: &str, sets: &[&str]) -> Run {
     let script = fixture("byzantine.rhai");
@@ -215,15 +215,7 @@ print(lines);
     .iter()
     .enumerate()
     {
-        let bad = env.path(&format!("bad{i}.rhai"));
-        std::fs::write(
-            &bad,
-            format!("let net = LocalDeployer().deploy(TopologyBuilder().nodes(2));\n{call}\n"),
-        )
-        .unwrap();
-        let run = env.run(&["check", &bad.display().to_string()]);
-        assert_eq!(run.code, 2, "{call}: {run:?}");
-        assert!(run.stderr.contains(want), "{call}: want {want}: {run:?}");
+        let run = env.check_bad_call(i, 2, call, want);
         assert!(
             run.stderr.contains(":2:"),
             "{call}: points at the line: {run:?}"
@@ -254,34 +246,15 @@ plan.run();
     )
     .unwrap();
     let path = script.display().to_string();
-    let planned = |out: &str| -> Vec<String> {
-        out.lines()
-            .filter(|l| l.starts_with("chaos: byzantine node-"))
-            .map(|l| l.split(" (planned").next().unwrap_or(l).to_string())
-            .collect()
-    };
+    const LIES: &str = "chaos: byzantine node-";
     let first = env.run(&["run", &path, "--seed", "21"]);
     assert_eq!(first.code, 0, "{first:?}");
-    let out = format!("{}{}", first.stdout, first.stderr);
-    let lies = planned(&out);
+    let out = first.output();
+    let lies = planned(&out, LIES);
     assert!(lies.len() >= 4, "lies told and reverted: {out}");
     assert!(out.contains("honest"), "{out}");
-    let again = env.run(&["run", &path, "--seed", "21"]);
-    assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(
-        lies,
-        planned(&format!("{}{}", again.stdout, again.stderr)),
-        "the same seed plans the same lies"
-    );
-    let refused = env.path("refused.rhai");
-    std::fs::write(
-        &refused,
-        "ScenarioBuilder::topology_with(|t| t.nodes(3)).chaos_with(|c| c.byzantine().apply()).build();\n",
-    )
-    .unwrap();
-    let run = env.run(&["check", &refused.display().to_string()]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("enable_node_control"), "{run:?}");
+    env.assert_same_plan(&path, "21", LIES, &lies, "lies");
+    env.assert_stream_needs_node_control("byzantine()");
 
     // a plan's own timeline: node 1 lies from 1 s to the end, caught and named
     let scheduled = env.path("scheduled.rhai");

@@ -57,7 +57,7 @@ fn closures_of_a_plan_cannot_use_what_it_did_not_enable() {
     );
     let run = env.run(&["run", &partition]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(
         out.contains("needs network faults, which the plan did not enable: add .enable_network_faults() to the plan"),
         "{out}"
@@ -71,7 +71,7 @@ fn closures_of_a_plan_cannot_use_what_it_did_not_enable() {
     );
     let run = env.run(&["run", &add]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(
         out.contains("add_node needs node control, which the plan did not enable: add .enable_node_control() to the plan"),
         "{out}"

@@ -74,17 +74,7 @@ fn liveness_scenario_passes_and_leaves_nothing() {
 #[test]
 fn keep_prints_and_keeps_the_run_dir() {
     let env = new_env();
-    let run = env.run(&[
-        "run",
-        "scenarios/liveness.rhai",
-        "--set",
-        "duration=3s",
-        "--set",
-        "nodes=2",
-        "--keep",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
-    env.assert_clean(1);
+    let run = env.run_kept_liveness();
     let dir = env.run_dirs().remove(0);
     assert!(run.stderr.contains(&dir.display().to_string()), "{run:?}");
 }

@@ -6,19 +6,13 @@
 
 mod common;
 
-use common::{Env, fixture};
+use common::{Env, fixture, planned};
 
 fn check_skewed_run(env: &Env, extra: &[&str]) {
     let script = fixture("clock_skew.rhai");
     let mut args = vec!["run", script.as_str(), "--seed", "4"];
     args.extend_from_slice(extra);
-    let run = env.run_retrying_compose_port_races(&args);
-    assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
-    let line = out
-        .lines()
-        .find(|l| l.contains("FAIL consensus_liveness"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = env.run_failing(&args, "consensus_liveness");
     assert!(line.contains("node-3"), "names the skewed node: {line}");
     args.extend_from_slice(&["--set", "reset=true"]);
     let healed = env.run_retrying_compose_port_races(&args);
@@ -106,15 +100,7 @@ print(lines);
     .iter()
     .enumerate()
     {
-        let bad = env.path(&format!("bad{i}.rhai"));
-        std::fs::write(
-            &bad,
-            format!("let net = LocalDeployer().deploy(TopologyBuilder().nodes(2));\n{call}\n"),
-        )
-        .unwrap();
-        let run = env.run(&["check", &bad.display().to_string()]);
-        assert_eq!(run.code, 2, "{call}: {run:?}");
-        assert!(run.stderr.contains(want), "{call}: want {want}: {run:?}");
+        env.check_bad_call(i, 2, call, want);
     }
     env.assert_clean(0);
 }
@@ -149,37 +135,18 @@ plan.run();
     )
     .unwrap();
     let path = script.display().to_string();
-    let planned = |out: &str| -> Vec<String> {
-        out.lines()
-            .filter(|l| l.starts_with("chaos: clock node-"))
-            .map(|l| l.split(" (planned").next().unwrap_or(l).to_string())
-            .collect()
-    };
+    const SKEWS: &str = "chaos: clock node-";
     let first = env.run(&["run", &path, "--seed", "21"]);
     assert_eq!(first.code, 0, "{first:?}");
-    let out = format!("{}{}", first.stdout, first.stderr);
-    let skews = planned(&out);
+    let out = first.output();
+    let skews = planned(&out, SKEWS);
     assert!(skews.len() >= 2, "skews applied: {out}");
     assert!(
         out.contains("clock node-") && out.contains("reset"),
         "{out}"
     );
-    let again = env.run(&["run", &path, "--seed", "21"]);
-    assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(
-        skews,
-        planned(&format!("{}{}", again.stdout, again.stderr)),
-        "the same seed plans the same skews"
-    );
-    let refused = env.path("refused.rhai");
-    std::fs::write(
-        &refused,
-        "ScenarioBuilder::topology_with(|t| t.nodes(3)).chaos_with(|c| c.clock_skew().apply()).build();\n",
-    )
-    .unwrap();
-    let run = env.run(&["check", &refused.display().to_string()]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("enable_node_control"), "{run:?}");
+    env.assert_same_plan(&path, "21", SKEWS, &skews, "skews");
+    env.assert_stream_needs_node_control("clock_skew()");
     env.assert_clean(0);
 }
 
@@ -312,11 +279,7 @@ plan.run();
     let path = script.display().to_string();
     let run = env.run(&["run", &path, "--seed", "3"]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
-    let line = out
-        .lines()
-        .find(|l| l.contains("FAIL consensus_liveness"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = run.line_with("FAIL consensus_liveness");
     assert!(line.contains("node-1"), "{line}");
     let on_time = env.run(&["run", &path, "--seed", "3", "--set", "skew=0"]);
     assert_eq!(on_time.code, 0, "{on_time:?}");

@@ -32,7 +32,7 @@ plan.run();
         let run = env.run(&["run", &script.display().to_string(), "--seed", seed]);
         assert_eq!(run.code, 0, "seed {seed}: {run:?}");
         assert!(
-            format!("{}{}", run.stdout, run.stderr).contains("restart node-1"),
+            run.output().contains("restart node-1"),
             "the restart happened: {run:?}"
         );
     }

@@ -8,19 +8,13 @@
 
 mod common;
 
-use common::{Env, fixture};
+use common::{Env, fixture, planned};
 
 fn check_full_disk_run(env: &Env, extra: &[&str]) {
     let script = fixture("disk_full.rhai");
     let mut args = vec!["run", script.as_str(), "--seed", "6"];
     args.extend_from_slice(extra);
-    let run = env.run_retrying_compose_port_races(&args);
-    assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
-    let line = out
-        .lines()
-        .find(|l| l.contains("FAIL consensus_liveness"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = env.run_failing(&args, "consensus_liveness");
     assert!(
         line.contains("node-3"),
         "names the node with a full disk: {line}"
@@ -140,29 +134,13 @@ fn disk_calls_name_bad_values_and_a_plan_without_node_control_is_refused() {
     .iter()
     .enumerate()
     {
-        let bad = env.path(&format!("bad{i}.rhai"));
-        std::fs::write(
-            &bad,
-            format!("let net = LocalDeployer().deploy(TopologyBuilder().nodes(2));\n{call}\n"),
-        )
-        .unwrap();
-        let run = env.run(&["check", &bad.display().to_string()]);
-        assert_eq!(run.code, 2, "{call}: {run:?}");
-        assert!(run.stderr.contains(want), "{call}: want {want}: {run:?}");
+        let run = env.check_bad_call(i, 2, call, want);
         assert!(
             run.stderr.contains(&format!("bad{i}.rhai:2:")),
             "{call}: position: {run:?}"
         );
     }
-    let refused = env.path("refused.rhai");
-    std::fs::write(
-        &refused,
-        "ScenarioBuilder::topology_with(|t| t.nodes(3)).chaos_with(|c| c.disk_full().apply()).build();\n",
-    )
-    .unwrap();
-    let run = env.run(&["check", &refused.display().to_string()]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("enable_node_control"), "{run:?}");
+    env.assert_stream_needs_node_control("disk_full()");
     let trigger = env.path("trigger.rhai");
     std::fs::write(
         &trigger,
@@ -178,7 +156,7 @@ plan.run();
     .unwrap();
     let run = env.run(&["run", &trigger.display().to_string()]);
     assert_ne!(run.code, 0, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(
         out.contains("disk(1) needs node control") || out.contains("enable_node_control"),
         "{out}"
@@ -196,28 +174,17 @@ fn chaos_plans_disk_faults_from_the_seed_and_the_network_recovers() {
         .join("scenarios/broken_disks.rhai")
         .display()
         .to_string();
-    let planned = |out: &str| -> Vec<String> {
-        out.lines()
-            .filter(|l| l.starts_with("chaos: disk node-"))
-            .map(|l| l.split(" (planned").next().unwrap_or(l).to_string())
-            .collect()
-    };
+    const FAULTS: &str = "chaos: disk node-";
     let first = env.run(&["run", &path, "--seed", "12"]);
     assert_eq!(first.code, 0, "{first:?}");
-    let out = format!("{}{}", first.stdout, first.stderr);
-    let faults = planned(&out);
+    let out = first.output();
+    let faults = planned(&out, FAULTS);
     assert!(
         faults.iter().any(|f| f.ends_with("full"))
             && faults.iter().any(|f| f.contains("unflushed 3")),
         "both streams applied: {out}"
     );
     assert!(out.contains("disk node-") && out.contains(" ok"), "{out}");
-    let again = env.run(&["run", &path, "--seed", "12"]);
-    assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(
-        faults,
-        planned(&format!("{}{}", again.stdout, again.stderr)),
-        "the same seed plans the same disk faults"
-    );
+    env.assert_same_plan(&path, "12", FAULTS, &faults, "disk faults");
     env.assert_clean(0);
 }

@@ -3,16 +3,13 @@
 //! `repl --endpoints FILE` as a list of URLs only, in both file formats. Scenarios run on it,
 //! node control is refused, and the nodes are still up afterwards; then `down` removes it.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+mod common;
 
-/// Three nodes, 100 ms slots (as live.rs brings them up).
-const TOPOLOGY: &str = "TopologyBuilder().nodes(3).network_star().slot_duration(\"100ms\")\
-    .active_slot_coeff(0.9).security_param(20)\n";
+use common::live::{LiveEnv, text};
 
 /// Liveness on whatever nodes the run gets: the plan asks for one node, the external
 /// topology (three) is used.
@@ -33,67 +30,36 @@ const RESTART: &str = "let plan = ScenarioBuilder::topology_with(|t| t.nodes(3))
     plan.run();\n\
     print(\"unexpected: ran\");\n";
 
-struct Env {
-    tmp: tempfile::TempDir,
+/// The live harness (the three nodes of [`common::live::TOPOLOGY`], as live.rs brings them
+/// up) with the scripts above beside the topology.
+fn new_env() -> LiveEnv {
+    let env = LiveEnv::new("external-test-");
+    std::fs::write(env.path("liveness.rhai"), LIVENESS).unwrap();
+    std::fs::write(env.path("restart.rhai"), RESTART).unwrap();
+    env
 }
 
-impl Env {
-    fn new() -> Self {
-        let tmp = tempfile::Builder::new()
-            .prefix("external-test-")
-            .tempdir()
-            .expect("tempdir");
-        std::fs::create_dir_all(tmp.path().join("state")).unwrap();
-        std::fs::create_dir_all(tmp.path().join("runs")).unwrap();
-        std::fs::write(tmp.path().join("topology.rhai"), TOPOLOGY).unwrap();
-        std::fs::write(tmp.path().join("liveness.rhai"), LIVENESS).unwrap();
-        std::fs::write(tmp.path().join("restart.rhai"), RESTART).unwrap();
-        Self { tmp }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.tmp.path().join(p)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.path("runs"))
-            .env("NOMOS_SCRIPT_STATE_DIR", self.path("state"))
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("RUST_LOG")
-            .current_dir(self.tmp.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run nomos-script")
-    }
-
+impl LiveEnv {
     /// `up`: its stdout (the TESTNET_ENDPOINTS block among it).
     fn up(&self, name: &str) -> String {
-        let topo = self.path("topology.rhai");
-        let out = self.run(&["up", topo.to_str().unwrap(), "--name", name]);
-        assert_eq!(out.status.code(), Some(0), "up failed:\n{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.up_stdout(name)
     }
 
     fn repl(&self, endpoints: &Path, input: &str) -> Output {
-        let mut child = self
-            .cmd()
-            .args(["repl", "--endpoints", endpoints.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start repl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("repl output")
+        self.repl_with(&["--endpoints", endpoints.to_str().unwrap()], input)
+    }
+
+    /// `run script --attach-endpoints endpoints`, which exits `code`: its [`text`].
+    fn attached(&self, script: &str, endpoints: &Path, code: i32) -> String {
+        let out = self.run(&[
+            "run",
+            script,
+            "--attach-endpoints",
+            endpoints.to_str().unwrap(),
+        ]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{all}");
+        all
     }
 
     /// Heights of the three nodes read through `repl --endpoints`.
@@ -113,33 +79,9 @@ impl Env {
     }
 }
 
-/// Whatever a test leaves up is torn down.
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(d) = std::fs::read_dir(self.path("state").join("testnets")) {
-            for e in d.filter_map(Result::ok) {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "json") {
-                    let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                    let _ = self.run(&["down", &name]);
-                }
-            }
-        }
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
-    let env = Env::new();
+    let env = new_env();
     let up = env.up("ext");
     // the block as `up` printed it (header, node lines, footer) ...
     let block = env.path("block.txt");
@@ -160,14 +102,7 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
 
     // (1) liveness passes on the external nodes, both formats
     for file in [&plain, &block] {
-        let out = env.run(&[
-            "run",
-            "liveness.rhai",
-            "--attach-endpoints",
-            file.to_str().unwrap(),
-        ]);
-        let all = text(&out);
-        assert_eq!(out.status.code(), Some(0), "{all}");
+        let all = env.attached("liveness.rhai", file, 0);
         assert!(all.contains("runs against 3 external nodes"), "{all}");
         assert!(all.contains("nodes=3 passed=true"), "{all}");
     }
@@ -189,14 +124,7 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
     );
 
     // (2) a plan needing node control is refused before anything runs
-    let out = env.run(&[
-        "run",
-        "restart.rhai",
-        "--attach-endpoints",
-        plain.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let all = env.attached("restart.rhai", &plain, 2);
     assert!(
         all.contains("external deployer lacks node control"),
         "{all}"
@@ -228,14 +156,7 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
     let out = env.run(&["down", "ext"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // gone now: the external deployer names the unreachable URL, quickly
-    let out = env.run(&[
-        "run",
-        "liveness.rhai",
-        "--attach-endpoints",
-        plain.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{all}");
+    let all = env.attached("liveness.rhai", &plain, 3);
     assert!(
         all.contains(urls[0]) && all.contains("unreachable"),
         "{all}"
@@ -244,18 +165,11 @@ fn scenarios_and_the_repl_run_on_a_testnet_they_did_not_deploy() {
 
 #[test]
 fn a_bad_endpoints_line_is_named_by_file_and_line() {
-    let env = Env::new();
+    let env = new_env();
     let file = env.path("bad.txt");
     std::fs::write(&file, "http://127.0.0.1:1\n\n127.0.0.1:8080\n").unwrap();
     let want = format!("{}:3:", file.display());
-    let out = env.run(&[
-        "run",
-        "liveness.rhai",
-        "--attach-endpoints",
-        file.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let all = env.attached("liveness.rhai", &file, 2);
     assert!(
         all.contains(&want) && all.contains("`127.0.0.1:8080`"),
         "{all}"

@@ -61,7 +61,7 @@ fn a_final_fork_names_the_rule_the_depth_and_k() {
     );
     let run = env.run(&["run", &script, "--seed", "3"]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(out.contains("nodes disagree on the LIB"), "{out}");
     assert!(out.contains("the chains fork at height"), "{out}");
     assert!(

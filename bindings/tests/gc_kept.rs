@@ -44,17 +44,7 @@ fn assert_kept_until_gc_kept(env: &Env, reason: &str) {
 #[test]
 fn a_run_kept_with_keep_survives_gc() {
     let env = new_env();
-    let run = env.run(&[
-        "run",
-        "scenarios/liveness.rhai",
-        "--set",
-        "duration=3s",
-        "--set",
-        "nodes=2",
-        "--keep",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
-    env.assert_clean(1);
+    env.run_kept_liveness();
     assert_kept_until_gc_kept(&env, "--keep");
 }
 

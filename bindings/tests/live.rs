@@ -3,64 +3,24 @@
 //! second attached process drive it. Every test gets its own state dir and TMPDIR, so "nothing
 //! left behind" is checked exactly: no process, no run dir, no state file.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nomos-script");
+use common::BIN;
+use common::live::{LiveEnv, alive, spawn_with_stdin, text, wait_until};
 
-/// Three nodes, 100 ms slots: quick to come up, quick to converge.
-const TOPOLOGY: &str = "TopologyBuilder().nodes(3).network_star().slot_duration(\"100ms\")\
-    .active_slot_coeff(0.9).security_param(20)\n";
-
-struct Env {
-    tmp: tempfile::TempDir,
+/// The live harness; whatever a test leaves up is torn down.
+fn new_env() -> LiveEnv {
+    LiveEnv::new("live-test-")
 }
 
-impl Env {
-    fn new() -> Self {
-        let tmp = tempfile::Builder::new()
-            .prefix("live-test-")
-            .tempdir()
-            .expect("tempdir");
-        std::fs::create_dir_all(tmp.path().join("state")).unwrap();
-        std::fs::create_dir_all(tmp.path().join("runs")).unwrap();
-        std::fs::write(tmp.path().join("topology.rhai"), TOPOLOGY).unwrap();
-        Self { tmp }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.tmp.path().join(p)
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.path("state")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("TMPDIR", self.path("runs"))
-            .env("NOMOS_SCRIPT_STATE_DIR", self.state_dir())
-            .env_remove("NOMOS_DEVNODE_BIN")
-            .env_remove("LOGOS_BLOCKCHAIN_NODE_BIN")
-            .env_remove("RUST_LOG")
-            .current_dir(self.tmp.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run nomos-script")
-    }
-
+impl LiveEnv {
     fn up(&self, name: &str) -> State {
-        let topo = self.path("topology.rhai");
-        let out = self.run(&["up", topo.to_str().unwrap(), "--name", name]);
-        assert_eq!(out.status.code(), Some(0), "up failed:\n{}", text(&out));
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stdout = self.up_stdout(name);
         assert!(stdout.contains("TESTNET_ENDPOINTS"), "{stdout}");
         assert_eq!(stdout.matches(" api http://").count(), 3, "{stdout}");
         self.state(name)
@@ -88,21 +48,7 @@ impl Env {
 
     /// A REPL attached to `name`, fed `input` on stdin.
     fn repl(&self, name: &str, input: &str) -> Output {
-        let mut child = self
-            .cmd()
-            .args(["repl", "--attach", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start repl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("repl output")
+        self.repl_with(&["--attach", name], input)
     }
 
     fn down(&self, name: &str) {
@@ -143,56 +89,11 @@ impl Env {
     }
 }
 
-/// Whatever a test leaves up is torn down.
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(d) = std::fs::read_dir(self.state_dir().join("testnets")) {
-            for e in d.filter_map(Result::ok) {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "json") {
-                    let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                    let _ = self.run(&["down", &name]);
-                }
-            }
-        }
-    }
-}
-
 struct State {
     path: PathBuf,
     supervisor: u32,
     pids: Vec<u32>,
     run_dir: PathBuf,
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .is_some_and(|st| st == "Z" || st == "X")
-        })
-        .unwrap_or(false)
-}
-
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// `fault: ...` lines (timing-free fault log entries) of some output.
@@ -207,7 +108,7 @@ const PRINT_FAULTS: &str = "for f in net.fault_log() { print(`fault: ${f.summary
 
 #[test]
 fn up_ls_down_leaves_nothing_behind() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("alpha");
     let mode = std::fs::metadata(&st.path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "state file mode");
@@ -248,7 +149,7 @@ fn up_ls_down_leaves_nothing_behind() {
 /// names that exist; nothing is started.
 #[test]
 fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
-    let env = Env::new();
+    let env = new_env();
     for args in [&["down", "nope"][..], &["repl", "--attach", "nope"][..]] {
         let out = env.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -276,7 +177,7 @@ fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
 
 #[test]
 fn a_killed_supervisor_shows_stale_and_gc_cleans_it() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("beta");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(st.supervisor as i32),
@@ -306,7 +207,7 @@ fn a_killed_supervisor_shows_stale_and_gc_cleans_it() {
 
 #[test]
 fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("gamma");
     let saved = env.path("session.rhai");
     let input = format!(
@@ -391,19 +292,10 @@ fn piped_repl_controls_a_testnet_and_saves_a_replayable_scenario() {
 
 #[test]
 fn two_attached_processes_both_control_the_testnet() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("delta");
     let spawn = |input: &'static str| {
-        let mut c = env
-            .cmd()
-            .args(["repl", "--attach", "delta"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        c
+        spawn_with_stdin(env.cmd().args(["repl", "--attach", "delta"]), input)
     };
     // at the same time: each restarts a node and cuts one direction
     let a = spawn("net.restart(1)\nnet.cut(0, 1)\nprint(\"a done\")\n");
@@ -452,7 +344,7 @@ fn two_attached_processes_both_control_the_testnet() {
 /// across a restart, reverted by `heal()`.
 #[test]
 fn node_faults_from_an_attached_repl_are_in_the_supervisors_log() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("epsilon");
     let a = env.repl(
         "epsilon",
@@ -539,7 +431,7 @@ fn repl_under_tmux_completes_cancels_and_saves() {
         common::tools::skip_missing("tmux", &format!("cannot run `tmux -V`: {e}"));
         return;
     }
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("eps");
     let socket = format!("nomos-live-{}", std::process::id());
     let saved = env.path("tmux.rhai");
@@ -634,7 +526,7 @@ fn exists(p: &Path) -> bool {
 /// Lies told from an attached REPL go through the supervisor: in the live testnet's timeline.
 #[test]
 fn lies_told_from_an_attached_repl_are_in_the_live_timeline() {
-    let env = Env::new();
+    let env = new_env();
     let st = env.up("liar");
     let input = format!(
         "net.byzantine(0, \"invalid_txs\", 2)\n\

@@ -15,11 +15,8 @@ use std::time::Duration;
 mod common;
 
 use common::docker::{LABEL_RUN, docker_lines, no_docker};
+use common::live::{TOPOLOGY, alive};
 use common::sockets::{Listener, is_loopback, listeners_of, parse_ip, with_descendants};
-
-/// Three nodes, 100 ms slots: quick to come up.
-const TOPOLOGY: &str = "TopologyBuilder().nodes(3).network_star().slot_duration(\"100ms\")\
-    .active_slot_coeff(0.9).security_param(20)\n";
 
 /// The shared temp-dir harness with a state dir of its own; whatever a test leaves up is
 /// brought down when it ends.
@@ -153,16 +150,6 @@ fn request(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .is_some_and(|st| st == "Z" || st == "X")
-        })
-        .unwrap_or(false)
 }
 
 const PARTITION: &str = r#"{"fault":{"kind":"partition","groups":[[0],[1,2]]},"note":null}"#;

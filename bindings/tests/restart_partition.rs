@@ -5,11 +5,9 @@
 //! its redial backoff at half a slot. These tests replay the exact sequence, as a script on local
 //! processes and on Docker, and as a REPL session saved with `:save` and run again.
 
-use std::io::Write;
-use std::process::Stdio;
-
 mod common;
 
+use common::live::with_stdin;
 use common::{Env, fixture};
 
 fn sequence(env: &Env, seed: &str, extra: &[&str]) -> common::Run {
@@ -69,22 +67,12 @@ fn a_saved_repl_session_with_a_restart_and_a_partition_replays() {
          :save {}\n",
         saved.display()
     );
-    let mut child = env
-        .cmd()
-        .env("NOMOS_SCRIPT_STATE_DIR", &state)
-        .args(["repl", "--attach", "rp", "--seed", "4242"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start repl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().expect("repl output");
+    let out = with_stdin(
+        env.cmd()
+            .env("NOMOS_SCRIPT_STATE_DIR", &state)
+            .args(["repl", "--attach", "rp", "--seed", "4242"]),
+        &input,
+    );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),

@@ -19,7 +19,7 @@ fn a_failing_40_node_run_prints_a_short_summary() {
     .unwrap();
     let run = env.run(&["run", p.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(out.contains("40 of 40 nodes lag: node-0 "), "{out}");
     assert!(out.contains("and 35 more"), "{out}");
     assert!(

@@ -55,7 +55,7 @@ plan.run();
     );
     let run = env.run(&["run", &script, "--seed", "11"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(
         out.contains("restart node-"),
         "the chaos() flow restarted: {out}"
@@ -71,10 +71,7 @@ plan.run();
     let again = env.run(&["run", &script, "--seed", "11"]);
     assert_eq!(again.code, 0, "{again:?}");
     let first = picked(&out).expect("the workload logged its picks");
-    assert_eq!(
-        Some(first),
-        picked(&format!("{}{}", again.stdout, again.stderr))
-    );
+    assert_eq!(Some(first), picked(&again.output()));
     env.assert_clean(0);
 }
 
@@ -98,7 +95,7 @@ plan.run();
     );
     let run = env.run(&["run", &script]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     let line = out
         .lines()
         .find(|l| l.contains("node-0 from "))

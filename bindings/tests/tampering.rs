@@ -13,7 +13,7 @@ fn a_node_starved_of_blocks_is_named_and_recovers_when_reverted() {
     let script = fixture("tamper_blocks.rhai");
     let run = env.run(&["run", &script, "--seed", "3"]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(out.contains("FAIL consensus_liveness"), "{out}");
     assert!(out.contains("node-2"), "names the starved node: {out}");
     assert!(
@@ -30,11 +30,7 @@ fn dropped_transaction_messages_fail_inclusion_naming_the_node() {
     let env = Env::new("tamper-txs-");
     let run = env.run(&["run", &fixture("tamper_txs.rhai"), "--seed", "5"]);
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
-    let line = out
-        .lines()
-        .find(|l| l.contains("FAIL tx_inclusion"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = run.line_with("FAIL tx_inclusion");
     assert!(line.contains("node-0"), "{line}");
     env.assert_clean(1);
 }
@@ -76,7 +72,7 @@ plan.run();
     .unwrap();
     let run = env.run(&["run", &script.display().to_string(), "--seed", "8"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(
         out.contains("duplicate block messages (p 1) on all links"),
         "{out}"
@@ -106,15 +102,7 @@ fn bad_tampering_arguments_are_named() {
         ("net.delay_messages(\"all\", \"tx\", \"0s\");", "above zero"),
     ];
     for (i, (call, want)) in cases.iter().enumerate() {
-        let script = env.path(&format!("bad{i}.rhai"));
-        std::fs::write(
-            &script,
-            format!("let net = LocalDeployer().deploy(TopologyBuilder().nodes(3));\n{call}\n"),
-        )
-        .unwrap();
-        let run = env.run(&["check", &script.display().to_string()]);
-        assert_eq!(run.code, 2, "{call}: {run:?}");
-        assert!(run.stderr.contains(want), "{call}: want {want}: {run:?}");
+        let run = env.check_bad_call(i, 3, call, want);
         assert!(run.stderr.contains(&format!("bad{i}.rhai:2:")), "{run:?}");
     }
 }
@@ -137,7 +125,7 @@ fn a_node_starved_of_blocks_is_named_on_compose() {
         "3",
     ]));
     assert_eq!(run.code, 1, "{run:?}");
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = run.output();
     assert!(out.contains("compose deployer"), "{out}");
     assert!(out.contains("FAIL consensus_liveness"), "{out}");
     assert!(out.contains("node-2"), "{out}");

@@ -16,64 +16,33 @@ use engine::links::LinkLayer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const WARMUP: usize = 500;
+#[path = "common/latency.rs"]
+mod latency;
+
+use latency::{RoundTrip, interleaved, p50_p99, print_round_trip, us, warm_up};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = match args.next() {
-        Some(a) => a
-            .parse()
-            .map_err(|e| format!("round_trips {a:?} is not a count: {e}"))?,
-        None => 10_000,
-    };
-    let payload: usize = match args.next() {
-        Some(a) => a
-            .parse()
-            .map_err(|e| format!("payload_bytes {a:?} is not a size: {e}"))?,
-        None => 256,
-    };
+    let (rounds, payload) = latency::args(10_000, 256)?;
 
     let echo = echo_server().await?;
     let links = LinkLayer::new(0);
     let proxy = links.add_link(0, 1, echo).await?;
 
     // Interleave the two paths in blocks so machine noise hits both alike.
-    let (mut direct, mut proxied) = (Vec::new(), Vec::new());
     let mut d = Pinger::connect(echo, payload).await?;
     let mut p = Pinger::connect(proxy, payload).await?;
-    for _ in 0..WARMUP {
-        d.round_trip().await?;
-        p.round_trip().await?;
-    }
-    for _ in 0..rounds.div_ceil(100) {
-        for _ in 0..100 {
-            direct.push(d.round_trip().await?);
-        }
-        for _ in 0..100 {
-            proxied.push(p.round_trip().await?);
-        }
-    }
+    warm_up(&mut d, &mut p).await?;
+    let (mut direct, mut proxied) = interleaved(&mut d, &mut p, rounds).await?;
 
-    let (d50, d99) = (percentile(&mut direct, 0.50), percentile(&mut direct, 0.99));
-    let (p50, p99) = (
-        percentile(&mut proxied, 0.50),
-        percentile(&mut proxied, 0.99),
-    );
+    let (d50, d99) = p50_p99(&mut direct);
+    let (p50, p99) = p50_p99(&mut proxied);
     println!(
         "link layer, no fault: {} round trips of a {payload}-byte frame each way",
         direct.len()
     );
-    println!(
-        "  direct   round trip: median {:>8.1} µs   p99 {:>8.1} µs",
-        us(d50),
-        us(d99)
-    );
-    println!(
-        "  proxied  round trip: median {:>8.1} µs   p99 {:>8.1} µs",
-        us(p50),
-        us(p99)
-    );
+    print_round_trip("direct", (d50, d99));
+    print_round_trip("proxied", (p50, p99));
     println!(
         "  added per frame (half the round-trip difference): median {:>6.1} µs   p99 {:>6.1} µs",
         (us(p50) - us(d50)) / 2.0,
@@ -85,23 +54,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         engine::links::MessageKind::Block,
         engine::links::Tamper::Drop(1.0),
     )?;
-    let (mut direct2, mut tampered) = (Vec::new(), Vec::new());
-    for _ in 0..rounds.div_ceil(100) {
-        for _ in 0..100 {
-            direct2.push(d.round_trip().await?);
-        }
-        for _ in 0..100 {
-            tampered.push(p.round_trip().await?);
-        }
-    }
-    let (d50, d99) = (
-        percentile(&mut direct2, 0.50),
-        percentile(&mut direct2, 0.99),
-    );
-    let (t50, t99) = (
-        percentile(&mut tampered, 0.50),
-        percentile(&mut tampered, 0.99),
-    );
+    let (mut direct2, mut tampered) = interleaved(&mut d, &mut p, rounds).await?;
+    let (d50, d99) = p50_p99(&mut direct2);
+    let (t50, t99) = p50_p99(&mut tampered);
     println!(
         "  with block messages tampered with (each tx frame classified, none touched): added per frame median {:>6.1} µs   p99 {:>6.1} µs",
         (us(t50) - us(d50)) / 2.0,
@@ -114,16 +69,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     links.shutdown();
     Ok(())
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn percentile(samples: &mut [Duration], q: f64) -> Duration {
-    samples.sort_unstable();
-    let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-    samples[i]
 }
 
 struct Pinger {
@@ -146,7 +91,9 @@ impl Pinger {
         let reply = vec![0; frame.len()];
         Ok(Self { sock, frame, reply })
     }
+}
 
+impl RoundTrip for Pinger {
     async fn round_trip(&mut self) -> std::io::Result<Duration> {
         let start = Instant::now();
         self.sock.write_all(&self.frame).await?;

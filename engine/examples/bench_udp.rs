@@ -11,67 +11,37 @@ use std::time::{Duration, Instant};
 use engine::links::{LinkId, LinkLayer};
 use tokio::net::UdpSocket;
 
-const WARMUP: usize = 500;
 const TARGET_US: f64 = 200.0;
+
+#[path = "common/latency.rs"]
+mod latency;
+
+use latency::{RoundTrip, interleaved, p50_p99, print_round_trip, us, warm_up};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = match args.next() {
-        Some(a) => a
-            .parse()
-            .map_err(|e| format!("round_trips {a:?} is not a count: {e}"))?,
-        None => 5_000,
-    };
-    let payload: usize = match args.next() {
-        Some(a) => a
-            .parse()
-            .map_err(|e| format!("payload_bytes {a:?} is not a size: {e}"))?,
-        None => 1_200,
-    };
+    let (rounds, payload) = latency::args(5_000, 1_200)?;
 
     let echo = echo_server().await?;
     let links = LinkLayer::new(0);
     let relay = links.add_udp_link(0, 1, echo).await?;
 
     // Interleave the two paths in blocks so machine noise hits both alike.
-    let (mut direct, mut relayed) = (Vec::new(), Vec::new());
-    let d = Pinger::connect(echo, payload).await?;
-    let r = Pinger::connect(relay, payload).await?;
-    for _ in 0..WARMUP {
-        d.round_trip().await?;
-        r.round_trip().await?;
-    }
-    for _ in 0..rounds.div_ceil(100) {
-        for _ in 0..100 {
-            direct.push(d.round_trip().await?);
-        }
-        for _ in 0..100 {
-            relayed.push(r.round_trip().await?);
-        }
-    }
+    let mut d = Pinger::connect(echo, payload).await?;
+    let mut r = Pinger::connect(relay, payload).await?;
+    warm_up(&mut d, &mut r).await?;
+    let (mut direct, mut relayed) = interleaved(&mut d, &mut r, rounds).await?;
 
-    let (d50, d99) = (percentile(&mut direct, 0.50), percentile(&mut direct, 0.99));
-    let (r50, r99) = (
-        percentile(&mut relayed, 0.50),
-        percentile(&mut relayed, 0.99),
-    );
+    let (d50, d99) = p50_p99(&mut direct);
+    let (r50, r99) = p50_p99(&mut relayed);
     let added50 = (us(r50) - us(d50)) / 2.0;
     let added99 = (us(r99) - us(d99)) / 2.0;
     println!(
         "UDP relay, no fault: {} round trips of a {payload}-byte datagram each way",
         direct.len()
     );
-    println!(
-        "  direct   round trip: median {:>8.1} µs   p99 {:>8.1} µs",
-        us(d50),
-        us(d99)
-    );
-    println!(
-        "  relayed  round trip: median {:>8.1} µs   p99 {:>8.1} µs",
-        us(r50),
-        us(r99)
-    );
+    print_round_trip("direct", (d50, d99));
+    print_round_trip("relayed", (r50, r99));
     println!(
         "  added per datagram (half the round-trip difference): median {added50:>6.1} µs   p99 {added99:>6.1} µs   (target: at most {TARGET_US:.0} µs median: {})",
         if added50 <= TARGET_US {
@@ -92,16 +62,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn percentile(samples: &mut [Duration], q: f64) -> Duration {
-    samples.sort_unstable();
-    let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-    samples[i]
-}
-
 struct Pinger {
     sock: UdpSocket,
     datagram: Vec<u8>,
@@ -116,8 +76,10 @@ impl Pinger {
             datagram: vec![0xAB; payload],
         })
     }
+}
 
-    async fn round_trip(&self) -> std::io::Result<Duration> {
+impl RoundTrip for Pinger {
+    async fn round_trip(&mut self) -> std::io::Result<Duration> {
         let mut reply = [0u8; 65_535];
         let start = Instant::now();
         self.sock.send(&self.datagram).await?;

@@ -10,37 +10,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_empty, deployer, fast};
+use common::{assert_empty, deployer, fast, ms, run_opts, secs};
 use engine::chaos::{
     self, ChaosAction, ChaosBuilder, ChaosScenarioExt, ChaosWorkload, Check, Trigger,
     TriggerWorkload,
 };
 use engine::context::RunContext;
-use engine::deploy::{DeployOptions, Deployer, KeepRunDir};
+use engine::deploy::{DeployOptions, Deployer};
 use engine::expectation::{Expectation, ExpectationError, Verdict};
 use engine::links::Fault;
 use engine::report::{Outcome, RunReport};
-use engine::runner::{RunOptions, run_scenario};
+use engine::runner::run_scenario;
 use engine::scenario::ScenarioBuilder;
 use engine::topology::TopologyBuilder;
 use engine::workload::{Workload, WorkloadError};
 use futures::future::BoxFuture;
-
-fn opts() -> RunOptions {
-    RunOptions {
-        keep: KeepRunDir::Never,
-        ready_timeout: Duration::from_secs(20),
-        ..RunOptions::default()
-    }
-}
-
-fn ms(x: u64) -> Duration {
-    Duration::from_millis(x)
-}
-
-fn secs(x: u64) -> Duration {
-    Duration::from_secs(x)
-}
 
 fn verdict<'a>(r: &'a RunReport, name: &str) -> &'a Verdict {
     &r.verdicts
@@ -48,6 +32,14 @@ fn verdict<'a>(r: &'a RunReport, name: &str) -> &'a Verdict {
         .find(|v| v.name == name)
         .unwrap_or_else(|| panic!("no verdict {name}: {}", r.summary()))
         .verdict
+}
+
+/// True once the block feed has seen some node at `height` or above.
+fn some_node_reached(height: u64) -> chaos::Predicate {
+    chaos::predicate(move |ctx: RunContext| async move {
+        let h = ctx.block_feed().stats().heights;
+        Ok(Check::from(h.iter().flatten().any(|h| *h >= height)))
+    })
 }
 
 /// Every transaction found in a FINAL block (k deep) at any moment of the run
@@ -157,7 +149,7 @@ async fn random_restarts_under_transaction_load_lose_no_included_transaction() {
         plan.capabilities
             .contains(&engine::deploy::Capability::NodeControl)
     );
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     let log = chaos.log();
     assert_eq!(
         report.outcome,
@@ -274,7 +266,7 @@ async fn a_partition_makes_two_chains_and_heal_reorganises_them_into_one() {
     .with_run_duration(secs(6))
     .build()
     .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Passed, "{}", report.summary());
     let tips = tips.lock().unwrap().clone();
     assert_eq!(tips.len(), 4);
@@ -364,18 +356,11 @@ async fn a_fault_triggered_at_a_height_fires_at_that_height() {
                 Ok(Check::from(true))
             }),
         )
-        .eventually_within(
-            secs(4),
-            "height 5 reached",
-            chaos::predicate(|ctx: RunContext| async move {
-                let h = ctx.block_feed().stats().heights;
-                Ok(Check::from(h.iter().flatten().any(|h| *h >= 5)))
-            }),
-        )
+        .eventually_within(secs(4), "height 5 reached", some_node_reached(5))
         .with_run_duration(secs(4))
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Passed, "{}", report.summary());
     let fired = trigger.fired().expect("the trigger fired");
     let h = fired.height.expect("a height");
@@ -488,7 +473,7 @@ async fn a_broken_always_fails_the_run_early_with_a_witness() {
     .build()
     .unwrap();
     let started = Instant::now();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     let took = started.elapsed();
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     assert_eq!(report.exit_code(), engine::exit::SCENARIO_FAILED);
@@ -516,18 +501,11 @@ async fn a_broken_always_fails_the_run_early_with_a_witness() {
 async fn eventually_within_and_never_fail_when_broken() {
     let base = tempfile::tempdir().unwrap();
     let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
-        .eventually_within(
-            ms(800),
-            "height 10000",
-            chaos::predicate(|ctx: RunContext| async move {
-                let h = ctx.block_feed().stats().heights;
-                Ok(Check::from(h.iter().flatten().any(|h| *h >= 10_000)))
-            }),
-        )
+        .eventually_within(ms(800), "height 10000", some_node_reached(10_000))
         .with_run_duration(secs(60))
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     assert!(report.timings.total < secs(20), "{:?}", report.timings);
     let m = &verdict(&report, "height 10000").message;
@@ -538,17 +516,11 @@ async fn eventually_within_and_never_fail_when_broken() {
     assert!(m.contains("still false after 800ms"), "{m}");
 
     let plan = ScenarioBuilder::topology_with(|t| fast(t.nodes(2)))
-        .never(
-            "height 6 reached",
-            chaos::predicate(|ctx: RunContext| async move {
-                let h = ctx.block_feed().stats().heights;
-                Ok(Check::from(h.iter().flatten().any(|h| *h >= 6)))
-            }),
-        )
+        .never("height 6 reached", some_node_reached(6))
         .with_run_duration(secs(60))
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     assert!(report.timings.total < secs(20), "{:?}", report.timings);
     let m = &verdict(&report, "height 6 reached").message;
@@ -622,8 +594,18 @@ async fn the_same_seed_replays_the_same_fault_timeline() {
     let base = tempfile::tempdir().unwrap();
     let a = Arc::new(ChaosWorkload::new(replay_chaos()));
     let b = Arc::new(ChaosWorkload::new(replay_chaos()));
-    let ra = run_scenario(&replay_plan(42, a.clone()), &deployer(base.path()), opts()).await;
-    let rb = run_scenario(&replay_plan(42, b.clone()), &deployer(base.path()), opts()).await;
+    let ra = run_scenario(
+        &replay_plan(42, a.clone()),
+        &deployer(base.path()),
+        run_opts(),
+    )
+    .await;
+    let rb = run_scenario(
+        &replay_plan(42, b.clone()),
+        &deployer(base.path()),
+        run_opts(),
+    )
+    .await;
     assert_eq!(
         ra.outcome,
         Outcome::Passed,
@@ -680,7 +662,7 @@ async fn a_restarted_node_that_cannot_catch_up_fails_the_chaos_workload() {
     .with_run_duration(secs(5))
     .build()
     .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     assert_eq!(report.workload_errors.len(), 1, "{}", report.summary());
     let e = &report.workload_errors[0];

@@ -6,24 +6,44 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use engine::deploy::compose::ComposeDeployer;
 use engine::deploy::compose::cleanup::list_run_resources;
 use engine::deploy::compose::docker;
-use engine::deploy::{DeployOptions, Deployer};
+use engine::deploy::{DeployOptions, Deployer, Testnet};
 use engine::nodekind::ReferenceNode;
-use engine::topology::TopologyBuilder;
+use engine::topology::{Topology, TopologyBuilder};
+
+/// The Docker engine; `None` when none answers (after [`common::tools::skip_missing`]).
+async fn docker_or_skip() -> Option<bollard::Docker> {
+    match docker::connect().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
+            None
+        }
+    }
+}
+
+/// `topo` deployed on compose with the reference node, run dirs under `base`.
+async fn deploy(base: &Path, topo: &Topology, opts: &DeployOptions) -> Arc<dyn Testnet> {
+    ComposeDeployer::new()
+        .with_node_kind(Arc::new(ReferenceNode {
+            binary: Some(common::devnode_bin()),
+        }))
+        .with_base_dir(base.to_path_buf())
+        .deploy(topo, opts)
+        .await
+        .expect("deploy")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_removes_what_a_leaked_deploy_left() {
-    let d = match docker::connect().await {
-        Ok(d) => d,
-        Err(e) => {
-            common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
-            return;
-        }
+    let Some(d) = docker_or_skip().await else {
+        return;
     };
     let base = tempfile::tempdir().expect("tempdir");
     let topo = common::fast(TopologyBuilder::new().nodes(2))
@@ -34,14 +54,7 @@ async fn gc_removes_what_a_leaked_deploy_left() {
         ready_timeout: Duration::from_secs(20),
         ..Default::default()
     };
-    let net = ComposeDeployer::new()
-        .with_node_kind(Arc::new(ReferenceNode {
-            binary: Some(common::devnode_bin()),
-        }))
-        .with_base_dir(base.path().to_path_buf())
-        .deploy(&topo, &opts)
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo, &opts).await;
     let run_id = net.run_id().to_owned();
     let run_dir = net.run_dir().expect("run dir");
     std::mem::forget(net);
@@ -80,8 +93,7 @@ async fn gc_removes_what_a_leaked_deploy_left() {
 /// `KEPT` marker, and gc lists it instead of removing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_leaves_a_kept_compose_run_dir() {
-    if let Err(e) = docker::connect().await {
-        common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
+    if docker_or_skip().await.is_none() {
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
@@ -92,14 +104,7 @@ async fn gc_leaves_a_kept_compose_run_dir() {
         wait_ready: false,
         ..Default::default()
     };
-    let net = ComposeDeployer::new()
-        .with_node_kind(Arc::new(ReferenceNode {
-            binary: Some(common::devnode_bin()),
-        }))
-        .with_base_dir(base.path().to_path_buf())
-        .deploy(&topo, &opts)
-        .await
-        .expect("deploy");
+    let net = deploy(base.path(), &topo, &opts).await;
     let run_id = net.run_id().to_owned();
     let run_dir = net.run_dir().expect("run dir");
     assert!(net.teardown(true).await.expect("teardown").kept);
@@ -120,12 +125,8 @@ async fn gc_leaves_a_kept_compose_run_dir() {
 /// gone (never one a container, stopped or not, was created from).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_removes_a_node_image_only_when_unused_and_its_binary_is_gone() {
-    let d = match docker::connect().await {
-        Ok(d) => d,
-        Err(e) => {
-            common::tools::skip_missing("docker", &format!("no Docker engine answers: {e}"));
-            return;
-        }
+    let Some(d) = docker_or_skip().await else {
+        return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let copy = tmp.path().join("devnode-copy");

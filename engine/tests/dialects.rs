@@ -8,31 +8,19 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_empty, deployer};
+use common::{assert_empty, deployer, ms, run_opts};
 use engine::blockfeed::FeedMode;
 use engine::chaos::{ChaosAction, ChaosBuilder, ChaosScenarioExt};
 use engine::client::Dialect;
 use engine::context::RunContext;
-use engine::deploy::{DeployError, KeepRunDir};
+use engine::deploy::DeployError;
 use engine::expectation::{Expectation, ExpectationError, Verdict};
 use engine::nodekind::{KindCapabilities, TemplateNode};
 use engine::report::{Outcome, RunReport};
-use engine::runner::{RunOptions, run_scenario};
+use engine::runner::run_scenario;
 use engine::scenario::ScenarioBuilder;
 use engine::workload::TxMode;
 use futures::future::BoxFuture;
-
-fn ms(x: u64) -> Duration {
-    Duration::from_millis(x)
-}
-
-fn opts() -> RunOptions {
-    RunOptions {
-        keep: KeepRunDir::Never,
-        ready_timeout: Duration::from_secs(20),
-        ..Default::default()
-    }
-}
 
 /// Passes when the feed derived at least one reorg and its canonical chain of node 0 is
 /// every block of that node's chain, each linked to its parent (checked by walking the
@@ -142,40 +130,39 @@ fn assert_passed(report: &RunReport, dialect: Dialect, mode: &str) {
     assert!(report.txs_included > 0, "{}", report.summary());
 }
 
+/// [`partition_plan`] run on the reference node in a fresh temp dir: it passes with `feed_mode`
+/// ([`assert_passed`]) and leaves nothing.
+async fn partition_heals_and_passes(
+    dialect: Dialect,
+    mode: FeedMode,
+    explorer: bool,
+    feed_mode: &str,
+) {
+    let base = tempfile::tempdir().unwrap();
+    let plan = partition_plan(dialect, mode, explorer);
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
+    assert_passed(&report, dialect, feed_mode);
+    assert_empty(base.path());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn january_dialect_partition_heal_and_wallet_inclusion_with_the_stream() {
-    let base = tempfile::tempdir().unwrap();
-    let plan = partition_plan(Dialect::Logos202601, FeedMode::Auto, true);
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
-    assert_passed(&report, Dialect::Logos202601, "stream");
-    assert_empty(base.path());
+    partition_heals_and_passes(Dialect::Logos202601, FeedMode::Auto, true, "stream").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn january_dialect_without_block_explorer_is_followed_by_polling() {
-    let base = tempfile::tempdir().unwrap();
-    let plan = partition_plan(Dialect::Logos202601, FeedMode::Auto, false);
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
-    assert_passed(&report, Dialect::Logos202601, "poll");
-    assert_empty(base.path());
+    partition_heals_and_passes(Dialect::Logos202601, FeedMode::Auto, false, "poll").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn may_dialect_polling_feed_sees_every_block_and_a_reorg() {
-    let base = tempfile::tempdir().unwrap();
-    let plan = partition_plan(Dialect::Logos202605, FeedMode::Poll, true);
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
-    assert_passed(&report, Dialect::Logos202605, "poll");
-    assert_empty(base.path());
+    partition_heals_and_passes(Dialect::Logos202605, FeedMode::Poll, true, "poll").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn may_dialect_stream_feed_sees_every_block_and_a_reorg() {
-    let base = tempfile::tempdir().unwrap();
-    let plan = partition_plan(Dialect::Logos202605, FeedMode::Stream, true);
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
-    assert_passed(&report, Dialect::Logos202605, "stream");
-    assert_empty(base.path());
+    partition_heals_and_passes(Dialect::Logos202605, FeedMode::Stream, true, "stream").await;
 }
 
 fn template_kind(caps: KindCapabilities) -> TemplateNode {
@@ -205,7 +192,7 @@ async fn a_plan_needing_what_the_node_kind_lacks_is_refused_before_deploying() {
         .unwrap();
     let dep = deployer(base.path()).with_node_kind(Arc::new(template_kind(no_client_txs)));
     let started = std::time::Instant::now();
-    let report = run_scenario(&plan, &dep, opts()).await;
+    let report = run_scenario(&plan, &dep, run_opts()).await;
     let Outcome::Error(e) = &report.outcome else {
         panic!("expected a refusal: {}", report.summary());
     };
@@ -282,7 +269,7 @@ async fn a_plan_needing_what_the_node_kind_lacks_is_refused_before_deploying() {
     ] {
         let dep = deployer(base.path()).with_node_kind(Arc::new(template_kind(no_lies.clone())));
         let started = std::time::Instant::now();
-        let report = run_scenario(&plan, &dep, opts()).await;
+        let report = run_scenario(&plan, &dep, run_opts()).await;
         let Outcome::Error(e) = &report.outcome else {
             panic!("expected a refusal: {}", report.summary());
         };
@@ -323,7 +310,7 @@ async fn a_plan_needing_what_the_node_kind_lacks_is_refused_before_deploying() {
             .unwrap();
         let dep =
             deployer(base.path()).with_node_kind(Arc::new(template_kind(no_switches.clone())));
-        let report = run_scenario(&plan, &dep, opts()).await;
+        let report = run_scenario(&plan, &dep, run_opts()).await;
         let Outcome::Error(e) = &report.outcome else {
             panic!("expected a refusal: {}", report.summary());
         };

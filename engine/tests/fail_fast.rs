@@ -15,15 +15,25 @@ use engine::topology::TopologyBuilder;
 use engine::workload::{Workload, WorkloadError};
 use futures::future::BoxFuture;
 
+/// Fails one second into the run (`panics`: panics then).
+struct AfterOneSecond {
+    panics: bool,
+}
+
 /// Fails one second into the run.
-struct FailsAfterOneSecond;
+const FAILS_AFTER_ONE_SECOND: AfterOneSecond = AfterOneSecond { panics: false };
 
 /// Panics one second into the run.
-struct PanicsAfterOneSecond;
+const PANICS_AFTER_ONE_SECOND: AfterOneSecond = AfterOneSecond { panics: true };
 
-impl Workload for PanicsAfterOneSecond {
+impl Workload for AfterOneSecond {
     fn name(&self) -> String {
-        "panics_after_1s".to_owned()
+        if self.panics {
+            "panics_after_1s"
+        } else {
+            "fails_after_1s"
+        }
+        .to_owned()
     }
 
     fn run(
@@ -31,12 +41,17 @@ impl Workload for PanicsAfterOneSecond {
         _ctx: RunContext,
         stop: engine::CancellationToken,
     ) -> BoxFuture<'static, Result<(), WorkloadError>> {
+        let panics = self.panics;
         Box::pin(async move {
             tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => panic!("boom at 1 s"),
+                _ = stop.cancelled() => Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if panics {
+                        panic!("boom at 1 s")
+                    }
+                    Err(WorkloadError::new("lost the thread"))
+                }
             }
-            Ok(())
         })
     }
 }
@@ -45,7 +60,7 @@ impl Workload for PanicsAfterOneSecond {
 async fn a_panicking_workload_stops_the_run_at_once_too() {
     let base = tempfile::tempdir().unwrap();
     let plan = ScenarioBuilder::new(fast(TopologyBuilder::new().nodes(2)))
-        .with_workload(std::sync::Arc::new(PanicsAfterOneSecond))
+        .with_workload(std::sync::Arc::new(PANICS_AFTER_ONE_SECOND))
         .with_run_duration(Duration::from_secs(30))
         .build()
         .unwrap();
@@ -66,25 +81,6 @@ async fn a_panicking_workload_stops_the_run_at_once_too() {
     assert_empty(base.path());
 }
 
-impl Workload for FailsAfterOneSecond {
-    fn name(&self) -> String {
-        "fails_after_1s".to_owned()
-    }
-
-    fn run(
-        &self,
-        _ctx: RunContext,
-        stop: engine::CancellationToken,
-    ) -> BoxFuture<'static, Result<(), WorkloadError>> {
-        Box::pin(async move {
-            tokio::select! {
-                _ = stop.cancelled() => Ok(()),
-                _ = tokio::time::sleep(Duration::from_secs(1)) => Err(WorkloadError::new("lost the thread")),
-            }
-        })
-    }
-}
-
 fn opts() -> RunOptions {
     RunOptions {
         keep: KeepRunDir::Never,
@@ -96,7 +92,7 @@ fn opts() -> RunOptions {
 async fn a_failed_workload_stops_a_long_run_at_once() {
     let base = tempfile::tempdir().unwrap();
     let plan = ScenarioBuilder::new(fast(TopologyBuilder::new().nodes(2)))
-        .with_workload(std::sync::Arc::new(FailsAfterOneSecond))
+        .with_workload(std::sync::Arc::new(FAILS_AFTER_ONE_SECOND))
         .expect_consensus_liveness()
         .with_run_duration(Duration::from_secs(30))
         .build()
@@ -129,7 +125,7 @@ async fn a_failed_workload_stops_a_long_run_at_once() {
 async fn a_plan_that_opts_out_runs_to_its_end_and_is_judged() {
     let base = tempfile::tempdir().unwrap();
     let plan = ScenarioBuilder::new(fast(TopologyBuilder::new().nodes(2)))
-        .with_workload(std::sync::Arc::new(FailsAfterOneSecond))
+        .with_workload(std::sync::Arc::new(FAILS_AFTER_ONE_SECOND))
         .expect_consensus_liveness()
         .continue_on_workload_failure()
         .with_run_duration(Duration::from_secs(3))

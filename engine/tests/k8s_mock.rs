@@ -4,10 +4,13 @@
 //! node APIs are real HTTP servers on 127.0.0.1 reached as NodePort services, so readiness runs
 //! end to end. No cluster is needed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{add_node_refused, joiner};
 use engine::deploy::k8s::K8sDeployer;
 use engine::deploy::{DeployError, DeployOptions, Deployer, NodeState};
 use engine::links::Fault;
@@ -756,14 +759,7 @@ async fn add_node_joins_the_faults_in_force_and_preserve_keeps_the_namespace() {
     net.partition(vec![vec![0, 1], vec![2]]).await.unwrap();
     take_calls(&cluster);
 
-    let i = net
-        .add_node(engine::deploy::AddNodeSpec {
-            peers: vec![0],
-            stake: 0,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let i = net.add_node(joiner(&[0], 0)).await.unwrap();
     assert_eq!(i, 3);
     let w: Vec<Call> = take_calls(&cluster)
         .into_iter()
@@ -785,15 +781,7 @@ async fn add_node_joins_the_faults_in_force_and_preserve_keeps_the_namespace() {
     };
     assert_eq!(allowed(&w[6]), json!(["3"]));
     assert_eq!(net.node_count(), 4);
-    let e = net
-        .add_node(engine::deploy::AddNodeSpec {
-            peers: vec![0],
-            stake: 5,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = add_node_refused(&*net, &[0], 5).await;
     assert!(e.contains("reserved 0 staked joiner slots"), "{e}");
 
     // K8S_RUNNER_PRESERVE: teardown deletes nothing and says how to look and clean up.

@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{alive, assert_empty, deploy, deployer, fast, run_pids};
+use common::{
+    add_node_refused, alive, assert_empty, deploy, deployer, fast, joiner, run_opts, run_pids,
+};
 use engine::deploy::{
     Capability, DeployError, DeployOptions, Deployer, KeepRunDir, NodeState, Testnet,
 };
@@ -15,14 +17,6 @@ use engine::report::Outcome;
 use engine::runner::{RunOptions, run_scenario};
 use engine::scenario::ScenarioBuilder;
 use engine::topology::TopologyBuilder;
-
-fn opts() -> RunOptions {
-    RunOptions {
-        keep: KeepRunDir::Never,
-        ready_timeout: Duration::from_secs(20),
-        ..RunOptions::default()
-    }
-}
 
 async fn height(net: &dyn Testnet, i: usize) -> Option<u64> {
     let c = net
@@ -132,7 +126,7 @@ async fn missing_capability_fails_before_deploying() {
         .build()
         .unwrap();
     let dep = deployer(base.path()).without_links();
-    let report = run_scenario(&plan, &dep, opts()).await;
+    let report = run_scenario(&plan, &dep, run_opts()).await;
     match &report.outcome {
         Outcome::Error(e) => assert!(e.contains("lacks network faults"), "{e}"),
         other => panic!("expected an error, got {other:?}"),
@@ -154,7 +148,7 @@ async fn a_healthy_run_with_transactions_passes_liveness_inclusion_and_convergen
         .seed(11)
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert!(report.passed(), "{}", report.summary());
     assert_eq!(report.exit_code(), engine::exit::PASSED);
     assert_eq!(report.seed, 11);
@@ -188,7 +182,7 @@ async fn every_node_halted_fails_liveness_naming_each_node() {
     .with_run_duration(Duration::from_secs(3))
     .build()
     .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     assert_eq!(report.exit_code(), engine::exit::SCENARIO_FAILED);
     let v = &report.verdicts[0];
@@ -216,7 +210,7 @@ async fn one_halted_node_is_named_alone() {
     .with_run_duration(Duration::from_secs(4))
     .build()
     .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     let msg = &report.verdicts[0].verdict.message;
     assert!(msg.contains("node-2 height 2 < target"), "{msg}");
@@ -236,7 +230,7 @@ async fn dropped_transactions_fail_tx_inclusion() {
     .with_run_duration(Duration::from_secs(3))
     .build()
     .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     let v = report
         .verdicts
@@ -283,7 +277,7 @@ fn inclusion_verdict(report: &engine::report::RunReport) -> &engine::expectation
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_losing_its_transactions_fails_inclusion_naming_it() {
     let base = tempfile::tempdir().unwrap();
-    let report = run_scenario(&one_node_drops(|i| i), &deployer(base.path()), opts()).await;
+    let report = run_scenario(&one_node_drops(|i| i), &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     let v = inclusion_verdict(&report);
     assert!(!v.passed);
@@ -314,7 +308,7 @@ async fn one_node_losing_its_transactions_fails_inclusion_naming_it() {
 async fn the_aggregate_mode_lets_one_losing_node_pass() {
     let base = tempfile::tempdir().unwrap();
     let plan = one_node_drops(|i| i.per_node(false).threshold(0.5));
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     let v = inclusion_verdict(&report);
     assert!(v.passed, "{}", report.summary());
     assert!(report.passed(), "{}", report.summary());
@@ -333,7 +327,7 @@ async fn a_healthy_five_node_run_passes_per_node_inclusion() {
         .seed(5)
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert!(report.passed(), "{}", report.summary());
     let v = inclusion_verdict(&report);
     assert!(v.message.contains("each of 5 nodes"), "{}", v.message);
@@ -452,7 +446,7 @@ async fn a_partition_longer_than_k_blocks_fails_convergence_after_heal() {
         .with_run_duration(Duration::from_secs(4))
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     let v = &report.verdicts[0];
     assert_eq!(v.name, "convergence");
@@ -480,7 +474,7 @@ async fn a_fault_still_in_force_fails_liveness_and_convergence_and_teardown_reve
         .with_run_duration(Duration::from_secs(2))
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     for v in &report.verdicts {
         assert!(
@@ -532,7 +526,7 @@ async fn fail_run_stops_the_run_early_and_skips_evaluation() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the run was not stopped early"
@@ -611,7 +605,7 @@ async fn a_panicking_workload_fails_the_run_and_teardown_still_happens() {
         .with_run_duration(Duration::from_secs(1))
         .build()
         .unwrap();
-    let report = run_scenario(&plan, &deployer(base.path()), opts()).await;
+    let report = run_scenario(&plan, &deployer(base.path()), run_opts()).await;
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.summary());
     assert_eq!(report.workload_errors.len(), 1);
     assert!(
@@ -636,7 +630,7 @@ async fn cancelling_mid_run_interrupts_and_leaves_nothing() {
         .unwrap();
     let o = RunOptions {
         keep: KeepRunDir::OnFailure,
-        ..opts()
+        ..run_opts()
     };
     let cancel = o.cancel.clone();
     tokio::spawn(async move {
@@ -660,47 +654,17 @@ async fn nodes_added_at_run_time_join_and_catch_up() {
         .unwrap();
     let net = deploy(base.path(), &topo).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let follower = net
-        .add_node(engine::deploy::AddNodeSpec {
-            peers: vec![0],
-            stake: 0,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let follower = net.add_node(joiner(&[0], 0)).await.unwrap();
     assert_eq!(follower, 2);
-    let leader = net
-        .add_node(engine::deploy::AddNodeSpec {
-            peers: vec![1, 2],
-            stake: 1,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let leader = net.add_node(joiner(&[1, 2], 1)).await.unwrap();
     assert_eq!(leader, 3);
     assert_eq!(net.node_count(), 4);
-    let err = net
-        .add_node(engine::deploy::AddNodeSpec {
-            peers: vec![0],
-            stake: 1,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = add_node_refused(&*net, &[0], 1).await;
     assert!(
         err.contains("reserved 1 staked joiner slots and all are used"),
         "{err}"
     );
-    let err = net
-        .add_node(engine::deploy::AddNodeSpec {
-            peers: vec![9],
-            stake: 0,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = add_node_refused(&*net, &[9], 0).await;
     assert_eq!(err, "node 9 does not exist: the testnet has 4 nodes");
     wait_caught_up(&*net, 2, Duration::from_secs(15))
         .await

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{assert_empty, deploy, fast};
-use engine::deploy::AddNodeSpec;
+use common::{assert_empty, deploy, fast, joiner};
 use engine::deploy::control_log::{NodeAction, TimelineEntry, timeline};
 use engine::topology::TopologyBuilder;
 
@@ -21,14 +20,7 @@ async fn node_control_and_faults_share_one_timeline() {
     net.revert_fault(id).await.unwrap();
     net.kill(0).await.unwrap();
     net.start(0).await.unwrap();
-    let added = net
-        .add_node(AddNodeSpec {
-            peers: vec![0],
-            stake: 0,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let added = net.add_node(joiner(&[0], 0)).await.unwrap();
     // a refused action is not recorded
     assert!(net.resume(1).await.is_err());
     let lines: Vec<String> = timeline(&*net)

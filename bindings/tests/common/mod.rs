@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod live;
 pub mod sockets;
 /// The same decision as the engine's tests: one file.
 #[path = "../../../engine/tests/common/tools.rs"]
@@ -73,6 +74,30 @@ impl Run {
             took,
         }
     }
+
+    /// stdout then stderr, as one text.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// The first line of [`Run::output`] that contains `needle`; panics with the output when
+    /// none does.
+    pub fn line_with(&self, needle: &str) -> String {
+        let out = self.output();
+        out.lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{out}"))
+    }
+}
+
+/// The lines of `out` that start with `prefix`, each cut before its ` (planned` note: what a
+/// chaos stream planned, without the timings.
+pub fn planned(out: &str, prefix: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| l.split(" (planned").next().unwrap_or(l).to_string())
+        .collect()
 }
 
 impl std::fmt::Debug for Run {
@@ -113,6 +138,61 @@ impl Env {
         self.tmp.path().join(name)
     }
 
+    /// Writes `text` to `name` in the temp dir; returns its path as an argument.
+    pub fn script(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// `check` of `bad{i}.rhai`, a script that deploys `nodes` local nodes and then makes `call`
+    /// on line 2: it exits 2 and its stderr contains `want`. Returns the run for more checks.
+    pub fn check_bad_call(&self, i: usize, nodes: usize, call: &str, want: &str) -> Run {
+        let bad = self.script(
+            &format!("bad{i}.rhai"),
+            &format!(
+                "let net = LocalDeployer().deploy(TopologyBuilder().nodes({nodes}));\n{call}\n"
+            ),
+        );
+        let run = self.run(&["check", &bad]);
+        assert_eq!(run.code, 2, "{call}: {run:?}");
+        assert!(run.stderr.contains(want), "{call}: want {want}: {run:?}");
+        run
+    }
+
+    /// `check` of a plan whose chaos stream `stream` (as `byzantine()`) needs node control it
+    /// did not enable: refused, naming `enable_node_control`.
+    pub fn assert_stream_needs_node_control(&self, stream: &str) {
+        let refused = self.script(
+            "refused.rhai",
+            &format!(
+                "ScenarioBuilder::topology_with(|t| t.nodes(3)).chaos_with(|c| c.{stream}.apply()).build();\n"
+            ),
+        );
+        let run = self.run(&["check", &refused]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("enable_node_control"), "{run:?}");
+    }
+
+    /// Runs `path` with `--seed seed` again: it passes and its chaos lines starting with
+    /// `prefix` are `first` ([`planned`]); `what` says what the seed plans.
+    pub fn assert_same_plan(
+        &self,
+        path: &str,
+        seed: &str,
+        prefix: &str,
+        first: &[String],
+        what: &str,
+    ) {
+        let again = self.run(&["run", path, "--seed", seed]);
+        assert_eq!(again.code, 0, "{again:?}");
+        assert_eq!(
+            first,
+            planned(&again.output(), prefix),
+            "the same seed plans the same {what}"
+        );
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = command(self.tmp.path());
         for var in self.removed {
@@ -134,6 +214,31 @@ impl Env {
         } else {
             self.run(args)
         }
+    }
+
+    /// [`Env::run_retrying_compose_port_races`] of a run that fails: exit 1; returns its
+    /// `FAIL name` line.
+    pub fn run_failing(&self, args: &[&str], name: &str) -> String {
+        let run = self.run_retrying_compose_port_races(args);
+        assert_eq!(run.code, 1, "{run:?}");
+        run.line_with(&format!("FAIL {name}"))
+    }
+
+    /// `run` of the liveness scenario, 3 s on two nodes, with `--keep`: it passes, and its run
+    /// dir is the one left.
+    pub fn run_kept_liveness(&self) -> Run {
+        let run = self.run(&[
+            "run",
+            "scenarios/liveness.rhai",
+            "--set",
+            "duration=3s",
+            "--set",
+            "nodes=2",
+            "--keep",
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        self.assert_clean(1);
+        run
     }
 
     /// `run` with extra environment variables.

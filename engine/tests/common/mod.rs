@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use engine::deploy::KeepRunDir;
 use engine::deploy::local::LocalDeployer;
-use engine::deploy::{DeployOptions, Deployer, Testnet};
+use engine::deploy::{AddNodeSpec, DeployOptions, Deployer, Testnet};
 use engine::nodekind::ReferenceNode;
+use engine::runner::RunOptions;
 use engine::topology::{Topology, TopologyBuilder};
 
 /// `<target>/debug/nomos-devnode`, next to this test executable's directory.
@@ -45,6 +47,42 @@ pub async fn deploy(base: &Path, topo: &Topology) -> Arc<dyn Testnet> {
         .deploy(topo, &DeployOptions::default())
         .await
         .expect("deploy")
+}
+
+/// `x` milliseconds.
+pub fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+/// `x` seconds.
+pub fn secs(x: u64) -> Duration {
+    Duration::from_secs(x)
+}
+
+/// Run options of the scenario tests: the run dir is never kept, nodes get 20 s to be ready.
+pub fn run_opts() -> RunOptions {
+    RunOptions {
+        keep: KeepRunDir::Never,
+        ready_timeout: Duration::from_secs(20),
+        ..RunOptions::default()
+    }
+}
+
+/// A node to add at run time, dialling `peers`, with `stake` (0: a follower) and no overrides.
+pub fn joiner(peers: &[usize], stake: u64) -> AddNodeSpec {
+    AddNodeSpec {
+        peers: peers.to_vec(),
+        stake,
+        overrides: Vec::new(),
+    }
+}
+
+/// Why adding [`joiner`]`(peers, stake)` to `net` is refused.
+pub async fn add_node_refused(net: &dyn Testnet, peers: &[usize], stake: u64) -> String {
+    net.add_node(joiner(peers, stake))
+        .await
+        .unwrap_err()
+        .to_string()
 }
 
 /// Fast chain: 100 ms slots, f = 0.9, k = 5.
