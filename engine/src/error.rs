@@ -78,13 +78,6 @@ pub fn find<'a, E: Error + 'static>(e: &'a (dyn Error + 'static)) -> Option<&'a 
 #[error("{0}")]
 pub struct Message(pub String);
 
-impl Message {
-    /// `text` as a [`Cause`].
-    pub fn cause(text: impl Into<String>) -> Cause {
-        cause(Self(text.into()))
-    }
-}
-
 /// An error and its causes as text, outermost first; a cause whose words its outer error already
 /// says is left out, so each is said once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

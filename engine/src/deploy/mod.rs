@@ -466,12 +466,25 @@ impl DeployError {
         }
     }
 
-    /// Node `node` could not be spawned: `what` was tried, `source` says why.
-    pub fn spawn(node: impl Into<String>, what: impl Into<String>, source: Option<Cause>) -> Self {
+    /// Node `node` could not be spawned (`what` says all there is to say).
+    pub fn spawn(node: impl Into<String>, what: impl Into<String>) -> Self {
         Self::Spawn {
             node: node.into(),
             what: what.into(),
-            source,
+            source: None,
+        }
+    }
+
+    /// Node `node` could not be spawned: `what` was tried, `source` says why.
+    pub fn spawn_caused(
+        node: impl Into<String>,
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Spawn {
+            node: node.into(),
+            what: what.into(),
+            source: Some(crate::error::cause(source)),
         }
     }
 
@@ -480,14 +493,6 @@ impl DeployError {
         Self::Teardown {
             what: what.into(),
             source: None,
-        }
-    }
-
-    /// Teardown of `what` failed because of `source`.
-    pub fn teardown_caused(what: impl Into<String>, source: Self) -> Self {
-        Self::Teardown {
-            what: what.into(),
-            source: Some(crate::error::cause(source)),
         }
     }
 

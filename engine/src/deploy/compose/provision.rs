@@ -510,13 +510,13 @@ pub(super) async fn create_container(net: &ComposeTestnet, i: usize) -> Result<(
         )
         .await
         .map_err(|e| {
-            DeployError::spawn(
+            DeployError::spawn_caused(
                 format!("node-{i}"),
                 format!(
                     "failed to create container {name} from image {}",
                     net.image.tag
                 ),
-                Some(crate::error::cause(docker_cause(&e))),
+                docker_cause(&e),
             )
         })?;
     Ok(())
@@ -528,7 +528,7 @@ pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<()
         let nodes = net.lock_nodes();
         (nodes[i].container.clone(), nodes[i].api_port)
     };
-    let spawn_err = |what: String| DeployError::spawn(format!("node-{i}"), what, None);
+    let spawn_err = |what: String| DeployError::spawn(format!("node-{i}"), what);
     if let Err(e) = net.docker.start_container(&name, None).await {
         let m = msg(&e);
         let hint = if m.contains("already allocated") || m.contains("address already in use") {
@@ -538,10 +538,10 @@ pub(super) async fn start_container(net: &ComposeTestnet, i: usize) -> Result<()
         } else {
             String::new()
         };
-        return Err(DeployError::spawn(
+        return Err(DeployError::spawn_caused(
             format!("node-{i}"),
             format!("failed to start container {name}{hint}"),
-            Some(crate::error::cause(docker_cause(&e))),
+            docker_cause(&e),
         ));
     }
     net.lock_nodes()[i].state = NodeState::Running;

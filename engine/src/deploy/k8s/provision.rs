@@ -283,7 +283,7 @@ pub(super) async fn create_node(
 ) -> Result<K8sNode, DeployError> {
     let i = m.index;
     let ns = &net.namespace;
-    let spawn_err = |what: String| DeployError::spawn(format!("node-{i}"), what, None);
+    let spawn_err = |what: String| DeployError::spawn(format!("node-{i}"), what);
     let cms: Api<ConfigMap> = Api::namespaced(net.client.clone(), ns);
     let svcs: Api<Service> = Api::namespaced(net.client.clone(), ns);
     let sets: Api<StatefulSet> = Api::namespaced(net.client.clone(), ns);

@@ -302,7 +302,7 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
     let mut nodes = net.lock_nodes();
     let node = nodes
         .get_mut(i)
-        .ok_or_else(|| DeployError::spawn(format!("node-{i}"), "no such node", None))?;
+        .ok_or_else(|| DeployError::spawn(format!("node-{i}"), "no such node"))?;
     let (program, args) = net
         .kind
         .command(&node.config_path)
@@ -330,11 +330,7 @@ pub(super) fn spawn_node(net: &LocalTestnet, i: usize) -> Result<(), DeployError
         cmd.env("LOGOS_BLOCKCHAIN_LOG_DIR", &node.log_dir);
     }
     let child = cmd.spawn().map_err(|e| {
-        DeployError::spawn(
-            format!("node-{i}"),
-            program.display().to_string(),
-            Some(crate::error::cause(e)),
-        )
+        DeployError::spawn_caused(format!("node-{i}"), program.display().to_string(), e)
     })?;
     node.pid = child.id();
     node.child = Some(child);
